@@ -1,0 +1,205 @@
+"""Command line: ``python -m ser {train,evaluate,predict} ...``.
+
+Examples
+--------
+Train the shipped model (cross-validated by actor) into ``models/``::
+
+    python -m ser train --data ../shared/data/ravdess --out models/
+
+Add the leaky-split comparison to ``models/metrics.json``::
+
+    python -m ser evaluate --data ../shared/data/ravdess --out models/ --reuse
+
+Score clips, one JSON line each::
+
+    python -m ser predict clip1.wav clip2.webm --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from ser.errors import SERError  # noqa: E402
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _load_dataset(data: Path, cache: Path):
+    from ser.config import FeatureConfig
+    from ser.data import index_dataset
+    from ser.train import build_clip_set
+
+    config = FeatureConfig()
+    index = index_dataset(data)
+    clips = build_clip_set(index, config=config, cache_dir=cache)
+    speech = (index["vocal_channel"] == "speech").to_numpy()
+    return config, index, clips, speech
+
+
+def command_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import numpy as np
+
+    from ser.config import read_json, write_json
+    from ser.data import EMOTIONS, GENDERS, INTENSITIES
+    from ser.evaluate import data_counts, summarize_cross_validation
+    from ser.inference import save_bundle
+    from ser.model import build_ensemble
+    from ser.train import TrainSettings, cross_validate, package_versions
+
+    started = time.perf_counter()
+    config, index, clips, speech = _load_dataset(args.data, args.cache)
+    settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
+    folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
+    result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log)
+    summary = summarize_cross_validation(clips, index, result)
+    ensemble = build_ensemble(result["models"])
+    calibration = {
+        "temperature": summary["calibration"]["temperature"],
+        "confidence_threshold": summary["calibration"]["confidence_threshold"],
+    }
+    out: Path = args.out
+    save_bundle(
+        model=ensemble,
+        path=out,
+        config=config,
+        labels={"emotion": list(EMOTIONS), "gender": list(GENDERS), "intensity": list(INTENSITIES)},
+        calibration=calibration,
+    )
+    metrics_path = out / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.exists() else {}
+    wall = time.perf_counter() - started
+    metrics.update({
+        "labels": list(EMOTIONS),
+        "headline": {
+            "accuracy": summary["accuracy"], "uar": summary["uar"], "macro_f1": summary["macro_f1"],
+            "protocol": "5-fold cross-validation grouped by actor, RAVDESS speech, actors 1-20, 8 emotions",
+            "command": "python -m ser train --data ../shared/data/ravdess --out models/",
+        },
+        "cross_validation": summary,
+        "data": data_counts(index),
+        "training": {
+            "settings": dataclasses.asdict(settings),
+            "wall_seconds": round(wall, 1),
+            "machine": f"{os.cpu_count()} CPU cores, no GPU",
+            "shipped_model": f"average of the {len(result['models'])} fold models",
+            "bundle_bytes": int(sum(f.stat().st_size for f in out.iterdir() if f.is_file())),
+        },
+        "versions": package_versions(),
+    })
+    write_json(metrics_path, metrics)
+    _log(f"cross-validation: accuracy {summary['accuracy']:.3f} UAR {summary['uar']:.3f}; "
+         f"bundle written to {out} in {wall / 60:.1f} min")
+    del np
+    return 0
+
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ser.config import read_json, write_json
+    from ser.evaluate import data_counts, leaky_random_split, summarize_cross_validation
+    from ser.train import TrainSettings, cross_validate, package_versions
+
+    config, index, clips, speech = _load_dataset(args.data, args.cache)
+    settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
+    metrics_path: Path = args.out / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.exists() else {}
+    if not (args.reuse and "cross_validation" in metrics):
+        result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, log=_log)
+        metrics["cross_validation"] = summarize_cross_validation(clips, index, result)
+    _log("leaky random 80/20 split (for comparison only)")
+    metrics["leaky_random_split"] = leaky_random_split(clips, speech_mask=speech, config=config, settings=settings)
+    if args.baselines:
+        from ser.baselines import evaluate_baselines
+
+        metrics["baselines"] = evaluate_baselines(index, config=config, speech_mask=speech, cache_dir=args.cache, log=_log)
+    metrics["data"] = data_counts(index)
+    metrics["versions"] = package_versions()
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(metrics_path, metrics)
+    cv = metrics["cross_validation"]
+    _log(f"unseen speakers: accuracy {cv['accuracy']:.3f} UAR {cv['uar']:.3f}; "
+         f"leaky split: accuracy {metrics['leaky_random_split']['accuracy']:.3f}")
+    return 0
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from ser.audio import decode_audio
+    from ser.inference import load_bundle
+
+    try:
+        bundle = load_bundle(args.model)
+    except SERError as error:
+        _log(f"error: {error}")
+        return 2
+    failures = 0
+    for path in args.files:
+        try:
+            waveform = decode_audio(path, sample_rate=bundle.config.sample_rate)
+            prediction = bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate)
+        except SERError as error:
+            failures += 1
+            message = str(error)
+            _log(f"error: {message if message.startswith(str(path)) else f'{path}: {message}'}")
+            continue
+        except Exception as error:  # noqa: BLE001  the other files are still scored
+            failures += 1
+            _log(f"error: {path}: {type(error).__name__}: {error}")
+            continue
+        if args.json:
+            record = {"path": str(path), **prediction.to_dict()}
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        else:
+            note = "" if prediction.sure else "  (not sure)"
+            print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ser", description="Speech emotion recognition")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, helptext in (("train", "train the shipped model"), ("evaluate", "speaker-grouped evaluation")):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--data", type=Path, required=True, help="folder with RAVDESS .wav/.flac files")
+        sub.add_argument("--out", type=Path, default=Path("models"), help="bundle folder")
+        sub.add_argument("--cache", type=Path, default=Path(".cache/features"), help="feature cache folder")
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--epochs", type=int, default=60, help="upper bound; early stopping decides")
+    commands.choices["train"].add_argument("--folds", type=int, default=0, help="train only the first N folds (0 = all)")
+    commands.choices["evaluate"].add_argument("--reuse", action="store_true",
+                                              help="keep the cross-validation stored by `train`")
+    commands.choices["evaluate"].add_argument("--baselines", action="store_true",
+                                              help="also reproduce the seed projects' models")
+    predict = commands.add_parser("predict", help="score audio files")
+    predict.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, webm)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the shipped one)")
+    args = parser.parse_args(argv)
+    if args.command == "predict" and args.model is None:
+        from ser.inference import DEFAULT_BUNDLE
+
+        args.model = DEFAULT_BUNDLE
+    handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict}
+    try:
+        return handlers[args.command](args)
+    except SERError as error:
+        _log(f"error: {error}")
+        return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `python -m ser predict ... | head`
+        sys.exit(1)

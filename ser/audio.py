@@ -1,0 +1,182 @@
+"""Decode any supported upload into mono float32 audio at the model's sample rate.
+
+This is the one module that touches codecs. libsndfile (through ``soundfile``) reads
+WAV (8/16/24/32-bit integer and float), FLAC, OGG Vorbis/Opus and MP3; FFmpeg's
+libraries (through PyAV, which ships them inside its wheel, so no system ffmpeg is
+needed) read what browsers record: WebM/Opus and MP4/M4A (AAC).
+
+Example
+-------
+>>> from ser.audio import decode_audio
+>>> waveform = decode_audio("assets/examples/angry_female.flac", sample_rate=16000)
+>>> waveform.dtype, waveform.ndim
+(dtype('float32'), 1)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile
+
+from ser.errors import AudioDecodeError
+
+#: Longest audio accepted, in seconds; override with the SER_MAX_AUDIO_SECONDS variable.
+DEFAULT_MAX_AUDIO_SECONDS = 15 * 60.0
+
+AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+
+
+def max_audio_seconds() -> float:
+    """The configured longest accepted recording (seconds)."""
+    value = os.environ.get("SER_MAX_AUDIO_SECONDS", "")
+    try:
+        return float(value) if value else DEFAULT_MAX_AUDIO_SECONDS
+    except ValueError as error:
+        raise AudioDecodeError(
+            f"SER_MAX_AUDIO_SECONDS={value!r} is not a number of seconds; unset it or fix it"
+        ) from error
+
+
+def _read_source(source: AudioSource, *, name: str) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source)
+    if hasattr(source, "read"):
+        data = source.read()  # type: ignore[union-attr]
+        return bytes(data)
+    path = Path(source)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise AudioDecodeError(f"{name}: no such file")
+    return path.read_bytes()
+
+
+def _too_long(seconds: float, *, name: str, limit: float) -> AudioDecodeError:
+    return AudioDecodeError(
+        f"{name}: the recording is {seconds / 60:.1f} min long, over the {limit / 60:.0f} min "
+        "limit; cut it into shorter pieces (or raise SER_MAX_AUDIO_SECONDS)"
+    )
+
+
+def _decode_with_soundfile(data: bytes, *, name: str, limit: float) -> tuple[np.ndarray, int]:
+    with soundfile.SoundFile(io.BytesIO(data)) as sound:
+        if sound.frames > 0 and sound.frames / sound.samplerate > limit:
+            raise _too_long(sound.frames / sound.samplerate, name=name, limit=limit)
+        frames = sound.read(dtype="float32", always_2d=True)
+        rate = sound.samplerate
+    if frames.shape[0] / rate > limit:  # formats that do not report their length up front
+        raise _too_long(frames.shape[0] / rate, name=name, limit=limit)
+    return frames.mean(axis=1, dtype=np.float32), rate
+
+
+def _decode_with_ffmpeg(data: bytes, *, name: str, limit: float) -> tuple[np.ndarray, int]:
+    import av  # imported lazily: only WebM/M4A uploads need FFmpeg
+
+    chunks: list[np.ndarray] = []
+    decoded = 0
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                raise AudioDecodeError(
+                    f"{name}: not a readable audio file (it has no audio track); "
+                    "upload WAV, FLAC, OGG, MP3, M4A or WebM audio"
+                )
+            stream = container.streams.audio[0]
+            rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate or None)
+            for frame in container.decode(stream):
+                rate = rate or frame.sample_rate
+                for converted in resampler.resample(frame):
+                    samples = converted.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    decoded += samples.size
+                    if decoded / rate > limit:
+                        raise _too_long(decoded / rate, name=name, limit=limit)
+                    chunks.append(samples)
+            for converted in resampler.resample(None):
+                chunks.append(converted.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+    except AudioDecodeError:
+        raise
+    except Exception as error:  # PyAV raises many types (FFmpegError, ValueError, ...)
+        raise AudioDecodeError(
+            f"{name}: not a readable audio file ({type(error).__name__}); "
+            "upload WAV, FLAC, OGG, MP3, M4A or WebM audio"
+        ) from error
+    if not chunks or not rate:
+        raise AudioDecodeError(f"{name}: the file holds no audio samples")
+    return np.concatenate(chunks), rate
+
+
+def resample(waveform: np.ndarray, *, orig_sample_rate: int, target_sample_rate: int) -> np.ndarray:
+    """Resample a mono waveform with a high-quality resampler (soxr).
+
+    Parameters
+    ----------
+    waveform : np.ndarray, shape (samples,)
+    orig_sample_rate, target_sample_rate : int
+        Rates in Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (round(samples * target / orig),), float32
+    """
+    if orig_sample_rate == target_sample_rate:
+        return waveform.astype(np.float32, copy=False)
+    import soxr  # a librosa dependency; imported here to keep import time low
+
+    return soxr.resample(waveform, orig_sample_rate, target_sample_rate, quality="HQ").astype(
+        np.float32, copy=False
+    )
+
+
+def decode_audio(
+    source: AudioSource,
+    *,
+    sample_rate: int,
+    name: str | None = None,
+    max_seconds: float | None = None,
+) -> np.ndarray:
+    """Decode a file path, bytes or file object into mono float32 at ``sample_rate``.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file object
+        The encoded audio. Its extension is never trusted: the content decides.
+    sample_rate : int
+        Output rate in Hz.
+    name : str, optional
+        Shown in error messages (defaults to the path, or "upload").
+    max_seconds : float, optional
+        Refuse longer audio (default: :func:`max_audio_seconds`).
+
+    Returns
+    -------
+    np.ndarray, shape (samples,), float32
+        Mono audio (channels averaged), values as decoded (nominally within [-1, 1]).
+
+    Raises
+    ------
+    AudioDecodeError
+        Empty, unreadable, too long or non-finite audio, with a message that says what to do.
+    """
+    if name is None:
+        name = str(source) if isinstance(source, str | os.PathLike) else "upload"
+    limit = max_audio_seconds() if max_seconds is None else max_seconds
+    data = _read_source(source, name=name)
+    if not data:
+        raise AudioDecodeError(f"{name}: the file is empty (0 bytes); choose a recording")
+    try:
+        waveform, rate = _decode_with_soundfile(data, name=name, limit=limit)
+    except AudioDecodeError:
+        raise
+    except Exception:  # libsndfile cannot read it: WebM, M4A, or not audio at all
+        waveform, rate = _decode_with_ffmpeg(data, name=name, limit=limit)
+    if waveform.size == 0:
+        raise AudioDecodeError(f"{name}: the file holds no audio samples (zero length)")
+    if not np.all(np.isfinite(waveform)):
+        raise AudioDecodeError(
+            f"{name}: the audio contains NaN or infinite samples; the file is corrupt, re-export it"
+        )
+    return resample(waveform, orig_sample_rate=rate, target_sample_rate=sample_rate)

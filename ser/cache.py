@@ -1,0 +1,83 @@
+"""Cached log-mel features of a dataset, with speed-perturbed copies for augmentation.
+
+Features are computed by :func:`ser.features.clip_features` (the same function the app
+uses) and stored as one flat float32 array plus offsets in ``.npz`` files without
+pickled objects, in a git-ignored folder keyed by the feature config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser.audio import decode_audio, resample
+from ser.config import FeatureConfig
+from ser.errors import NoSpeechError
+from ser.features import clip_features
+
+#: Speed factors precomputed for training (1.0 is the original clip).
+SPEED_FACTORS: tuple[float, ...] = (1.0, 0.9, 1.1)
+
+
+def _cache_key(config: FeatureConfig, paths: list[str], speed: float) -> str:
+    text = json.dumps({"config": config.to_dict(), "paths": paths, "speed": speed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def speed_perturb(waveform: np.ndarray, *, factor: float, sample_rate: int) -> np.ndarray:
+    """Play ``factor`` times faster (tempo and pitch together), as in Kaldi speed perturbation."""
+    if factor == 1.0:
+        return waveform
+    return resample(waveform, orig_sample_rate=int(round(sample_rate * factor)), target_sample_rate=sample_rate)
+
+
+def load_features(
+    index: pd.DataFrame,
+    *,
+    config: FeatureConfig,
+    cache_dir: Path,
+    speeds: tuple[float, ...] = SPEED_FACTORS,
+) -> dict[float, list[np.ndarray]]:
+    """Features of every row of ``index`` for each speed factor, computed once and cached.
+
+    Returns
+    -------
+    dict
+        ``speed -> list`` aligned with ``index`` rows; each item has shape (frames, n_mels).
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = index["path"].tolist()
+    result: dict[float, list[np.ndarray]] = {}
+    waveforms: list[np.ndarray] | None = None
+    for speed in speeds:
+        file = cache_dir / f"logmel-{_cache_key(config, paths, speed)}.npz"
+        if file.exists():
+            with np.load(file, allow_pickle=False) as stored:
+                flat, offsets = stored["flat"], stored["offsets"]
+            result[speed] = [flat[offsets[i] : offsets[i + 1]] for i in range(len(paths))]
+            continue
+        started = time.perf_counter()
+        if waveforms is None:
+            waveforms = [decode_audio(path, sample_rate=config.sample_rate) for path in paths]
+        features = []
+        for path, waveform in zip(paths, waveforms, strict=True):
+            try:
+                perturbed = speed_perturb(waveform, factor=speed, sample_rate=config.sample_rate)
+                features.append(clip_features(perturbed, config=config))
+            except NoSpeechError as error:
+                raise NoSpeechError(f"{path}: {error}") from error
+        offsets = np.concatenate([[0], np.cumsum([len(item) for item in features])]).astype(np.int64)
+        np.savez(file, flat=np.concatenate(features).astype(np.float32), offsets=offsets)
+        print(
+            f"features: {len(paths)} clips at speed {speed} in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
+        result[speed] = features
+    return result

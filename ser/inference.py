@@ -1,0 +1,261 @@
+"""Load a model bundle and score clips or long recordings.
+
+A bundle is a folder with ``model.keras``, ``labels.json``, ``config.json`` and
+``metrics.json``. :func:`load_bundle` rebuilds the feature config from ``config.json``
+and loads the Keras model with ``safe_mode=True``; the CLI, the app and the benchmark all
+go through it.
+
+Example
+-------
+>>> from ser.inference import load_bundle
+>>> from ser.audio import decode_audio
+>>> bundle = load_bundle("models")
+>>> waveform = decode_audio("assets/examples/angry_female.flac", sample_rate=bundle.config.sample_rate)
+>>> bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate).emotion
+'angry'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser.audio import resample
+from ser.config import FeatureConfig, read_json, write_json
+from ser.errors import BundleError, NoSpeechError
+from ser.features import log_mel_spectrogram, prepare_waveform, window_features
+from ser.metrics import apply_temperature
+
+BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
+DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "models"
+#: Windows scored per model call: bounds memory for long recordings.
+BATCH_WINDOWS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipPrediction:
+    """The answer for one clip.
+
+    ``probabilities`` is calibrated and ordered as the bundle's labels; ``sure`` is False
+    when the top probability is below the bundle's confidence threshold.
+    """
+
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+    sure: bool
+    gender: dict[str, float] | None = None
+    intensity: dict[str, float] | None = None
+    speech_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    """Emotion over time for a recording longer than one window.
+
+    Attributes
+    ----------
+    starts, ends : np.ndarray, shape (n_windows,)
+        Window bounds in seconds.
+    probabilities : np.ndarray, shape (n_windows, n_emotions)
+        Calibrated probabilities; rows of windows without speech are NaN.
+    voiced : np.ndarray of bool, shape (n_windows,)
+    overall : ClipPrediction
+        The voiced windows' probabilities averaged.
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    probabilities: np.ndarray
+    voiced: np.ndarray
+    overall: ClipPrediction
+
+
+class Bundle:
+    """A loaded model with its labels, feature config and calibration. Thread-safe."""
+
+    def __init__(self, *, model: Any, labels: dict[str, list[str]], config: FeatureConfig,
+                 temperature: float, confidence_threshold: float, path: Path) -> None:
+        self.model = model
+        self.labels = labels
+        self.emotions = list(labels["emotion"])
+        self.config = config
+        self.temperature = float(temperature)
+        self.confidence_threshold = float(confidence_threshold)
+        self.path = path
+        self._lock = threading.Lock()
+
+    def score_windows(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw (uncalibrated) head probabilities for windows.
+
+        Parameters
+        ----------
+        windows : np.ndarray, shape (n, window_frames, n_mels)
+
+        Returns
+        -------
+        dict
+            ``head -> (n, n_classes)`` float64 probabilities.
+        """
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, len(windows), BATCH_WINDOWS):
+            batch = np.ascontiguousarray(windows[start : start + BATCH_WINDOWS], dtype=np.float32)
+            with self._lock:  # one model call at a time: Streamlit serves sessions on threads
+                outputs = self.model(batch, training=False)
+            for head, value in outputs.items():
+                parts.setdefault(head, []).append(np.asarray(value, dtype=np.float64))
+        return {head: np.concatenate(values) for head, values in parts.items()}
+
+    def _to_model_rate(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim == 2:  # (samples, channels) -> mono
+            waveform = waveform.mean(axis=1)
+        if waveform.ndim != 1:
+            raise ValueError(f"waveform must have shape (samples,) or (samples, channels), got {waveform.shape}")
+        if not np.all(np.isfinite(waveform)):
+            raise NoSpeechError("the audio contains NaN or infinite samples; re-export the file")
+        return resample(waveform, orig_sample_rate=sample_rate, target_sample_rate=self.config.sample_rate)
+
+    def _clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float) -> ClipPrediction:
+        emotion = apply_temperature(probabilities["emotion"], temperature=self.temperature)
+        best = int(np.argmax(emotion))
+        extra = {
+            head: {name: float(p) for name, p in zip(self.labels[head], probabilities[head], strict=True)}
+            for head in ("gender", "intensity")
+            if head in probabilities and head in self.labels
+        }
+        return ClipPrediction(
+            emotion=self.emotions[best],
+            confidence=float(emotion[best]),
+            probabilities={name: float(p) for name, p in zip(self.emotions, emotion, strict=True)},
+            sure=bool(emotion[best] >= self.confidence_threshold),
+            gender=extra.get("gender"),
+            intensity=extra.get("intensity"),
+            speech_seconds=speech_seconds,
+        )
+
+    def predict(self, waveform: np.ndarray, *, sample_rate: int) -> dict[str, float]:
+        """Calibrated emotion probabilities of one clip, keyed by label.
+
+        Parameters
+        ----------
+        waveform : np.ndarray, shape (samples,) or (samples, channels)
+        sample_rate : int
+            Rate of ``waveform`` in Hz (resampled to the model's rate here).
+        """
+        return self.predict_clip(waveform, sample_rate=sample_rate).probabilities
+
+    def predict_clip(self, waveform: np.ndarray, *, sample_rate: int) -> ClipPrediction:
+        """Score one clip: trim silence, average the model over its windows, calibrate.
+
+        Raises
+        ------
+        NoSpeechError
+            If the clip is silent or too short after trimming.
+        """
+        audio = prepare_waveform(self._to_model_rate(waveform, sample_rate), config=self.config)
+        windows, _ = window_features(log_mel_spectrogram(audio, config=self.config), config=self.config)
+        outputs = self.score_windows(windows)
+        mean = {head: values.mean(axis=0) for head, values in outputs.items()}
+        return self._clip_prediction(mean, speech_seconds=audio.size / self.config.sample_rate)
+
+    def timeline(self, waveform: np.ndarray, *, sample_rate: int) -> Timeline:
+        """Score a long recording window by window (``config.window_seconds`` long,
+        ``config.window_hop_seconds`` apart); windows without enough sound are skipped.
+
+        Raises
+        ------
+        NoSpeechError
+            If no window holds speech.
+        """
+        config = self.config
+        audio = self._to_model_rate(waveform, sample_rate)
+        audio = audio - np.float32(audio.mean()) if audio.size else audio
+        features = log_mel_spectrogram(audio, config=config)
+        # A frame is "sound" when its energy is within trim_top_db of the loudest frame.
+        energy_db = 10 * np.log10(np.maximum(np.exp(features).sum(axis=1), 1e-20))
+        loud = energy_db > energy_db.max() - config.trim_top_db
+        if not audio.size or np.max(np.abs(audio)) < 1e-4:
+            raise NoSpeechError("no speech detected: the audio is silent")
+        windows, starts = window_features(features, config=config)
+        needed = config.min_speech_seconds * config.frames_per_second
+        voiced = np.array([loud[s : s + config.window_frames].sum() >= needed for s in starts])
+        if not voiced.any():
+            raise NoSpeechError("no speech detected in any window of the recording")
+        outputs = self.score_windows(windows[voiced])
+        emotion = apply_temperature(outputs["emotion"], temperature=self.temperature)
+        probabilities = np.full((len(starts), len(self.emotions)), np.nan)
+        probabilities[voiced] = emotion
+        overall = self._clip_prediction(
+            {head: values.mean(axis=0) for head, values in outputs.items()},
+            speech_seconds=float(loud.sum() / config.frames_per_second),
+        )
+        start_seconds = starts / config.frames_per_second
+        duration = audio.size / config.sample_rate
+        return Timeline(
+            starts=start_seconds,
+            ends=np.minimum(start_seconds + config.window_seconds, duration),
+            probabilities=probabilities,
+            voiced=voiced,
+            overall=overall,
+        )
+
+
+def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
+    """Load ``model.keras`` (``safe_mode=True``), ``labels.json`` and ``config.json``.
+
+    Raises
+    ------
+    BundleError
+        If a file is missing or the files disagree (e.g. label count vs model output).
+    """
+    path = Path(path)
+    for name in BUNDLE_FILES:
+        if not (path / name).is_file():
+            raise BundleError(f"{path / name} is missing; train with `python -m ser train --out {path}`")
+    labels = read_json(path / "labels.json")
+    settings = read_json(path / "config.json")
+    if not isinstance(labels, dict) or "emotion" not in labels:
+        raise BundleError(f"{path / 'labels.json'} must map 'emotion' to the ordered class names")
+    config = FeatureConfig.from_dict(settings["features"])
+    calibration = settings.get("calibration", {})
+
+    import keras  # after the config checks: a broken bundle fails fast, without TensorFlow
+
+    import ser.model  # noqa: F401  registers the custom layers before loading
+
+    model = keras.saving.load_model(path / "model.keras", safe_mode=True, compile=False)
+    bundle = Bundle(
+        model=model,
+        labels=labels,
+        config=config,
+        temperature=float(calibration.get("temperature", 1.0)),
+        confidence_threshold=float(calibration.get("confidence_threshold", 0.0)),
+        path=path,
+    )
+    # Warm-up call (the first one builds the graph) that also checks the files agree.
+    outputs = bundle.score_windows(np.zeros((1, config.window_frames, config.n_mels), dtype=np.float32))
+    if "emotion" not in outputs or outputs["emotion"].shape[-1] != len(labels["emotion"]):
+        units = outputs["emotion"].shape[-1] if "emotion" in outputs else "no"
+        raise BundleError(
+            f"the model predicts {units} emotions but labels.json names "
+            f"{len(labels['emotion'])}; the bundle files come from different trainings"
+        )
+    return bundle
+
+
+def save_bundle(*, model: Any, path: Path, config: FeatureConfig, labels: dict[str, list[str]],
+                calibration: dict[str, float]) -> None:
+    """Write ``model.keras``, ``labels.json`` and ``config.json`` into ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(path / "model.keras")
+    write_json(path / "labels.json", labels)
+    write_json(path / "config.json", {"features": config.to_dict(), "calibration": calibration})

@@ -1,0 +1,143 @@
+"""Keras model builders (functional API).
+
+The shipped model reads a window of log-mel frames ``(window_frames, n_mels)`` and has
+three heads: ``emotion`` (8 classes), ``gender`` (2) and ``intensity`` (2). Its first
+layer removes each mel band's mean over the window, so the model never sees the
+recording's absolute level or the microphone's colouring, which vary between rooms,
+devices and speakers far more than between emotions.
+
+The custom layers are registered with Keras, so ``keras.saving.load_model(...,
+safe_mode=True)`` rebuilds them without executing any code stored in the file.
+
+Example
+-------
+>>> from ser.model import build_model
+>>> model = build_model(window_frames=301, n_mels=64)
+>>> sorted(model.output_names)
+['emotion', 'gender', 'intensity']
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+HEADS: dict[str, int] = {"emotion": 8, "gender": 2, "intensity": 2}
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class BandMeanNormalization(layers.Layer):
+    """Subtract each band's mean over time and divide by the window's overall deviation.
+
+    Input and output shape: ``(batch, frames, bands)``.
+    """
+
+    def call(self, inputs):  # type: ignore[override]
+        centred = inputs - ops.mean(inputs, axis=1, keepdims=True)
+        scale = ops.sqrt(ops.mean(ops.square(centred), axis=(1, 2), keepdims=True) + 1e-5)
+        return centred / scale
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class StatisticsPooling(layers.Layer):
+    """Mean and standard deviation over time: ``(batch, frames, ch) -> (batch, 2 * ch)``."""
+
+    def call(self, inputs):  # type: ignore[override]
+        mean = ops.mean(inputs, axis=1)
+        deviation = ops.sqrt(ops.maximum(ops.mean(ops.square(inputs), axis=1) - ops.square(mean), 1e-6))
+        return ops.concatenate([mean, deviation], axis=-1)
+
+
+def _conv_block(x, *, filters: int, kernel: int, name: str):
+    x = layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def build_model(
+    *,
+    window_frames: int,
+    n_mels: int,
+    n_emotions: int = HEADS["emotion"],
+    width: int = 128,
+    frontend_2d: bool = True,
+    dropout: float = 0.3,
+    seed: int = 0,
+) -> keras.Model:
+    """Build the emotion/gender/intensity network.
+
+    Parameters
+    ----------
+    window_frames, n_mels : int
+        Input shape ``(window_frames, n_mels)``.
+    width : int
+        Channels of the first 1D block (later blocks use 1.5x and 2x).
+    frontend_2d : bool
+        Start with two small 2D convolutions over (time, frequency), which see a pitch or
+        formant shift as the same pattern moved, before the 1D convolutions over time.
+    dropout : float
+        Dropout before the heads.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``(batch, window_frames, n_mels)``; outputs a dict of softmax probabilities
+        ``{"emotion": (batch, n_emotions), "gender": (batch, 2), "intensity": (batch, 2)}``.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(window_frames, n_mels), name="log_mel")
+    x = BandMeanNormalization(name="band_mean_norm")(inputs)
+    if frontend_2d:
+        x = layers.Reshape((window_frames, n_mels, 1), name="to_image")(x)
+        for index, filters in enumerate((16, 32)):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"c2d{index}_conv")(x)
+            x = layers.BatchNormalization(name=f"c2d{index}_bn")(x)
+            x = layers.Activation("relu", name=f"c2d{index}_relu")(x)
+            x = layers.MaxPooling2D(pool_size=(1, 2) if index == 0 else (2, 2), name=f"c2d{index}_pool")(x)
+        x = layers.Reshape((-1, x.shape[2] * x.shape[3]), name="to_sequence")(x)
+    x = _conv_block(x, filters=width, kernel=5, name="b1")
+    x = _conv_block(x, filters=width, kernel=5, name="b2")
+    x = layers.MaxPooling1D(2, name="b2_pool")(x)
+    x = _conv_block(x, filters=int(width * 1.5), kernel=3, name="b3")
+    x = layers.MaxPooling1D(2, name="b3_pool")(x)
+    x = _conv_block(x, filters=width * 2, kernel=3, name="b4")
+    x = StatisticsPooling(name="stats_pool")(x)
+    x = layers.Dropout(dropout, name="pool_dropout")(x)
+    x = layers.Dense(128, activation="relu", name="embedding")(x)
+    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    outputs = {
+        "emotion": layers.Dense(n_emotions, activation="softmax", name="emotion")(x),
+        "gender": layers.Dense(HEADS["gender"], activation="softmax", name="gender")(x),
+        "intensity": layers.Dense(HEADS["intensity"], activation="softmax", name="intensity")(x),
+    }
+    return keras.Model(inputs, outputs, name="ser_cnn")
+
+
+def build_ensemble(members: list[keras.Model]) -> keras.Model:
+    """Average the heads of several models with the same input into one model.
+
+    Returns
+    -------
+    keras.Model
+        Same inputs and output names as each member; each output is the members' mean.
+    """
+    if not members:
+        raise ValueError("build_ensemble needs at least one member model")
+    inputs = keras.Input(shape=tuple(members[0].inputs[0].shape[1:]), name="log_mel")
+    member_outputs = []
+    for index, member in enumerate(members):
+        # A fresh, uncompiled copy: the saved file then holds weights only, no optimizer state.
+        copy = keras.Model.from_config(member.get_config())
+        copy.set_weights(member.get_weights())
+        copy.name = f"member_{index}"
+        member_outputs.append(copy(inputs))
+    outputs = {
+        head: layers.Average(name=head)([output[head] for output in member_outputs])
+        for head in member_outputs[0]
+    }
+    return keras.Model(inputs, outputs, name="ser_ensemble")

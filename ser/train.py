@@ -1,0 +1,335 @@
+"""Train the shipped model with speaker-grouped cross-validation.
+
+Run ``python -m ser train --data ../shared/data/ravdess --out models/``. Five folds by
+actor: in each, four actors are the test set, four others the validation set (early
+stopping and calibration watch them) and the remaining twelve, with their song clips,
+the training set. Augmentation (speed 0.9/1.1, random crops, noise, SpecAugment) is
+applied to training batches only, after the split. The shipped model averages the five
+fold models, so every actor you have contributed to it; the metrics are the fold models'
+scores on their own unseen test actors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ser.cache import SPEED_FACTORS, load_features  # noqa: E402
+from ser.config import FeatureConfig  # noqa: E402
+from ser.data import EMOTIONS, GENDERS, INTENSITIES  # noqa: E402
+from ser.features import window_features  # noqa: E402
+from ser.splits import train_validation_test  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Hyper-parameters of one training run (saved in metrics.json)."""
+
+    n_folds: int = 5
+    seed: int = 0
+    epochs: int = 60
+    patience: int = 12
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    width: int = 96
+    frontend_2d: bool = True
+    dropout: float = 0.3
+    use_song: bool = True
+    speed_probability: float = 0.5
+    noise_probability: float = 0.5
+    spec_augment: bool = True
+    mixup_alpha: float = 0.0
+
+
+@dataclasses.dataclass
+class ClipSet:
+    """Features and labels of a set of clips; ``variants[speed][i]`` is clip i's features."""
+
+    variants: dict[float, list[np.ndarray]]
+    emotion: np.ndarray
+    gender: np.ndarray
+    intensity: np.ndarray
+    actor: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> ClipSet:
+        positions = np.flatnonzero(mask)
+        return ClipSet(
+            variants={speed: [items[i] for i in positions] for speed, items in self.variants.items()},
+            emotion=self.emotion[positions],
+            gender=self.gender[positions],
+            intensity=self.intensity[positions],
+            actor=self.actor[positions],
+        )
+
+    def __len__(self) -> int:
+        return len(self.emotion)
+
+
+def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
+    """Load (cached) features and integer labels for every row of ``index``."""
+    variants = load_features(index, config=config, cache_dir=cache_dir)
+    return ClipSet(
+        variants=variants,
+        emotion=index["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
+        gender=index["gender"].map(GENDERS.index).to_numpy(np.int64),
+        intensity=index["intensity"].map(INTENSITIES.index).to_numpy(np.int64),
+        actor=index["actor"].to_numpy(np.int64),
+    )
+
+
+def class_weights(labels: np.ndarray, *, n_classes: int) -> np.ndarray:
+    """Inverse-frequency weights (mean 1 over samples), so neutral's half-size class counts fully."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
+    return weights.astype(np.float32)
+
+
+def _crop(features: np.ndarray, *, frames: int, rng: np.random.Generator) -> np.ndarray:
+    if features.shape[0] >= frames:
+        start = int(rng.integers(0, features.shape[0] - frames + 1))
+        return features[start : start + frames]
+    repeats = -(-frames // features.shape[0]) + 1
+    offset = int(rng.integers(0, features.shape[0]))
+    return np.tile(features, (repeats, 1))[offset : offset + frames]
+
+
+def augment_window(window: np.ndarray, *, settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
+    """Noise and SpecAugment on one log-mel window ``(frames, n_mels)`` (training only)."""
+    window = window.copy()
+    if rng.random() < settings.noise_probability:
+        # White noise is flat across Slaney-normalised mel bands: add its power in the linear domain.
+        signal_power = float(np.mean(np.exp(window)))
+        snr_db = rng.uniform(5.0, 30.0)
+        noise = signal_power / 10 ** (snr_db / 10) * rng.gamma(4.0, 0.25, size=window.shape)
+        window = np.log(np.exp(window) + noise).astype(np.float32)
+    if settings.spec_augment:
+        fill = float(window.mean())
+        for _ in range(2):
+            width = int(rng.integers(0, 9))
+            start = int(rng.integers(0, window.shape[1] - width + 1))
+            window[:, start : start + width] = fill
+        for _ in range(2):
+            width = int(rng.integers(0, window.shape[0] // 10))
+            start = int(rng.integers(0, window.shape[0] - width + 1))
+            window[start : start + width, :] = fill
+    return window
+
+
+def _make_batches_class():
+    import keras
+
+    class TrainingBatches(keras.utils.PyDataset):
+        """Random crops of augmented training clips, reshuffled every epoch."""
+
+        def __init__(self, clips: ClipSet, *, config: FeatureConfig, settings: TrainSettings, seed: int):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.clips = clips
+            self.config = config
+            self.settings = settings
+            self.rng = np.random.default_rng(seed)
+            self.weights = class_weights(clips.emotion, n_classes=len(EMOTIONS))
+            self.order = self.rng.permutation(len(clips))
+
+        def __len__(self) -> int:
+            return math.ceil(len(self.clips) / self.settings.batch_size)
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(self.clips))
+
+        def __getitem__(self, batch_index: int):
+            rows = self.order[batch_index * self.settings.batch_size : (batch_index + 1) * self.settings.batch_size]
+            windows = []
+            for row in rows:
+                speed = 1.0
+                if self.rng.random() < self.settings.speed_probability:
+                    speed = float(self.rng.choice([s for s in SPEED_FACTORS if s != 1.0]))
+                features = self.clips.variants[speed][row]
+                window = _crop(features, frames=self.config.window_frames, rng=self.rng)
+                windows.append(augment_window(window, settings=self.settings, rng=self.rng))
+            emotion = self.clips.emotion[rows]
+            targets = {
+                "emotion": emotion,
+                "gender": self.clips.gender[rows],
+                "intensity": self.clips.intensity[rows],
+            }
+            ones = np.ones(len(rows), dtype=np.float32)
+            weights = {"emotion": self.weights[emotion], "gender": ones, "intensity": ones}
+            return np.stack(windows), targets, weights
+
+    return TrainingBatches
+
+
+def clip_windows(clips: ClipSet, *, config: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """All scoring windows of every clip (original speed) and the clip each belongs to."""
+    windows, owners = [], []
+    for position, features in enumerate(clips.variants[1.0]):
+        clip_windows_, _ = window_features(features, config=config)
+        windows.append(clip_windows_)
+        owners.append(np.full(len(clip_windows_), position))
+    return np.concatenate(windows), np.concatenate(owners)
+
+
+def predict_clips(model, clips: ClipSet, *, config: FeatureConfig) -> dict[str, np.ndarray]:
+    """Average each head's probabilities over every window of each clip.
+
+    Returns
+    -------
+    dict
+        ``head -> (n_clips, n_classes)`` probabilities.
+    """
+    windows, owners = clip_windows(clips, config=config)
+    outputs = model.predict(windows, batch_size=64, verbose=0)
+    result = {}
+    for head, probabilities in outputs.items():
+        summed = np.zeros((len(clips), probabilities.shape[1]))
+        np.add.at(summed, owners, probabilities)
+        result[head] = summed / np.bincount(owners, minlength=len(clips))[:, None]
+    return result
+
+
+def fit_fold(
+    train: ClipSet,
+    validation: ClipSet,
+    *,
+    config: FeatureConfig,
+    settings: TrainSettings,
+    seed: int,
+    verbose: int = 0,
+):
+    """Train one model; early stopping restores the weights best on validation speakers.
+
+    Returns
+    -------
+    model : keras.Model
+    history : dict of per-epoch lists
+    """
+    import keras
+
+    from ser.model import build_model
+
+    model = build_model(
+        window_frames=config.window_frames,
+        n_mels=config.n_mels,
+        width=settings.width,
+        frontend_2d=settings.frontend_2d,
+        dropout=settings.dropout,
+        seed=seed,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=settings.learning_rate, weight_decay=1e-3),
+        loss={
+            "emotion": "sparse_categorical_crossentropy",
+            "gender": "sparse_categorical_crossentropy",
+            "intensity": "sparse_categorical_crossentropy",
+        },
+        loss_weights={"emotion": 1.0, "gender": 0.2, "intensity": 0.3},
+        metrics={"emotion": ["accuracy"], "gender": ["accuracy"], "intensity": ["accuracy"]},
+    )
+    # Validation scores the centre window of each clip, with no augmentation.
+    val_windows = np.stack(
+        [
+            _crop(features[max(0, (len(features) - config.window_frames) // 2) :], frames=config.window_frames, rng=np.random.default_rng(0))
+            for features in validation.variants[1.0]
+        ]
+    )
+    val_targets = {"emotion": validation.emotion, "gender": validation.gender, "intensity": validation.intensity}
+    batches = _make_batches_class()(train, config=config, settings=settings, seed=seed)
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_emotion_loss", mode="min", patience=settings.patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_emotion_loss", mode="min", factor=0.5, patience=5, min_lr=1e-5),
+    ]
+    history = model.fit(
+        batches,
+        validation_data=(val_windows, val_targets),
+        epochs=settings.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    curves = {key: [float(value) for value in values] for key, values in history.history.items()}
+    return model, curves
+
+
+def cross_validate(
+    clips: ClipSet,
+    *,
+    speech_mask: np.ndarray,
+    config: FeatureConfig,
+    settings: TrainSettings,
+    folds: list[int] | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Speaker-grouped cross-validation of the shipped architecture.
+
+    Returns
+    -------
+    dict with ``models`` (one per fold), ``histories``, ``splits`` (actor lists),
+    ``test_positions`` and ``test_probabilities`` (per head), ``val_positions`` and
+    ``val_probabilities`` (for calibration), and ``seconds`` per fold.
+    """
+    actors = sorted(set(clips.actor.tolist()))
+    result: dict[str, Any] = {
+        "models": [], "histories": [], "splits": [], "seconds": [],
+        "test_positions": [], "test_probabilities": [], "val_positions": [], "val_probabilities": [],
+    }
+    for fold in folds if folds is not None else range(settings.n_folds):
+        train_actors, val_actors, test_actors = train_validation_test(
+            actors, n_folds=settings.n_folds, fold=fold, seed=settings.seed
+        )
+        overlap = (set(train_actors) & set(val_actors)) | (set(train_actors) & set(test_actors)) | (set(val_actors) & set(test_actors))
+        if overlap:  # cannot happen by construction; refuse to report a leaky number if it ever does
+            raise RuntimeError(f"actors {sorted(overlap)} are in two parts of fold {fold}")
+        in_train = np.isin(clips.actor, train_actors)
+        if not settings.use_song:
+            in_train &= speech_mask
+        val_mask = np.isin(clips.actor, val_actors) & speech_mask
+        test_mask = np.isin(clips.actor, test_actors) & speech_mask
+        started = time.perf_counter()
+        model, history = fit_fold(
+            clips.subset(in_train), clips.subset(val_mask), config=config, settings=settings, seed=settings.seed + fold,
+            verbose=int(os.environ.get("SER_VERBOSE", "0")),
+        )
+        seconds = time.perf_counter() - started
+        test_probabilities = predict_clips(model, clips.subset(test_mask), config=config)
+        val_probabilities = predict_clips(model, clips.subset(val_mask), config=config)
+        accuracy = float(np.mean(test_probabilities["emotion"].argmax(1) == clips.emotion[test_mask]))
+        log(f"fold {fold}: test actors {test_actors} accuracy {accuracy:.3f} "
+            f"({len(history['loss'])} epochs, {seconds:.0f} s)")
+        result["models"].append(model)
+        result["histories"].append(history)
+        result["splits"].append({"fold": fold, "train": train_actors, "validation": val_actors, "test": test_actors})
+        result["seconds"].append(seconds)
+        result["test_positions"].append(np.flatnonzero(test_mask))
+        result["test_probabilities"].append(test_probabilities)
+        result["val_positions"].append(np.flatnonzero(val_mask))
+        result["val_probabilities"].append(val_probabilities)
+    return result
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide the numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "librosa", "scikit-learn", "soundfile"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def log_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,64 @@
+import numpy as np
+
+from ser.config import FeatureConfig
+from ser.data import EMOTIONS
+from ser.train import ClipSet, TrainSettings, augment_window, class_weights, fit_fold, predict_clips
+
+
+def _synthetic_clips(n: int, *, config: FeatureConfig, seed: int) -> ClipSet:
+    rng = np.random.default_rng(seed)
+    emotion = np.arange(n) % 8
+    # Each class gets a distinct bright band so a tiny model can learn something.
+    features = []
+    for label in emotion:
+        frames = int(rng.integers(config.window_frames // 2, config.window_frames * 2))
+        item = rng.standard_normal((frames, config.n_mels)).astype(np.float32) - 5
+        item[:, label * 4 : label * 4 + 4] += 4
+        features.append(item)
+    variants = {speed: features for speed in (1.0, 0.9, 1.1)}
+    return ClipSet(variants=variants, emotion=emotion, gender=emotion % 2, intensity=(emotion > 3).astype(int),
+                   actor=np.arange(n) % 4 + 1)
+
+
+def test_tiny_model_trains_and_predicts_probabilities():
+    config = FeatureConfig(window_seconds=0.5, n_mels=32)
+    settings = TrainSettings(epochs=2, patience=2, batch_size=8, width=8, frontend_2d=False)
+    train = _synthetic_clips(32, config=config, seed=0)
+    validation = _synthetic_clips(16, config=config, seed=1)
+    model, history = fit_fold(train, validation, config=config, settings=settings, seed=0)
+    assert len(history["loss"]) == 2
+    assert all(np.isfinite(history["val_emotion_loss"]))
+    probabilities = predict_clips(model, validation, config=config)
+    assert probabilities["emotion"].shape == (16, len(EMOTIONS))
+    assert probabilities["gender"].shape == (16, 2)
+    np.testing.assert_allclose(probabilities["emotion"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_class_weights_balance_classes():
+    labels = np.array([0] * 10 + [1] * 20 + [2] * 20)
+    weights = class_weights(labels, n_classes=3)
+    per_class_total = [weights[k] * np.sum(labels == k) for k in range(3)]
+    np.testing.assert_allclose(per_class_total, per_class_total[0])
+
+
+def test_augmentation_keeps_shape_and_finiteness_and_changes_input():
+    rng = np.random.default_rng(0)
+    window = rng.standard_normal((301, 64)).astype(np.float32) - 4
+    augmented = augment_window(window, settings=TrainSettings(noise_probability=1.0), rng=rng)
+    assert augmented.shape == window.shape
+    assert np.all(np.isfinite(augmented))
+    assert not np.array_equal(augmented, window)
+    # Additive noise can only raise power; masks use the window mean. Neither goes below the floor.
+    assert augmented.min() >= window.min() - 1e-5 or np.isclose(augmented.min(), window.mean(), atol=1)
+
+
+def test_model_builder_shapes_and_band_normalisation():
+    from ser.model import BandMeanNormalization, build_model
+
+    model = build_model(window_frames=101, n_mels=64, width=8)
+    outputs = model(np.zeros((2, 101, 64), dtype=np.float32))
+    assert {k: tuple(v.shape) for k, v in outputs.items()} == {"emotion": (2, 8), "gender": (2, 2), "intensity": (2, 2)}
+    x = np.random.default_rng(0).standard_normal((1, 50, 64)).astype(np.float32)
+    # Level and channel colouring (a constant per band) do not change the normalised input.
+    shifted = x + np.linspace(-3, 3, 64, dtype=np.float32)
+    np.testing.assert_allclose(BandMeanNormalization()(x), BandMeanNormalization()(shifted), atol=1e-4)
