@@ -27,6 +27,27 @@ from ser.errors import AudioDecodeError
 
 #: Longest audio accepted, in seconds; override with the SER_MAX_AUDIO_SECONDS variable.
 DEFAULT_MAX_AUDIO_SECONDS = 15 * 60.0
+#: Sample rates accepted (Hz): from narrow-band telephone audio to studio 384 kHz.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000
+#: Samples (frames x channels) read from libsndfile at once: bounds the memory a
+#: many-channel or high-rate file needs on top of the mono result.
+BLOCK_VALUES = 1 << 20
+#: The only FFmpeg demuxers allowed (audio containers). Playlist and concat demuxers (HLS,
+#: ffconcat, ...) would open *other* files or URLs named inside an upload, so they are off.
+FFMPEG_FORMATS = "matroska,webm,mov,mp4,m4a,3gp,3g2,mj2,ogg,mp3,aac,wav,flac,aiff,caf,w64"
+SUPPORTED = "upload WAV, FLAC, OGG, MP3, M4A or WebM audio"
+
+# File signatures of common non-audio uploads, for a message that says what the file is.
+_NOT_AUDIO_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+)
 
 AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
 
@@ -61,15 +82,32 @@ def _too_long(seconds: float, *, name: str, limit: float) -> AudioDecodeError:
     )
 
 
+def _check_rate(rate: int, *, name: str) -> None:
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(
+            f"{name}: the file says its sample rate is {rate} Hz, outside the supported "
+            f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz; the header is probably corrupt, re-export the file"
+        )
+
+
 def _decode_with_soundfile(data: bytes, *, name: str, limit: float) -> tuple[np.ndarray, int]:
     with soundfile.SoundFile(io.BytesIO(data)) as sound:
-        if sound.frames > 0 and sound.frames / sound.samplerate > limit:
-            raise _too_long(sound.frames / sound.samplerate, name=name, limit=limit)
-        frames = sound.read(dtype="float32", always_2d=True)
-        rate = sound.samplerate
-    if frames.shape[0] / rate > limit:  # formats that do not report their length up front
-        raise _too_long(frames.shape[0] / rate, name=name, limit=limit)
-    return frames.mean(axis=1, dtype=np.float32), rate
+        rate, channels = int(sound.samplerate), int(sound.channels)
+        _check_rate(rate, name=name)
+        if sound.frames > 0 and sound.frames / rate > limit:
+            raise _too_long(sound.frames / rate, name=name, limit=limit)
+        block = max(1024, BLOCK_VALUES // max(channels, 1))
+        parts: list[np.ndarray] = []
+        decoded = 0
+        while True:  # block by block, so only the mono result is held in full
+            frames = sound.read(block, dtype="float32", always_2d=True)
+            if frames.shape[0] == 0:
+                break
+            decoded += frames.shape[0]
+            if decoded / rate > limit:  # formats that do not report their length up front
+                raise _too_long(decoded / rate, name=name, limit=limit)
+            parts.append(frames.mean(axis=1, dtype=np.float32))
+    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), rate
 
 
 def _decode_with_ffmpeg(data: bytes, *, name: str, limit: float) -> tuple[np.ndarray, int]:
@@ -78,14 +116,13 @@ def _decode_with_ffmpeg(data: bytes, *, name: str, limit: float) -> tuple[np.nda
     chunks: list[np.ndarray] = []
     decoded = 0
     try:
-        with av.open(io.BytesIO(data), mode="r") as container:
+        with av.open(io.BytesIO(data), mode="r", container_options={"format_whitelist": FFMPEG_FORMATS}) as container:
             if not container.streams.audio:
-                raise AudioDecodeError(
-                    f"{name}: not a readable audio file (it has no audio track); "
-                    "upload WAV, FLAC, OGG, MP3, M4A or WebM audio"
-                )
+                raise AudioDecodeError(f"{name}: not a readable audio file (it has no audio track); {SUPPORTED}")
             stream = container.streams.audio[0]
             rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+            if rate:
+                _check_rate(rate, name=name)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=rate or None)
             for frame in container.decode(stream):
                 rate = rate or frame.sample_rate
@@ -100,13 +137,29 @@ def _decode_with_ffmpeg(data: bytes, *, name: str, limit: float) -> tuple[np.nda
     except AudioDecodeError:
         raise
     except Exception as error:  # PyAV raises many types (FFmpegError, ValueError, ...)
-        raise AudioDecodeError(
-            f"{name}: not a readable audio file ({type(error).__name__}); "
-            "upload WAV, FLAC, OGG, MP3, M4A or WebM audio"
-        ) from error
+        raise AudioDecodeError(f"{name}: not a readable audio file ({_describe(data)}); {SUPPORTED}") from error
+    if rate:
+        _check_rate(rate, name=name)
     if not chunks or not rate:
         raise AudioDecodeError(f"{name}: the file holds no audio samples")
     return np.concatenate(chunks), rate
+
+
+def _describe(data: bytes) -> str:
+    """What an unreadable file looks like, for the error message."""
+    for signature, kind in _NOT_AUDIO_SIGNATURES:
+        if data.startswith(signature):
+            return f"it is {kind}"
+    if data[:4] in (b"RIFF", b"RIFX", b"RF64") and data[8:12] == b"WAVE":
+        return "it starts like a WAV file but its header or data is truncated or corrupt; re-export or re-record it"
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and "\x00" not in text and sum(c.isprintable() or c.isspace() for c in text) >= 0.95 * len(text):
+        return "it is a text file"
+    return "unknown or damaged format"
 
 
 def resample(waveform: np.ndarray, *, orig_sample_rate: int, target_sample_rate: int) -> np.ndarray:
@@ -167,6 +220,9 @@ def decode_audio(
     data = _read_source(source, name=name)
     if not data:
         raise AudioDecodeError(f"{name}: the file is empty (0 bytes); choose a recording")
+    for signature, kind in _NOT_AUDIO_SIGNATURES:
+        if data.startswith(signature):
+            raise AudioDecodeError(f"{name}: not a readable audio file (it is {kind}); {SUPPORTED}")
     try:
         waveform, rate = _decode_with_soundfile(data, name=name, limit=limit)
     except AudioDecodeError:
@@ -174,7 +230,7 @@ def decode_audio(
     except Exception:  # libsndfile cannot read it: WebM, M4A, or not audio at all
         waveform, rate = _decode_with_ffmpeg(data, name=name, limit=limit)
     if waveform.size == 0:
-        raise AudioDecodeError(f"{name}: the file holds no audio samples (zero length)")
+        raise AudioDecodeError(f"{name}: the file holds no audio samples (zero length); record or export it again")
     if not np.all(np.isfinite(waveform)):
         raise AudioDecodeError(
             f"{name}: the audio contains NaN or infinite samples; the file is corrupt, re-export it"

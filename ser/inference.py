@@ -30,6 +30,7 @@ from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
 from ser.features import log_mel_spectrogram, prepare_waveform, window_features
 from ser.metrics import apply_temperature
+from ser.speech import SpeechSettings, require_speech
 
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "models"
@@ -91,6 +92,8 @@ class Bundle:
         self.temperature = float(temperature)
         self.confidence_threshold = float(confidence_threshold)
         self.path = path
+        #: Thresholds of the speech detector run before every prediction.
+        self.speech_settings = SpeechSettings()
         self._lock = threading.Lock()
         self._compiled: Any = None  # the compiled forward pass, built on first use
 
@@ -178,9 +181,12 @@ class Bundle:
         Raises
         ------
         NoSpeechError
-            If the clip is silent or too short after trimming.
+            If the clip is too short, silent, noise or hum without speech (see
+            :mod:`ser.speech`), or too short after trimming.
         """
-        audio = prepare_waveform(self._to_model_rate(waveform, sample_rate), config=self.config)
+        audio = self._to_model_rate(waveform, sample_rate)
+        require_speech(audio, sample_rate=self.config.sample_rate, settings=self.speech_settings)
+        audio = prepare_waveform(audio, config=self.config)
         windows, _ = window_features(log_mel_spectrogram(audio, config=self.config), config=self.config)
         outputs = self.score_windows(windows)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
@@ -193,7 +199,7 @@ class Bundle:
         Raises
         ------
         NoSpeechError
-            If no window holds speech.
+            If the recording is too short, or no window holds speech (see :mod:`ser.speech`).
         """
         config = self.config
         audio = self._to_model_rate(waveform, sample_rate)
@@ -204,9 +210,15 @@ class Bundle:
         loud = energy_db > energy_db.max() - config.trim_top_db
         if not audio.size or np.max(np.abs(audio)) < 1e-4:
             raise NoSpeechError("no speech detected: the audio is silent")
+        activity = require_speech(audio, sample_rate=config.sample_rate, settings=self.speech_settings)
         windows, starts = window_features(features, config=config)
         needed = config.min_speech_seconds * config.frames_per_second
         voiced = np.array([loud[s : s + config.window_frames].sum() >= needed for s in starts])
+        # ... and the detector must hear a voice in it (not only noise or hum).
+        window_starts = starts / config.frames_per_second
+        voiced &= activity.voiced_seconds_between(
+            window_starts, window_starts + config.window_seconds
+        ) >= self.speech_settings.min_voiced_seconds
         if not voiced.any():
             raise NoSpeechError("no speech detected in any window of the recording")
         outputs = self.score_windows(windows[voiced])
