@@ -27,6 +27,9 @@ from ser.errors import AudioDecodeError
 
 #: Longest audio accepted, in seconds; override with the SER_MAX_AUDIO_SECONDS variable.
 DEFAULT_MAX_AUDIO_SECONDS = 15 * 60.0
+#: Largest file accepted, in MB (10**6 bytes); override with the SER_MAX_AUDIO_MB variable.
+#: Streamlit refuses larger uploads itself (``server.maxUploadSize`` in .streamlit/config.toml).
+DEFAULT_MAX_AUDIO_MB = 200.0
 #: Sample rates accepted (Hz): from narrow-band telephone audio to studio 384 kHz.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000
 #: Samples (frames x channels) read from libsndfile at once: bounds the memory a
@@ -63,22 +66,50 @@ def max_audio_seconds() -> float:
         ) from error
 
 
+def max_audio_bytes() -> int:
+    """The configured largest accepted file (bytes), from SER_MAX_AUDIO_MB."""
+    value = os.environ.get("SER_MAX_AUDIO_MB", "")
+    try:
+        megabytes = float(value) if value else DEFAULT_MAX_AUDIO_MB
+    except ValueError as error:
+        raise AudioDecodeError(f"SER_MAX_AUDIO_MB={value!r} is not a number of MB; unset it or fix it") from error
+    return int(megabytes * 1e6)
+
+
+def _too_big(size: int, *, name: str, limit: int) -> AudioDecodeError:
+    return AudioDecodeError(
+        f"{name}: the file is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit; cut it into "
+        "shorter pieces or compress it (FLAC, OGG), or raise SER_MAX_AUDIO_MB"
+    )
+
+
 def _read_source(source: AudioSource, *, name: str) -> bytes:
+    limit = max_audio_bytes()
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source)
-    if hasattr(source, "read"):
-        data = source.read()  # type: ignore[union-attr]
-        return bytes(data)
-    path = Path(source)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise AudioDecodeError(f"{name}: no such file")
-    return path.read_bytes()
+        data = bytes(source)
+    elif hasattr(source, "read"):
+        data = bytes(source.read(limit + 1))  # type: ignore[union-attr]  never more than the limit
+    else:
+        path = Path(source)  # type: ignore[arg-type]
+        if not path.is_file():
+            raise AudioDecodeError(f"{name}: no such file; check the path")
+        size = path.stat().st_size
+        if size > limit:  # refused before reading
+            raise _too_big(size, name=name, limit=limit)
+        data = path.read_bytes()
+    if len(data) > limit:
+        raise _too_big(len(data), name=name, limit=limit)
+    return data
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _too_long(seconds: float, *, name: str, limit: float) -> AudioDecodeError:
     return AudioDecodeError(
-        f"{name}: the recording is {seconds / 60:.1f} min long, over the {limit / 60:.0f} min "
-        "limit; cut it into shorter pieces (or raise SER_MAX_AUDIO_SECONDS)"
+        f"{name}: the recording is {_duration(seconds)} long, over the {_duration(limit)} limit; "
+        "cut it into shorter pieces (or raise SER_MAX_AUDIO_SECONDS)"
     )
 
 
@@ -212,7 +243,8 @@ def decode_audio(
     Raises
     ------
     AudioDecodeError
-        Empty, unreadable, too long or non-finite audio, with a message that says what to do.
+        Empty, unreadable, too big (:func:`max_audio_bytes`), too long, at an unsupported
+        sample rate, or non-finite audio, with a message that says what to do.
     """
     if name is None:
         name = str(source) if isinstance(source, str | os.PathLike) else "upload"

@@ -40,8 +40,9 @@ from ser.errors import NoSpeechError
 
 #: Rate the detector works at (Hz): enough for pitch, half the work of 16 kHz.
 DETECTOR_RATE = 8000
-#: Frames processed at once: bounds memory for long recordings (about 80 s of audio).
-CHUNK_FRAMES = 4096
+#: Frames processed at once: bounds the detector's working memory (about 10 MB) whatever
+#: the length of the recording (1024 frames are about 20 s of audio).
+CHUNK_FRAMES = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +136,9 @@ def _aperiodicity(frames: np.ndarray, *, window: int, min_lag: int, max_lag: int
     head = np.fft.rfft(frames[:, :window], size)
     whole = np.fft.rfft(frames, size)
     cross = np.fft.irfft(np.conj(head) * whole, size)[:, : max_lag + 1]
-    squares = np.concatenate([np.zeros((frames.shape[0], 1)), np.cumsum(frames**2, axis=1)], axis=1)
+    squares = np.concatenate(
+        [np.zeros((frames.shape[0], 1), frames.dtype), np.cumsum(frames**2, axis=1, dtype=np.float64)], axis=1
+    )
     lags = np.arange(max_lag + 1)
     energy = squares[:, lags + window] - squares[:, lags]
     difference = np.maximum(energy[:, :1] + energy - 2 * cross, 0.0)
@@ -197,7 +200,7 @@ def detect_speech(
     min_lag = int(np.floor(DETECTOR_RATE / settings.max_pitch_hz))
     max_lag = int(np.ceil(DETECTOR_RATE / settings.min_pitch_hz))
     n_frames = int(np.ceil(audio.size / hop)) if audio.size else 0
-    padded = np.zeros(n_frames * hop + window + max_lag, dtype=np.float64)
+    padded = np.zeros(n_frames * hop + window + max_lag, dtype=np.float32)
     padded[: audio.size] = audio
     aperiodicity = np.ones(n_frames)
     lag = np.zeros(n_frames, dtype=np.int64)
