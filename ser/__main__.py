@@ -33,6 +33,12 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _log_error(message: str) -> None:
+    """One line on stderr, whatever the message holds (a file name may contain a newline)."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+    _log(f"error: {line}")
+
+
 def _load_dataset(data: Path, cache: Path):
     from ser.config import FeatureConfig
     from ser.data import index_dataset
@@ -48,12 +54,11 @@ def _load_dataset(data: Path, cache: Path):
 def command_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import numpy as np
-
     from ser.config import read_json, write_json
     from ser.data import EMOTIONS, GENDERS, INTENSITIES
     from ser.evaluate import data_counts, summarize_cross_validation
     from ser.inference import save_bundle
+    from ser.model_card import write_model_card
     from ser.model import build_ensemble
     from ser.train import TrainSettings, cross_validate, package_versions
 
@@ -98,9 +103,9 @@ def command_train(args: argparse.Namespace) -> int:
         "versions": package_versions(),
     })
     write_json(metrics_path, metrics)
+    write_model_card(out)
     _log(f"cross-validation: accuracy {summary['accuracy']:.3f} UAR {summary['uar']:.3f}; "
          f"bundle written to {out} in {wall / 60:.1f} min")
-    del np
     return 0
 
 
@@ -109,6 +114,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
     from ser.config import read_json, write_json
     from ser.evaluate import data_counts, leaky_random_split, summarize_cross_validation
+    from ser.model_card import write_model_card
     from ser.train import TrainSettings, cross_validate, package_versions
 
     config, index, clips, speech = _load_dataset(args.data, args.cache)
@@ -128,6 +134,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
     metrics["versions"] = package_versions()
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(metrics_path, metrics)
+    if (args.out / "config.json").exists():
+        write_model_card(args.out)
     cv = metrics["cross_validation"]
     _log(f"unseen speakers: accuracy {cv['accuracy']:.3f} UAR {cv['uar']:.3f}; "
          f"leaky split: accuracy {metrics['leaky_random_split']['accuracy']:.3f}")
@@ -141,7 +149,7 @@ def command_predict(args: argparse.Namespace) -> int:
     try:
         bundle = load_bundle(args.model)
     except SERError as error:
-        _log(f"error: {error}")
+        _log_error(str(error))
         return 2
     failures = 0
     for path in args.files:
@@ -151,11 +159,11 @@ def command_predict(args: argparse.Namespace) -> int:
         except SERError as error:
             failures += 1
             message = str(error)
-            _log(f"error: {message if message.startswith(str(path)) else f'{path}: {message}'}")
+            _log_error(message if message.startswith(str(path)) else f"{path}: {message}")
             continue
         except Exception as error:  # noqa: BLE001  the other files are still scored
             failures += 1
-            _log(f"error: {path}: {type(error).__name__}: {error}")
+            _log_error(f"{path}: {type(error).__name__}: {error}")
             continue
         if args.json:
             record = {"path": str(path), **prediction.to_dict()}
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except SERError as error:
-        _log(f"error: {error}")
+        _log_error(str(error))
         return 2
 
 

@@ -91,6 +91,8 @@ def _read_source(source: AudioSource, *, name: str) -> bytes:
         data = bytes(source.read(limit + 1))  # type: ignore[union-attr]  never more than the limit
     else:
         path = Path(source)  # type: ignore[arg-type]
+        if path.is_dir():
+            raise AudioDecodeError(f"{name}: is a folder, not an audio file; name the files in it")
         if not path.is_file():
             raise AudioDecodeError(f"{name}: no such file; check the path")
         size = path.stat().st_size

@@ -18,8 +18,10 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ from ser.features import log_mel_spectrogram, prepare_waveform, window_features
 from ser.metrics import apply_temperature
 from ser.speech import SpeechSettings, require_speech
 
+#: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
+LOGGER = logging.getLogger(__name__)
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
 DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "models"
 #: Windows scored per model call: bounds memory for long recordings.
@@ -248,6 +252,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
     BundleError
         If a file is missing or the files disagree (e.g. label count vs model output).
     """
+    started = time.perf_counter()
     path = Path(path)
     for name in BUNDLE_FILES:
         if not (path / name).is_file():
@@ -280,6 +285,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
             f"the model predicts {units} emotions but labels.json names "
             f"{len(labels['emotion'])}; the bundle files come from different trainings"
         )
+    LOGGER.info("loaded the model bundle %s in %.1f s", path, time.perf_counter() - started)
     return bundle
 
 
