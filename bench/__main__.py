@@ -1,0 +1,136 @@
+"""``python -m bench``: run every measurement, print the table, write ``bench/results.json``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from bench import common, report  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: tiny repeat counts, few clips (for tests; numbers are not meaningful)")
+    parser.add_argument("--bundle", type=Path, default=common.ROOT / "models", help="model bundle folder")
+    parser.add_argument("--data", type=Path, default=common.SHARED_SPEECH,
+                        help="speech clips for throughput (generated clips when the folder is absent)")
+    parser.add_argument("--clips", type=int, default=None, help="at most this many clips for throughput (default all)")
+    parser.add_argument("--compare-files", type=int, default=100,
+                        help="clips scored by both ours and the reference pipeline")
+    parser.add_argument("--out", type=Path, default=common.RESULTS, help="where to write the JSON results")
+    parser.add_argument("--readme", action="store_true", help="also write the table into README.md's Speed section")
+    parser.add_argument("--no-app", action="store_true", help="skip `streamlit run` (items 4b and 5)")
+    parser.add_argument("--no-browser", action="store_true", help="start the app but do not drive it in Chromium")
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold-start processes")
+    parser.add_argument("--no-onednn", action="store_true", help="skip the TF_ENABLE_ONEDNN_OPTS 0-vs-1 processes")
+    return parser.parse_args(argv)
+
+
+def plan(quick: bool) -> dict[str, int]:
+    """Repeat counts: a full run, or tiny ones for ``--quick``."""
+    if quick:
+        return dict(warmup=1, repeats=3, timeline_repeats=1, throughput_clips=4, compare_files=2,
+                    cold_runs=1, onednn_rounds=1, onednn_repeats=3, generated=4)
+    return dict(warmup=5, repeats=50, timeline_repeats=7, throughput_clips=0, compare_files=-1,
+                cold_runs=3, onednn_rounds=2, onednn_repeats=30, generated=48)
+
+
+def _step(name: str) -> float:
+    print(f"[bench] {name} …", file=sys.stderr, flush=True)
+    return time.perf_counter()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import ser  # noqa: F401  TensorFlow environment defaults, before TensorFlow is imported
+    from bench import child, library, server
+    from ser.inference import load_bundle
+
+    counts = plan(args.quick)
+    results: dict[str, Any] = {
+        "generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if args.quick else "full",
+        "machine": common.machine(),
+        "targets": report.TARGETS,
+        "results": {},
+    }
+    measured = results["results"]
+    with tempfile.TemporaryDirectory(prefix="ser-bench-") as folder:
+        work = Path(folder)
+        sources = common.source_clips(args.data)
+        clip = common.make_clip(work / "clip-4s.flac", seconds=4.0, sources=sources)
+        clip_48k = common.make_clip(work / "clip-4s-48k.wav", seconds=4.0, sources=sources, sample_rate=48000)
+        recording = common.make_recording(work / "recording-60s.flac", seconds=60.0, sources=sources)
+        paths = common.speech_clips(args.data, limit=args.clips or counts["throughput_clips"] or None)
+        source = f"RAVDESS speech ({args.data})" if paths else "generated"
+        if not paths:
+            paths = common.generated_clips(work / "generated", count=counts["generated"])
+        source = "RAVDESS speech" if source.startswith("RAVDESS") else "generated"
+
+        _step("loading the bundle")
+        bundle = load_bundle(args.bundle)
+        results["bundle"] = common.bundle_info(bundle)
+        w, n = counts["warmup"], counts["repeats"]
+
+        _step("1. one 4 s clip")
+        measured["clip"] = library.single_clip(bundle, clip, warmup=w, repeats=n)
+        measured["clip_48k_wav"] = library.single_clip(bundle, clip_48k, warmup=w, repeats=max(3, n // 2))
+        _step("2. timeline of a 60 s recording")
+        measured["timeline"] = library.timeline(bundle, recording, warmup=1, repeats=counts["timeline_repeats"])
+        _step(f"3. throughput over {len(paths)} {source} clips")
+        measured["throughput"] = library.throughput(bundle, paths, source=source)
+        compare = args.compare_files if counts["compare_files"] < 0 else counts["compare_files"]
+        compare_paths = common.speech_clips(args.data, limit=compare) if compare else []
+        compare_paths = compare_paths or paths[:compare]
+        _step(f"6. reference pipeline, same 4 s clip and {len(compare_paths)} clips")
+        measured["reference"] = library.versus_reference(bundle, clip, compare_paths, warmup=w,
+                                                         repeats=max(3, n // 2))
+        results["bench_process_peak_rss_mb"] = library.own_peak_rss_mb()
+
+        if args.no_cold:
+            measured["cold_start"] = {"not_measured": "--no-cold"}
+        else:
+            _step("4. cold start (new processes)")
+            measured["cold_start"] = child.cold_start(args.bundle, clip, repeats=counts["cold_runs"])
+        if args.no_onednn:
+            measured["onednn"] = {"not_measured": "--no-onednn"}
+        else:
+            _step("TF_ENABLE_ONEDNN_OPTS 0 vs 1 (new processes)")
+            measured["onednn"] = child.onednn(args.bundle, clip, rounds=counts["onednn_rounds"], warmup=w,
+                                              repeats=counts["onednn_repeats"])
+        if args.no_app:
+            measured["app"] = {"not_measured": "--no-app"}
+        else:
+            _step("4-5. the app under `streamlit run`")
+            measured["app"] = server.measure_app(clip=clip, long_clip=recording, bundle_path=args.bundle.resolve(),
+                                                 browser=not args.no_browser)
+    results["load_average_at_end"] = common.load_average()
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    results = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(report.describe(results))
+    print()
+    print(report.table(results))
+    print(f"\nwritten: {args.out}")
+    if args.readme:
+        report.update_readme(common.ROOT / "README.md", results)
+        print("README.md: Speed section updated")
+    return results
+
+
+if __name__ == "__main__":
+    main()

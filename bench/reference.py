@@ -1,0 +1,70 @@
+"""The reference pipeline, built the way the seed projects built theirs.
+
+Those projects load a clip with ``librosa.load(path, sr=22050)`` (resampling every file),
+average 40 MFCCs over time into a ``(40, 1)`` "sequence", and run an 8-layer Conv1D
+(256-256-128-128-128-128-64-64 filters, kernel 8, two max-pools of 8, softmax over 8
+emotions) with ``model.predict`` on one sample at a time. The weights here are untrained:
+only the speed is compared, on the same clips, in the same process.
+
+One necessary difference: with a 40-step input, two valid max-pools of 8 would leave a
+zero-length sequence (40 -> 5 -> 0), so the pools use ``padding="same"`` (40 -> 5 -> 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+N_MFCC = 40
+SAMPLE_RATE = 22050
+N_EMOTIONS = 8
+
+
+def build_reference_model(*, seed: int = 0) -> Any:
+    """The seed projects' 8-layer Conv1D on ``(40, 1)`` mean MFCCs (untrained)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(name="seed_conv1d")
+    model.add(keras.Input(shape=(N_MFCC, 1)))
+    model.add(layers.Conv1D(256, 8, padding="same", activation="relu"))
+    model.add(layers.Conv1D(256, 8, padding="same"))
+    model.add(layers.BatchNormalization())
+    model.add(layers.Activation("relu"))
+    model.add(layers.Dropout(0.25))
+    model.add(layers.MaxPooling1D(pool_size=8, padding="same"))
+    for _ in range(3):
+        model.add(layers.Conv1D(128, 8, padding="same", activation="relu"))
+    model.add(layers.Conv1D(128, 8, padding="same"))
+    model.add(layers.BatchNormalization())
+    model.add(layers.Activation("relu"))
+    model.add(layers.Dropout(0.25))
+    model.add(layers.MaxPooling1D(pool_size=8, padding="same"))
+    model.add(layers.Conv1D(64, 8, padding="same", activation="relu"))
+    model.add(layers.Conv1D(64, 8, padding="same", activation="relu"))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(N_EMOTIONS, activation="softmax"))
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class ReferencePipeline:
+    """``librosa.load`` at 22.05 kHz + 40 mean MFCCs + ``model.predict`` on one sample."""
+
+    def __init__(self, model: Any | None = None) -> None:
+        self.model = model if model is not None else build_reference_model()
+
+    @staticmethod
+    def features(path: str | Path) -> np.ndarray:
+        import librosa
+
+        waveform, rate = librosa.load(path, sr=SAMPLE_RATE)
+        return np.mean(librosa.feature.mfcc(y=waveform, sr=rate, n_mfcc=N_MFCC), axis=1)
+
+    def predict_path(self, path: str | Path) -> np.ndarray:
+        """Probabilities ``(8,)`` for one file, exactly as the seed projects score it."""
+        x = self.features(path).reshape(1, N_MFCC, 1)
+        return self.model.predict(x, verbose=0)[0]

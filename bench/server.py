@@ -1,0 +1,259 @@
+"""The app under ``streamlit run``: start-up times, first prediction over HTTP, peak memory.
+
+The server listens on 127.0.0.1 on a free port and is stopped at the end (its own process
+group, started here). Times are measured from ``Popen``:
+
+* ``health_s``: ``/_stcore/health`` answers 200;
+* ``first_page_http_s``: ``GET /`` returns the page (Streamlit's HTML shell);
+* with Playwright and Chromium: ``home_rendered_s`` (the home page's script has run, model
+  load included), then on the Analyze page a 4 s clip is uploaded and
+  ``first_prediction_s`` is when "Predicted emotion" shows; ``upload_to_emotion_s`` is the
+  part after the upload. A 60 s recording is then uploaded in a new session
+  (``long_upload_to_emotion_s``), the heaviest thing the page does.
+
+Peak memory: a thread reads ``/proc/<pid>/status`` of the server and its child processes
+every 50 ms; ``peak_rss_mb`` is the largest sum of ``VmRSS`` seen, ``vm_hwm_mb`` the
+kernel's own high-water mark of the server process at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Longest wait for any one step (server up, page rendered, prediction shown), seconds.
+STEP_TIMEOUT = 120.0
+#: What the app shows once it has an answer for a clip.
+ANSWER_TEXT = "Predicted emotion"
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy: 127.0.0.1 only
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc/*/stat parent ids)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+class RssSampler(threading.Thread):
+    """Samples the summed VmRSS of a process tree every ``interval`` seconds until stopped."""
+
+    def __init__(self, pid: int, *, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kb = 0
+        self.hwm_kb = 0
+        self.samples = 0
+        self._stop_event = threading.Event()
+        self._marks: list[tuple[str, int]] = []
+
+    def run(self) -> None:
+        tree = [self.pid]
+        last_scan = 0.0
+        while not self._stop_event.is_set():
+            now = time.monotonic()
+            if now - last_scan > 1.0:  # children are rare: rescan the tree once a second
+                tree, last_scan = _descendants(self.pid), now
+            total = sum(_status_kb(pid, "VmRSS") for pid in tree)
+            self.peak_kb = max(self.peak_kb, total)
+            self.hwm_kb = max(self.hwm_kb, _status_kb(self.pid, "VmHWM"))
+            self.samples += 1
+            self._stop_event.wait(self.interval)
+
+    def mark(self, name: str) -> None:
+        """Remember the peak so far under ``name`` (e.g. before and after predicting)."""
+        self._marks.append((name, self.peak_kb))
+
+    def stop(self) -> dict[str, Any]:
+        self.hwm_kb = max(self.hwm_kb, _status_kb(self.pid, "VmHWM"))
+        self._stop_event.set()
+        self.join(timeout=2)
+        return {
+            "peak_rss_mb": self.peak_kb / 1024,
+            "vm_hwm_mb": self.hwm_kb / 1024,
+            "samples": self.samples,
+            "peak_rss_mb_at": {name: kb / 1024 for name, kb in self._marks},
+        }
+
+
+def _get(url: str, *, timeout: float = 2.0) -> tuple[int, bytes]:
+    with _OPENER.open(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def _wait_http(url: str, *, started: float, deadline: float, process: subprocess.Popen) -> float:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode} before {url} answered")
+        try:
+            status, _ = _get(url)
+            if status == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {STEP_TIMEOUT:.0f} s")
+
+
+def _analyze_page(root: Path) -> str | None:
+    """URL path of the Analyze page (``pages/N_Analyze.py`` -> ``Analyze``), if there is one."""
+    for path in sorted((root / "pages").glob("*.py")):
+        name = path.stem.split("_", 1)[-1] if path.stem[:1].isdigit() else path.stem
+        if name.lower() == "analyze":
+            return name
+    return None
+
+
+def _browser_unavailable(root: Path) -> str | None:
+    """Why the browser part cannot run here, or None when it can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright is not installed (pip install -r requirements-dev.txt)"
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (make browser)"
+    if _analyze_page(root) is None:
+        return "the app has no Analyze page (pages/*_Analyze.py) yet"
+    return None
+
+
+def _upload_and_wait(page: Any, base: str, analyze: str, clip: Path) -> tuple[float, float]:
+    """Open the Analyze page in a fresh session, upload ``clip``; (opened, answered) times."""
+    page.goto(f"{base}/{analyze}", wait_until="domcontentloaded")
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]').first
+    uploader.wait_for(state="attached", timeout=STEP_TIMEOUT * 1000)
+    uploaded = time.monotonic()
+    uploader.set_input_files(str(clip))
+    page.get_by_text(ANSWER_TEXT).first.wait_for(state="visible", timeout=STEP_TIMEOUT * 1000)
+    return uploaded, time.monotonic()
+
+
+def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: str = "app.py",
+                root: Path = ROOT, browser: bool = True) -> dict[str, Any]:
+    """Start the app, time it up to the first prediction, sample its memory, stop it."""
+    if not (root / app).is_file():
+        return {"not_measured": f"{app} does not exist yet"}
+    reason = None if browser else "browser part switched off (--no-browser)"
+    reason = reason or _browser_unavailable(root)
+    result: dict[str, Any] = {}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, SER_MODEL_DIR=str(bundle_path), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    playwright = chromium = None
+    log = tempfile.NamedTemporaryFile(prefix="bench-streamlit-", suffix=".log", delete=False)  # noqa: SIM115
+    try:
+        if reason is None:  # the browser starts first: its own start-up is not the app's
+            from playwright.sync_api import sync_playwright
+
+            playwright = sync_playwright().start()
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        sampler = RssSampler(process.pid)
+        sampler.start()
+        try:
+            deadline = time.monotonic() + STEP_TIMEOUT
+            result["health_s"] = _wait_http(f"{base}/_stcore/health", started=started, deadline=deadline,
+                                            process=process)
+            result["first_page_http_s"] = _wait_http(f"{base}/", started=started, deadline=deadline,
+                                                     process=process)
+            sampler.mark("server_up")
+            if reason is None:
+                context = chromium.new_context()
+                page = context.new_page()
+                page.goto(base, wait_until="domcontentloaded")
+                page.get_by_text("How to use it").first.wait_for(state="visible", timeout=STEP_TIMEOUT * 1000)
+                result["home_rendered_s"] = time.monotonic() - started
+                sampler.mark("home_rendered")
+                analyze = _analyze_page(root)
+                uploaded, answered = _upload_and_wait(page, base, analyze, clip)
+                result["first_prediction_s"] = answered - started
+                result["upload_to_emotion_s"] = answered - uploaded
+                sampler.mark("first_prediction")
+                if long_clip is not None:
+                    uploaded, answered = _upload_and_wait(page, base, analyze, long_clip)
+                    result["long_upload_to_emotion_s"] = answered - uploaded
+                    result["long_clip"] = long_clip.name
+                    sampler.mark("long_prediction")
+                context.close()
+            else:
+                result["first_prediction_not_measured"] = reason
+        except Exception as error:  # report what was measured and why the rest was not
+            result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        finally:
+            result |= sampler.stop()
+            _stop(process)
+    finally:
+        if chromium is not None:
+            chromium.close()
+        if playwright is not None:
+            playwright.stop()
+        log.close()
+    if "error" in result:
+        result["server_log_tail"] = Path(log.name).read_text(errors="replace").splitlines()[-15:]
+    Path(log.name).unlink(missing_ok=True)
+    return result
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the server's own process group, SIGKILL it if still there after 10 s."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
