@@ -58,8 +58,8 @@ def command_train(args: argparse.Namespace) -> int:
     from ser.data import EMOTIONS, GENDERS, INTENSITIES
     from ser.evaluate import data_counts, summarize_cross_validation
     from ser.inference import save_bundle
-    from ser.model_card import write_model_card
     from ser.model import build_ensemble
+    from ser.model_card import write_model_card
     from ser.train import TrainSettings, cross_validate, package_versions
 
     started = time.perf_counter()
@@ -84,28 +84,34 @@ def command_train(args: argparse.Namespace) -> int:
     metrics_path = out / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.exists() else {}
     wall = time.perf_counter() - started
-    metrics.update({
-        "labels": list(EMOTIONS),
-        "headline": {
-            "accuracy": summary["accuracy"], "uar": summary["uar"], "macro_f1": summary["macro_f1"],
-            "protocol": "5-fold cross-validation grouped by actor, RAVDESS speech, actors 1-20, 8 emotions",
-            "command": "python -m ser train --data ../shared/data/ravdess --out models/",
-        },
-        "cross_validation": summary,
-        "data": data_counts(index),
-        "training": {
-            "settings": dataclasses.asdict(settings),
-            "wall_seconds": round(wall, 1),
-            "machine": f"{os.cpu_count()} CPU cores, no GPU",
-            "shipped_model": f"average of the {len(result['models'])} fold models",
-            "bundle_bytes": int(sum(f.stat().st_size for f in out.iterdir() if f.is_file())),
-        },
-        "versions": package_versions(),
-    })
+    metrics.update(
+        {
+            "labels": list(EMOTIONS),
+            "headline": {
+                "accuracy": summary["accuracy"],
+                "uar": summary["uar"],
+                "macro_f1": summary["macro_f1"],
+                "protocol": "5-fold cross-validation grouped by actor, RAVDESS speech, actors 1-20, 8 emotions",
+                "command": "python -m ser train --data ../shared/data/ravdess --out models/",
+            },
+            "cross_validation": summary,
+            "data": data_counts(index),
+            "training": {
+                "settings": dataclasses.asdict(settings),
+                "wall_seconds": round(wall, 1),
+                "machine": f"{os.cpu_count()} CPU cores, no GPU",
+                "shipped_model": f"average of the {len(result['models'])} fold models",
+                "bundle_bytes": int(sum(f.stat().st_size for f in out.iterdir() if f.is_file())),
+            },
+            "versions": package_versions(),
+        }
+    )
     write_json(metrics_path, metrics)
     write_model_card(out)
-    _log(f"cross-validation: accuracy {summary['accuracy']:.3f} UAR {summary['uar']:.3f}; "
-         f"bundle written to {out} in {wall / 60:.1f} min")
+    _log(
+        f"cross-validation: accuracy {summary['accuracy']:.3f} UAR {summary['uar']:.3f}; "
+        f"bundle written to {out} in {wall / 60:.1f} min"
+    )
     return 0
 
 
@@ -129,7 +135,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if args.baselines:
         from ser.baselines import evaluate_baselines
 
-        metrics["baselines"] = evaluate_baselines(index, config=config, speech_mask=speech, cache_dir=args.cache, log=_log)
+        metrics["baselines"] = evaluate_baselines(
+            index, config=config, speech_mask=speech, cache_dir=args.cache, log=_log
+        )
     metrics["data"] = data_counts(index)
     metrics["versions"] = package_versions()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,8 +145,10 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if (args.out / "config.json").exists():
         write_model_card(args.out)
     cv = metrics["cross_validation"]
-    _log(f"unseen speakers: accuracy {cv['accuracy']:.3f} UAR {cv['uar']:.3f}; "
-         f"leaky split: accuracy {metrics['leaky_random_split']['accuracy']:.3f}")
+    _log(
+        f"unseen speakers: accuracy {cv['accuracy']:.3f} UAR {cv['uar']:.3f}; "
+        f"leaky split: accuracy {metrics['leaky_random_split']['accuracy']:.3f}"
+    )
     return 0
 
 
@@ -184,11 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--cache", type=Path, default=Path(".cache/features"), help="feature cache folder")
         sub.add_argument("--seed", type=int, default=0)
         sub.add_argument("--epochs", type=int, default=60, help="upper bound; early stopping decides")
-    commands.choices["train"].add_argument("--folds", type=int, default=0, help="train only the first N folds (0 = all)")
-    commands.choices["evaluate"].add_argument("--reuse", action="store_true",
-                                              help="keep the cross-validation stored by `train`")
-    commands.choices["evaluate"].add_argument("--baselines", action="store_true",
-                                              help="also reproduce the seed projects' models")
+    commands.choices["train"].add_argument(
+        "--folds", type=int, default=0, help="train only the first N folds (0 = all)"
+    )
+    commands.choices["evaluate"].add_argument(
+        "--reuse", action="store_true", help="keep the cross-validation stored by `train`"
+    )
+    commands.choices["evaluate"].add_argument(
+        "--baselines", action="store_true", help="also reproduce the seed projects' models"
+    )
     predict = commands.add_parser("predict", help="score audio files")
     predict.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, webm)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")

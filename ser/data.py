@@ -83,9 +83,7 @@ def parse_ravdess_name(name: str | Path) -> RavdessItem:
     if actor < 1:
         problems.append(f"actor {actor:02d} (expected 01 or more)")
     if problems:
-        raise DatasetError(
-            f"{name!s}: out-of-range field(s) {', '.join(problems)}; expected {EXPECTED_PATTERN}"
-        )
+        raise DatasetError(f"{name!s}: out-of-range field(s) {', '.join(problems)}; expected {EXPECTED_PATTERN}")
     return RavdessItem(
         modality=modality,
         vocal_channel=VOCAL_CHANNELS[channel],
@@ -115,9 +113,7 @@ def index_dataset(root: str | Path) -> pd.DataFrame:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder; pass the folder that holds the RAVDESS audio")
-    paths = sorted(
-        path for path in root.rglob("*") if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file()
-    )
+    paths = sorted(path for path in root.rglob("*") if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file())
     if not paths:
         raise DatasetError(f"{root}: no .wav or .flac files found below this folder")
     rows = [{"path": str(path), **dataclasses.asdict(parse_ravdess_name(path))} for path in paths]

@@ -44,8 +44,10 @@ LEAKY_PROTOCOL = (
 def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict[str, Any]) -> dict[str, Any]:
     """Pool the out-of-fold predictions into the metrics the app and model card show."""
     positions = np.concatenate(result["test_positions"])
-    probabilities = {head: np.concatenate([p[head] for p in result["test_probabilities"]])
-                     for head in ("emotion", "gender", "intensity")}
+    probabilities = {
+        head: np.concatenate([p[head] for p in result["test_probabilities"]])
+        for head in ("emotion", "gender", "intensity")
+    }
     emotion_true = clips.emotion[positions]
     val_positions = np.concatenate(result["val_positions"])
     val_emotion = np.concatenate([p["emotion"] for p in result["val_probabilities"]])
@@ -60,12 +62,14 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
     per_actor = []
     for actor in sorted(set(clips.actor[positions].tolist())):
         mine = clips.actor[positions] == actor
-        per_actor.append({
-            "actor": int(actor),
-            "gender": GENDERS[0] if actor % 2 else GENDERS[1],
-            "n": int(mine.sum()),
-            "accuracy": float(np.mean(predictions[mine] == emotion_true[mine])),
-        })
+        per_actor.append(
+            {
+                "actor": int(actor),
+                "gender": GENDERS[0] if actor % 2 else GENDERS[1],
+                "n": int(mine.sum()),
+                "accuracy": float(np.mean(predictions[mine] == emotion_true[mine])),
+            }
+        )
     per_fold = []
     start = 0
     for split, history, seconds, fold_positions in zip(
@@ -73,8 +77,15 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
     ):
         stop = start + len(fold_positions)
         fold_report = classification_report(emotion_true[start:stop], predictions[start:stop], names=list(EMOTIONS))
-        per_fold.append({**split, "accuracy": fold_report["accuracy"], "uar": fold_report["uar"],
-                         "epochs": len(history["loss"]), "seconds": round(seconds, 1)})
+        per_fold.append(
+            {
+                **split,
+                "accuracy": fold_report["accuracy"],
+                "uar": fold_report["uar"],
+                "epochs": len(history["loss"]),
+                "seconds": round(seconds, 1),
+            }
+        )
         start = stop
     actor_accuracies = np.array([row["accuracy"] for row in per_actor])
     sure = calibrated.max(axis=1) >= threshold
@@ -85,18 +96,25 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
         "intensity_accuracy": float(np.mean(probabilities["intensity"].argmax(1) == clips.intensity[positions])),
         "per_actor": per_actor,
         "per_actor_spread": {
-            "min": float(actor_accuracies.min()), "max": float(actor_accuracies.max()),
+            "min": float(actor_accuracies.min()),
+            "max": float(actor_accuracies.max()),
             "std": float(actor_accuracies.std()),
         },
         "per_fold": per_fold,
-        "curves": [{"fold": split["fold"], **history} for split, history in zip(result["splits"], result["histories"], strict=True)],
+        "curves": [
+            {"fold": split["fold"], **history}
+            for split, history in zip(result["splits"], result["histories"], strict=True)
+        ],
         "calibration": {
             "method": "temperature scaling fitted on the validation speakers of each fold",
             "temperature": temperature,
             "ece_15_bins_before": expected_calibration_error(probabilities["emotion"], emotion_true),
             "ece_15_bins_after": expected_calibration_error(calibrated, emotion_true),
             "confidence_threshold": threshold,
-            "threshold_rule": "lowest confidence whose answers (0.1-wide band, validation speakers) are right at least twice as often as chance",
+            "threshold_rule": (
+                "lowest confidence whose answers (0.1-wide band, validation speakers) "
+                "are right at least twice as often as chance"
+            ),
             "coverage_above_threshold": float(sure.mean()),
             "accuracy_above_threshold": float(np.mean(predictions[sure] == emotion_true[sure])) if sure.any() else None,
             "reliability_before": reliability_curve(probabilities["emotion"], emotion_true),
@@ -115,7 +133,9 @@ def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, setti
     validation, train = rest[: len(rest) // 10], rest[len(rest) // 10 :]
     masks = [np.isin(np.arange(len(clips)), part) for part in (train, validation, test)]
     started = time.perf_counter()
-    model, history = fit_fold(clips.subset(masks[0]), clips.subset(masks[1]), config=config, settings=settings, seed=settings.seed)
+    model, history = fit_fold(
+        clips.subset(masks[0]), clips.subset(masks[1]), config=config, settings=settings, seed=settings.seed
+    )
     probabilities = predict_clips(model, clips.subset(masks[2]), config=config)["emotion"]
     report = classification_report(clips.emotion[test], probabilities.argmax(1), names=list(EMOTIONS))
     return {

@@ -137,7 +137,6 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
         copy.name = f"member_{index}"
         member_outputs.append(copy(inputs))
     outputs = {
-        head: layers.Average(name=head)([output[head] for output in member_outputs])
-        for head in member_outputs[0]
+        head: layers.Average(name=head)([output[head] for output in member_outputs]) for head in member_outputs[0]
     }
     return keras.Model(inputs, outputs, name="ser_ensemble")

@@ -49,7 +49,8 @@ class TrainSettings:
     speed_probability: float = 0.5
     noise_probability: float = 0.5
     spec_augment: bool = True
-    mixup_alpha: float = 0.0
+    warp_probability: float = 0.0
+    max_warp: float = 0.1
 
 
 @dataclasses.dataclass
@@ -107,6 +108,15 @@ def _crop(features: np.ndarray, *, frames: int, rng: np.random.Generator) -> np.
 def augment_window(window: np.ndarray, *, settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
     """Noise and SpecAugment on one log-mel window ``(frames, n_mels)`` (training only)."""
     window = window.copy()
+    if rng.random() < settings.warp_probability:
+        # Stretch or squeeze the mel axis around 0 Hz, like a longer or shorter vocal tract (VTLP).
+        factor = rng.uniform(1 - settings.max_warp, 1 + settings.max_warp)
+        bands = np.arange(window.shape[1], dtype=np.float64)
+        source = np.clip(bands / factor, 0, window.shape[1] - 1)
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, window.shape[1] - 1)
+        weight = (source - low).astype(np.float32)
+        window = window[:, low] * (1 - weight) + window[:, high] * weight
     if rng.random() < settings.noise_probability:
         # White noise is flat across Slaney-normalised mel bands: add its power in the linear domain.
         signal_power = float(np.mean(np.exp(window)))
@@ -239,7 +249,11 @@ def fit_fold(
     # Validation scores the centre window of each clip, with no augmentation.
     val_windows = np.stack(
         [
-            _crop(features[max(0, (len(features) - config.window_frames) // 2) :], frames=config.window_frames, rng=np.random.default_rng(0))
+            _crop(
+                features[max(0, (len(features) - config.window_frames) // 2) :],
+                frames=config.window_frames,
+                rng=np.random.default_rng(0),
+            )
             for features in validation.variants[1.0]
         ]
     )
@@ -281,14 +295,24 @@ def cross_validate(
     """
     actors = sorted(set(clips.actor.tolist()))
     result: dict[str, Any] = {
-        "models": [], "histories": [], "splits": [], "seconds": [],
-        "test_positions": [], "test_probabilities": [], "val_positions": [], "val_probabilities": [],
+        "models": [],
+        "histories": [],
+        "splits": [],
+        "seconds": [],
+        "test_positions": [],
+        "test_probabilities": [],
+        "val_positions": [],
+        "val_probabilities": [],
     }
     for fold in folds if folds is not None else range(settings.n_folds):
         train_actors, val_actors, test_actors = train_validation_test(
             actors, n_folds=settings.n_folds, fold=fold, seed=settings.seed
         )
-        overlap = (set(train_actors) & set(val_actors)) | (set(train_actors) & set(test_actors)) | (set(val_actors) & set(test_actors))
+        overlap = (
+            (set(train_actors) & set(val_actors))
+            | (set(train_actors) & set(test_actors))
+            | (set(val_actors) & set(test_actors))
+        )
         if overlap:  # cannot happen by construction; refuse to report a leaky number if it ever does
             raise RuntimeError(f"actors {sorted(overlap)} are in two parts of fold {fold}")
         in_train = np.isin(clips.actor, train_actors)
@@ -298,15 +322,21 @@ def cross_validate(
         test_mask = np.isin(clips.actor, test_actors) & speech_mask
         started = time.perf_counter()
         model, history = fit_fold(
-            clips.subset(in_train), clips.subset(val_mask), config=config, settings=settings, seed=settings.seed + fold,
+            clips.subset(in_train),
+            clips.subset(val_mask),
+            config=config,
+            settings=settings,
+            seed=settings.seed + fold,
             verbose=int(os.environ.get("SER_VERBOSE", "0")),
         )
         seconds = time.perf_counter() - started
         test_probabilities = predict_clips(model, clips.subset(test_mask), config=config)
         val_probabilities = predict_clips(model, clips.subset(val_mask), config=config)
         accuracy = float(np.mean(test_probabilities["emotion"].argmax(1) == clips.emotion[test_mask]))
-        log(f"fold {fold}: test actors {test_actors} accuracy {accuracy:.3f} "
-            f"({len(history['loss'])} epochs, {seconds:.0f} s)")
+        log(
+            f"fold {fold}: test actors {test_actors} accuracy {accuracy:.3f} "
+            f"({len(history['loss'])} epochs, {seconds:.0f} s)"
+        )
         result["models"].append(model)
         result["histories"].append(history)
         result["splits"].append({"fold": fold, "train": train_actors, "validation": val_actors, "test": test_actors})

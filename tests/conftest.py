@@ -15,7 +15,9 @@ EXAMPLES = ROOT / "assets" / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data" / "ravdess"
 
 
-def synthetic_voice(*, seconds: float = 2.0, sample_rate: int = 16000, pitch: float = 140.0, seed: int = 0) -> np.ndarray:
+def synthetic_voice(
+    *, seconds: float = 2.0, sample_rate: int = 16000, pitch: float = 140.0, seed: int = 0
+) -> np.ndarray:
     """A voiced, syllable-modulated harmonic signal with a little noise (float32, peak ~0.5)."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate

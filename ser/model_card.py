@@ -1,0 +1,140 @@
+"""Write ``models/MODEL_CARD.md`` from ``models/metrics.json``, so no number is retyped.
+
+Run ``python -m ser.model_card models/`` (``train`` and ``evaluate`` call it too).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ser.config import read_json
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
+    """Return the model card as Markdown."""
+    cv = metrics.get("cross_validation", {})
+    calibration = cv.get("calibration", {})
+    training = metrics.get("training", {})
+    data = metrics.get("data", {})
+    features = config.get("features", {})
+    lines = [
+        "# Model card: speech emotion recognition (RAVDESS, from scratch)",
+        "",
+        "## What it is",
+        f"- Input: mono audio resampled to {features.get('sample_rate')} Hz; leading/trailing silence trimmed; "
+        f"{features.get('n_mels')}-band log-mel spectrogram ({features.get('win_length')}-sample window, "
+        f"{features.get('hop_length')}-sample hop); scored in {features.get('window_seconds')} s windows "
+        f"{features.get('window_hop_seconds')} s apart, probabilities averaged.",
+        "- Network: per-band mean removal over the window (level and microphone colouring are ignored), "
+        "two small 2D convolutions over time x frequency, four 1D convolution blocks over time, mean and "
+        "standard-deviation pooling over time, a 128-unit embedding and three softmax heads: emotion (8), "
+        "speaker gender (2) and emotional intensity (normal/strong).",
+        f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
+        f"{training.get('bundle_bytes', 0) / 1e6:.1f} MB; "
+        f"training wall time {training.get('wall_seconds', 0) / 60:.1f} min "
+        f"on {training.get('machine', 'n/a')}.",
+        "- Calibration: temperature scaling of the emotion head "
+        f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
+        f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}.",
+        "",
+        "## Data",
+        f"RAVDESS speech, actors {min(data.get('actors', [0]))}-{max(data.get('actors', [0]))} "
+        f"({data.get('speech_clips', 'n/a')} speech clips; neutral has half as many clips as each other "
+        f"emotion, handled with class weights), plus {data.get('song_clips', 'n/a')} song clips of the "
+        "training actors as extra training data (never scored). Actors 21-24 were not available: they "
+        "are kept back as a sealed test by people who did not train the model.",
+        "",
+        "Licence of the training data: CC BY-NC-SA 4.0 (so this model is for non-commercial use). Cite: "
+        "Livingstone SR, Russo FA (2018) The Ryerson Audio-Visual Database of Emotional Speech and Song "
+        "(RAVDESS). PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391",
+        "",
+        "## Protocol",
+        cv.get("protocol", "n/a"),
+        "",
+        f"Reproduce: `{metrics.get('headline', {}).get('command', 'python -m ser train')}` then "
+        "`python -m ser evaluate --data ../shared/data/ravdess --out models/ --reuse --baselines`.",
+        "",
+        "## Results on unseen speakers",
+        "| metric | value |",
+        "|---|---|",
+        f"| accuracy (8 emotions) | {_pct(cv.get('accuracy'))} |",
+        f"| UAR (macro recall) | {_pct(cv.get('uar'))} |",
+        f"| macro-F1 | {_pct(cv.get('macro_f1'))} |",
+        f"| speaker gender accuracy | {_pct(cv.get('gender_accuracy'))} |",
+        f"| intensity (normal/strong) accuracy | {_pct(cv.get('intensity_accuracy'))} |",
+        f"| ECE (15 bins) before / after calibration | {calibration.get('ece_15_bins_before', float('nan')):.3f} / "
+        f"{calibration.get('ece_15_bins_after', float('nan')):.3f} |",
+        f"| answers above the confidence threshold | {_pct(calibration.get('coverage_above_threshold'))} of clips, "
+        f"{_pct(calibration.get('accuracy_above_threshold'))} right |",
+    ]
+    spread = cv.get("per_actor_spread")
+    if spread:
+        lines.append(
+            f"| per-actor accuracy, min / max / std | {_pct(spread['min'])} / {_pct(spread['max'])} / "
+            f"{100 * spread['std']:.1f} points |"
+        )
+    lines += [
+        "",
+        "Per class (recall is the share of that emotion's clips recognised):",
+        "",
+        "| emotion | precision | recall | F1 |",
+        "|---|---|---|---|",
+    ]
+    for name, row in cv.get("per_class", {}).items():
+        lines.append(f"| {name} | {_pct(row['precision'])} | {_pct(row['recall'])} | {_pct(row['f1'])} |")
+    leaky = metrics.get("leaky_random_split")
+    baselines = metrics.get("baselines", [])
+    if leaky or baselines:
+        lines += [
+            "",
+            "## The same recipes on a leaky random split",
+            "Random clip-level 80/20 splits put the same speakers (and in some projects augmented "
+            "copies of the test clips) on both sides. The gap is how much such figures flatter.",
+            "",
+            "| model | unseen speakers: accuracy / UAR | random split (leaky): accuracy / UAR |",
+            "|---|---|---|",
+        ]
+        if leaky:
+            lines.append(
+                f"| ours | {_pct(cv.get('accuracy'))} / {_pct(cv.get('uar'))} | "
+                f"{_pct(leaky['accuracy'])} / {_pct(leaky['uar'])} |"
+            )
+        for row in baselines:
+            lines.append(
+                f"| {row['name']} | {_pct(row['accuracy'])} / {_pct(row['uar'])} | "
+                f"{_pct(row['leaky_accuracy'])} / {_pct(row['leaky_uar'])} |"
+            )
+    lines += [
+        "",
+        "## Known failure modes and limits",
+        "- Calm vs neutral and fearful vs surprised/sad are the most confused pairs (see the confusion "
+        "matrix on the Model page).",
+        "- Trained on 20 North American actors reading two fixed sentences in a studio: acted, not "
+        "spontaneous, emotion. Expect lower accuracy on spontaneous speech, other languages, children, "
+        "noisy rooms and telephone audio.",
+        "- Per-actor accuracy varies widely (see above): for some voices it is far worse than the mean.",
+        "",
+        "## Do not use it for",
+        "Decisions about people: hiring, policing, health, education, credit, lie detection or any "
+        "surveillance. It guesses the emotion an actor portrayed; it cannot know what someone feels.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(path: Path) -> Path:
+    """Render ``path/MODEL_CARD.md`` from ``path/metrics.json`` and ``path/config.json``."""
+    path = Path(path)
+    card = path / "MODEL_CARD.md"
+    card.write_text(render(read_json(path / "metrics.json"), read_json(path / "config.json")), encoding="utf-8")
+    return card
+
+
+if __name__ == "__main__":
+    print(write_model_card(Path(sys.argv[1] if len(sys.argv) > 1 else "models")))

@@ -1,0 +1,55 @@
+"""The command line, run as a user would: ``python -m ser ...`` in a subprocess."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ser.data import EMOTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ser", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def two_clips() -> list[str]:
+    return ["assets/examples/03-01-05-02-01-01-12.flac", "assets/examples/03-01-04-02-01-01-03.flac"]
+
+
+def test_predict_json_on_real_clips_with_shipped_model(two_clips):
+    result = run_cli("predict", *two_clips, "--json")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for line, path in zip(lines, two_clips, strict=True):
+        record = json.loads(line)
+        assert record["path"] == path
+        assert record["emotion"] in EMOTIONS
+        assert set(record["probabilities"]) == set(EMOTIONS)
+        assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert record["confidence"] == pytest.approx(max(record["probabilities"].values()))
+        assert record["emotion"] == max(record["probabilities"], key=record["probabilities"].get)
+        assert set(record["gender"]) == {"male", "female"}
+    assert result.stderr.strip() == ""
+
+
+def test_predict_keeps_going_after_a_bad_file(tmp_path, two_clips):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio")
+    result = run_cli("predict", two_clips[0], str(bad), "--json")
+    assert result.returncode != 0
+    assert len(result.stdout.strip().splitlines()) == 1  # the good file is still scored
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and str(bad) in errors[0] and "not a readable audio file" in errors[0]
+
+
+def test_train_with_a_missing_data_folder_is_one_clear_line(tmp_path):
+    result = run_cli("train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: no such folder; "
+                                                  "pass the folder that holds the RAVDESS audio"]
