@@ -30,6 +30,9 @@ DEFAULT_MAX_AUDIO_SECONDS = 15 * 60.0
 #: Largest file accepted, in MB (10**6 bytes); override with the SER_MAX_AUDIO_MB variable.
 #: Streamlit refuses larger uploads itself (``server.maxUploadSize`` in .streamlit/config.toml).
 DEFAULT_MAX_AUDIO_MB = 200.0
+#: Largest sample magnitude accepted (+60 dB over full scale): float files a little over
+#: 1.0 are common, values beyond this are corrupt or mis-scaled and would overflow features.
+MAX_SAMPLE_MAGNITUDE = 1000.0
 #: Sample rates accepted (Hz): from narrow-band telephone audio to studio 384 kHz.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4000, 384000
 #: Samples (frames x channels) read from libsndfile at once: bounds the memory a
@@ -178,6 +181,24 @@ def _decode_with_ffmpeg(data: bytes, *, name: str, limit: float) -> tuple[np.nda
     return np.concatenate(chunks), rate
 
 
+def check_samples(waveform: np.ndarray, *, name: str) -> None:
+    """Refuse NaN, infinite or absurdly large samples (which no recording holds).
+
+    Raises
+    ------
+    AudioDecodeError
+        With a message that names ``name`` and says to re-export the file.
+    """
+    if not np.all(np.isfinite(waveform)):
+        raise AudioDecodeError(f"{name}: the audio contains NaN or infinite samples; the file is corrupt, re-export it")
+    peak = float(np.max(np.abs(waveform), initial=0.0))
+    if peak > MAX_SAMPLE_MAGNITUDE:
+        raise AudioDecodeError(
+            f"{name}: sample values reach {peak:.3g}, far outside the usual -1..1 range; the file is corrupt "
+            "or mis-scaled: normalise or re-export it"
+        )
+
+
 def _describe(data: bytes) -> str:
     """What an unreadable file looks like, for the error message."""
     for signature, kind in _NOT_AUDIO_SIGNATURES:
@@ -265,8 +286,5 @@ def decode_audio(
         waveform, rate = _decode_with_ffmpeg(data, name=name, limit=limit)
     if waveform.size == 0:
         raise AudioDecodeError(f"{name}: the file holds no audio samples (zero length); record or export it again")
-    if not np.all(np.isfinite(waveform)):
-        raise AudioDecodeError(
-            f"{name}: the audio contains NaN or infinite samples; the file is corrupt, re-export it"
-        )
+    check_samples(waveform, name=name)
     return resample(waveform, orig_sample_rate=rate, target_sample_rate=sample_rate)

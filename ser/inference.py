@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -244,6 +245,22 @@ class Bundle:
         )
 
 
+def _import_before_tensorflow() -> None:
+    """Load the libraries that crash the process when imported *after* TensorFlow.
+
+    ``pylibsrtp`` (aiortc's SRTP, behind the app's Live page) links its own OpenSSL:
+    imported after TensorFlow it segfaults, which would take the whole app server down when
+    someone opens the Live page after an analysis. Imported first, both work. Only done
+    while TensorFlow is not loaded yet (importing it afterwards is the crash itself).
+    """
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        import pylibsrtp  # noqa: F401
+    except ImportError:  # the WebRTC extras are not installed: nothing to protect
+        pass
+
+
 def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
     """Load ``model.keras`` (``safe_mode=True``), ``labels.json`` and ``config.json``.
 
@@ -264,6 +281,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
     config = FeatureConfig.from_dict(settings["features"])
     calibration = settings.get("calibration", {})
 
+    _import_before_tensorflow()
     import keras  # after the config checks: a broken bundle fails fast, without TensorFlow
 
     import ser.model  # noqa: F401  registers the custom layers before loading

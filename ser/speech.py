@@ -179,12 +179,13 @@ def detect_speech(
 
     Raises
     ------
-    NoSpeechError
-        If the waveform holds NaN or infinite samples.
+    AudioDecodeError
+        If the waveform holds NaN, infinite or absurdly large samples
+        (:func:`ser.audio.check_samples`).
     ValueError
         If ``waveform`` is not one-dimensional or ``sample_rate`` is not positive.
     """
-    from ser.audio import resample
+    from ser.audio import check_samples, resample
 
     settings = settings or SpeechSettings()
     waveform = np.asarray(waveform, dtype=np.float32)
@@ -192,8 +193,7 @@ def detect_speech(
         raise ValueError(f"waveform must be mono with shape (samples,), got {waveform.shape}")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
-    if not np.all(np.isfinite(waveform)):
-        raise NoSpeechError("the audio contains NaN or infinite samples; the file is corrupt, re-export it")
+    check_samples(waveform, name="the audio")
     audio = resample(waveform, orig_sample_rate=sample_rate, target_sample_rate=DETECTOR_RATE)
     hop = int(round(settings.frame_seconds * DETECTOR_RATE))
     window = int(round(settings.window_seconds * DETECTOR_RATE))
