@@ -14,7 +14,7 @@ from ser import plots
 
 def home() -> None:
     """The Home page."""
-    app_ui.page_setup("Home", ":material/mic:")
+    app_ui.page_setup("Home")
     st.title("Speech emotion recognition")
     st.markdown(
         "Listen to a voice and say which of eight emotions it expresses. Upload a file or record in "

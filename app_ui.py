@@ -34,9 +34,13 @@ def model_dir() -> Path:
     return Path(os.environ.get("SER_MODEL_DIR") or ROOT / "models")
 
 
-def page_setup(title: str, icon: str) -> None:
-    """Page config shared by every page (wide layout: the charts need the width)."""
-    st.set_page_config(page_title=f"{title} · Speech emotion", page_icon=icon, layout="wide")
+def page_setup(title: str) -> None:
+    """Page config shared by every page (wide layout: the charts need the width).
+
+    No ``page_icon``: a Material icon as favicon is fetched from Google's font servers, and
+    the app must work offline; Streamlit's bundled favicon is used instead.
+    """
+    st.set_page_config(page_title=f"{title} · Speech emotion", layout="wide")
 
 
 @st.cache_resource(show_spinner="Loading the model…")

@@ -12,7 +12,7 @@ import app_ui
 from ser.analysis import results_table
 from ser.errors import SERError
 
-app_ui.page_setup("Analyze", ":material/graphic_eq:")
+app_ui.page_setup("Analyze")
 st.title("Analyze a recording")
 bundle = app_ui.bundle_or_stop()
 

@@ -30,7 +30,7 @@ TAKE_SECONDS = 120.0
 #: Meter readings kept for the history chart.
 HISTORY = 60
 
-app_ui.page_setup("Live", ":material/sensors:")
+app_ui.page_setup("Live")
 st.title("Live emotion meter")
 bundle = app_ui.bundle_or_stop()
 window = bundle.config.window_seconds

@@ -12,7 +12,7 @@ import streamlit as st
 import app_ui
 from ser import plots
 
-app_ui.page_setup("Model", ":material/analytics:")
+app_ui.page_setup("Model")
 st.title("The model's report card")
 
 metrics = app_ui.get_metrics()

@@ -13,7 +13,7 @@ from ser.audio import decode_audio
 from ser.data import parse_ravdess_name
 from ser.features import log_mel_spectrogram
 
-app_ui.page_setup("Dataset", ":material/library_music:")
+app_ui.page_setup("Dataset")
 st.title("The data: RAVDESS")
 st.markdown(
     "The Ryerson Audio-Visual Database of Emotional Speech and Song: 24 professional actors (12 male, 12 "

@@ -1,0 +1,168 @@
+"""Fixtures for the end-to-end tests: a real ``streamlit run`` server and headless Chromium.
+
+The server listens on a free loopback port and is stopped after the session. Chromium is
+Debian's (``make browser`` installs it; Playwright cannot download browsers here) with a
+fake microphone fed from a WAV of a real example clip, so both ``st.audio_input`` and the
+WebRTC Live page hear the same speech. Screenshots go to ``test-artifacts/`` (git-ignored);
+with ``SER_UPDATE_SCREENSHOTS=1`` they are also copied to ``docs/screenshots/`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, ROOT
+
+ARTIFACTS = ROOT / "test-artifacts"
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: The example the fake microphone plays: angry, actor 12 (female).
+MIC_CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
+#: Generous: the machine may be busy (the first page load imports TensorFlow and loads the model).
+TIMEOUT_MS = 120_000
+CHROMIUM_ARGS = [
+    "--use-fake-ui-for-media-stream",  # grant the microphone without a prompt
+    "--use-fake-device-for-media-stream",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # Without these Chromium keeps trying to reach Google's services, which floods
+    # refused connections on a machine without internet.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (or ``SER_CHROMIUM``), None when not installed."""
+    candidate = os.environ.get("SER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    return candidate if Path(candidate).is_file() else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_health(url: str, *, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s; see {log}")
+
+
+@pytest.fixture(scope="session")
+def app_url() -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port; yields its base URL."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    log = ARTIFACTS / "streamlit-server.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        # The tests do not edit files; watching the tree only costs inotify events.
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, process=process, log=log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def mic_wav(tmp_path_factory) -> Path:
+    """The example clip as 48 kHz 16-bit WAV, the format Chromium's fake microphone reads."""
+    import soundfile
+
+    from ser.audio import decode_audio
+
+    path = tmp_path_factory.mktemp("mic") / "mic.wav"
+    soundfile.write(path, decode_audio(MIC_CLIP, sample_rate=48000), 48000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(mic_wav) -> Iterator[object]:
+    """Headless Chromium whose fake microphone loops ``mic_wav``."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is not installed; run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic_wav}"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def warm_app(app_url, browser) -> str:
+    """The server after one full page load, so TensorFlow and the model are loaded once, up front."""
+    page = browser.new_page()
+    try:
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(app_url)
+        page.get_by_text("Try an example").wait_for()
+    finally:
+        page.close()
+    return app_url
+
+
+@pytest.fixture
+def page(browser, warm_app) -> Iterator[object]:
+    """A fresh browser context per test (own session, own microphone stream)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a viewport screenshot to test-artifacts/ (and docs/screenshots/ when refreshing)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=path)
+    if os.environ.get("SER_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")
+    return path

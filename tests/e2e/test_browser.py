@@ -1,0 +1,88 @@
+"""End-to-end: the app in headless Chromium against `streamlit run` (upload, record, live, model).
+
+The shipped model may be a placeholder with low accuracy, so the tests check that *an*
+emotion of the bundle is shown (the pipeline works end to end), not which one.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ser.config import read_json
+from tests.conftest import ROOT
+from tests.e2e.conftest import MIC_CLIP, screenshot
+
+pytestmark = pytest.mark.e2e
+
+EMOTIONS = read_json(ROOT / "models" / "labels.json")["emotion"]
+EMOTION_PATTERN = re.compile(r"\b(" + "|".join(map(re.escape, EMOTIONS)) + r")\b")
+
+
+def shown_emotion(text: str) -> str | None:
+    match = EMOTION_PATTERN.search(text)
+    return match.group(1) if match else None
+
+
+def wait_for_charts(page, count: int) -> None:
+    """Wait until ``count`` plotly charts are drawn on the visible part of the page (tabs hide others)."""
+    page.locator(".js-plotly-plot:visible .main-svg").nth(count - 1).wait_for()
+    page.wait_for_timeout(800)  # plotly's last paint before a screenshot
+
+
+def test_upload_shows_emotion(page, warm_app):
+    page.goto(f"{warm_app}/analyze")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(MIC_CLIP)
+    answer = page.get_by_text("Predicted emotion:").first
+    answer.wait_for()
+    assert shown_emotion(answer.inner_text()) in EMOTIONS
+    wait_for_charts(page, 3)  # probabilities, waveform, spectrogram
+    screenshot(page, "analyze-upload")
+
+
+def test_recording_through_fake_microphone_shows_emotion(page, warm_app):
+    page.goto(f"{warm_app}/analyze")
+    page.get_by_role("tab", name="Record").click()
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_timeout(4500)  # the example clip is 3.6 s long
+    page.get_by_role("button", name="Stop recording").click()
+    answer = page.get_by_text("Predicted emotion:").first
+    answer.wait_for()
+    assert shown_emotion(answer.inner_text()) in EMOTIONS
+    assert page.get_by_text("recording.wav").count() >= 1
+    wait_for_charts(page, 3)
+    screenshot(page, "analyze-record")
+
+
+def test_live_page_streams_over_loopback_and_shows_meter(page, warm_app):
+    page.goto(f"{warm_app}/live")
+    widget = page.frame_locator('iframe[title*="webrtc"]')
+    widget.get_by_role("button", name="Start listening").click()
+    meter = page.get_by_text("Now:").first
+    meter.wait_for()  # only drawn once WebRTC delivered audio and the model scored it
+    assert shown_emotion(meter.inner_text()) in EMOTIONS
+    page.wait_for_timeout(2500)  # a few more meter updates for the history chart
+    screenshot(page, "live")
+    widget.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name=re.compile("Analyse the whole take")).click()
+    answer = page.get_by_text("Predicted emotion:").first
+    answer.wait_for()
+    assert shown_emotion(answer.inner_text()) in EMOTIONS
+
+
+def test_model_page_draws_confusion_matrix(page, warm_app):
+    page.goto(f"{warm_app}/model")
+    page.get_by_text("Confusion matrix").first.wait_for()
+    heatmap = page.locator(".js-plotly-plot .heatmaplayer image").first
+    heatmap.wait_for()
+    cells = page.locator(".js-plotly-plot").first.locator(".heatmaplayer text")
+    assert cells.count() == len(EMOTIONS) ** 2  # one count per cell
+    page.get_by_role("radio", name="row-normalised").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot .heatmaplayer text')]"
+        ".some(t => t.textContent.endsWith('%'))"
+    )
+    page.get_by_text("Confusion matrix").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    screenshot(page, "model")
