@@ -44,22 +44,34 @@ def page_setup(title: str) -> None:
 
 
 @st.cache_resource(show_spinner="Loading the model…")
+def _load_bundle(path: str) -> Bundle:
+    return load_bundle(path)
+
+
 def get_bundle() -> Bundle:
-    """The model bundle, loaded once per server process."""
-    return load_bundle(model_dir())
+    """The model bundle of :func:`model_dir`, loaded once per server process."""
+    return _load_bundle(str(model_dir()))
 
 
 @st.cache_data(show_spinner=False)
+def _read_metrics(path: str, modified: float) -> dict[str, Any]:
+    return read_json(Path(path))  # ``modified`` is only part of the cache key: a new file is re-read
+
+
 def get_metrics() -> dict[str, Any] | None:
     """``metrics.json`` of the bundle, or None when the bundle has none."""
     path = model_dir() / "metrics.json"
-    return read_json(path) if path.is_file() else None
+    return _read_metrics(str(path), path.stat().st_mtime) if path.is_file() else None
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def _analyze(data: bytes, name: str, bundle_path: str) -> Analysis:
+    return analyze_audio(data, name=name, bundle=_load_bundle(bundle_path))
+
+
 def analyze(data: bytes, name: str) -> Analysis:
-    """:func:`ser.analysis.analyze_audio` with the shared bundle, cached by content and name."""
-    return analyze_audio(data, name=name, bundle=get_bundle())
+    """:func:`ser.analysis.analyze_audio` with the shared bundle, cached by content, name and bundle."""
+    return _analyze(data, name, str(model_dir()))
 
 
 def chart(figure: Any, *, key: str) -> None:

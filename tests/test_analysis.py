@@ -1,0 +1,115 @@
+"""ser.analysis.analyze_audio: the one function behind uploads, recordings, live takes and examples."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+from ser.analysis import Analysis, analyze_audio, results_table, waveform_to_wav
+from ser.data import EMOTIONS
+from ser.errors import AudioDecodeError, NoSpeechError, SERError
+from ser.inference import load_bundle
+from tests.audio_files import encode
+from tests.conftest import synthetic_voice
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle):
+    return load_bundle(tiny_bundle)  # window_seconds=1.0, window_hop_seconds=0.5
+
+
+def wav_bytes(waveform: np.ndarray, rate: int = 16000) -> bytes:
+    return waveform_to_wav(waveform, sample_rate=rate)
+
+
+def test_short_clip_gets_one_prediction_and_display_features(bundle):
+    voice = synthetic_voice(seconds=0.8)
+    result = analyze_audio(wav_bytes(voice), name="short.wav", bundle=bundle)
+    assert isinstance(result, Analysis)
+    assert result.timeline is None
+    assert result.sample_rate == bundle.config.sample_rate
+    assert result.waveform.shape == voice.shape and result.duration == pytest.approx(0.8)
+    assert result.log_mel.shape == (1 + voice.size // bundle.config.hop_length, bundle.config.n_mels)
+    assert list(result.prediction.probabilities) == list(EMOTIONS)
+    assert sum(result.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_long_clip_gets_a_timeline_and_its_aggregate(bundle):
+    voice = synthetic_voice(seconds=3.0)
+    recording = np.concatenate([voice, np.zeros(16000 * 2, np.float32), voice])  # 8 s with a silent gap
+    result = analyze_audio(wav_bytes(recording), name="long.wav", bundle=bundle)
+    timeline = result.timeline
+    assert timeline is not None
+    assert result.prediction == timeline.overall
+    assert timeline.ends[-1] == pytest.approx(result.duration, abs=0.02)
+    assert not timeline.voiced.all() and timeline.voiced.any()
+
+    exported = json.loads(result.to_json())  # valid JSON: no NaN for the silent windows
+    assert exported["emotion"] == result.prediction.emotion
+    assert len(exported["timeline"]) == len(timeline.starts)
+    silent = [row for row in exported["timeline"] if not row["voiced"]]
+    assert silent and all(value is None for value in silent[0]["probabilities"].values())
+
+    table = pd.read_csv(io.StringIO(result.to_csv()))
+    assert len(table) == len(timeline.starts)
+    assert {"start", "end", "voiced", "emotion", *EMOTIONS} <= set(table.columns)
+
+
+def test_input_format_and_rate_do_not_matter(bundle):
+    from ser.audio import resample
+
+    voice = synthetic_voice(seconds=0.9)
+    at_44k = resample(voice, orig_sample_rate=16000, target_sample_rate=44100)
+    stereo_44k = np.stack([at_44k, at_44k], axis=1)
+    reference = analyze_audio(wav_bytes(voice), name="a.wav", bundle=bundle)
+    for data in (wav_bytes(stereo_44k, rate=44100), encode("flac", voice, sample_rate=16000)):
+        other = analyze_audio(data, name="b", bundle=bundle)
+        assert other.sample_rate == 16000
+        assert abs(other.duration - reference.duration) < 0.01
+        for label in EMOTIONS:
+            assert other.prediction.probabilities[label] == pytest.approx(
+                reference.prediction.probabilities[label], abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", AudioDecodeError),
+        (b"this is not audio at all" * 20, AudioDecodeError),
+        ("a path, not bytes", AudioDecodeError),
+        (None, AudioDecodeError),
+    ],
+)
+def test_bad_input_raises_a_readable_ser_error(bundle, data, error):
+    with pytest.raises(error) as raised:
+        analyze_audio(data, name="bad.wav", bundle=bundle)
+    assert isinstance(raised.value, SERError)
+    assert "bad.wav" in str(raised.value)
+
+
+@pytest.mark.parametrize("seconds", [0.5, 4.0])  # a short clip and one long enough for a timeline
+def test_silence_is_no_speech_whatever_its_length(bundle, seconds):
+    silent = wav_bytes(np.zeros(int(16000 * seconds), np.float32))
+    with pytest.raises(NoSpeechError, match="no speech"):
+        analyze_audio(silent, name="silent.wav", bundle=bundle)
+
+
+def test_results_table_has_one_row_per_clip(bundle):
+    analyses = [analyze_audio(wav_bytes(synthetic_voice(seconds=0.8, seed=s, pitch=120 + 40 * s)), name=f"{s}.wav",
+                              bundle=bundle) for s in range(3)]
+    table = results_table(analyses)
+    assert list(table["file"]) == ["0.wav", "1.wav", "2.wav"]
+    assert {"emotion", "confidence", "sure", "gender", "intensity", *EMOTIONS} <= set(table.columns)
+    np.testing.assert_allclose(table[list(EMOTIONS)].sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_waveform_to_wav_round_trips():
+    voice = synthetic_voice(seconds=0.5)
+    decoded, rate = soundfile.read(io.BytesIO(waveform_to_wav(voice, sample_rate=16000)), dtype="float32")
+    assert rate == 16000
+    np.testing.assert_allclose(decoded, voice, atol=1 / 32768 + 1e-6)

@@ -1,0 +1,116 @@
+"""ser.plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser import plots
+from ser.config import FeatureConfig
+from ser.data import EMOTIONS
+from ser.inference import ClipPrediction, Timeline
+
+CONFIG = FeatureConfig()
+
+
+def test_every_emotion_has_its_own_colour():
+    assert set(plots.EMOTION_COLORS) == set(EMOTIONS)
+    assert len(set(plots.EMOTION_COLORS.values())) == len(EMOTIONS)
+    assert plots.emotion_color("unknown") == plots.FALLBACK_COLOR
+
+
+def test_probability_bars_use_the_fixed_colours_in_label_order():
+    probabilities = dict(zip(EMOTIONS, np.linspace(0.05, 0.2, 8), strict=True))
+    figure = plots.probability_figure(probabilities=probabilities, threshold=0.3)
+    bar = figure.data[0]
+    assert list(bar.x) == list(EMOTIONS)
+    assert list(bar.marker.color) == [plots.EMOTION_COLORS[label] for label in EMOTIONS]
+    assert [shape.y0 for shape in figure.layout.shapes] == [0.3]  # the not-sure line
+
+
+def test_long_waveform_is_decimated_but_keeps_its_peaks():
+    rng = np.random.default_rng(0)
+    waveform = (0.1 * rng.standard_normal(16000 * 600)).astype(np.float32)  # 10 minutes
+    waveform[1234567] = 0.99
+    waveform[7654321] = -0.97
+    times, values = plots.decimate_waveform(waveform, sample_rate=16000, max_points=4000)
+    assert values.size <= 4000
+    assert values.max() == pytest.approx(0.99) and values.min() == pytest.approx(-0.97)
+    assert times[0] == 0 and times[-1] == pytest.approx(600, abs=0.2)
+    assert np.all(np.diff(times) >= 0)
+    short = np.arange(100, dtype=np.float32)
+    np.testing.assert_array_equal(plots.decimate_waveform(short, sample_rate=16000)[1], short)
+
+
+def test_spectrogram_axes_are_seconds_and_hertz_and_long_ones_are_pooled():
+    seconds = 900.0
+    frames = int(seconds * CONFIG.frames_per_second) + 1
+    log_mel = np.random.default_rng(0).standard_normal((frames, CONFIG.n_mels)).astype(np.float32)
+    heatmap = plots.spectrogram_figure(log_mel=log_mel, config=CONFIG, max_columns=1200).data[0]
+    assert len(heatmap.x) <= 1200
+    assert heatmap.x[-1] == pytest.approx(seconds, rel=0.01)
+    assert CONFIG.fmin < heatmap.y[0] < heatmap.y[-1] < CONFIG.fmax
+    assert len(heatmap.y) == CONFIG.n_mels
+    assert np.asarray(heatmap.z).shape == (CONFIG.n_mels, len(heatmap.x))
+    short = plots.spectrogram_figure(log_mel=log_mel[:301], config=CONFIG).data[0]
+    assert len(short.x) == 301 and short.x[1] == pytest.approx(CONFIG.hop_length / CONFIG.sample_rate)
+
+
+def test_timeline_is_drawn_under_the_waveform_on_a_shared_time_axis():
+    starts = np.array([0.0, 1.0, 2.0])
+    probabilities = np.full((3, 8), 1 / 8)
+    probabilities[1] = np.nan  # an unvoiced window stays a gap
+    overall = ClipPrediction(emotion="calm", confidence=0.2, probabilities=dict.fromkeys(EMOTIONS, 1 / 8), sure=False)
+    timeline = Timeline(starts=starts, ends=starts + 3, probabilities=probabilities,
+                        voiced=np.array([True, False, True]), overall=overall)
+    figure = plots.waveform_figure(waveform=np.zeros(16000 * 5, np.float32), sample_rate=16000, timeline=timeline,
+                                   emotions=list(EMOTIONS))
+    assert len(figure.data) == 1 + len(EMOTIONS)
+    assert figure.layout.xaxis.matches == "x2"  # zooming the waveform zooms the timeline
+    line = figure.data[1 + EMOTIONS.index("calm")]
+    assert line.line.color == plots.EMOTION_COLORS["calm"]
+    np.testing.assert_allclose(line.x, [1.5, 2.5, 3.5])  # window centres in seconds
+    assert np.isnan(line.y[1]) and line.connectgaps is False
+
+
+def test_confusion_matrix_counts_and_row_normalised():
+    counts = [[8, 2], [1, 3]]
+    raw = plots.confusion_matrix_figure(labels=["a", "b"], counts=counts).data[0]
+    np.testing.assert_array_equal(raw.z, counts)
+    assert raw.text[0][0] == "8"
+    normalised = plots.confusion_matrix_figure(labels=["a", "b"], counts=counts, normalize=True).data[0]
+    np.testing.assert_allclose(np.asarray(normalised.z).sum(axis=1), 1.0)
+    assert normalised.text[1][1] == "75%"
+    empty_row = plots.confusion_matrix_figure(labels=["a", "b"], counts=[[0, 0], [1, 1]], normalize=True).data[0]
+    assert np.all(np.isfinite(empty_row.z))  # a class without clips does not divide by zero
+
+
+def test_learning_curves_have_train_and_validation_per_fold():
+    curves = [{"fold": f, "loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.9, 1.8]} for f in range(3)]
+    figure = plots.learning_curves_figure(curves=curves, metric="loss")
+    assert len(figure.data) == 6
+    assert {trace.name for trace in figure.data} >= {"fold 0 train", "fold 2 validation"}
+    assert [trace.line.dash for trace in figure.data[:2]] == ["solid", "dash"]
+
+
+def test_per_actor_bars_mark_gender():
+    per_actor = [{"actor": a, "gender": "male" if a % 2 else "female", "n": 60, "accuracy": a / 30}
+                 for a in (3, 1, 2, 4)]
+    figure = plots.per_actor_figure(per_actor=per_actor, chance=0.125)
+    by_gender = {trace.name: trace for trace in figure.data}
+    assert set(by_gender) == {"male", "female"}
+    assert list(by_gender["male"].x) == ["actor 01", "actor 03"]
+    assert by_gender["female"].marker.color == plots.GENDER_COLORS["female"]
+
+
+def test_class_distribution_and_spectrogram_grid():
+    counts = {"speech": {"neutral": 80, "calm": 160}, "song": {"neutral": 76, "calm": 151}}
+    figure = plots.class_distribution_figure(counts=counts)
+    assert [list(trace.y) for trace in figure.data] == [[80, 160], [76, 151]]
+    grid = plots.spectrogram_grid_figure(
+        spectrograms={("angry", "male"): np.zeros((50, CONFIG.n_mels)),
+                      ("angry", "female"): np.ones((40, CONFIG.n_mels))},
+        rows=["angry", "sad"], columns=["male", "female"], config=CONFIG,
+    )
+    assert len(grid.data) == 2  # missing cells stay empty
+    assert grid.data[0].zmax == grid.data[1].zmax  # one colour scale for the whole grid
