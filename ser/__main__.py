@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--out", type=Path, default=Path("models"), help="bundle folder")
         sub.add_argument("--cache", type=Path, default=Path(".cache/features"), help="feature cache folder")
         sub.add_argument("--seed", type=int, default=0)
-        sub.add_argument("--epochs", type=int, default=60, help="upper bound; early stopping decides")
+        sub.add_argument("--epochs", type=int, default=100, help="upper bound; early stopping decides")
     commands.choices["train"].add_argument(
         "--folds", type=int, default=0, help="train only the first N folds (0 = all)"
     )

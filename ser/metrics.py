@@ -105,8 +105,8 @@ def choose_confidence_threshold(
     for threshold in np.arange(1.0 / n_classes, 1.0, 0.01):
         in_band = (confidence >= threshold) & (confidence < threshold + 0.1)
         if in_band.sum() >= 20 and correct[in_band].mean() >= target:
-            return float(round(threshold, 2))
-    return float(round(1.0 / n_classes, 2))
+            return float(round(threshold, 3))
+    return float(round(1.0 / n_classes, 3))
 
 
 def reliability_curve(probabilities: np.ndarray, labels: np.ndarray, *, bins: int = 15) -> dict[str, list[float]]:

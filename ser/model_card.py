@@ -23,6 +23,7 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     training = metrics.get("training", {})
     data = metrics.get("data", {})
     features = config.get("features", {})
+    settings = training.get("settings", {})
     lines = [
         "# Model card: speech emotion recognition (RAVDESS, from scratch)",
         "",
@@ -32,13 +33,19 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         f"{features.get('hop_length')}-sample hop); scored in {features.get('window_seconds')} s windows "
         f"{features.get('window_hop_seconds')} s apart, probabilities averaged.",
         "- Network: per-band mean removal over the window (level and microphone colouring are ignored), "
-        "two small 2D convolutions over time x frequency, four 1D convolution blocks over time, mean and "
+        + ("two small 2D convolutions over time x frequency, " if settings.get("frontend_2d") else "")
+        + "four 1D convolution blocks over time (mel bands as channels), mean and "
         "standard-deviation pooling over time, a 128-unit embedding and three softmax heads: emotion (8), "
         "speaker gender (2) and emotional intensity (normal/strong).",
         f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
         f"{training.get('bundle_bytes', 0) / 1e6:.1f} MB; "
         f"training wall time {training.get('wall_seconds', 0) / 60:.1f} min "
         f"on {training.get('machine', 'n/a')}.",
+        "- Training: AdamW, class-weighted cross-entropy (emotion, plus gender and intensity heads at lower "
+        "weight), early stopping on the validation speakers' emotion loss with the best weights restored; "
+        "augmentation on training batches only: speed 0.9/1.1 (tempo and pitch), random crops, "
+        "mel-axis warping (vocal-tract length), additive noise at 5-30 dB SNR, SpecAugment masks. "
+        f"Settings: `{settings}`.",
         "- Calibration: temperature scaling of the emotion head "
         f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
         f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}.",

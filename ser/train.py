@@ -38,18 +38,18 @@ class TrainSettings:
 
     n_folds: int = 5
     seed: int = 0
-    epochs: int = 60
-    patience: int = 12
+    epochs: int = 100
+    patience: int = 15
     batch_size: int = 32
     learning_rate: float = 2e-3
     width: int = 96
-    frontend_2d: bool = True
+    frontend_2d: bool = False
     dropout: float = 0.3
     use_song: bool = True
     speed_probability: float = 0.5
     noise_probability: float = 0.5
     spec_augment: bool = True
-    warp_probability: float = 0.0
+    warp_probability: float = 0.5
     max_warp: float = 0.1
 
 
