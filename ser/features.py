@@ -24,6 +24,12 @@ import numpy as np
 from ser.config import FeatureConfig
 from ser.errors import NoSpeechError
 
+# librosa loads its submodules on first use, and its lazy loader calls inspect.stack(),
+# which walks every loaded module: once TensorFlow is imported that made the first
+# prediction take 2-7 s (bench/, issue 6). Resolve what this module uses now, at import,
+# while few modules are loaded (the code that runs is the same, so are the numbers).
+librosa.stft, librosa.filters.mel, librosa.effects.trim, librosa.feature.mfcc  # noqa: B018
+
 #: Floor of the power spectrum before the log (about -100 dB re full scale).
 POWER_FLOOR = 1e-10
 
