@@ -140,10 +140,10 @@ def _wait_http(url: str, *, started: float, deadline: float, process: subprocess
 
 
 def _analyze_page(root: Path) -> str | None:
-    """URL path of the Analyze page (``pages/N_Analyze.py`` -> ``Analyze``), if there is one."""
+    """Name of the Analyze page (``pages/N_Analyze.py`` -> ``Analyze``), if there is one."""
     for path in sorted((root / "pages").glob("*.py")):
         name = path.stem.split("_", 1)[-1] if path.stem[:1].isdigit() else path.stem
-        if name.lower() == "analyze":
+        if name.lower() in ("analyze", "analyse"):
             return name
     return None
 
@@ -161,12 +161,20 @@ def _browser_unavailable(root: Path) -> str | None:
     return None
 
 
-def _upload_and_wait(page: Any, base: str, analyze: str, clip: Path) -> tuple[float, float]:
-    """Open the Analyze page in a fresh session, upload ``clip``; (opened, answered) times."""
-    page.goto(f"{base}/{analyze}", wait_until="domcontentloaded")
+def _upload_and_wait(page: Any, base: str, analyze: str, clip: Path, steps: list[str]) -> tuple[float, float]:
+    """Go to the Analyze page by its sidebar link (opening the app first on a blank page),
+    upload ``clip``; return the (uploaded, answered) times."""
+    if not page.url.startswith(base):
+        steps.append("open the app")
+        page.goto(base, wait_until="domcontentloaded")
+    steps.append(f"click {analyze} in the sidebar")
+    link = page.locator(f'a[data-testid="stSidebarNavLink"][href$="/{analyze}" i]')
+    link.first.click(timeout=STEP_TIMEOUT * 1000)
+    steps.append("wait for the file uploader")
     uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]').first
     uploader.wait_for(state="attached", timeout=STEP_TIMEOUT * 1000)
     uploaded = time.monotonic()
+    steps.append(f"upload {clip.name}, wait for {ANSWER_TEXT!r}")
     uploader.set_input_files(str(clip))
     page.get_by_text(ANSWER_TEXT).first.wait_for(state="visible", timeout=STEP_TIMEOUT * 1000)
     return uploaded, time.monotonic()
@@ -184,7 +192,8 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, SER_MODEL_DIR=str(bundle_path), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
-    playwright = chromium = None
+    playwright = chromium = page = None
+    steps: list[str] = ["start streamlit"]
     log = tempfile.NamedTemporaryFile(prefix="bench-streamlit-", suffix=".log", delete=False)  # noqa: SIM115
     try:
         if reason is None:  # the browser starts first: its own start-up is not the app's
@@ -196,7 +205,7 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"],
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         sampler = RssSampler(process.pid)
@@ -211,17 +220,21 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
             if reason is None:
                 context = chromium.new_context()
                 page = context.new_page()
+                steps.append("open the home page, wait for it to render")
                 page.goto(base, wait_until="domcontentloaded")
                 page.get_by_text("How to use it").first.wait_for(state="visible", timeout=STEP_TIMEOUT * 1000)
                 result["home_rendered_s"] = time.monotonic() - started
                 sampler.mark("home_rendered")
                 analyze = _analyze_page(root)
-                uploaded, answered = _upload_and_wait(page, base, analyze, clip)
+                uploaded, answered = _upload_and_wait(page, base, analyze, clip, steps)
                 result["first_prediction_s"] = answered - started
                 result["upload_to_emotion_s"] = answered - uploaded
                 sampler.mark("first_prediction")
-                if long_clip is not None:
-                    uploaded, answered = _upload_and_wait(page, base, analyze, long_clip)
+                context.close()
+                if long_clip is not None:  # a new session, straight to the Analyze page
+                    context = chromium.new_context()
+                    page = context.new_page()
+                    uploaded, answered = _upload_and_wait(page, base, analyze, long_clip, steps)
                     result["long_upload_to_emotion_s"] = answered - uploaded
                     result["long_clip"] = long_clip.name
                     sampler.mark("long_prediction")
@@ -229,7 +242,9 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
             else:
                 result["first_prediction_not_measured"] = reason
         except Exception as error:  # report what was measured and why the rest was not
-            result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+            result["error"] = f"{type(error).__name__} at step '{steps[-1]}': {str(error).splitlines()[0][:300]}"
+            if page is not None and os.environ.get("BENCH_SCREENSHOT"):
+                page.screenshot(path=os.environ["BENCH_SCREENSHOT"], full_page=True)
         finally:
             result |= sampler.stop()
             _stop(process)
