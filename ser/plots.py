@@ -42,6 +42,16 @@ GENDER_COLORS = {"male": "#1F77B4", "female": "#E377C2"}
 WAVEFORM_POINTS = 4000
 #: Spectrogram columns drawn whatever the clip length.
 SPECTROGRAM_COLUMNS = 1200
+#: Magma, except its first stop: Streamlit's plotly renderer draws Magma's "#000004" as
+#: lavender, which made silence look loud; pure black is drawn correctly.
+SPECTROGRAM_COLORSCALE = [[0.0, "#000000"], [0.111, "#180f3d"], [0.222, "#440f76"], [0.333, "#721f81"],
+                          [0.444, "#9e2f7f"], [0.556, "#cd4071"], [0.667, "#f1605d"], [0.778, "#fd9668"],
+                          [0.889, "#feca8d"], [1.0, "#fcfdbf"]]
+#: Colour range of spectrograms, dB below the loudest cell.
+DYNAMIC_RANGE_DB = 80.0
+#: Readable ticks for a log frequency axis.
+FREQUENCY_TICKS = {"tickvals": [100, 200, 500, 1000, 2000, 4000, 8000],
+                   "ticktext": ["100", "200", "500", "1k", "2k", "4k", "8k"]}
 #: ln(power) -> dB.
 LN_TO_DB = 10.0 / np.log(10.0)
 
@@ -172,21 +182,24 @@ def spectrogram_figure(*, log_mel: np.ndarray, config: FeatureConfig, title: str
     times = (np.arange(pooled.shape[0]) + 0.5 * (factor > 1)) * seconds_per_column
     decibels = pooled.T * LN_TO_DB
     peak = float(np.max(decibels)) if decibels.size else 0.0
+    # 80 dB of dynamic range, the usual display choice. Clipped here rather than left to
+    # zmin: Streamlit's plotly renderer does not clamp out-of-range cells to the end colour.
+    decibels = np.clip(decibels, peak - DYNAMIC_RANGE_DB, peak)
     figure = go.Figure(
         go.Heatmap(
             x=times,
             y=mel_band_frequencies(config),
             z=decibels,
-            zmin=peak - 80.0,  # 80 dB of dynamic range, the usual display choice
+            zmin=peak - DYNAMIC_RANGE_DB,
             zmax=peak,
-            colorscale="Magma",
+            colorscale=SPECTROGRAM_COLORSCALE,
             colorbar={"title": {"text": "dB"}} if show_scale else None,
             showscale=show_scale,
             hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>",
         )
     )
     figure.update_layout(title=title, height=height, xaxis_title="time (s)", yaxis_title="frequency (Hz)", **_LAYOUT)
-    figure.update_yaxes(type="log")  # mel bands are roughly log-spaced
+    figure.update_yaxes(type="log", **FREQUENCY_TICKS)  # mel bands are roughly log-spaced
     return figure
 
 
@@ -402,9 +415,10 @@ def spectrogram_grid_figure(*, spectrograms: Mapping[tuple[str, str], np.ndarray
             if log_mel is None:
                 continue
             times = np.arange(log_mel.shape[0]) / config.frames_per_second
+            decibels = np.clip(np.asarray(log_mel).T * LN_TO_DB, peak - DYNAMIC_RANGE_DB, peak)
             figure.add_trace(
-                go.Heatmap(x=times, y=frequencies, z=np.asarray(log_mel).T * LN_TO_DB, zmin=peak - 80, zmax=peak,
-                           colorscale="Magma", showscale=(r == 1 and c == 1),
+                go.Heatmap(x=times, y=frequencies, z=decibels, zmin=peak - DYNAMIC_RANGE_DB, zmax=peak,
+                           colorscale=SPECTROGRAM_COLORSCALE, showscale=(r == 1 and c == 1),
                            colorbar={"title": {"text": "dB"}},
                            hovertemplate=f"{row}, {column}: %{{x:.2f}} s, %{{y:.0f}} Hz<extra></extra>"),
                 row=r, col=c,

@@ -262,3 +262,11 @@ def test_streamlit_config_sets_theme_upload_limit_and_no_statistics():
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["maxUploadSize"] > 0
     assert config["theme"]["primaryColor"]
+
+
+def test_live_page_reads_ice_servers_from_secrets(fake_webrtc):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.secrets["ice_servers"] = [{"urls": ["stun:stun.example.org:3478"]}]
+    at.switch_page("pages/2_Live.py").run()
+    assert not at.exception
+    assert fake_webrtc.kwargs["rtc_configuration"] == {"iceServers": [{"urls": ["stun:stun.example.org:3478"]}]}

@@ -51,7 +51,9 @@ def test_spectrogram_axes_are_seconds_and_hertz_and_long_ones_are_pooled():
     assert heatmap.x[-1] == pytest.approx(seconds, rel=0.01)
     assert CONFIG.fmin < heatmap.y[0] < heatmap.y[-1] < CONFIG.fmax
     assert len(heatmap.y) == CONFIG.n_mels
-    assert np.asarray(heatmap.z).shape == (CONFIG.n_mels, len(heatmap.x))
+    z = np.asarray(heatmap.z)
+    assert z.shape == (CONFIG.n_mels, len(heatmap.x))
+    assert heatmap.zmin <= z.min() and z.max() <= heatmap.zmax  # clipped: no out-of-range colours
     short = plots.spectrogram_figure(log_mel=log_mel[:301], config=CONFIG).data[0]
     assert len(short.x) == 301 and short.x[1] == pytest.approx(CONFIG.hop_length / CONFIG.sample_rate)
 

@@ -10,6 +10,7 @@ with ``SER_UPDATE_SCREENSHOTS=1`` they are also copied to ``docs/screenshots/`` 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,8 @@ DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 MIC_CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
 #: Generous: the machine may be busy (the first page load imports TensorFlow and loads the model).
 TIMEOUT_MS = 120_000
+#: Tall enough for a result's answer, charts and spectrogram in one screenshot.
+VIEWPORT = {"width": 1280, "height": 1300}
 CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",  # grant the microphone without a prompt
     "--use-fake-device-for-media-stream",
@@ -135,11 +138,15 @@ def browser(mic_wav) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def warm_app(app_url, browser) -> str:
     """The server after one full page load, so TensorFlow and the model are loaded once, up front."""
-    page = browser.new_page()
+    page = browser.new_page(viewport=VIEWPORT)
     try:
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(app_url)
-        page.get_by_text("Try an example").wait_for()
+        examples = len(list(EXAMPLES.glob("*.flac")))
+        page.locator('[data-testid="stMetricValue"]').first.wait_for()
+        page.get_by_role("button", name=re.compile(r"actor \d+")).nth(examples - 1).wait_for()
+        page.wait_for_timeout(500)
+        screenshot(page, "home")
     finally:
         page.close()
     return app_url
@@ -148,7 +155,7 @@ def warm_app(app_url, browser) -> str:
 @pytest.fixture
 def page(browser, warm_app) -> Iterator[object]:
     """A fresh browser context per test (own session, own microphone stream)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    context = browser.new_context(viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     try:
@@ -163,6 +170,10 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=path)
     if os.environ.get("SER_UPDATE_SCREENSHOTS") == "1":
+        from PIL import Image  # a Streamlit dependency
+
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{name}.png")
+        # 256-colour PNGs keep the README's images small (spectrograms are detail-heavy).
+        with Image.open(path) as image:
+            image.convert("RGB").quantize(colors=256).save(DOCS_SCREENSHOTS / f"{name}.png", optimize=True)
     return path

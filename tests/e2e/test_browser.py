@@ -86,3 +86,14 @@ def test_model_page_draws_confusion_matrix(page, warm_app):
     page.get_by_text("Confusion matrix").first.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     screenshot(page, "model")
+
+
+def test_dataset_page_draws_every_example_spectrogram(page, warm_app):
+    page.goto(f"{warm_app}/dataset")
+    page.get_by_text("One sentence, eight emotions").wait_for()
+    grid = page.locator(".js-plotly-plot").first
+    grid.locator(".heatmaplayer image").first.wait_for()
+    examples = len(list((ROOT / "assets" / "examples").glob("*.flac")))
+    assert grid.locator(".heatmaplayer image").count() == examples
+    page.wait_for_timeout(800)
+    screenshot(page, "dataset")
