@@ -284,3 +284,56 @@ def test_long_recording_timeline_stays_within_a_memory_budget(bundle):
     timeline = bundle.timeline(recording, sample_rate=SR)
     assert timeline.ends[-1] == pytest.approx(recording.size / SR, abs=0.05)
     assert timeline.voiced.mean() > 0.8
+
+
+# ------------------------------------------------------------------- the speech detector
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.flac")), ids=lambda path: path.stem)
+def test_speech_detector_hears_every_example_clip(path):
+    from ser.speech import detect_speech
+
+    waveform = decode_audio(path, sample_rate=SR)
+    activity = detect_speech(waveform, sample_rate=SR)
+    assert activity.is_speech, activity.reason
+    assert 0.4 < activity.voiced_seconds < waveform.size / SR
+    pitch = activity.pitch_hz[activity.voiced]
+    assert 70 <= np.median(pitch) <= 600  # a voice's pitch
+    # The voiced frames lie inside the spoken part, not in the leading/trailing silence.
+    assert not activity.voiced[: int(0.3 / activity.frame_seconds)].any()
+
+
+@pytest.mark.parametrize(
+    "label,make,reason",
+    [
+        ("silence", lambda: np.zeros(3 * SR, np.float32), "silent"),
+        ("white noise", lambda: noise("white"), "sounds like a voice"),
+        ("pink noise", lambda: noise("pink"), "sounds like a voice"),
+        ("brown noise", lambda: noise("brown"), "sounds like a voice"),
+        ("loud white noise", lambda: np.clip(noise("white", level=0.9), -1, 1), "sounds like a voice"),
+        ("50 Hz hum", lambda: hum(f0=50), "sounds like a voice"),
+        ("60 Hz hum", lambda: hum(f0=60), "sounds like a voice"),
+        ("100 Hz hum", lambda: hum(f0=100), "steady tone"),
+        ("120 Hz hum", lambda: hum(f0=120), "steady tone"),
+        ("440 Hz tone", lambda: (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * SR) / SR)).astype(np.float32),
+         "steady tone"),
+        ("clicks", lambda: np.where(np.arange(3 * SR) % 4000 == 0, 0.9, 0.0).astype(np.float32), "sounds like a voice"),
+    ],
+)
+def test_speech_detector_refuses_noise_hum_tones_and_silence(label, make, reason):
+    from ser.speech import detect_speech
+
+    activity = detect_speech(make(), sample_rate=SR)
+    assert not activity.is_speech
+    assert activity.reason.startswith("no speech detected") and reason in activity.reason
+
+
+@pytest.mark.parametrize("color", ["white", "pink"])
+@pytest.mark.parametrize("snr_db", [20, 10, 5])
+def test_speech_detector_hears_speech_in_noise(color, snr_db):
+    from ser.speech import detect_speech
+
+    clean = voice()
+    level = np.sqrt(np.mean(clean**2)) * 10 ** (-snr_db / 20)
+    noisy = clean + noise(color, seconds=clean.size / SR, level=level)
+    assert detect_speech(noisy, sample_rate=SR).is_speech
