@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="clips scored by both ours and the reference pipeline")
     parser.add_argument("--out", type=Path, default=common.RESULTS, help="where to write the JSON results")
     parser.add_argument("--readme", action="store_true", help="also write the table into README.md's Speed section")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: print the table of the existing --out file (with --readme: write it)")
     parser.add_argument("--no-app", action="store_true", help="skip `streamlit run` (items 4b and 5)")
     parser.add_argument("--no-browser", action="store_true", help="start the app but do not drive it in Chromium")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start processes")
@@ -119,13 +121,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    results = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.render:
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+    else:
+        results = run(args)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(report.describe(results))
     print()
     print(report.table(results))
-    print(f"\nwritten: {args.out}")
+    print(f"\n{'read' if args.render else 'written'}: {args.out}")
     if args.readme:
         report.update_readme(common.ROOT / "README.md", results)
         print("README.md: Speed section updated")

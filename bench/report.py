@@ -35,7 +35,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         c = r["clip"]
         stages = ", ".join(f"{name} {value:.1f}" for name, value in c["stages_median_ms"].items())
         out.append((f"1. one {c['seconds']:g} s clip ({c['file']}): decode + features + predict",
-                    f"median {_ms(c['median_ms'])}, p95 {_ms(c['p95_ms'])} (n={c['n']})",
+                    f"median {_ms(c['median_ms'])}, p95 {_ms(c['p95_ms'])}, min {_ms(c['min_ms'])} (n={c['n']})",
                     f"median ≤ {TARGETS['clip_median_ms']:g} ms",
                     _status(c["median_ms"], TARGETS["clip_median_ms"])))
         out.append(("   stages (each its own median, ms)", stages, "", ""))
@@ -52,7 +52,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         t = r["throughput"]
         refused = f", {t['refused_no_speech']} refused as no speech" if t["refused_no_speech"] else ""
         out.append((f"3. batch scoring, {t['clips']} {t['source']} clips one by one",
-                    f"{t['clips_per_s']:.1f} clips/s ({t['audio_s_per_s']:.0f} s of audio/s{refused})", "", ""))
+                    f"{t['clips_per_s']:.1f} clips/s ({t['audio_s_per_s']:.0f} s of audio/s{refused}); per clip "
+                    f"median {_ms(t['per_clip']['median_ms'])}, min {_ms(t['per_clip']['min_ms'])}", "", ""))
     if "cold_start" in r:
         c = r["cold_start"]
         if "not_measured" in c:
@@ -131,8 +132,10 @@ def describe(results: dict[str, Any]) -> str:
     packages = m["packages"]
     tf = packages.get("tensorflow-cpu") or packages.get("tensorflow", "?")
     load = m.get("load_average_at_start") or []
+    end = results.get("load_average_at_end") or []
     return (
-        f"{results['generated']} · {m['cores']} cores ({m['cpu']}), load average {load[0] if load else '?'} at start"
+        f"{results['generated']} · {m['cores']} cores ({m['cpu']}), load average (1 min) "
+        f"{load[0] if load else '?'} at start, {end[0] if end else '?'} at end"
         f" · Python {m['python']}, TensorFlow {tf}, Keras {packages.get('keras', '?')}, librosa "
         f"{packages.get('librosa', '?')} · model: {b.get('ensemble_members', '?')}-member ensemble, "
         f"{b.get('parameters', 0) / 1e6:.2f} M parameters · mode: {results['mode']} · commit {m.get('git_commit')}"
