@@ -15,4 +15,5 @@ library    in-process measurements: one clip, a 60 s timeline, throughput, refer
 child      what runs in a fresh process: cold start, latency under an environment setting
 server     ``streamlit run``: time to health, first page, first prediction; peak RSS
 report     the table (also written into the README's "Speed" section with ``--readme``)
+profile    ``python -m bench.profile``: pyinstrument call trees of one prediction
 """
