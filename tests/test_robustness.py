@@ -147,8 +147,8 @@ CASES = [
     Case("path-like file name", lambda: wav(voice()), name="../../etc/passwd", same_as_clean=True),
     Case("absolute path of a real file as name", lambda: wav(voice()), name=str(EXAMPLES / "missing.flac"),
          same_as_clean=True),
-    Case("garbage with a path-like name", lambda: b"not audio\n" * 30, name="/etc/passwd",
-         error=AudioDecodeError, message="^/etc/passwd: not a readable audio file"),
+    Case("garbage with a path-like name", lambda: b"not audio\n" * 30, name="/etc/passwd.wav",
+         error=AudioDecodeError, message="^/etc/passwd.wav: not a readable audio file"),
 ]
 
 
@@ -337,3 +337,33 @@ def test_speech_detector_hears_speech_in_noise(color, snr_db):
     level = np.sqrt(np.mean(clean**2)) * 10 ** (-snr_db / 20)
     noisy = clean + noise(color, seconds=clean.size / SR, level=level)
     assert detect_speech(noisy, sample_rate=SR).is_speech
+
+
+# ------------------------------------------------------------------------- in the app
+
+
+#: A sample of the table's error rows, one per kind of message (each AppTest run costs seconds).
+APP_CASE_IDS = {
+    "text file", "png image", "truncated wav header", "NaN samples in float wav",
+    "shorter than the 0.5 s minimum", "white noise", "garbage with a path-like name",
+}
+ERROR_CASES = [case for case in CASES if case.id in APP_CASE_IDS]
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=[case.id for case in ERROR_CASES])
+def test_app_shows_the_message_for_each_bad_upload(case: Case):
+    """The Analyze page (under AppTest) shows the library's message as an error box, no
+    traceback and no emotion, for every bad input of the table."""
+    import re
+
+    from streamlit.testing.v1 import AppTest
+
+    data = case.data()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/1_Analyze.py")
+    at.run()
+    at.file_uploader(key="uploads").set_value((case.name, data, "audio/wav")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [re.sub(r"\\(.)", r"\1", box.value) for box in at.error]  # undo the Markdown escaping
+    assert any(re.search(case.message, text) for text in shown), shown
+    assert not [box for box in [*at.success, *at.warning] if "Predicted emotion" in box.value]
