@@ -5,6 +5,9 @@ Debian's (``make browser`` installs it; Playwright cannot download browsers here
 fake microphone fed from a WAV of a real example clip, so both ``st.audio_input`` and the
 WebRTC Live page hear the same speech. Screenshots go to ``test-artifacts/`` (git-ignored);
 with ``SER_UPDATE_SCREENSHOTS=1`` they are also copied to ``docs/screenshots/`` for the README.
+
+The server and the browser are package-scoped: they stop as soon as the last end-to-end test
+is done, so Playwright's event loop and the server do not linger into the other tests.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def wait_for_health(url: str, *, process: subprocess.Popen, log: Path, timeout: 
     raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s; see {log}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_url() -> Iterator[str]:
     """``streamlit run app.py`` on a free loopback port; yields its base URL."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -115,7 +118,7 @@ def mic_wav(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(mic_wav) -> Iterator[object]:
     """Headless Chromium whose fake microphone loops ``mic_wav``."""
     executable = chromium_path()
@@ -135,7 +138,7 @@ def browser(mic_wav) -> Iterator[object]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def warm_app(app_url, browser) -> str:
     """The server after one full page load, so TensorFlow and the model are loaded once, up front."""
     page = browser.new_page(viewport=VIEWPORT)
