@@ -5,6 +5,12 @@ WAV (8/16/24/32-bit integer and float), FLAC, OGG Vorbis/Opus and MP3; FFmpeg's
 libraries (through PyAV, which ships them inside its wheel, so no system ffmpeg is
 needed) read what browsers record: WebM/Opus and MP4/M4A (AAC).
 
+Hostile input is expected: the content decides the format (never the name or extension),
+the file size, duration, sample rate and sample values are bounded (see the limits below
+and the README), only audio container demuxers are allowed in FFmpeg (playlists such as
+ffconcat or HLS would open other files), and every failure is an
+:class:`~ser.errors.AudioDecodeError` whose message says what to do.
+
 Example
 -------
 >>> from ser.audio import decode_audio
@@ -254,7 +260,8 @@ def decode_audio(
     sample_rate : int
         Output rate in Hz.
     name : str, optional
-        Shown in error messages (defaults to the path, or "upload").
+        Shown in error messages (defaults to the path, or "upload"); only a label, never
+        opened or interpreted as a path.
     max_seconds : float, optional
         Refuse longer audio (default: :func:`max_audio_seconds`).
 
