@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ser import import_tensorflow_quietly
 from ser.audio import resample
 from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
@@ -284,6 +285,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
     calibration = settings.get("calibration", {})
 
     _import_before_tensorflow()
+    import_tensorflow_quietly()
     import keras  # after the config checks: a broken bundle fails fast, without TensorFlow
 
     import ser.model  # noqa: F401  registers the custom layers before loading
