@@ -126,18 +126,21 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
 def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, settings: TrainSettings) -> dict[str, Any]:
     """Train the same recipe on a random clip-level 80/20 split of speech (leaky on purpose)."""
     rng = np.random.default_rng(settings.seed)
-    speech_positions = np.flatnonzero(speech_mask)
-    shuffled = rng.permutation(speech_positions)
+    shuffled = rng.permutation(np.flatnonzero(speech_mask))
     n_test = len(shuffled) // 5
     test, rest = shuffled[:n_test], shuffled[n_test:]
     validation, train = rest[: len(rest) // 10], rest[len(rest) // 10 :]
-    masks = [np.isin(np.arange(len(clips)), part) for part in (train, validation, test)]
+    if settings.use_song:  # the same training data as the honest recipe: song clips too
+        train = np.concatenate([train, np.flatnonzero(~speech_mask)])
+    positions = np.arange(len(clips))
+    train_mask, validation_mask, test_mask = (np.isin(positions, part) for part in (train, validation, test))
     started = time.perf_counter()
     model, history = fit_fold(
-        clips.subset(masks[0]), clips.subset(masks[1]), config=config, settings=settings, seed=settings.seed
+        clips.subset(train_mask), clips.subset(validation_mask), config=config, settings=settings, seed=settings.seed
     )
-    probabilities = predict_clips(model, clips.subset(masks[2]), config=config)["emotion"]
-    report = classification_report(clips.emotion[test], probabilities.argmax(1), names=list(EMOTIONS))
+    # subset() keeps positions in ascending order, so the labels must come from the mask too.
+    probabilities = predict_clips(model, clips.subset(test_mask), config=config)["emotion"]
+    report = classification_report(clips.emotion[test_mask], probabilities.argmax(1), names=list(EMOTIONS))
     return {
         "leaky": True,
         "protocol": LEAKY_PROTOCOL,
