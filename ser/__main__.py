@@ -119,7 +119,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ser.config import read_json, write_json
-    from ser.evaluate import data_counts, leaky_random_split, summarize_cross_validation
+    from ser.evaluate import budget, data_counts, leaky_random_split, summarize_cross_validation
     from ser.model_card import write_model_card
     from ser.train import TrainSettings, cross_validate, package_versions
 
@@ -140,6 +140,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
         )
     metrics["data"] = data_counts(index)
     metrics["versions"] = package_versions()
+    bench_file = Path(__file__).resolve().parent.parent / "bench" / "results.json"
+    metrics["budget"] = budget(metrics, bench_results=read_json(bench_file) if bench_file.exists() else None)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(metrics_path, metrics)
     if (args.out / "config.json").exists():

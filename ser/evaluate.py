@@ -165,3 +165,31 @@ def data_counts(index: pd.DataFrame) -> dict[str, Any]:
 
 def settings_dict(settings: TrainSettings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
+
+
+def budget(metrics: dict[str, Any], *, bench_results: Any | None) -> dict[str, Any]:
+    """The three budgets of the shipped model: bundle size, retrain time, clip latency.
+
+    Size and retrain time come from the training run recorded in ``metrics``; latency from
+    ``bench/results.json`` (``make bench``) when it exists, with the load it was measured under.
+    """
+    training = metrics.get("training", {})
+    result: dict[str, Any] = {
+        "bundle_mb": round(training.get("bundle_bytes", 0) / 1e6, 2),
+        "bundle_mb_target": 25,
+        "retrain_minutes": round(training.get("wall_seconds", 0) / 60, 1),
+        "retrain_minutes_target": 45,
+        "clip_4s_median_ms_target": 60,
+    }
+    if bench_results:
+        clip = bench_results.get("results", {}).get("clip", {})
+        result.update(
+            {
+                "clip_4s_median_ms": clip.get("median_ms"),
+                "clip_4s_min_ms": clip.get("min_ms"),
+                "latency_measured": bench_results.get("generated"),
+                "latency_load_average": bench_results.get("machine", {}).get("load_average_at_start"),
+                "latency_model": bench_results.get("bundle", {}),
+            }
+        )
+    return result

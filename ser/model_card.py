@@ -118,6 +118,24 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
                 f"| {row['name']} | {_pct(row['accuracy'])} / {_pct(row['uar'])} | "
                 f"{_pct(row['leaky_accuracy'])} / {_pct(row['leaky_uar'])} |"
             )
+    costs = metrics.get("budget")
+    if costs:
+        latency = costs.get("clip_4s_median_ms")
+        lines += [
+            "",
+            "## Budget (this 2-core machine)",
+            f"- Bundle: {costs['bundle_mb']} MB (target <= {costs['bundle_mb_target']} MB).",
+            f"- Full retrain (`python -m ser train`): {costs['retrain_minutes']} min "
+            f"(target <= {costs['retrain_minutes_target']} min).",
+            "- One 4 s clip, decode + features + predict: "
+            + (
+                f"median {latency:.0f} ms, fastest {costs.get('clip_4s_min_ms', 0):.0f} ms, measured by `make bench` "
+                f"on {costs.get('latency_measured')} at load average {costs.get('latency_load_average')}"
+                if latency is not None
+                else "not measured yet (`make bench`)"
+            )
+            + f" (target <= {costs['clip_4s_median_ms_target']} ms median).",
+        ]
     lines += [
         "",
         "## Known failure modes and limits",
