@@ -23,7 +23,7 @@ import streamlit_webrtc as webrtc
 import app_ui
 from ser import live, plots
 from ser.analysis import waveform_to_wav
-from ser.errors import NoSpeechError
+from ser.errors import NoSpeechError, SERError
 
 #: Longest take kept for "analyse the whole take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
@@ -110,6 +110,9 @@ def meter() -> None:
         st.info(f"Listening… no speech in the last {window:g} s.")
         if playing:
             history.append((buffer.seconds, None))
+        return
+    except SERError as error:  # e.g. a broken capture device sending absurd sample values
+        st.error(f"The live audio cannot be scored: {error}")
         return
     if playing:
         history.append((buffer.seconds, prediction.probabilities))
