@@ -113,7 +113,7 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
             "confidence_threshold": threshold,
             "threshold_rule": (
                 "lowest confidence whose answers (0.1-wide band, validation speakers) "
-                "are right at least twice as often as chance"
+                "are right at least half of the time (4x chance)"
             ),
             "coverage_above_threshold": float(sure.mean()),
             "accuracy_above_threshold": float(np.mean(predictions[sure] == emotion_true[sure])) if sure.any() else None,

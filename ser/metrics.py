@@ -91,9 +91,12 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def choose_confidence_threshold(
-    probabilities: np.ndarray, labels: np.ndarray, *, n_classes: int, lift: float = 2.0
+    probabilities: np.ndarray, labels: np.ndarray, *, n_classes: int, lift: float = 4.0
 ) -> float:
     """Lowest confidence at which answers are right at least ``lift`` times chance.
+
+    The default, 4 times chance with 8 classes, is "right at least half of the time": below
+    the threshold the best guess is more likely wrong than right, and the app says so.
 
     Scans thresholds on a 0.01 grid and returns the smallest ``t`` such that predictions
     with confidence in ``[t, t + 0.1)`` are right at least ``lift / n_classes`` of the time
