@@ -214,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         from ser.inference import DEFAULT_BUNDLE
 
         args.model = DEFAULT_BUNDLE
+    if args.command in ("train", "evaluate"):
+        from ser import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # keep TensorFlow's C++ notices off stderr, as predict does
     handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict}
     try:
         return handlers[args.command](args)
