@@ -17,6 +17,17 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _top_confusions(cv: dict[str, Any], *, count: int = 4) -> str:
+    matrix = cv.get("confusion_matrix", {})
+    labels, counts = matrix.get("labels", []), matrix.get("counts", [])
+    pairs = []
+    for row, (true, values) in enumerate(zip(labels, counts, strict=False)):
+        total = sum(values) or 1
+        pairs += [(value / total, true, labels[col]) for col, value in enumerate(values) if col != row]
+    pairs.sort(reverse=True)
+    return ", ".join(f"{true} taken for {predicted} {100 * share:.0f}%" for share, true, predicted in pairs[:count])
+
+
 def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     """Return the model card as Markdown."""
     cv = metrics.get("cross_validation", {})
@@ -139,8 +150,8 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
     lines += [
         "",
         "## Known failure modes and limits",
-        "- Calm vs neutral and fearful vs surprised/sad are the most confused pairs (see the confusion "
-        "matrix on the Model page).",
+        f"- Most confused (share of the true emotion's clips, unseen speakers): {_top_confusions(cv)}; "
+        "see the confusion matrix on the Model page.",
         "- Trained on 20 North American actors reading two fixed sentences in a studio: acted, not "
         "spontaneous, emotion. Expect lower accuracy on spontaneous speech, other languages, children, "
         "noisy rooms and telephone audio.",
