@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ser import testing
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_SPEECH = ROOT.parent / "shared" / "data" / "ravdess" / "speech"
 EXAMPLES = ROOT / "assets" / "examples"
@@ -128,15 +130,8 @@ def bundle_info(bundle: Any) -> dict[str, Any]:
 
 
 def synthetic_voice(*, seconds: float, pitch: float = 140.0, seed: int = 0) -> np.ndarray:
-    """A voiced, syllable-modulated harmonic signal with a little noise (float32, peak 0.5)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    vibrato = pitch * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(vibrato) / SAMPLE_RATE
-    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
-    syllables = 0.5 * (1 + np.sin(2 * np.pi * 4 * t)) ** 2
-    signal = voice * syllables + 0.01 * rng.standard_normal(t.size)
-    return (0.5 * signal / np.max(np.abs(signal))).astype(np.float32)
+    """The tests' synthetic voice at the bench's sample rate (see :mod:`ser.testing`)."""
+    return testing.synthetic_voice(seconds=seconds, sample_rate=SAMPLE_RATE, pitch=pitch, seed=seed)
 
 
 def speech_clips(data_dir: Path | None = SHARED_SPEECH, *, limit: int | None = None) -> list[Path]:

@@ -10,23 +10,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
+from ser.testing import synthetic_voice  # noqa: F401  (re-exported for the tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data" / "ravdess"
-
-
-def synthetic_voice(
-    *, seconds: float = 2.0, sample_rate: int = 16000, pitch: float = 140.0, seed: int = 0
-) -> np.ndarray:
-    """A voiced, syllable-modulated harmonic signal with a little noise (float32, peak ~0.5)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    vibrato = pitch * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))
-    phase = 2 * np.pi * np.cumsum(vibrato) / sample_rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
-    syllables = 0.5 * (1 + np.sin(2 * np.pi * 4 * t)) ** 2
-    signal = voice * syllables + 0.01 * rng.standard_normal(t.size)
-    return (0.5 * signal / np.max(np.abs(signal))).astype(np.float32)
 
 
 @pytest.fixture(scope="session")
