@@ -185,7 +185,14 @@ def results_table(metrics: dict[str, Any]) -> str:
     for row in metrics.get("baselines", []):
         lines.append(f"| {row['name']} | {_pct(row['accuracy'])} | {_pct(row['uar'])} | "
                      f"{_pct(row['leaky_accuracy'])} | {_pct(row['leaky_uar'])} |")
+    spread = cv.get("per_actor_spread") or {}
     lines += [
+        "",
+        f"Per-actor accuracy ranges from {_pct(spread.get('min'))} to {_pct(spread.get('max'))}. "
+        f"Temperature T = {calibration.get('temperature', float('nan')):.2f}; \"not sure\" below "
+        f"{_pct(calibration.get('confidence_threshold'))} confidence: above it the model answers "
+        f"{_pct(calibration.get('coverage_above_threshold'))} of clips, "
+        f"{_pct(calibration.get('accuracy_above_threshold'))} of them correctly.",
         "",
         f"Speaker gender {_pct(cv.get('gender_accuracy'))}, intensity {_pct(cv.get('intensity_accuracy'))} "
         f"(unseen speakers). Calibration: ECE (15 bins) {calibration.get('ece_15_bins_before', float('nan')):.3f} "
