@@ -256,12 +256,17 @@ async def open_session(browser: Any, url: str, *, timeout_ms: float) -> Any:
     return page
 
 
-async def upload_and_read(page: Any, *, name: str, data: bytes) -> str:
-    """Replace the page's upload with ``data`` named ``name``; return the answer's text."""
+async def clear_uploads(page: Any) -> None:
+    """Remove every file from the page's uploader, one delete button at a time."""
     delete = page.locator(DELETE_BUTTON)
     while await delete.count():
         await delete.first.dispatch_event("click")
         await page.wait_for_timeout(50)
+
+
+async def upload_and_read(page: Any, *, name: str, data: bytes) -> str:
+    """Replace the page's upload with ``data`` named ``name``; return the answer's text."""
+    await clear_uploads(page)
     await page.get_by_text("Predicted emotion:").first.wait_for(state="detached")
     await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         files=[{"name": name, "mimeType": "audio/wav", "buffer": data}]
@@ -290,10 +295,7 @@ def bad_uploads(clips: dict[str, Any]) -> list[tuple[str, bytes, str]]:
 
 async def upload_and_read_error(page: Any, *, name: str, data: bytes, phrase: str) -> str | None:
     """Upload a bad file; return the error shown (None if none with ``phrase`` appears)."""
-    delete = page.locator(DELETE_BUTTON)
-    while await delete.count():
-        await delete.first.dispatch_event("click")
-        await page.wait_for_timeout(50)
+    await clear_uploads(page)
     await page.locator('[data-testid="stAlert"]').first.wait_for(state="detached")
     await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         files=[{"name": name, "mimeType": "audio/wav", "buffer": data}]
