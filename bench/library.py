@@ -43,8 +43,19 @@ def single_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
     stages = {
         "decode": measure(lambda: _decode(bundle, path), warmup=warmup, repeats=repeats),
         "features": measure(features, warmup=warmup, repeats=repeats),
-        "model": measure(lambda: bundle.score_windows(windows), warmup=warmup, repeats=repeats),
     }
+    functionals = None
+    if getattr(bundle, "uses_functionals", False):
+        from ser.functionals import acoustic_functionals
+
+        prepared = prepare_waveform(waveform, config=config)
+        functionals = acoustic_functionals(prepared, config=config)
+        stages["functionals"] = measure(
+            lambda: acoustic_functionals(prepared, config=config), warmup=warmup, repeats=repeats
+        )
+    stages["model"] = measure(
+        lambda: bundle.score_windows(windows, functionals=functionals), warmup=warmup, repeats=repeats
+    )
     other = total["median_ms"] - sum(stage["median_ms"] for stage in stages.values())
     return {
         "file": path.name,

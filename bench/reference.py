@@ -8,6 +8,7 @@ only the speed is compared, on the same clips, in the same process.
 
 One necessary difference: with a 40-step input, two valid max-pools of 8 would leave a
 zero-length sequence (40 -> 5 -> 0), so the pools use ``padding="same"`` (40 -> 5 -> 1).
+The network is :func:`ser.baselines.seed_conv1d_model`, the one recipe (b) trains.
 """
 
 from __future__ import annotations
@@ -23,30 +24,12 @@ N_EMOTIONS = 8
 
 
 def build_reference_model(*, seed: int = 0) -> Any:
-    """The seed projects' 8-layer Conv1D on ``(40, 1)`` mean MFCCs (untrained)."""
-    import keras
-    from keras import layers
+    """The seed projects' 8-layer Conv1D on ``(40, 1)`` mean MFCCs (untrained): the same
+    builder as baseline recipe (b) in ``ser.baselines``, so the speed and the accuracy
+    comparisons are about one model."""
+    from ser.baselines import seed_conv1d_model
 
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(name="seed_conv1d")
-    model.add(keras.Input(shape=(N_MFCC, 1)))
-    model.add(layers.Conv1D(256, 8, padding="same", activation="relu"))
-    model.add(layers.Conv1D(256, 8, padding="same"))
-    model.add(layers.BatchNormalization())
-    model.add(layers.Activation("relu"))
-    model.add(layers.Dropout(0.25))
-    model.add(layers.MaxPooling1D(pool_size=8, padding="same"))
-    for _ in range(3):
-        model.add(layers.Conv1D(128, 8, padding="same", activation="relu"))
-    model.add(layers.Conv1D(128, 8, padding="same"))
-    model.add(layers.BatchNormalization())
-    model.add(layers.Activation("relu"))
-    model.add(layers.Dropout(0.25))
-    model.add(layers.MaxPooling1D(pool_size=8, padding="same"))
-    model.add(layers.Conv1D(64, 8, padding="same", activation="relu"))
-    model.add(layers.Conv1D(64, 8, padding="same", activation="relu"))
-    model.add(layers.Flatten())
-    model.add(layers.Dense(N_EMOTIONS, activation="softmax"))
+    model = seed_conv1d_model(n_mfcc=N_MFCC, seed=seed)
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 

@@ -66,6 +66,23 @@ if per_class:
     if extra:
         st.caption("Auxiliary heads on the same unseen speakers: " + ", ".join(extra) + ".")
 
+views = cv.get("views")
+if views:
+    st.header("Two views of the voice")
+    st.markdown(
+        "The model hears each clip twice: a **CNN over the log-mel spectrogram** (what you see on the "
+        "Analyze page) and a **linear model over 6373 openSMILE acoustic functionals** (pitch, loudness, "
+        "voice quality and spectral statistics of the whole clip). Their probabilities are averaged. "
+        "Each view alone, on the same unseen speakers:"
+    )
+    names = {"log_mel_cnn": "log-mel CNN alone", "functionals": "functionals alone", "fused": "both (shipped)"}
+    st.dataframe(
+        pd.DataFrame([{"view": names.get(view, view), **row} for view, row in views.items()]),
+        hide_index=True,
+        key="views",
+        column_config=dict.fromkeys(("accuracy", "uar", "macro_f1"), st.column_config.NumberColumn(format="percent")),
+    )
+
 st.header("Comparison with baselines")
 st.markdown(
     "A **random split** puts clips of the same actor in both training and test data, so a model can "
@@ -76,7 +93,8 @@ st.markdown(
 rows = []
 if headline:
     leaky = metrics.get("leaky_random_split") or {}
-    rows.append({"model": "this model (CNN on log-mel)", "accuracy (unseen speakers)": headline.get("accuracy"),
+    name = "this model (log-mel CNN + functionals)" if views else "this model (CNN on log-mel)"
+    rows.append({"model": name, "accuracy (unseen speakers)": headline.get("accuracy"),
                  "UAR (unseen speakers)": headline.get("uar"), "accuracy (leaky random split)": leaky.get("accuracy"),
                  "UAR (leaky random split)": leaky.get("uar"), "description": "the shipped model"})
 for baseline in metrics.get("baselines") or []:

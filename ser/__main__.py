@@ -58,7 +58,7 @@ def command_train(args: argparse.Namespace) -> int:
     from ser.data import EMOTIONS, GENDERS, INTENSITIES
     from ser.evaluate import data_counts, summarize_cross_validation
     from ser.inference import save_bundle
-    from ser.model import build_ensemble
+    from ser.model import build_ensemble, build_fused
     from ser.model_card import write_model_card
     from ser.train import TrainSettings, cross_validate, package_versions
 
@@ -68,7 +68,15 @@ def command_train(args: argparse.Namespace) -> int:
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
     result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log)
     summary = summarize_cross_validation(clips, index, result)
-    ensemble = build_ensemble(result["models"])
+    if result["functional_models"]:
+        ensemble = build_fused(result["models"], result["functional_models"])
+        shipped = (
+            f"average of the {len(result['models'])} fold CNNs and the "
+            f"{len(result['functional_models'])} fold functional models (equal weight per view)"
+        )
+    else:
+        ensemble = build_ensemble(result["models"])
+        shipped = f"average of the {len(result['models'])} fold models"
     calibration = {
         "temperature": summary["calibration"]["temperature"],
         "confidence_threshold": summary["calibration"]["confidence_threshold"],
@@ -100,7 +108,7 @@ def command_train(args: argparse.Namespace) -> int:
                 "settings": dataclasses.asdict(settings),
                 "wall_seconds": round(wall, 1),
                 "machine": f"{os.cpu_count()} CPU cores, no GPU",
-                "shipped_model": f"average of the {len(result['models'])} fold models",
+                "shipped_model": shipped,
                 "bundle_bytes": int(sum(f.stat().st_size for f in out.iterdir() if f.is_file())),
             },
             "versions": package_versions(),

@@ -26,7 +26,9 @@ SPEED_FACTORS: tuple[float, ...] = (1.0, 0.9, 1.1)
 
 
 def _cache_key(config: FeatureConfig, paths: list[str], speed: float) -> str:
-    text = json.dumps({"config": config.to_dict(), "paths": paths, "speed": speed}, sort_keys=True)
+    settings = config.to_dict()
+    settings.pop("functionals")  # not part of the log-mel computation
+    text = json.dumps({"config": settings, "paths": paths, "speed": speed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -80,4 +82,55 @@ def load_features(
             file=sys.stderr,
         )
         result[speed] = features
+    return result
+
+
+def load_functionals(
+    index: pd.DataFrame,
+    *,
+    config: FeatureConfig,
+    cache_dir: Path,
+    speeds: tuple[float, ...] = SPEED_FACTORS,
+) -> dict[float, np.ndarray]:
+    """openSMILE functionals of every row of ``index`` for each speed factor, cached.
+
+    Each clip goes through the same :func:`ser.features.prepare_waveform` as in the app,
+    then :func:`ser.functionals.acoustic_functionals` (about 50 ms per clip).
+
+    Returns
+    -------
+    dict
+        ``speed -> np.ndarray`` of shape (n_clips, n_functionals), rows aligned with ``index``.
+    """
+    from ser.features import prepare_waveform
+    from ser.functionals import acoustic_functionals
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = index["path"].tolist()
+    result: dict[float, np.ndarray] = {}
+    for speed in speeds:
+        key = hashlib.sha256(
+            json.dumps({"config": config.to_dict(), "paths": paths, "speed": speed}, sort_keys=True).encode()
+        ).hexdigest()[:16]
+        file = cache_dir / f"functionals-{key}.npz"
+        if file.exists():
+            with np.load(file, allow_pickle=False) as stored:
+                result[speed] = stored["values"]
+            continue
+        started = time.perf_counter()
+        rows = []
+        for path in paths:
+            waveform = decode_audio(path, sample_rate=config.sample_rate)
+            try:
+                perturbed = speed_perturb(waveform, factor=speed, sample_rate=config.sample_rate)
+                rows.append(acoustic_functionals(prepare_waveform(perturbed, config=config), config=config))
+            except NoSpeechError as error:
+                raise NoSpeechError(f"{path}: {error}") from error
+        result[speed] = np.stack(rows).astype(np.float32)
+        np.savez(file, values=result[speed])
+        print(
+            f"functionals: {len(paths)} clips at speed {speed} in {time.perf_counter() - started:.1f} s",
+            file=sys.stderr,
+        )
     return result

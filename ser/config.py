@@ -49,6 +49,9 @@ class FeatureConfig:
         Leading and trailing audio quieter than this many dB below the peak is trimmed.
     min_speech_seconds : float
         Clips with less voiced audio than this after trimming are refused as "no speech".
+    functionals : str
+        openSMILE functional set of the model's second, clip-level view (see
+        :mod:`ser.functionals`), or "" for a log-mel-only model.
     """
 
     sample_rate: int = 16000
@@ -62,6 +65,7 @@ class FeatureConfig:
     window_hop_seconds: float = 1.0
     trim_top_db: float = 40.0
     min_speech_seconds: float = 0.3
+    functionals: str = "ComParE_2016"
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
@@ -101,6 +105,8 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FeatureConfig:
         """Rebuild a config from :meth:`to_dict` output, refusing unknown keys."""
+        # Configs saved before the functionals view existed describe log-mel-only models.
+        values = {"functionals": "", **values}
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

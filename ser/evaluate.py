@@ -25,7 +25,15 @@ from ser.metrics import (
     fit_temperature,
     reliability_curve,
 )
-from ser.train import ClipSet, TrainSettings, fit_fold, predict_clips
+from ser.train import (
+    ClipSet,
+    TrainSettings,
+    choose_functional_c,
+    fit_fold,
+    fit_functional_member,
+    predict_clips,
+    predict_functionals,
+)
 
 PROTOCOL = (
     "Speech clips of RAVDESS actors 1-20, 8 emotions. 5-fold cross-validation grouped by "
@@ -89,8 +97,19 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
         start = stop
     actor_accuracies = np.array([row["accuracy"] for row in per_actor])
     sure = calibrated.max(axis=1) >= threshold
+    views = {}
+    view_names = list(result["view_probabilities"][0]) if result.get("view_probabilities") else []
+    for view in view_names:
+        view_predictions = np.concatenate([p[view] for p in result["view_probabilities"]]).argmax(axis=1)
+        view_report = classification_report(emotion_true, view_predictions, names=list(EMOTIONS))
+        views[view] = {key: view_report[key] for key in ("accuracy", "uar", "macro_f1")}
+    extra = {}
+    if len(views) > 1:
+        views["fused"] = {"accuracy": report["accuracy"], "uar": report["uar"], "macro_f1": report["macro_f1"]}
+        extra = {"views": views, "functional_c": result.get("functional_c", [])}
     return {
         **report,
+        **extra,
         "protocol": PROTOCOL,
         "gender_accuracy": float(np.mean(probabilities["gender"].argmax(1) == clips.gender[positions])),
         "intensity_accuracy": float(np.mean(probabilities["intensity"].argmax(1) == clips.intensity[positions])),
@@ -140,8 +159,22 @@ def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, setti
     )
     # subset() keeps positions in ascending order, so the labels must come from the mask too.
     probabilities = predict_clips(model, clips.subset(test_mask), config=config)["emotion"]
+    views = {"log_mel_cnn": probabilities}
+    if clips.functionals is not None:  # the shipped recipe's second view, fitted the same way
+        c, _, _ = choose_functional_c(
+            clips.subset(train_mask & speech_mask), clips.subset(validation_mask), settings=settings
+        )
+        functional = fit_functional_member(clips.subset((train_mask | validation_mask) & speech_mask), c=c)
+        views["functionals"] = predict_functionals(functional, clips.subset(test_mask))["emotion"]
+        probabilities = (views["log_mel_cnn"] + views["functionals"]) / 2
     report = classification_report(clips.emotion[test_mask], probabilities.argmax(1), names=list(EMOTIONS))
+    extra = {}
+    if len(views) > 1:
+        extra["views"] = {
+            view: {"accuracy": float(np.mean(p.argmax(1) == clips.emotion[test_mask]))} for view, p in views.items()
+        }
     return {
+        **extra,
         "leaky": True,
         "protocol": LEAKY_PROTOCOL,
         "accuracy": report["accuracy"],

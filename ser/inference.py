@@ -33,6 +33,7 @@ from ser.audio import resample
 from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
 from ser.features import log_mel_spectrogram, prepare_waveform, window_features
+from ser.functionals import acoustic_functionals, n_functionals
 from ser.metrics import apply_temperature
 from ser.speech import SpeechSettings, require_speech
 
@@ -119,27 +120,59 @@ class Bundle:
             import tensorflow as tf
 
             model = self.model
-            spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
-            self._compiled = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
+            specs = {
+                tensor.name.split(":")[0]: tf.TensorSpec((None, *tensor.shape[1:]), tf.float32)
+                for tensor in model.inputs
+            }
+            if "functionals" in specs:
+
+                def fused(log_mel, functionals):
+                    return model({"log_mel": log_mel, "functionals": functionals}, training=False)
+
+                self._compiled = tf.function(fused, input_signature=[specs["log_mel"], specs["functionals"]])
+            else:
+                spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+                self._compiled = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
         return self._compiled
 
-    def score_windows(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+    @property
+    def uses_functionals(self) -> bool:
+        """True when the model's second view needs the clip's openSMILE functionals."""
+        return bool(self.config.functionals)
+
+    def score_windows(self, windows: np.ndarray, *, functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw (uncalibrated) head probabilities for windows.
 
         Parameters
         ----------
         windows : np.ndarray, shape (n, window_frames, n_mels)
+        functionals : np.ndarray, shape (n, n_functionals) or (n_functionals,), optional
+            The functionals of the audio each window comes from (one vector is shared by
+            every window). Required when :attr:`uses_functionals`; zeros (the training
+            mean) when omitted, which only benchmarks and warm-up calls should do.
 
         Returns
         -------
         dict
             ``head -> (n, n_classes)`` float64 probabilities.
         """
+        if self.uses_functionals:
+            size = n_functionals(self.config)
+            if functionals is None:
+                functionals = np.zeros(size, dtype=np.float32)
+            functionals = np.asarray(functionals, dtype=np.float32)
+            if functionals.ndim == 1:
+                functionals = np.broadcast_to(functionals, (len(windows), size))
+            if functionals.shape != (len(windows), size):
+                raise ValueError(f"functionals must have shape ({len(windows)}, {size}), got {functionals.shape}")
         parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(windows), BATCH_WINDOWS):
             batch = np.ascontiguousarray(windows[start : start + BATCH_WINDOWS], dtype=np.float32)
+            arguments = [batch]
+            if self.uses_functionals:
+                arguments.append(np.ascontiguousarray(functionals[start : start + BATCH_WINDOWS]))
             with self._lock:  # one model call at a time: Streamlit serves sessions on threads
-                outputs = self._forward()(batch)
+                outputs = self._forward()(*arguments)
             for head, value in outputs.items():
                 parts.setdefault(head, []).append(np.asarray(value, dtype=np.float64))
         return {head: np.concatenate(values) for head, values in parts.items()}
@@ -196,7 +229,8 @@ class Bundle:
         require_speech(audio, sample_rate=self.config.sample_rate, settings=self.speech_settings)
         audio = prepare_waveform(audio, config=self.config)
         windows, _ = window_features(log_mel_spectrogram(audio, config=self.config), config=self.config)
-        outputs = self.score_windows(windows)
+        functionals = acoustic_functionals(audio, config=self.config) if self.uses_functionals else None
+        outputs = self.score_windows(windows, functionals=functionals)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
         return self._clip_prediction(mean, speech_seconds=audio.size / self.config.sample_rate)
 
@@ -229,7 +263,19 @@ class Bundle:
         ) >= self.speech_settings.min_voiced_seconds
         if not voiced.any():
             raise NoSpeechError("no speech detected in any window of the recording")
-        outputs = self.score_windows(windows[voiced])
+        functionals = None
+        if self.uses_functionals:
+            # Each window's own functionals, computed on its audio as a clip's are in training.
+            functionals = np.stack(
+                [
+                    acoustic_functionals(
+                        audio[start * config.hop_length : start * config.hop_length + config.window_samples],
+                        config=config,
+                    )
+                    for start in starts[voiced]
+                ]
+            )
+        outputs = self.score_windows(windows[voiced], functionals=functionals)
         emotion = apply_temperature(outputs["emotion"], temperature=self.temperature)
         probabilities = np.full((len(starts), len(self.emotions)), np.nan)
         probabilities[voiced] = emotion
@@ -299,6 +345,13 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
         confidence_threshold=float(calibration.get("confidence_threshold", 0.0)),
         path=path,
     )
+    input_names = sorted(tensor.name.split(":")[0] for tensor in model.inputs)
+    expected = sorted(["log_mel", "functionals"] if config.functionals else ["log_mel"])
+    if input_names != expected and not (len(input_names) == 1 and not config.functionals):
+        raise BundleError(
+            f"model.keras takes inputs {input_names} but config.json describes {expected}; "
+            "the bundle files come from different trainings"
+        )
     # Warm-up call (the first one builds the graph) that also checks the files agree.
     outputs = bundle.score_windows(np.zeros((1, config.window_frames, config.n_mels), dtype=np.float32))
     if "emotion" not in outputs or outputs["emotion"].shape[-1] != len(labels["emotion"]):

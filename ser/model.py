@@ -28,6 +28,8 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 HEADS: dict[str, int] = {"emotion": 8, "gender": 2, "intensity": 2}
+#: Standardised functionals are clipped to +-this many training deviations.
+STANDARDIZE_LIMIT = 8.0
 
 
 @keras.saving.register_keras_serializable(package="ser")
@@ -140,3 +142,85 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
         head: layers.Average(name=head)([output[head] for output in member_outputs]) for head in member_outputs[0]
     }
     return keras.Model(inputs, outputs, name="ser_ensemble")
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class Standardize(layers.Layer):
+    """``clip((x - mean) / scale, -limit, limit)`` with the training set's mean and scale.
+
+    ``mean`` and ``scale`` are non-trainable weights (saved in ``model.keras``, set from
+    the training features); clipping keeps a microphone or codec that pushes one functional
+    far outside the training range from dominating the linear model.
+
+    Input and output shape: ``(batch, n_features)``.
+    """
+
+    def __init__(self, *, limit: float = STANDARDIZE_LIMIT, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = float(limit)
+
+    def build(self, input_shape):  # type: ignore[override]
+        size = int(input_shape[-1])
+        self.mean = self.add_weight(shape=(size,), initializer="zeros", trainable=False, name="mean")
+        self.scale = self.add_weight(shape=(size,), initializer="ones", trainable=False, name="scale")
+
+    def call(self, inputs):  # type: ignore[override]
+        return ops.clip((inputs - self.mean) / self.scale, -self.limit, self.limit)
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit}
+
+
+def build_functional_model(*, n_features: int, n_emotions: int = HEADS["emotion"]) -> keras.Model:
+    """Multinomial logistic regression on standardised functionals, one softmax per head.
+
+    The weights are fitted by :func:`ser.train.fit_functional_member` (L2-regularised
+    logistic regression, exact and deterministic) and copied in; the model exists so the
+    shipped file is one Keras model loaded with ``safe_mode=True``.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(batch, n_features)`` named ``functionals``; outputs
+        ``{"emotion": (batch, n_emotions), "gender": (batch, 2), "intensity": (batch, 2)}``.
+    """
+    inputs = keras.Input(shape=(n_features,), name="functionals")
+    x = Standardize(name="standardize")(inputs)
+    sizes = {**HEADS, "emotion": n_emotions}
+    outputs = {head: layers.Dense(units, activation="softmax", name=head)(x) for head, units in sizes.items()}
+    return keras.Model(inputs, outputs, name="ser_functionals")
+
+
+def _average_members(members: list[keras.Model], inputs, *, prefix: str) -> dict:
+    outputs = []
+    for index, member in enumerate(members):
+        # A fresh, uncompiled copy: the saved file then holds weights only, no optimizer state.
+        copy = keras.Model.from_config(member.get_config())
+        copy.set_weights(member.get_weights())
+        copy.name = f"{prefix}_{index}"
+        outputs.append(copy(inputs))
+    if len(outputs) == 1:
+        return outputs[0]
+    return {head: layers.Average(name=f"{prefix}_{head}")([output[head] for output in outputs]) for head in outputs[0]}
+
+
+def build_fused(cnn_members: list[keras.Model], functional_members: list[keras.Model]) -> keras.Model:
+    """One model that averages the log-mel CNNs and the functional models, head by head.
+
+    Both views get equal weight (chosen a priori, not tuned on any split). Each row of the
+    batch is one log-mel window together with the functionals of the audio it came from.
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``{"log_mel": (batch, window_frames, n_mels), "functionals": (batch, n_features)}``;
+        outputs the averaged heads under the members' names.
+    """
+    if not cnn_members or not functional_members:
+        raise ValueError("build_fused needs at least one CNN and one functional model")
+    log_mel = keras.Input(shape=tuple(cnn_members[0].inputs[0].shape[1:]), name="log_mel")
+    functionals = keras.Input(shape=tuple(functional_members[0].inputs[0].shape[1:]), name="functionals")
+    cnn = _average_members(cnn_members, log_mel, prefix="member")
+    linear = _average_members(functional_members, functionals, prefix="functional")
+    outputs = {head: layers.Average(name=head)([cnn[head], linear[head]]) for head in cnn}
+    return keras.Model({"log_mel": log_mel, "functionals": functionals}, outputs, name="ser_fused")

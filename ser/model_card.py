@@ -44,11 +44,24 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         f"{features.get('n_mels')}-band log-mel spectrogram ({features.get('win_length')}-sample window, "
         f"{features.get('hop_length')}-sample hop); scored in {features.get('window_seconds')} s windows "
         f"{features.get('window_hop_seconds')} s apart, probabilities averaged.",
-        "- Network: per-band mean removal over the window (level and microphone colouring are ignored), "
+        "- View 1, log-mel CNN: per-band mean removal over the window (level and microphone colouring are "
+        "ignored), "
         + ("two small 2D convolutions over time x frequency, " if settings.get("frontend_2d") else "")
         + "four 1D convolution blocks over time (mel bands as channels), mean and "
         "standard-deviation pooling over time, a 128-unit embedding and three softmax heads: emotion (8), "
         "speaker gender (2) and emotional intensity (normal/strong).",
+    ]
+    if features.get("functionals"):
+        lines.append(
+            f"- View 2, acoustic functionals: the {features['functionals']} set of openSMILE (6373 statistics "
+            "of energy, spectral shape, MFCC, RASTA auditory bands, pitch, voicing, jitter and shimmer over the "
+            "whole trimmed clip, or over each window of a long recording), standardised with the training "
+            "clips' mean and deviation, clipped to +-8, and an L2-regularised logistic regression per head "
+            "(the L2 strength chosen per fold on the validation actors, then refitted on training + validation "
+            "actors; speed-0.9/1.1 copies of every training clip as augmentation). The two views' "
+            "probabilities are averaged with equal weight, fixed before any result was seen."
+        )
+    lines += [
         f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
         f"{training.get('bundle_bytes', 0) / 1e6:.1f} MB; "
         f"training wall time {training.get('wall_seconds', 0) / 60:.1f} min "
@@ -58,7 +71,7 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         "augmentation on training batches only: speed 0.9/1.1 (tempo and pitch), random crops, "
         "mel-axis warping (vocal-tract length), additive noise at 5-30 dB SNR, SpecAugment masks. "
         f"Settings: `{settings}`.",
-        "- Calibration: temperature scaling of the emotion head "
+        "- Calibration: temperature scaling of the (fused) emotion head "
         f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
         f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}.",
         "",
@@ -69,7 +82,8 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         "training actors as extra training data (never scored). Actors 21-24 were not available: they "
         "are kept back as a sealed test by people who did not train the model.",
         "",
-        "Licence of the training data: CC BY-NC-SA 4.0 (so this model is for non-commercial use). Cite: "
+        "Licence of the training data: CC BY-NC-SA 4.0 (so this model is for non-commercial use; openSMILE, "
+        "which computes view 2, is likewise free for research, personal and educational use only). Cite: "
         "Livingstone SR, Russo FA (2018) The Ryerson Audio-Visual Database of Emotional Speech and Song "
         "(RAVDESS). PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391",
         "",
@@ -98,6 +112,20 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             f"| per-actor accuracy, min / max / std | {_pct(spread['min'])} / {_pct(spread['max'])} / "
             f"{100 * spread['std']:.1f} points |"
         )
+    views = cv.get("views")
+    if views:
+        names = {"log_mel_cnn": "log-mel CNN alone", "functionals": "functionals alone", "fused": "both (shipped)"}
+        lines += [
+            "",
+            "Each view alone and fused (same folds, same unseen actors):",
+            "",
+            "| view | accuracy | UAR | macro-F1 |",
+            "|---|---|---|---|",
+        ]
+        for view, row in views.items():
+            lines.append(
+                f"| {names.get(view, view)} | {_pct(row['accuracy'])} | {_pct(row['uar'])} | {_pct(row['macro_f1'])} |"
+            )
     lines += [
         "",
         "Per class (recall is the share of that emotion's clips recognised):",
@@ -185,6 +213,19 @@ def results_table(metrics: dict[str, Any]) -> str:
     for row in metrics.get("baselines", []):
         lines.append(f"| {row['name']} | {_pct(row['accuracy'])} | {_pct(row['uar'])} | "
                      f"{_pct(row['leaky_accuracy'])} | {_pct(row['leaky_uar'])} |")
+    views = cv.get("views") or {}
+    if views:
+        parts = [
+            f"{label} {_pct(views[key]['accuracy'])} (UAR {_pct(views[key]['uar'])})"
+            for key, label in (
+                ("log_mel_cnn", "log-mel CNN"),
+                ("functionals", "openSMILE functionals + logistic regression"),
+                ("fused", "both averaged (shipped)"),
+            )
+            if key in views
+        ]
+        lines += ["", "The shipped model hears each clip twice; each view alone on the same folds: "
+                  + ", ".join(parts) + "."]
     spread = cv.get("per_actor_spread") or {}
     lines += [
         "",

@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ser.cache import SPEED_FACTORS, load_features  # noqa: E402
+from ser.cache import SPEED_FACTORS, load_features, load_functionals  # noqa: E402
 from ser.config import FeatureConfig  # noqa: E402
 from ser.data import EMOTIONS, GENDERS, INTENSITIES  # noqa: E402
 from ser.features import window_features  # noqa: E402
@@ -51,17 +51,25 @@ class TrainSettings:
     spec_augment: bool = True
     warp_probability: float = 0.5
     max_warp: float = 0.1
+    #: L2 strengths tried for the functional view's logistic regression; each fold picks
+    #: the one best on its validation actors, then refits on training + validation actors.
+    functional_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)
 
 
 @dataclasses.dataclass
 class ClipSet:
-    """Features and labels of a set of clips; ``variants[speed][i]`` is clip i's features."""
+    """Features and labels of a set of clips.
+
+    ``variants[speed][i]`` is clip i's log-mel matrix; ``functionals[speed][i]`` its
+    openSMILE functionals (None for a log-mel-only config).
+    """
 
     variants: dict[float, list[np.ndarray]]
     emotion: np.ndarray
     gender: np.ndarray
     intensity: np.ndarray
     actor: np.ndarray
+    functionals: dict[float, np.ndarray] | None = None
 
     def subset(self, mask: np.ndarray) -> ClipSet:
         positions = np.flatnonzero(mask)
@@ -71,6 +79,9 @@ class ClipSet:
             gender=self.gender[positions],
             intensity=self.intensity[positions],
             actor=self.actor[positions],
+            functionals=None
+            if self.functionals is None
+            else {speed: values[positions] for speed, values in self.functionals.items()},
         )
 
     def __len__(self) -> int:
@@ -80,12 +91,14 @@ class ClipSet:
 def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
     """Load (cached) features and integer labels for every row of ``index``."""
     variants = load_features(index, config=config, cache_dir=cache_dir)
+    functionals = load_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
     return ClipSet(
         variants=variants,
         emotion=index["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
         gender=index["gender"].map(GENDERS.index).to_numpy(np.int64),
         intensity=index["intensity"].map(INTENSITIES.index).to_numpy(np.int64),
         actor=index["actor"].to_numpy(np.int64),
+        functionals=functionals,
     )
 
 
@@ -276,6 +289,96 @@ def fit_fold(
     return model, curves
 
 
+def _standardize(functionals: dict[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack every speed copy; return (standardised rows, mean, scale) as the model computes them."""
+    from ser.model import STANDARDIZE_LIMIT
+
+    stacked = np.concatenate([functionals[speed] for speed in sorted(functionals)]).astype(np.float64)
+    mean = stacked.mean(axis=0)
+    scale = stacked.std(axis=0)
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    return np.clip((stacked - mean) / scale, -STANDARDIZE_LIMIT, STANDARDIZE_LIMIT), mean, scale
+
+
+def _logistic(rows: np.ndarray, labels: np.ndarray, *, c: float, balanced: bool, n_classes: int):
+    from sklearn.linear_model import LogisticRegression
+
+    classifier = LogisticRegression(C=c, max_iter=3000, class_weight="balanced" if balanced else None)
+    classifier.fit(rows, labels)
+    if list(classifier.classes_) != list(range(n_classes)):
+        raise ValueError(
+            f"the training clips hold classes {list(classifier.classes_)}, not all {n_classes}; "
+            "train on more actors"
+        )
+    return classifier
+
+
+def fit_functional_member(train: ClipSet, *, c: float):
+    """Fit the functional view: L2 logistic regression per head on standardised functionals.
+
+    Every speed copy of each training clip (0.9/1.0/1.1) is a training row: that is the
+    view's augmentation, done after the split like the CNN's. Emotion classes are weighted
+    inversely to their frequency (neutral has half the clips). The fitted coefficients are
+    copied into :func:`ser.model.build_functional_model`, so the result is a Keras model.
+
+    Returns
+    -------
+    keras.Model
+        Input ``(batch, n_functionals)``; softmax heads ``emotion``, ``gender``, ``intensity``.
+    """
+    from ser.model import build_functional_model
+
+    if train.functionals is None:
+        raise ValueError("these clips have no functionals; use a config with functionals set")
+    rows, mean, scale = _standardize(train.functionals)
+    copies = len(train.functionals)
+    model = build_functional_model(n_features=rows.shape[1], n_emotions=len(EMOTIONS))
+    model.get_layer("standardize").set_weights([mean.astype(np.float32), scale.astype(np.float32)])
+    for head, n_classes in (("emotion", len(EMOTIONS)), ("gender", len(GENDERS)), ("intensity", len(INTENSITIES))):
+        labels = np.tile(getattr(train, head), copies)
+        classifier = _logistic(rows, labels, c=c, balanced=head == "emotion", n_classes=n_classes)
+        if n_classes == 2:  # sigmoid(w.x + b) is the softmax of the logits (0, w.x + b)
+            kernel = np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1)
+            bias = np.array([0.0, classifier.intercept_[0]])
+        else:
+            kernel, bias = classifier.coef_.T, classifier.intercept_
+        model.get_layer(head).set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    return model
+
+
+def choose_functional_c(
+    train: ClipSet, validation: ClipSet, *, settings: TrainSettings
+) -> tuple[float, dict[str, float], np.ndarray]:
+    """Pick the L2 strength whose emotion model scores best on the validation actors.
+
+    Returns
+    -------
+    c : float
+    scores : dict
+        Validation accuracy for every candidate (keys are the C values as strings).
+    validation_probabilities : np.ndarray, shape (len(validation), n_emotions)
+        The chosen model's emotion probabilities for the validation clips (for calibration).
+    """
+    rows, mean, scale = _standardize(train.functionals)
+    labels = np.tile(train.emotion, len(train.functionals))
+    from ser.model import STANDARDIZE_LIMIT
+
+    validation_rows = np.clip((validation.functionals[1.0] - mean) / scale, -STANDARDIZE_LIMIT, STANDARDIZE_LIMIT)
+    scores, probabilities = {}, {}
+    for c in settings.functional_c_grid:
+        classifier = _logistic(rows, labels, c=c, balanced=True, n_classes=len(EMOTIONS))
+        probabilities[c] = classifier.predict_proba(validation_rows)
+        scores[str(c)] = float(np.mean(probabilities[c].argmax(axis=1) == validation.emotion))
+    best = max(settings.functional_c_grid, key=lambda c: (scores[str(c)], -c))  # ties: stronger L2
+    return best, scores, probabilities[best]
+
+
+def predict_functionals(model, clips: ClipSet) -> dict[str, np.ndarray]:
+    """Each head's probabilities from the functionals of every clip (original speed)."""
+    outputs = model.predict(clips.functionals[1.0], batch_size=256, verbose=0)
+    return {head: np.asarray(values, dtype=np.float64) for head, values in outputs.items()}
+
+
 def cross_validate(
     clips: ClipSet,
     *,
@@ -290,8 +393,11 @@ def cross_validate(
     Returns
     -------
     dict with ``models`` (one per fold), ``histories``, ``splits`` (actor lists),
-    ``test_positions`` and ``test_probabilities`` (per head), ``val_positions`` and
-    ``val_probabilities`` (for calibration), and ``seconds`` per fold.
+    ``test_positions`` and ``test_probabilities`` (per head; the two views averaged when the
+    clips have functionals), ``val_positions`` and ``val_probabilities`` (for calibration),
+    ``seconds`` per fold, and for the functional view ``functional_models``,
+    ``functional_c`` (the L2 chosen per fold) and ``view_probabilities`` (each view's
+    emotion probabilities on the test actors, for the ablation in metrics.json).
     """
     actors = sorted(set(clips.actor.tolist()))
     result: dict[str, Any] = {
@@ -303,6 +409,9 @@ def cross_validate(
         "test_probabilities": [],
         "val_positions": [],
         "val_probabilities": [],
+        "functional_models": [],
+        "functional_c": [],
+        "view_probabilities": [],
     }
     for fold in folds if folds is not None else range(settings.n_folds):
         train_actors, val_actors, test_actors = train_validation_test(
@@ -332,10 +441,35 @@ def cross_validate(
         seconds = time.perf_counter() - started
         test_probabilities = predict_clips(model, clips.subset(test_mask), config=config)
         val_probabilities = predict_clips(model, clips.subset(val_mask), config=config)
+        views = {"log_mel_cnn": test_probabilities["emotion"]}
+        if clips.functionals is not None:
+            # The functional view: L2 chosen on the validation actors by a model fitted on the
+            # training actors (whose validation probabilities also feed calibration), then
+            # refitted on training + validation actors, since it has no early stopping to feed.
+            fit_started = time.perf_counter()
+            c, c_scores, functional_val = choose_functional_c(
+                clips.subset(np.isin(clips.actor, train_actors) & speech_mask),
+                clips.subset(val_mask),
+                settings=settings,
+            )
+            functional = fit_functional_member(
+                clips.subset(np.isin(clips.actor, train_actors + val_actors) & speech_mask), c=c
+            )
+            functional_test = predict_functionals(functional, clips.subset(test_mask))
+            views["functionals"] = functional_test["emotion"]
+            test_probabilities = {
+                head: (test_probabilities[head] + functional_test[head]) / 2 for head in test_probabilities
+            }
+            val_probabilities = {"emotion": (val_probabilities["emotion"] + functional_val) / 2}
+            result["functional_models"].append(functional)
+            result["functional_c"].append({"fold": fold, "chosen": c, "validation_accuracy": c_scores})
+            seconds += time.perf_counter() - fit_started
+        result["view_probabilities"].append(views)
         accuracy = float(np.mean(test_probabilities["emotion"].argmax(1) == clips.emotion[test_mask]))
         log(
             f"fold {fold}: test actors {test_actors} accuracy {accuracy:.3f} "
-            f"({len(history['loss'])} epochs, {seconds:.0f} s)"
+            + " ".join(f"{view} {np.mean(p.argmax(1) == clips.emotion[test_mask]):.3f}" for view, p in views.items())
+            + f" ({len(history['loss'])} epochs, {seconds:.0f} s)"
         )
         result["models"].append(model)
         result["histories"].append(history)

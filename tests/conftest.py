@@ -24,11 +24,14 @@ def example_clip() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
-    """A bundle with a tiny model trained for one step on synthetic data."""
+    """A bundle shaped like the shipped one (log-mel CNN + functional view, fused), with a
+    tiny CNN trained for one step and a functional model fitted on synthetic data."""
     from ser.config import FeatureConfig
     from ser.data import EMOTIONS, GENDERS, INTENSITIES
+    from ser.functionals import n_functionals
     from ser.inference import save_bundle
-    from ser.model import build_model
+    from ser.model import build_fused, build_model
+    from ser.train import ClipSet, fit_functional_member
 
     config = FeatureConfig(window_seconds=1.0, window_hop_seconds=0.5)
     model = build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=8, frontend_2d=False)
@@ -37,9 +40,19 @@ def tiny_bundle(tmp_path_factory) -> Path:
     x = rng.standard_normal((8, config.window_frames, config.n_mels)).astype(np.float32)
     y = {"emotion": rng.integers(0, 8, 8), "gender": rng.integers(0, 2, 8), "intensity": rng.integers(0, 2, 8)}
     model.fit(x, y, epochs=1, verbose=0)
+    clips = 16
+    synthetic = ClipSet(
+        variants={1.0: []},
+        emotion=np.arange(clips) % 8,
+        gender=np.arange(clips) % 2,
+        intensity=(np.arange(clips) // 2) % 2,
+        actor=np.arange(clips) + 1,
+        functionals={1.0: rng.standard_normal((clips, n_functionals(config))).astype(np.float32)},
+    )
+    functional = fit_functional_member(synthetic, c=0.01)
     path = tmp_path_factory.mktemp("bundle")
     save_bundle(
-        model=model,
+        model=build_fused([model], [functional]),
         path=path,
         config=config,
         labels={"emotion": list(EMOTIONS), "gender": list(GENDERS), "intensity": list(INTENSITIES)},

@@ -71,6 +71,16 @@ def test_reference_model_is_the_seed_architecture():
     assert all(layer.kernel_size == (8,) for layer in convs)
     assert [layer.pool_size for layer in model.layers if isinstance(layer, layers.MaxPooling1D)] == [(8,), (8,)]
     assert model.input_shape == (None, N_MFCC, 1) and model.output_shape == (None, 8)
+    # BatchNorm sits between the 2nd/6th convolutions and their ReLU, as in the seed code.
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("BatchNormalization") == 2
+    for position, kind in enumerate(kinds):
+        if kind == "BatchNormalization":
+            assert kinds[position - 1] == "Conv1D" and kinds[position + 1] == "Activation"
+    # Baseline recipe (b) trains this very network (one definition for speed and accuracy).
+    from ser.baselines import seed_conv1d_model
+
+    assert [type(layer) for layer in seed_conv1d_model().layers] == [type(layer) for layer in model.layers]
 
 
 def test_reference_pipeline_predicts_a_distribution(clips):
@@ -81,7 +91,8 @@ def test_reference_pipeline_predicts_a_distribution(clips):
 def test_library_measurements(bundle, clips):
     clip = library.single_clip(bundle, clips["clip"], warmup=1, repeats=2)
     assert clip["median_ms"] > 0 and clip["p95_ms"] >= clip["min_ms"] > 0 and clip["windows"] >= 1
-    assert set(clip["stages_median_ms"]) == {"decode", "features", "model", "other"}
+    expected = {"decode", "features", "model", "other"} | ({"functionals"} if bundle.uses_functionals else set())
+    assert set(clip["stages_median_ms"]) == expected
     assert clip["seconds"] > 0
 
     timeline = library.timeline(bundle, clips["recording"], warmup=0, repeats=1)

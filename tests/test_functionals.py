@@ -1,0 +1,155 @@
+"""The functional view: openSMILE extraction, the logistic models copied into Keras, fusion."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ser.audio import decode_audio
+from ser.config import FeatureConfig, write_json
+from ser.errors import BundleError
+from ser.features import prepare_waveform
+from ser.functionals import acoustic_functionals, n_functionals
+from ser.testing import synthetic_voice
+
+from .conftest import ROOT
+
+CONFIG = FeatureConfig()
+
+
+def test_shape_finite_and_deterministic():
+    voice = synthetic_voice(seconds=2.0, seed=1)
+    first = acoustic_functionals(voice, config=CONFIG)
+    assert first.shape == (n_functionals(CONFIG),) == (6373,)
+    assert first.dtype == np.float32 and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, acoustic_functionals(voice, config=CONFIG))
+    other = acoustic_functionals(synthetic_voice(seconds=2.0, pitch=220.0, seed=1), config=CONFIG)
+    assert np.mean(first != other) > 0.5  # a different voice changes most functionals
+
+
+def test_full_scale_peak_does_not_wrap_around():
+    voice = synthetic_voice(seconds=1.5, seed=2)
+    loud = voice / np.max(np.abs(voice))  # peak exactly 1.0: int16 would wrap to -32768
+    values = acoustic_functionals(loud, config=CONFIG)
+    assert np.all(np.isfinite(values))
+    scaled = acoustic_functionals(loud * np.float32(0.999), config=CONFIG)
+    relative = np.abs(values - scaled) / (np.abs(values) + np.abs(scaled) + 1e-3)
+    assert np.median(relative) < 0.01 and np.mean(relative > 0.1) < 0.05
+
+
+def test_very_short_or_silent_audio_gives_finite_values():
+    for waveform in (np.zeros(800, dtype=np.float32), synthetic_voice(seconds=0.05)):
+        values = acoustic_functionals(waveform, config=CONFIG)
+        assert values.shape == (6373,) and np.all(np.isfinite(values))
+
+
+def test_bad_input_and_log_mel_only_config_are_refused():
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        acoustic_functionals(np.zeros((10, 2), dtype=np.float32), config=CONFIG)
+    with pytest.raises(ValueError, match="uses no functionals"):
+        acoustic_functionals(synthetic_voice(), config=dataclasses.replace(CONFIG, functionals=""))
+
+
+def test_same_values_with_and_without_tensorflow_loaded(example_clip, tiny_bundle):
+    """openSMILE crashed once TensorFlow was loaded; preloaded with RTLD_DEEPBIND it works
+    and gives the same bytes as a process that never imports TensorFlow (training caches)."""
+    import tensorflow  # noqa: F401  (loaded here, as in the app and the CLI)
+
+    here = acoustic_functionals(
+        prepare_waveform(decode_audio(example_clip, sample_rate=16000), config=CONFIG), config=CONFIG
+    )
+    code = (
+        "import sys, json, numpy as np\n"
+        "from ser.config import FeatureConfig\n"
+        "from ser.audio import decode_audio\n"
+        "from ser.features import prepare_waveform\n"
+        "from ser.functionals import acoustic_functionals\n"
+        "c = FeatureConfig()\n"
+        f"w = decode_audio({str(example_clip)!r}, sample_rate=16000)\n"
+        "v = acoustic_functionals(prepare_waveform(w, config=c), config=c)\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "print(json.dumps(v.tolist()))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    np.testing.assert_array_equal(here, np.asarray(json.loads(output.stdout), dtype=np.float32))
+
+
+def test_keras_functional_model_equals_the_fitted_logistic_regressions():
+    from sklearn.linear_model import LogisticRegression
+
+    from ser.train import ClipSet, _standardize, fit_functional_member
+
+    rng = np.random.default_rng(3)
+    n = 48
+    emotion = np.arange(n) % 8
+    features = rng.standard_normal((n, 6373)).astype(np.float32) + emotion[:, None] * 0.05
+    clips = ClipSet(
+        variants={1.0: []},
+        emotion=emotion,
+        gender=np.arange(n) % 2,
+        intensity=(np.arange(n) // 2) % 2,
+        actor=np.arange(n),
+        functionals={1.0: features, 0.9: features + 0.01},
+    )
+    model = fit_functional_member(clips, c=0.05)
+    rows, _, _ = _standardize(clips.functionals)
+    outputs = model.predict(features, verbose=0)
+    for head, balanced in (("emotion", True), ("gender", False), ("intensity", False)):
+        labels = np.tile(getattr(clips, head), 2)
+        reference = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced" if balanced else None)
+        reference.fit(rows, labels)
+        expected = reference.predict_proba(rows[:n])
+        np.testing.assert_allclose(outputs[head], expected, atol=2e-3)  # float32 vs float64
+        np.testing.assert_array_equal(outputs[head].argmax(axis=1), expected.argmax(axis=1))
+        np.testing.assert_allclose(outputs[head].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_functional_member_needs_every_class():
+    from ser.train import ClipSet, fit_functional_member
+
+    clips = ClipSet(
+        variants={1.0: []},
+        emotion=np.arange(6) % 4,  # only 4 of the 8 emotions
+        gender=np.arange(6) % 2,
+        intensity=np.arange(6) % 2,
+        actor=np.arange(6),
+        functionals={1.0: np.random.default_rng(0).standard_normal((6, 6373)).astype(np.float32)},
+    )
+    with pytest.raises(ValueError, match="not all 8"):
+        fit_functional_member(clips, c=0.1)
+
+
+def test_fused_bundle_uses_the_clip_functionals(tiny_bundle):
+    from ser.inference import load_bundle
+
+    bundle = load_bundle(tiny_bundle)
+    assert bundle.uses_functionals
+    voice = synthetic_voice(seconds=2.0, seed=4)
+    prediction = bundle.predict_clip(voice, sample_rate=16000)
+    assert abs(sum(prediction.probabilities.values()) - 1) < 1e-5
+    windows = np.zeros((3, bundle.config.window_frames, bundle.config.n_mels), dtype=np.float32)
+    with pytest.raises(ValueError, match="functionals must have shape"):
+        bundle.score_windows(windows, functionals=np.zeros((2, 6373), dtype=np.float32))
+    # The functional view matters: other functionals, other answer for the same windows.
+    first = bundle.score_windows(windows, functionals=np.zeros(6373, dtype=np.float32))["emotion"]
+    second = bundle.score_windows(windows, functionals=np.full(6373, 3.0, dtype=np.float32))["emotion"]
+    assert not np.allclose(first, second)
+
+
+def test_bundle_whose_config_disagrees_with_the_model_is_refused(tiny_bundle, tmp_path):
+    import shutil
+
+    from ser.inference import load_bundle
+
+    for name in ("model.keras", "labels.json"):
+        shutil.copy(tiny_bundle / name, tmp_path / name)
+    settings = json.loads((tiny_bundle / "config.json").read_text())
+    settings["features"]["functionals"] = ""
+    write_json(tmp_path / "config.json", settings)
+    with pytest.raises(BundleError, match="different trainings"):
+        load_bundle(tmp_path)
