@@ -148,10 +148,14 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str) -> None:
         show_prediction(analysis, bundle=bundle)
         if analysis.timeline is not None:
             voiced = int(analysis.timeline.voiced.sum())
+            answer = (
+                "the answer scores the whole clip at once, as one utterance"
+                if analysis.prediction is not analysis.timeline.overall
+                else f"the answer averages the {voiced} windows with speech"
+            )
             st.caption(
-                f"Longer than the model's {bundle.config.window_seconds:g} s window: scored on "
-                f"{len(analysis.timeline.starts)} windows {bundle.config.window_hop_seconds:g} s apart; the answer "
-                f"averages the {voiced} windows with speech."
+                f"Longer than the model's {bundle.config.window_seconds:g} s window: the timeline scores "
+                f"{len(analysis.timeline.starts)} windows {bundle.config.window_hop_seconds:g} s apart; {answer}."
             )
     with right:
         chart(

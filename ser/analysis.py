@@ -34,6 +34,10 @@ from ser.errors import AudioDecodeError, NoSpeechError
 from ser.features import log_mel_spectrogram
 from ser.inference import Bundle, ClipPrediction, Timeline
 
+#: Recordings up to this many model windows long are one utterance: their answer is the
+#: whole clip scored at once; longer ones are answered by the timeline's voiced windows.
+WHOLE_CLIP_WINDOWS = 2
+
 
 @dataclasses.dataclass(frozen=True)
 class Analysis:
@@ -53,7 +57,8 @@ class Analysis:
         Natural-log mel power of the whole clip (``ser.features.log_mel_spectrogram``),
         frames ``hop_length / sample_rate`` seconds apart.
     prediction : ClipPrediction
-        The calibrated answer; for a long clip, the timeline's aggregate.
+        The calibrated answer: the whole clip scored at once up to ``WHOLE_CLIP_WINDOWS``
+        windows long (as in training and the CLI), the timeline's aggregate beyond.
     timeline : Timeline or None
         Window-by-window probabilities when the clip is longer than one model window.
     """
@@ -199,6 +204,10 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
     if duration > config.window_seconds:
         timeline = bundle.timeline(waveform, sample_rate=config.sample_rate)
         prediction = timeline.overall
+        if duration <= WHOLE_CLIP_WINDOWS * config.window_seconds:
+            # One utterance (RAVDESS clips are 3-5 s): scored whole, as the model was trained
+            # and as `python -m ser predict` scores it; the timeline is shown beside it.
+            prediction = bundle.predict_clip(waveform, sample_rate=config.sample_rate)
     else:
         timeline = None
         prediction = bundle.predict_clip(waveform, sample_rate=config.sample_rate)

@@ -3,8 +3,9 @@
 The shipped model fuses two views of the same audio: a CNN over log-mel windows
 (:mod:`ser.features`) and a linear model over the 6373 ComParE 2016 functionals computed
 here (statistics of energy, spectral, MFCC, voicing, jitter/shimmer and RASTA auditory
-bands over the whole clip). On unseen RAVDESS actors the functionals alone scored 61%
-against 48% for the CNN, and the two together higher still (see ``models/metrics.json``).
+bands over the whole clip). On unseen RAVDESS actors the functionals alone beat the CNN by
+a wide margin and the two together beat either (each view's figures:
+``cross_validation.views`` in ``models/metrics.json``).
 
 This is the one module that calls openSMILE. Its compiled library ships inside the
 ``opensmile`` wheel (Linux, macOS, Windows), so nothing is downloaded at run time. openSMILE

@@ -148,8 +148,9 @@ class Bundle:
         windows : np.ndarray, shape (n, window_frames, n_mels)
         functionals : np.ndarray, shape (n, n_functionals) or (n_functionals,), optional
             The functionals of the audio each window comes from (one vector is shared by
-            every window). Required when :attr:`uses_functionals`; zeros (the training
-            mean) when omitted, which only benchmarks and warm-up calls should do.
+            every window). Required when :attr:`uses_functionals`; all-zero vectors (raw
+            zeros, not the training mean) when omitted, which only benchmarks and warm-up
+            calls should do.
 
         Returns
         -------
@@ -265,16 +266,21 @@ class Bundle:
             raise NoSpeechError("no speech detected in any window of the recording")
         functionals = None
         if self.uses_functionals:
-            # Each window's own functionals, computed on its audio as a clip's are in training.
-            functionals = np.stack(
-                [
-                    acoustic_functionals(
-                        audio[start * config.hop_length : start * config.hop_length + config.window_samples],
-                        config=config,
-                    )
-                    for start in starts[voiced]
-                ]
-            )
+            # Each window's functionals, computed as a training clip's are: on its audio after
+            # prepare_waveform (DC removed, leading/trailing silence trimmed). A window whose
+            # trimmed audio is too short for that holds no usable speech.
+            rows = []
+            for position in np.flatnonzero(voiced):
+                first = int(starts[position]) * config.hop_length
+                try:
+                    piece = prepare_waveform(audio[first : first + config.window_samples], config=config)
+                except NoSpeechError:
+                    voiced[position] = False
+                    continue
+                rows.append(acoustic_functionals(piece, config=config))
+            if not voiced.any():
+                raise NoSpeechError("no speech detected in any window of the recording")
+            functionals = np.stack(rows)
         outputs = self.score_windows(windows[voiced], functionals=functionals)
         emotion = apply_temperature(outputs["emotion"], temperature=self.temperature)
         probabilities = np.full((len(starts), len(self.emotions)), np.nan)

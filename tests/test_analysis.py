@@ -39,6 +39,20 @@ def test_short_clip_gets_one_prediction_and_display_features(bundle):
     assert sum(result.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_one_utterance_is_answered_whole_with_a_timeline_beside_it(bundle):
+    """Up to WHOLE_CLIP_WINDOWS windows (a RAVDESS-length clip for the shipped model), the
+    answer is the whole clip scored at once, as in training and in the CLI."""
+    from ser.analysis import WHOLE_CLIP_WINDOWS
+
+    seconds = 1.5 * bundle.config.window_seconds
+    assert bundle.config.window_seconds < seconds <= WHOLE_CLIP_WINDOWS * bundle.config.window_seconds
+    voice = synthetic_voice(seconds=seconds, seed=5)
+    result = analyze_audio(wav_bytes(voice), name="utterance.wav", bundle=bundle)
+    assert result.timeline is not None and result.timeline.voiced.any()
+    whole = bundle.predict_clip(result.waveform, sample_rate=result.sample_rate)
+    assert result.prediction.probabilities == pytest.approx(whole.probabilities, abs=1e-6)
+
+
 def test_long_clip_gets_a_timeline_and_its_aggregate(bundle):
     voice = synthetic_voice(seconds=3.0)
     recording = np.concatenate([voice, np.zeros(16000 * 2, np.float32), voice])  # 8 s with a silent gap

@@ -6,14 +6,13 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ser.audio import decode_audio
 from ser.config import FeatureConfig, write_json
 from ser.errors import BundleError
-from ser.features import prepare_waveform
 from ser.functionals import acoustic_functionals, n_functionals
 from ser.testing import synthetic_voice
 
@@ -55,14 +54,13 @@ def test_bad_input_and_log_mel_only_config_are_refused():
         acoustic_functionals(synthetic_voice(), config=dataclasses.replace(CONFIG, functionals=""))
 
 
-def test_same_values_with_and_without_tensorflow_loaded(example_clip, tiny_bundle):
-    """openSMILE crashed once TensorFlow was loaded; preloaded with RTLD_DEEPBIND it works
-    and gives the same bytes as a process that never imports TensorFlow (training caches)."""
-    import tensorflow  # noqa: F401  (loaded here, as in the app and the CLI)
-
-    here = acoustic_functionals(
-        prepare_waveform(decode_audio(example_clip, sample_rate=16000), config=CONFIG), config=CONFIG
-    )
+@pytest.mark.parametrize("tensorflow_first", [False, True])
+def test_same_values_with_and_without_tensorflow_loaded(example_clip, tensorflow_first):
+    """openSMILE crashed (malloc) when loaded after TensorFlow; preloaded with RTLD_DEEPBIND
+    it works in either order and gives the same bytes as a process that never imports
+    TensorFlow (where the training cache may have been computed). Each order runs in a
+    fresh process, whatever this test process imported before."""
+    here = _functionals_in_subprocess(example_clip, tensorflow_first=tensorflow_first)
     code = (
         "import sys, json, numpy as np\n"
         "from ser.config import FeatureConfig\n"
@@ -77,6 +75,23 @@ def test_same_values_with_and_without_tensorflow_loaded(example_clip, tiny_bundl
     )
     output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     np.testing.assert_array_equal(here, np.asarray(json.loads(output.stdout), dtype=np.float32))
+
+
+def _functionals_in_subprocess(path, *, tensorflow_first: bool) -> np.ndarray:
+    code = (
+        "import json\n"
+        + ("from ser import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf\n"
+           "tf.constant(1.0) + 1.0\n" if tensorflow_first else "")
+        + "from ser.config import FeatureConfig\n"
+        "from ser.audio import decode_audio\n"
+        "from ser.features import prepare_waveform\n"
+        "from ser.functionals import acoustic_functionals\n"
+        "c = FeatureConfig()\n"
+        f"w = decode_audio({str(path)!r}, sample_rate=16000)\n"
+        "print(json.dumps(acoustic_functionals(prepare_waveform(w, config=c), config=c).tolist()))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return np.asarray(json.loads(output.stdout.strip().splitlines()[-1]), dtype=np.float32)
 
 
 def test_keras_functional_model_equals_the_fitted_logistic_regressions():
@@ -94,17 +109,18 @@ def test_keras_functional_model_equals_the_fitted_logistic_regressions():
         gender=np.arange(n) % 2,
         intensity=(np.arange(n) // 2) % 2,
         actor=np.arange(n),
-        functionals={1.0: features, 0.9: features + 0.01},
+        functionals={1.0: features, 0.9: 0.5 * features + rng.standard_normal(features.shape).astype(np.float32)},
     )
     model = fit_functional_member(clips, c=0.05)
     rows, _, _ = _standardize(clips.functionals)
+    original = rows[n:]  # copies are stacked by sorted speed: 0.9 first, then 1.0
     outputs = model.predict(features, verbose=0)
     for head, balanced in (("emotion", True), ("gender", False), ("intensity", False)):
         labels = np.tile(getattr(clips, head), 2)
         reference = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced" if balanced else None)
         reference.fit(rows, labels)
-        expected = reference.predict_proba(rows[:n])
-        np.testing.assert_allclose(outputs[head], expected, atol=2e-3)  # float32 vs float64
+        expected = reference.predict_proba(original)
+        np.testing.assert_allclose(outputs[head], expected, atol=1e-4)  # float32 in Keras, float64 here
         np.testing.assert_array_equal(outputs[head].argmax(axis=1), expected.argmax(axis=1))
         np.testing.assert_allclose(outputs[head].sum(axis=1), 1.0, atol=1e-5)
 
@@ -153,3 +169,26 @@ def test_bundle_whose_config_disagrees_with_the_model_is_refused(tiny_bundle, tm
     write_json(tmp_path / "config.json", settings)
     with pytest.raises(BundleError, match="different trainings"):
         load_bundle(tmp_path)
+
+
+def test_app_and_training_compute_the_same_functionals(tiny_bundle, example_clip, tmp_path, monkeypatch):
+    """No train/serve skew: what predict_clip feeds the model equals the training cache row."""
+    from ser.audio import decode_audio
+    from ser.cache import load_functionals
+    from ser.data import index_dataset
+    from ser.inference import load_bundle
+
+    bundle = load_bundle(tiny_bundle)
+    fed = {}
+    original = bundle.score_windows
+
+    def spy(windows, *, functionals=None):
+        fed["functionals"] = functionals
+        return original(windows, functionals=functionals)
+
+    monkeypatch.setattr(bundle, "score_windows", spy)
+    bundle.predict_clip(decode_audio(example_clip, sample_rate=16000), sample_rate=16000)
+    index = index_dataset(example_clip.parent)
+    index = index[index["path"].map(lambda path: Path(path).name) == example_clip.name].reset_index(drop=True)
+    cached = load_functionals(index, config=bundle.config, cache_dir=tmp_path, speeds=(1.0,))[1.0][0]
+    np.testing.assert_array_equal(fed["functionals"], cached)
