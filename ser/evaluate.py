@@ -42,6 +42,12 @@ PROTOCOL = (
     "song clips) the training set. Augmentation only on training batches. Every clip is "
     "scored once, by the model that never heard its speaker."
 )
+#: Added when the model has the functional view (``cross_validation.views`` present).
+FUNCTIONAL_PROTOCOL = (
+    " The functional view's L2 strength is chosen on the validation actors by a fit on the "
+    "12 training actors, then it is refitted on training + validation actors (speech only); "
+    "the test actors are never used for either."
+)
 LEAKY_PROTOCOL = (
     "LEAKY: random 80/20 split of speech clips regardless of actor (the same speakers and "
     "sentences on both sides, as many published RAVDESS projects do). Shown only to measure "
@@ -110,7 +116,7 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
     return {
         **report,
         **extra,
-        "protocol": PROTOCOL,
+        "protocol": PROTOCOL + (FUNCTIONAL_PROTOCOL if extra else ""),
         "gender_accuracy": float(np.mean(probabilities["gender"].argmax(1) == clips.gender[positions])),
         "intensity_accuracy": float(np.mean(probabilities["intensity"].argmax(1) == clips.intensity[positions])),
         "per_actor": per_actor,

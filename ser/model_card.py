@@ -73,7 +73,14 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         f"Settings: `{settings}`.",
         "- Calibration: temperature scaling of the (fused) emotion head "
         f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
-        f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}.",
+        f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}."
+        + (
+            " Both are fitted on each fold's validation actors; there the functional view's "
+            "probabilities come from its fit on the 12 training actors (the one that ships also saw "
+            "the validation actors), so the shipped model may be slightly more confident than calibrated."
+            if features.get("functionals")
+            else ""
+        ),
         "",
         "## Data",
         f"RAVDESS speech, actors {min(data.get('actors', [0]))}-{max(data.get('actors', [0]))} "

@@ -145,11 +145,27 @@ def test_model_page_shows_baselines_and_leaky_split_when_present(model_dir_with)
                              "leaky_accuracy": 0.8, "leaky_uar": 0.79}]
     model_dir_with(metrics)
     at = run_page("pages/3_Model.py")
-    table = at.dataframe[1].value  # after the classification report
+    table = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
     assert list(table["model"])[1] == "MFCC + SVM"
     assert table["accuracy (leaky random split)"].tolist() == [0.91, 0.8]
     assert table["accuracy (unseen speakers)"].tolist()[1] == 0.4
     assert any("random 80/20 clip split" in caption.value for caption in at.caption)
+
+
+def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
+    metrics = json.loads(json.dumps(METRICS))
+    metrics["cross_validation"]["views"] = {
+        "log_mel_cnn": {"accuracy": 0.5, "uar": 0.49, "macro_f1": 0.48},
+        "functionals": {"accuracy": 0.6, "uar": 0.61, "macro_f1": 0.6},
+        "fused": {"accuracy": 0.62, "uar": 0.62, "macro_f1": 0.61},
+    }
+    model_dir_with(metrics)
+    at = run_page("pages/3_Model.py")
+    views = next(frame.value for frame in at.dataframe if "view" in frame.value.columns)
+    assert views["view"].tolist() == ["log-mel CNN alone", "functionals alone", "both (shipped)"]
+    assert views["accuracy"].tolist() == [0.5, 0.6, 0.62]
+    comparison = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
+    assert comparison["model"].tolist()[0] == "this model (log-mel CNN + functionals)"
 
 
 def test_model_page_survives_a_sparse_metrics_file(model_dir_with):
