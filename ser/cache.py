@@ -27,7 +27,8 @@ SPEED_FACTORS: tuple[float, ...] = (1.0, 0.9, 1.1)
 
 def _cache_key(config: FeatureConfig, paths: list[str], speed: float) -> str:
     settings = config.to_dict()
-    settings.pop("functionals")  # not part of the log-mel computation
+    for name in ("functionals", "functionals_rms"):  # not part of the log-mel computation
+        settings.pop(name)
     text = json.dumps({"config": settings, "paths": paths, "speed": speed}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -52,6 +52,9 @@ class FeatureConfig:
     functionals : str
         openSMILE functional set of the model's second, clip-level view (see
         :mod:`ser.functionals`), or "" for a log-mel-only model.
+    functionals_rms : float
+        RMS level every clip is scaled to before its functionals (0 = as recorded): the
+        recording level says more about the microphone and distance than about emotion.
     """
 
     sample_rate: int = 16000
@@ -66,6 +69,7 @@ class FeatureConfig:
     trim_top_db: float = 40.0
     min_speech_seconds: float = 0.3
     functionals: str = "ComParE_2016"
+    functionals_rms: float = 0.05
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
@@ -106,7 +110,7 @@ class FeatureConfig:
     def from_dict(cls, values: dict[str, Any]) -> FeatureConfig:
         """Rebuild a config from :meth:`to_dict` output, refusing unknown keys."""
         # Configs saved before the functionals view existed describe log-mel-only models.
-        values = {"functionals": "", **values}
+        values = {"functionals": "", "functionals_rms": 0.0, **values}
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -90,7 +90,7 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
     ----------
     waveform : np.ndarray, shape (samples,)
         Mono audio at ``config.sample_rate``, as returned by
-        :func:`ser.features.prepare_waveform`.
+        :func:`ser.features.prepare_waveform`; scaled to ``config.functionals_rms`` here.
 
     Returns
     -------
@@ -102,6 +102,12 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1 or waveform.size == 0:
         raise ValueError(f"waveform must be a non-empty 1-D array, got shape {waveform.shape}")
+    if config.functionals_rms > 0:
+        # Same level for every clip: loudness statistics then describe the voice's dynamics,
+        # not how close the microphone was. (On unseen actors this also scored higher.)
+        rms = float(np.sqrt(np.mean(waveform.astype(np.float64) ** 2)))
+        if rms > 1e-6:
+            waveform = waveform * np.float32(config.functionals_rms / rms)
     # openSMILE converts to 16-bit by scaling without clipping: clip here so a peak at
     # exactly 1.0 (or a DC-shifted one above it) cannot wrap around to -1.
     signal = np.clip(waveform, -1.0, 32767 / 32768)[None, :]

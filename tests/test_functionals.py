@@ -192,3 +192,17 @@ def test_app_and_training_compute_the_same_functionals(tiny_bundle, example_clip
     index = index[index["path"].map(lambda path: Path(path).name) == example_clip.name].reset_index(drop=True)
     cached = load_functionals(index, config=bundle.config, cache_dir=tmp_path, speeds=(1.0,))[1.0][0]
     np.testing.assert_array_equal(fed["functionals"], cached)
+
+
+def test_recording_level_does_not_change_the_functionals():
+    """Clips are scaled to config.functionals_rms first: a quieter microphone, same numbers."""
+    voice = synthetic_voice(seconds=2.0, seed=6)
+    loud = acoustic_functionals(voice, config=CONFIG)
+    quiet = acoustic_functionals(0.1 * voice, config=CONFIG)
+    relative = np.abs(loud - quiet) / (np.abs(loud) + np.abs(quiet) + 1e-3)
+    assert np.median(relative) < 1e-3 and np.mean(relative > 0.01) < 0.01
+    as_recorded = dataclasses.replace(CONFIG, functionals_rms=0.0)
+    assert not np.allclose(
+        acoustic_functionals(voice, config=as_recorded), acoustic_functionals(0.1 * voice, config=as_recorded),
+        rtol=0.01,
+    )
