@@ -83,10 +83,10 @@ def home() -> None:
 navigation = st.navigation(
     [
         st.Page(home, title="Home", icon=":material/mic:", default=True),
-        st.Page("pages/1_Analyze.py", title="Analyze", icon=":material/graphic_eq:", url_path="analyze"),
-        st.Page("pages/2_Live.py", title="Live", icon=":material/sensors:", url_path="live"),
-        st.Page("pages/3_Model.py", title="Model", icon=":material/analytics:", url_path="model"),
-        st.Page("pages/4_Dataset.py", title="Dataset", icon=":material/library_music:", url_path="dataset"),
+        st.Page("pages/1_Analyze.py", title="Analyze", icon=":material/graphic_eq:", url_path="Analyze"),
+        st.Page("pages/2_Live.py", title="Live", icon=":material/sensors:", url_path="Live"),
+        st.Page("pages/3_Model.py", title="Model", icon=":material/analytics:", url_path="Model"),
+        st.Page("pages/4_Dataset.py", title="Dataset", icon=":material/library_music:", url_path="Dataset"),
     ]
 )
 navigation.run()

@@ -251,7 +251,7 @@ async def open_session(browser: Any, url: str, *, timeout_ms: float) -> Any:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(timeout_ms)
     page = await context.new_page()
-    await page.goto(f"{url}/analyze")
+    await page.goto(f"{url}/Analyze")
     await page.locator('[data-testid="stFileUploaderDropzoneInput"]').wait_for(state="attached")
     return page
 
@@ -388,7 +388,7 @@ async def drive(url: str, *, args: argparse.Namespace, clips: dict[str, Any], ex
             started = report.mark("bad uploads", started)
 
             # The Live page (WebRTC stack) opens after the model is loaded, and the server survives.
-            await pages[1].goto(f"{url}/live")
+            await pages[1].goto(f"{url}/Live")
             await pages[1].get_by_text("Live emotion meter").first.wait_for()
             await pages[1].wait_for_timeout(1000)
             report.live_page_ok = server.poll() is None and healthy(url)

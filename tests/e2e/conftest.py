@@ -12,6 +12,7 @@ is done, so Playwright's event loop and the server do not linger into the other 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -78,12 +79,12 @@ def wait_for_health(url: str, *, process: subprocess.Popen, log: Path, timeout: 
     raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s; see {log}")
 
 
-@pytest.fixture(scope="package")
-def app_url() -> Iterator[str]:
-    """``streamlit run app.py`` on a free loopback port; yields its base URL."""
+@contextlib.contextmanager
+def streamlit_server(log_name: str = "streamlit-server.log") -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port; yields its base URL once healthy."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
-    log = ARTIFACTS / "streamlit-server.log"
+    log = ARTIFACTS / log_name
     command = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -104,6 +105,13 @@ def app_url() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="package")
+def app_url() -> Iterator[str]:
+    """The app server shared by the browser tests."""
+    with streamlit_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

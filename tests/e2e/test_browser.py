@@ -12,7 +12,7 @@ import pytest
 
 from ser.config import read_json
 from tests.conftest import ROOT
-from tests.e2e.conftest import MIC_CLIP, screenshot
+from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, VIEWPORT, screenshot, streamlit_server
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def wait_for_charts(page, count: int) -> None:
 
 
 def test_upload_shows_emotion(page, warm_app):
-    page.goto(f"{warm_app}/analyze")
+    page.goto(f"{warm_app}/Analyze")
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(MIC_CLIP)
     answer = page.get_by_text("Predicted emotion:").first
     answer.wait_for()
@@ -42,7 +42,7 @@ def test_upload_shows_emotion(page, warm_app):
 
 
 def test_recording_through_fake_microphone_shows_emotion(page, warm_app):
-    page.goto(f"{warm_app}/analyze")
+    page.goto(f"{warm_app}/Analyze")
     page.get_by_role("tab", name="Record").click()
     page.get_by_role("button", name="Record").click()
     page.wait_for_timeout(4500)  # the example clip is 3.6 s long
@@ -56,7 +56,7 @@ def test_recording_through_fake_microphone_shows_emotion(page, warm_app):
 
 
 def test_live_page_streams_over_loopback_and_shows_meter(page, warm_app):
-    page.goto(f"{warm_app}/live")
+    page.goto(f"{warm_app}/Live")
     widget = page.frame_locator('iframe[title*="webrtc"]')
     widget.get_by_role("button", name="Start listening").click()
     meter = page.get_by_text("Now:").first
@@ -72,7 +72,7 @@ def test_live_page_streams_over_loopback_and_shows_meter(page, warm_app):
 
 
 def test_model_page_draws_confusion_matrix(page, warm_app):
-    page.goto(f"{warm_app}/model")
+    page.goto(f"{warm_app}/Model")
     page.get_by_text("Confusion matrix").first.wait_for()
     heatmap = page.locator(".js-plotly-plot .heatmaplayer image").first
     heatmap.wait_for()
@@ -89,7 +89,7 @@ def test_model_page_draws_confusion_matrix(page, warm_app):
 
 
 def test_dataset_page_draws_every_example_spectrogram(page, warm_app):
-    page.goto(f"{warm_app}/dataset")
+    page.goto(f"{warm_app}/Dataset")
     page.get_by_text("One sentence, eight emotions").wait_for()
     grid = page.locator(".js-plotly-plot").first
     grid.locator(".heatmaplayer image").first.wait_for()
@@ -97,3 +97,21 @@ def test_dataset_page_draws_every_example_spectrogram(page, warm_app):
     assert grid.locator(".heatmaplayer image").count() == examples
     page.wait_for_timeout(800)
     screenshot(page, "dataset")
+
+
+def test_a_page_url_as_the_first_request_opens_that_page(browser):
+    """A bookmark to /Model on a server nobody has visited yet: the page, no "Page not found".
+
+    (With lower-case url paths, Streamlit's pages/ folder scan named the page "Model" until
+    app.py's navigation ran, and the first visitor got a "Page not found" dialog.)"""
+    with streamlit_server("streamlit-first-request.log") as url:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{url}/Model")
+            page.get_by_role("heading", name="The model's report card").wait_for()
+            page.wait_for_timeout(1000)
+            assert page.get_by_text("Page not found").count() == 0
+        finally:
+            context.close()
