@@ -55,11 +55,17 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         lines.append(
             f"- View 2, acoustic functionals: the {features['functionals']} set of openSMILE (6373 statistics "
             "of energy, spectral shape, MFCC, RASTA auditory bands, pitch, voicing, jitter and shimmer over the "
-            "whole trimmed clip, or over each window of a long recording), standardised with the training "
+            "whole trimmed clip, or over each trimmed window of a long recording"
+            + (
+                f", after scaling it to RMS {features['functionals_rms']:g} so the recording level does not count"
+                if features.get("functionals_rms")
+                else ""
+            )
+            + "), standardised with the training "
             "clips' mean and deviation, clipped to +-8, and an L2-regularised logistic regression per head "
             "(the L2 strength chosen per fold on the validation actors, then refitted on training + validation "
             "actors; speed-0.9/1.1 copies of every training clip as augmentation). The two views' "
-            "probabilities are averaged with equal weight, fixed before any result was seen."
+            "probabilities are averaged with equal weight (not tuned)."
         )
     lines += [
         f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
@@ -191,6 +197,9 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         "spontaneous, emotion. Expect lower accuracy on spontaneous speech, other languages, children, "
         "noisy rooms and telephone audio.",
         "- Per-actor accuracy varies widely (see above): for some voices it is far worse than the mean.",
+        "- The model's answer does not depend on the recording level, but the speech detector run before "
+        "it does: very quiet recordings are refused as \"no speech\" (2 of 118 RAVDESS clips played "
+        "12 dB quieter). Record close to the microphone.",
         "",
         "## Do not use it for",
         "Decisions about people: hiring, policing, health, education, credit, lie detection or any "
