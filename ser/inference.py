@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import os
@@ -87,6 +88,20 @@ class Timeline:
     probabilities: np.ndarray
     voiced: np.ndarray
     overall: ClipPrediction
+
+
+#: One background thread for openSMILE, shared by every bundle (extractions are serialised
+#: inside ser.functionals anyway).
+_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-functionals")
+
+
+def _clip_functionals(audio: np.ndarray, config: FeatureConfig) -> np.ndarray | None:
+    """Functionals of a clip as in training (prepared first); None if it has no usable sound
+    (the caller's own prepare_waveform then raises the NoSpeechError)."""
+    try:
+        return acoustic_functionals(prepare_waveform(audio, config=config), config=config)
+    except NoSpeechError:
+        return None
 
 
 class Bundle:
@@ -227,10 +242,16 @@ class Bundle:
             :mod:`ser.speech`), or too short after trimming.
         """
         audio = self._to_model_rate(waveform, sample_rate)
+        pending = None
+        if self.uses_functionals:
+            # openSMILE (~30-45 ms of a 4 s clip) runs in C without the GIL: start it now, on the
+            # other core, while this thread runs the speech detector and the log-mel features.
+            # A clip the detector refuses raises below, exactly as before; its result is dropped.
+            pending = _WORKERS.submit(_clip_functionals, audio, self.config)
         require_speech(audio, sample_rate=self.config.sample_rate, settings=self.speech_settings)
         audio = prepare_waveform(audio, config=self.config)
         windows, _ = window_features(log_mel_spectrogram(audio, config=self.config), config=self.config)
-        functionals = acoustic_functionals(audio, config=self.config) if self.uses_functionals else None
+        functionals = pending.result() if pending is not None else None
         outputs = self.score_windows(windows, functionals=functionals)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
         return self._clip_prediction(mean, speech_seconds=audio.size / self.config.sample_rate)
