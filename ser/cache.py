@@ -25,12 +25,16 @@ from ser.features import clip_features
 SPEED_FACTORS: tuple[float, ...] = (1.0, 0.9, 1.1)
 
 
-def _cache_key(config: FeatureConfig, paths: list[str], speed: float) -> str:
+def _cache_key(settings: dict, paths: list[str], speed: float) -> str:
+    text = json.dumps({"config": settings, "paths": paths, "speed": speed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _log_mel_settings(config: FeatureConfig) -> dict:
     settings = config.to_dict()
     for name in ("functionals", "functionals_rms"):  # not part of the log-mel computation
         settings.pop(name)
-    text = json.dumps({"config": settings, "paths": paths, "speed": speed}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return settings
 
 
 def speed_perturb(waveform: np.ndarray, *, factor: float, sample_rate: int) -> np.ndarray:
@@ -60,7 +64,7 @@ def load_features(
     result: dict[float, list[np.ndarray]] = {}
     waveforms: list[np.ndarray] | None = None
     for speed in speeds:
-        file = cache_dir / f"logmel-{_cache_key(config, paths, speed)}.npz"
+        file = cache_dir / f"logmel-{_cache_key(_log_mel_settings(config), paths, speed)}.npz"
         if file.exists():
             with np.load(file, allow_pickle=False) as stored:
                 flat, offsets = stored["flat"], stored["offsets"]
@@ -110,19 +114,18 @@ def load_functionals(
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = index["path"].tolist()
     result: dict[float, np.ndarray] = {}
+    waveforms: list[np.ndarray] | None = None
     for speed in speeds:
-        key = hashlib.sha256(
-            json.dumps({"config": config.to_dict(), "paths": paths, "speed": speed}, sort_keys=True).encode()
-        ).hexdigest()[:16]
-        file = cache_dir / f"functionals-{key}.npz"
+        file = cache_dir / f"functionals-{_cache_key(config.to_dict(), paths, speed)}.npz"
         if file.exists():
             with np.load(file, allow_pickle=False) as stored:
                 result[speed] = stored["values"]
             continue
         started = time.perf_counter()
+        if waveforms is None:  # decoded once for every speed, as in load_features
+            waveforms = [decode_audio(path, sample_rate=config.sample_rate) for path in paths]
         rows = []
-        for path in paths:
-            waveform = decode_audio(path, sample_rate=config.sample_rate)
+        for path, waveform in zip(paths, waveforms, strict=True):
             try:
                 perturbed = speed_perturb(waveform, factor=speed, sample_rate=config.sample_rate)
                 rows.append(acoustic_functionals(prepare_waveform(perturbed, config=config), config=config))

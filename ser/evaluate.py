@@ -28,9 +28,8 @@ from ser.metrics import (
 from ser.train import (
     ClipSet,
     TrainSettings,
-    choose_functional_c,
     fit_fold,
-    fit_functional_member,
+    fit_functional_view,
     predict_clips,
     predict_functionals,
 )
@@ -167,10 +166,9 @@ def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, setti
     probabilities = predict_clips(model, clips.subset(test_mask), config=config)["emotion"]
     views = {"log_mel_cnn": probabilities}
     if clips.functionals is not None:  # the shipped recipe's second view, fitted the same way
-        c, _, _ = choose_functional_c(
-            clips.subset(train_mask & speech_mask), clips.subset(validation_mask), settings=settings
+        functional, _, _, _ = fit_functional_view(
+            clips, train_mask=train_mask & speech_mask, validation_mask=validation_mask, settings=settings
         )
-        functional = fit_functional_member(clips.subset((train_mask | validation_mask) & speech_mask), c=c)
         views["functionals"] = predict_functionals(functional, clips.subset(test_mask))["emotion"]
         probabilities = (views["log_mel_cnn"] + views["functionals"]) / 2
     report = classification_report(clips.emotion[test_mask], probabilities.argmax(1), names=list(EMOTIONS))

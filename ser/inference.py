@@ -293,12 +293,11 @@ class Bundle:
             rows = []
             for position in np.flatnonzero(voiced):
                 first = int(starts[position]) * config.hop_length
-                try:
-                    piece = prepare_waveform(audio[first : first + config.window_samples], config=config)
-                except NoSpeechError:
+                values = _clip_functionals(audio[first : first + config.window_samples], config)
+                if values is None:
                     voiced[position] = False
                     continue
-                rows.append(acoustic_functionals(piece, config=config))
+                rows.append(values)
             if not voiced.any():
                 raise NoSpeechError("no speech detected in any window of the recording")
             functionals = np.stack(rows)

@@ -131,13 +131,7 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
     if not members:
         raise ValueError("build_ensemble needs at least one member model")
     inputs = keras.Input(shape=tuple(members[0].inputs[0].shape[1:]), name="log_mel")
-    member_outputs = []
-    for index, member in enumerate(members):
-        # A fresh, uncompiled copy: the saved file then holds weights only, no optimizer state.
-        copy = keras.Model.from_config(member.get_config())
-        copy.set_weights(member.get_weights())
-        copy.name = f"member_{index}"
-        member_outputs.append(copy(inputs))
+    member_outputs = _member_outputs(members, inputs, prefix="member")
     outputs = {
         head: layers.Average(name=head)([output[head] for output in member_outputs]) for head in member_outputs[0]
     }
@@ -191,7 +185,8 @@ def build_functional_model(*, n_features: int, n_emotions: int = HEADS["emotion"
     return keras.Model(inputs, outputs, name="ser_functionals")
 
 
-def _average_members(members: list[keras.Model], inputs, *, prefix: str) -> dict:
+def _member_outputs(members: list[keras.Model], inputs, *, prefix: str) -> list[dict]:
+    """Call a fresh copy of each member (named ``{prefix}_{index}``) on ``inputs``."""
     outputs = []
     for index, member in enumerate(members):
         # A fresh, uncompiled copy: the saved file then holds weights only, no optimizer state.
@@ -199,6 +194,11 @@ def _average_members(members: list[keras.Model], inputs, *, prefix: str) -> dict
         copy.set_weights(member.get_weights())
         copy.name = f"{prefix}_{index}"
         outputs.append(copy(inputs))
+    return outputs
+
+
+def _average_members(members: list[keras.Model], inputs, *, prefix: str) -> dict:
+    outputs = _member_outputs(members, inputs, prefix=prefix)
     if len(outputs) == 1:
         return outputs[0]
     return {head: layers.Average(name=f"{prefix}_{head}")([output[head] for output in outputs]) for head in outputs[0]}

@@ -373,6 +373,29 @@ def choose_functional_c(
     return best, scores, probabilities[best]
 
 
+def fit_functional_view(
+    clips: ClipSet, *, train_mask: np.ndarray, validation_mask: np.ndarray, settings: TrainSettings
+):
+    """Choose the L2 strength on the validation clips with a fit on the training clips, then
+    refit on both (the view has no early stopping to feed, and it is short of data).
+
+    Returns
+    -------
+    model : keras.Model
+        From :func:`fit_functional_member` on ``train_mask | validation_mask``.
+    c : float
+    scores : dict
+        Validation accuracy per candidate C.
+    validation_probabilities : np.ndarray, shape (validation_mask.sum(), n_emotions)
+        From the training-only fit, which never saw the validation clips (for calibration).
+    """
+    c, scores, validation_probabilities = choose_functional_c(
+        clips.subset(train_mask), clips.subset(validation_mask), settings=settings
+    )
+    model = fit_functional_member(clips.subset(train_mask | validation_mask), c=c)
+    return model, c, scores, validation_probabilities
+
+
 def predict_functionals(model, clips: ClipSet) -> dict[str, np.ndarray]:
     """Each head's probabilities from the functionals of every clip (original speed)."""
     outputs = model.predict(clips.functionals[1.0], batch_size=256, verbose=0)
@@ -447,13 +470,9 @@ def cross_validate(
             # training actors (whose validation probabilities also feed calibration), then
             # refitted on training + validation actors, since it has no early stopping to feed.
             fit_started = time.perf_counter()
-            c, c_scores, functional_val = choose_functional_c(
-                clips.subset(np.isin(clips.actor, train_actors) & speech_mask),
-                clips.subset(val_mask),
+            functional, c, c_scores, functional_val = fit_functional_view(
+                clips, train_mask=np.isin(clips.actor, train_actors) & speech_mask, validation_mask=val_mask,
                 settings=settings,
-            )
-            functional = fit_functional_member(
-                clips.subset(np.isin(clips.actor, train_actors + val_actors) & speech_mask), c=c
             )
             functional_test = predict_functionals(functional, clips.subset(test_mask))
             views["functionals"] = functional_test["emotion"]
