@@ -24,6 +24,13 @@ def import_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules:
         return
+    # TensorFlow imports Keras, and Keras imports scikit-learn (1.5-2.5 s here) only to define
+    # its scikit-learn wrapper classes, which this project never uses; without scikit-learn
+    # Keras defines placeholders instead. So scikit-learn is hidden during the import (unless
+    # something imported it already); afterwards `import sklearn` works as usual.
+    hide_scikit_learn = "sklearn" not in sys.modules
+    if hide_scikit_learn:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -34,3 +41,6 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+        if hide_scikit_learn and "sklearn" in sys.modules and sys.modules["sklearn"] is None:
+            del sys.modules["sklearn"]
+

@@ -18,32 +18,87 @@ from __future__ import annotations
 
 import functools
 
-import librosa
 import numpy as np
 
 from ser.config import FeatureConfig
 from ser.errors import NoSpeechError
 
-# librosa loads its submodules on first use, and its lazy loader calls inspect.stack(),
-# which walks every loaded module: once TensorFlow is imported that made the first
-# prediction take 2-7 s (bench/, issue 6). Resolve what this module uses now, at import,
-# while few modules are loaded (the code that runs is the same, so are the numbers).
-librosa.stft, librosa.filters.mel, librosa.effects.trim, librosa.feature.mfcc  # noqa: B018
+# The short-time transforms below are librosa 0.11's (``stft``, ``filters.mel``,
+# ``effects.trim``) written out in numpy: importing librosa pulls in scikit-learn, scipy.signal
+# and numba (about 2.5 s of a cold start, bench/ issue 6), and the app and the CLI need only
+# these three. tests/test_features.py checks them against librosa on real and synthetic clips
+# (same frames trimmed, spectra equal to float32 rounding). librosa stays for training-only
+# extras (MFCCs of the baselines, time stretch).
 
 #: Floor of the power spectrum before the log (about -100 dB re full scale).
 POWER_FLOOR = 1e-10
 
+# Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
+_MEL_LINEAR_HZ_PER_MEL = 200.0 / 3
+_MEL_LOG_START_HZ = 1000.0
+_MEL_LOG_START = _MEL_LOG_START_HZ / _MEL_LINEAR_HZ_PER_MEL
+_MEL_LOG_STEP = np.log(6.4) / 27.0
+
+
+def _hz_to_mel(frequencies: np.ndarray) -> np.ndarray:
+    frequencies = np.asarray(frequencies, dtype=np.float64)
+    mels = frequencies / _MEL_LINEAR_HZ_PER_MEL
+    above = frequencies >= _MEL_LOG_START_HZ
+    with np.errstate(divide="ignore"):
+        logarithmic = _MEL_LOG_START + np.log(frequencies / _MEL_LOG_START_HZ) / _MEL_LOG_STEP
+    return np.where(above, logarithmic, mels)
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    mels = np.asarray(mels, dtype=np.float64)
+    frequencies = _MEL_LINEAR_HZ_PER_MEL * mels
+    logarithmic = _MEL_LOG_START_HZ * np.exp(_MEL_LOG_STEP * (mels - _MEL_LOG_START))
+    return np.where(mels >= _MEL_LOG_START, logarithmic, frequencies)
+
+
+def mel_frequencies(*, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """``n_mels`` frequencies (Hz) evenly spaced on the Slaney mel scale from fmin to fmax.
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels,), float64
+    """
+    low, high = _hz_to_mel(np.array([fmin, fmax]))
+    return _mel_to_hz(np.linspace(low, high, n_mels))
+
 
 @functools.lru_cache(maxsize=8)
 def _mel_filterbank(config: FeatureConfig) -> np.ndarray:
-    # Slaney-normalised filters have unit area, so white noise gives a flat mel spectrum.
-    return librosa.filters.mel(
-        sr=config.sample_rate,
-        n_fft=config.n_fft,
-        n_mels=config.n_mels,
-        fmin=config.fmin,
-        fmax=config.fmax,
-    ).astype(np.float32)
+    """Triangular mel filters, shape (n_mels, 1 + n_fft // 2), float32.
+
+    Slaney-normalised filters have unit area, so white noise gives a flat mel spectrum.
+    """
+    fft_frequencies = np.fft.rfftfreq(n=config.n_fft, d=1.0 / config.sample_rate)
+    edges = mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)
+    widths = np.diff(edges)
+    ramps = np.subtract.outer(edges, fft_frequencies)
+    weights = np.zeros((config.n_mels, fft_frequencies.size), dtype=np.float32)
+    for band in range(config.n_mels):
+        rising = -ramps[band] / widths[band]
+        falling = ramps[band + 2] / widths[band + 1]
+        weights[band] = np.maximum(0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2 : config.n_mels + 2] - edges[: config.n_mels]))[:, None]
+    return weights
+
+
+@functools.lru_cache(maxsize=8)
+def _hann_window(n_fft: int, win_length: int) -> np.ndarray:
+    """Periodic Hann window of ``win_length`` samples centred in ``n_fft`` (float64)."""
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(win_length) / win_length)
+    padded = np.zeros(n_fft)
+    start = (n_fft - win_length) // 2
+    padded[start : start + win_length] = window
+    return padded
+
+
+def _frames(signal: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
+    """Overlapping frames of a 1-D signal as a view, shape (n_frames, frame_length)."""
+    return np.lib.stride_tricks.sliding_window_view(signal, frame_length)[::hop_length]
 
 
 def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
@@ -63,15 +118,10 @@ def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.nd
     waveform = np.asarray(waveform, dtype=np.float32)
     if waveform.ndim != 1:
         raise ValueError(f"waveform must be mono with shape (samples,), got {waveform.shape}")
-    stft = librosa.stft(
-        y=waveform,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window="hann",
-        center=True,
-        pad_mode="constant",
-    )
+    # Centred frames: n_fft // 2 zeros on each side, 1 + samples // hop_length frames.
+    padded = np.pad(waveform, config.n_fft // 2, mode="constant")
+    frames = _frames(padded, frame_length=config.n_fft, hop_length=config.hop_length)
+    stft = np.fft.rfft(frames * _hann_window(config.n_fft, config.win_length), axis=-1).astype(np.complex64).T
     power = np.abs(stft) ** 2
     mel = _mel_filterbank(config) @ power
     return np.log(np.maximum(mel, POWER_FLOOR)).T.astype(np.float32)
@@ -84,6 +134,8 @@ def mfcc(waveform: np.ndarray, *, config: FeatureConfig, n_mfcc: int = 40) -> np
     -------
     np.ndarray, shape (frames, n_mfcc), float32
     """
+    import librosa  # training-only (the baselines): kept out of the app's import time
+
     log_mel = log_mel_spectrogram(waveform, config=config)
     return librosa.feature.mfcc(S=log_mel.T, n_mfcc=n_mfcc).T.astype(np.float32)
 
@@ -97,10 +149,21 @@ def trim_silence(waveform: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """
     if waveform.size == 0:
         return waveform
-    trimmed, _ = librosa.effects.trim(
-        y=waveform, top_db=config.trim_top_db, frame_length=config.win_length, hop_length=config.hop_length
-    )
-    return trimmed
+    # librosa.effects.trim: frame RMS (centred frames of win_length), in dB below the
+    # loudest frame; keep from the first to one hop past the last frame above -top_db.
+    half = config.win_length // 2
+    padded = np.pad(np.asarray(waveform, dtype=np.float32), half, mode="constant")
+    frames = _frames(padded, frame_length=config.win_length, hop_length=config.hop_length).T
+    rms = np.sqrt(np.mean(np.square(frames), axis=-2))
+    # Same operations in the same float32 order as librosa, so the same frames come out.
+    decibels = 10.0 * np.log10(np.maximum(1e-10, np.square(rms)))
+    decibels -= 10.0 * np.log10(np.maximum(1e-10, np.max(rms) ** 2))
+    loud = np.flatnonzero(decibels > -config.trim_top_db)
+    if loud.size == 0:
+        return waveform[:0]
+    start = int(loud[0]) * config.hop_length
+    end = min(waveform.shape[-1], (int(loud[-1]) + 1) * config.hop_length)
+    return waveform[start:end]
 
 
 def prepare_waveform(waveform: np.ndarray, *, config: FeatureConfig) -> np.ndarray:

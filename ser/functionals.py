@@ -30,7 +30,6 @@ import functools
 import importlib.util
 import os
 import sys
-import threading
 import warnings
 from pathlib import Path
 
@@ -73,9 +72,10 @@ def _extractor(name: str):
     )
 
 
-# openSMILE builds a fresh engine per call, but its Python wrapper keeps a little shared
-# state (the feature-name cache); one extraction at a time keeps it safe on Streamlit's threads.
-_LOCK = threading.Lock()
+# No lock: openSMILE builds a fresh engine for every extraction, and its Python wrapper runs
+# extractions on parallel threads itself (``Smile(num_workers=...)``). The C code runs without
+# the GIL, so a timeline's windows use both cores; tests/test_functionals.py checks that
+# concurrent extractions give the same bytes as sequential ones.
 
 
 def n_functionals(config: FeatureConfig) -> int:
@@ -111,7 +111,7 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
     # openSMILE converts to 16-bit by scaling without clipping: clip here so a peak at
     # exactly 1.0 (or a DC-shifted one above it) cannot wrap around to -1.
     signal = np.clip(waveform, -1.0, 32767 / 32768)[None, :]
-    with _LOCK, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "segment too short": handled below as zeros
         _, _, values = _extractor(config.functionals)._extract(signal, config.sample_rate)
     values = np.asarray(values, dtype=np.float64)[0]

@@ -90,9 +90,12 @@ class Timeline:
     overall: ClipPrediction
 
 
-#: One background thread for openSMILE, shared by every bundle (extractions are serialised
-#: inside ser.functionals anyway).
-_WORKERS = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-functionals")
+#: Threads for openSMILE, shared by every bundle: one per core (its C code runs without the
+#: GIL, so a clip's extraction overlaps the speech detector and a timeline's windows run in
+#: parallel).
+_WORKERS = concurrent.futures.ThreadPoolExecutor(
+    max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ser-functionals"
+)
 
 
 def _clip_functionals(audio: np.ndarray, config: FeatureConfig) -> np.ndarray | None:
@@ -290,10 +293,15 @@ class Bundle:
             # Each window's functionals, computed as a training clip's are: on its audio after
             # prepare_waveform (DC removed, leading/trailing silence trimmed). A window whose
             # trimmed audio is too short for that holds no usable speech.
+            positions = np.flatnonzero(voiced)
+            slices = [
+                audio[int(starts[position]) * config.hop_length :][: config.window_samples]
+                for position in positions
+            ]
             rows = []
-            for position in np.flatnonzero(voiced):
-                first = int(starts[position]) * config.hop_length
-                values = _clip_functionals(audio[first : first + config.window_samples], config)
+            for position, values in zip(
+                positions, _WORKERS.map(_clip_functionals, slices, [config] * len(slices)), strict=True
+            ):
                 if values is None:
                     voiced[position] = False
                     continue

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
 
 
 def classification_report(labels: np.ndarray, predictions: np.ndarray, *, names: list[str]) -> dict[str, Any]:
@@ -27,6 +26,10 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray, *, names:
     names : list of str
         Class names in index order.
     """
+    # Imported here: the app imports this module for apply_temperature, and scikit-learn
+    # would add about a second to its cold start.
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, recall_score
+
     classes = list(range(len(names)))
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predictions, labels=classes, zero_division=0

@@ -105,9 +105,9 @@ def _pool_frames(log_mel: np.ndarray, *, max_columns: int) -> tuple[np.ndarray, 
 
 def mel_band_frequencies(config: FeatureConfig) -> np.ndarray:
     """Centre frequency (Hz) of each mel band, shape (n_mels,)."""
-    import librosa
+    from ser.features import mel_frequencies
 
-    return librosa.mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)[1:-1]
+    return mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)[1:-1]
 
 
 def _add_timeline_traces(figure: go.Figure, *, starts: np.ndarray, ends: np.ndarray, probabilities: np.ndarray,

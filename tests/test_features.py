@@ -89,3 +89,59 @@ def test_config_roundtrip_and_derived_sizes():
         FeatureConfig.from_dict({**config.to_dict(), "surprise": 1})
     with pytest.raises(ValueError, match="Nyquist"):
         FeatureConfig(sample_rate=8000, fmax=8000.0)
+
+
+def _librosa_reference(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What ser.features computed with librosa 0.11 before it was written out in numpy."""
+    import librosa
+
+    trimmed, _ = librosa.effects.trim(
+        y=waveform, top_db=CONFIG.trim_top_db, frame_length=CONFIG.win_length, hop_length=CONFIG.hop_length
+    )
+    stft = librosa.stft(
+        y=trimmed, n_fft=CONFIG.n_fft, hop_length=CONFIG.hop_length, win_length=CONFIG.win_length,
+        window="hann", center=True, pad_mode="constant",
+    )
+    filters = librosa.filters.mel(
+        sr=CONFIG.sample_rate, n_fft=CONFIG.n_fft, n_mels=CONFIG.n_mels, fmin=CONFIG.fmin, fmax=CONFIG.fmax
+    ).astype(np.float32)
+    log_mel = np.log(np.maximum(filters @ (np.abs(stft) ** 2), POWER_FLOOR)).T.astype(np.float32)
+    return trimmed, log_mel
+
+
+def _reference_inputs():
+    from tests.conftest import EXAMPLES
+
+    rng = np.random.default_rng(7)
+    yield "noise burst in silence", np.concatenate(
+        [np.zeros(3000), 0.3 * rng.standard_normal(9000), 1e-4 * rng.standard_normal(5000)]
+    ).astype(np.float32)
+    yield "synthetic voice", synthetic_voice(seconds=2.3, seed=3)
+    for path in sorted(EXAMPLES.glob("*.flac")):
+        yield path.name, decode_audio(path, sample_rate=CONFIG.sample_rate)
+
+
+def test_numpy_transforms_equal_librosa():
+    """The app no longer imports librosa (cold start); its features must not change for it:
+    same samples trimmed, same log-mel bits, same filterbank as the cached training features."""
+    import librosa
+
+    filters = librosa.filters.mel(
+        sr=CONFIG.sample_rate, n_fft=CONFIG.n_fft, n_mels=CONFIG.n_mels, fmin=CONFIG.fmin, fmax=CONFIG.fmax
+    )
+    from ser.features import _mel_filterbank, mel_frequencies, trim_silence
+
+    np.testing.assert_allclose(_mel_filterbank(CONFIG), filters, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        mel_frequencies(n_mels=40, fmin=0.0, fmax=11025.0),
+        librosa.mel_frequencies(n_mels=40, fmin=0.0, fmax=11025.0),
+        rtol=1e-12,
+    )
+    checked = 0
+    for name, waveform in _reference_inputs():
+        waveform = waveform - np.float32(waveform.mean())
+        trimmed, log_mel = _librosa_reference(waveform)
+        np.testing.assert_array_equal(trim_silence(waveform, config=CONFIG), trimmed, err_msg=name)
+        np.testing.assert_allclose(log_mel_spectrogram(trimmed, config=CONFIG), log_mel, atol=1e-4, err_msg=name)
+        checked += 1
+    assert checked >= 4

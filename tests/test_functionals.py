@@ -77,6 +77,34 @@ def test_same_values_with_and_without_tensorflow_loaded(example_clip, tensorflow
     np.testing.assert_array_equal(here, np.asarray(json.loads(output.stdout), dtype=np.float32))
 
 
+def test_concurrent_extractions_equal_sequential_ones():
+    """The timeline extracts its windows on parallel threads (no lock around openSMILE):
+    every result must be the bytes a one-at-a-time extraction gives."""
+    import concurrent.futures
+
+    clips = [synthetic_voice(seconds=0.4 + 0.3 * k, pitch=110.0 + 15 * k, seed=k) for k in range(12)]
+    sequential = [acoustic_functionals(clip, config=CONFIG) for clip in clips]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(2):
+            concurrent_values = list(pool.map(lambda clip: acoustic_functionals(clip, config=CONFIG), clips))
+            for expected, value in zip(sequential, concurrent_values, strict=True):
+                np.testing.assert_array_equal(value, expected)
+
+
+def test_scoring_a_clip_imports_neither_librosa_nor_scikit_learn(example_clip):
+    """They cost the app and the CLI about 3 s of cold start and serve only training."""
+    code = (
+        "import sys\n"
+        "from ser.audio import decode_audio\n"
+        "from ser.inference import load_bundle\n"
+        f"bundle = load_bundle({str(ROOT / 'models')!r})\n"
+        f"bundle.predict_clip(decode_audio({str(example_clip)!r}, sample_rate=16000), sample_rate=16000)\n"
+        "print(sorted(m for m in ('librosa', 'sklearn', 'numba') if m in sys.modules))\n"
+    )
+    output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert output.stdout.strip().splitlines()[-1] == "[]"
+
+
 def _functionals_in_subprocess(path, *, tensorflow_first: bool) -> np.ndarray:
     code = (
         "import json\n"
