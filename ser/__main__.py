@@ -71,8 +71,9 @@ def command_train(args: argparse.Namespace) -> int:
     if result["functional_models"]:
         ensemble = build_fused(result["models"], result["functional_models"])
         shipped = (
-            f"average of the {len(result['models'])} fold CNNs and the "
-            f"{len(result['functional_models'])} fold functional models (equal weight per view)"
+            f"the {len(result['models'])} fold CNNs (averaged) fused with the "
+            f"{len(result['functional_models'])} fold functional models (averaged): normalised geometric "
+            "mean of the two views, equal weight"
         )
     else:
         ensemble = build_ensemble(result["models"])

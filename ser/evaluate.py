@@ -169,8 +169,11 @@ def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, setti
         functional, _, _, _ = fit_functional_view(
             clips, train_mask=train_mask & speech_mask, validation_mask=validation_mask, settings=settings
         )
-        views["functionals"] = predict_functionals(functional, clips.subset(test_mask))["emotion"]
-        probabilities = (views["log_mel_cnn"] + views["functionals"]) / 2
+        functional_test = predict_functionals(functional, clips.subset(test_mask))
+        views["functionals"] = functional_test["emotion"]
+        probabilities = predict_clips(
+            model, clips.subset(test_mask), config=config, functional_probabilities=functional_test
+        )["emotion"]
     report = classification_report(clips.emotion[test_mask], probabilities.argmax(1), names=list(EMOTIONS))
     extra = {}
     if len(views) > 1:

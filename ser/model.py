@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 HEADS: dict[str, int] = {"emotion": 8, "gender": 2, "intensity": 2}
@@ -185,6 +186,44 @@ def build_functional_model(*, n_features: int, n_emotions: int = HEADS["emotion"
     return keras.Model(inputs, outputs, name="ser_functionals")
 
 
+#: Probabilities are floored here before the log of the views' fusion (no log(0)).
+FUSION_FLOOR = 1e-7
+
+
+def fuse_views(*views: np.ndarray) -> np.ndarray:
+    """Log-linear (product-of-experts) fusion: the normalised geometric mean of the views.
+
+    A view that is sure rules out classes the other only half-supports, where an average
+    would leave both near the middle. Equal weight for every view, chosen a priori. This is
+    the numpy twin of :class:`LogLinearFusion`, used when training code fuses predictions.
+
+    Parameters
+    ----------
+    *views : np.ndarray, shape (n, n_classes)
+        Probabilities from each view for the same rows.
+
+    Returns
+    -------
+    np.ndarray, shape (n, n_classes), float64
+    """
+    logs = np.mean([np.log(np.clip(np.asarray(view, dtype=np.float64), FUSION_FLOOR, 1.0)) for view in views], axis=0)
+    logs -= logs.max(axis=-1, keepdims=True)
+    fused = np.exp(logs)
+    return fused / fused.sum(axis=-1, keepdims=True)
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class LogLinearFusion(layers.Layer):
+    """``softmax(mean_i log p_i)`` over a list of probability tensors of the same shape.
+
+    Input: list of ``(batch, n_classes)`` probabilities; output ``(batch, n_classes)``.
+    """
+
+    def call(self, inputs):  # type: ignore[override]
+        logs = [ops.log(ops.clip(probabilities, FUSION_FLOOR, 1.0)) for probabilities in inputs]
+        return ops.softmax(ops.mean(ops.stack(logs, axis=0), axis=0), axis=-1)
+
+
 def _member_outputs(members: list[keras.Model], inputs, *, prefix: str) -> list[dict]:
     """Call a fresh copy of each member (named ``{prefix}_{index}``) on ``inputs``."""
     outputs = []
@@ -205,10 +244,11 @@ def _average_members(members: list[keras.Model], inputs, *, prefix: str) -> dict
 
 
 def build_fused(cnn_members: list[keras.Model], functional_members: list[keras.Model]) -> keras.Model:
-    """One model that averages the log-mel CNNs and the functional models, head by head.
+    """One model that fuses the log-mel CNNs and the functional models, head by head.
 
-    Both views get equal weight (chosen a priori, not tuned on any split). Each row of the
-    batch is one log-mel window together with the functionals of the audio it came from.
+    Each view averages its fold members; the two views are then fused log-linearly with
+    equal weight (:class:`LogLinearFusion`, :func:`fuse_views`). Each row of the batch is one
+    log-mel window together with the functionals of the audio it came from.
 
     Returns
     -------
@@ -222,5 +262,5 @@ def build_fused(cnn_members: list[keras.Model], functional_members: list[keras.M
     functionals = keras.Input(shape=tuple(functional_members[0].inputs[0].shape[1:]), name="functionals")
     cnn = _average_members(cnn_members, log_mel, prefix="member")
     linear = _average_members(functional_members, functionals, prefix="functional")
-    outputs = {head: layers.Average(name=head)([cnn[head], linear[head]]) for head in cnn}
+    outputs = {head: LogLinearFusion(name=head)([cnn[head], linear[head]]) for head in cnn}
     return keras.Model({"log_mel": log_mel, "functionals": functionals}, outputs, name="ser_fused")

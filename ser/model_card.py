@@ -65,7 +65,8 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             "clips' mean and deviation, clipped to +-8, and an L2-regularised logistic regression per head "
             "(the L2 strength chosen per fold on the validation actors, then refitted on training + validation "
             "actors; speed-0.9/1.1 copies of every training clip as augmentation). The two views' "
-            "probabilities are averaged with equal weight (not tuned)."
+            "probabilities are fused log-linearly (normalised geometric mean, equal weight, not tuned), "
+            "window by window."
         )
     lines += [
         f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
@@ -236,7 +237,7 @@ def results_table(metrics: dict[str, Any]) -> str:
             for key, label in (
                 ("log_mel_cnn", "log-mel CNN"),
                 ("functionals", "openSMILE functionals + logistic regression"),
-                ("fused", "both averaged (shipped)"),
+                ("fused", "both fused (shipped)"),
             )
             if key in views
         ]

@@ -203,8 +203,14 @@ def clip_windows(clips: ClipSet, *, config: FeatureConfig) -> tuple[np.ndarray, 
     return np.concatenate(windows), np.concatenate(owners)
 
 
-def predict_clips(model, clips: ClipSet, *, config: FeatureConfig) -> dict[str, np.ndarray]:
+def predict_clips(
+    model, clips: ClipSet, *, config: FeatureConfig, functional_probabilities: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Average each head's probabilities over every window of each clip.
+
+    With ``functional_probabilities`` (``head -> (n_clips, n_classes)``, the functional view
+    of the same clips), each window is first fused with its clip's functional view by
+    :func:`ser.model.fuse_views`, window by window, as the shipped fused model does.
 
     Returns
     -------
@@ -213,6 +219,14 @@ def predict_clips(model, clips: ClipSet, *, config: FeatureConfig) -> dict[str, 
     """
     windows, owners = clip_windows(clips, config=config)
     outputs = model.predict(windows, batch_size=64, verbose=0)
+    if functional_probabilities is not None:
+        from ser.model import fuse_views
+
+        outputs = {
+            head: fuse_views(values, functional_probabilities[head][owners])
+            for head, values in outputs.items()
+            if head in functional_probabilities
+        }
     result = {}
     for head, probabilities in outputs.items():
         summed = np.zeros((len(clips), probabilities.shape[1]))
@@ -416,7 +430,7 @@ def cross_validate(
     Returns
     -------
     dict with ``models`` (one per fold), ``histories``, ``splits`` (actor lists),
-    ``test_positions`` and ``test_probabilities`` (per head; the two views averaged when the
+    ``test_positions`` and ``test_probabilities`` (per head; the two views fused window by window when the
     clips have functionals), ``val_positions`` and ``val_probabilities`` (for calibration),
     ``seconds`` per fold, and for the functional view ``functional_models``,
     ``functional_c`` (the L2 chosen per fold) and ``view_probabilities`` (each view's
@@ -476,10 +490,12 @@ def cross_validate(
             )
             functional_test = predict_functionals(functional, clips.subset(test_mask))
             views["functionals"] = functional_test["emotion"]
-            test_probabilities = {
-                head: (test_probabilities[head] + functional_test[head]) / 2 for head in test_probabilities
-            }
-            val_probabilities = {"emotion": (val_probabilities["emotion"] + functional_val) / 2}
+            test_probabilities = predict_clips(
+                model, clips.subset(test_mask), config=config, functional_probabilities=functional_test
+            )
+            val_probabilities = predict_clips(
+                model, clips.subset(val_mask), config=config, functional_probabilities={"emotion": functional_val}
+            )
             result["functional_models"].append(functional)
             result["functional_c"].append({"fold": fold, "chosen": c, "validation_accuracy": c_scores})
             seconds += time.perf_counter() - fit_started

@@ -55,6 +55,33 @@ def test_timeline_windows_and_silent_gap(tiny_bundle):
     assert timeline.overall.emotion in EMOTIONS
 
 
+def test_timeline_windows_get_their_own_functionals_in_order(tiny_bundle):
+    """The windows' functionals are extracted on parallel threads; each window must still be
+    scored with the functionals of its own audio (a one-by-one recomputation agrees)."""
+    from ser.features import log_mel_spectrogram, window_features
+    from ser.inference import _clip_functionals
+    from ser.metrics import apply_temperature
+
+    bundle = load_bundle(tiny_bundle)
+    config = bundle.config
+    recording = np.concatenate(
+        [synthetic_voice(seconds=1.5, pitch=100.0 + 40 * k, seed=k) for k in range(4)]
+    )
+    timeline = bundle.timeline(recording, sample_rate=16000)
+    assert timeline.voiced.sum() >= 5
+    audio = recording - np.float32(recording.mean())
+    windows, starts = window_features(log_mel_spectrogram(audio, config=config), config=config)
+    positions = np.flatnonzero(timeline.voiced)
+    functionals = np.stack(
+        [_clip_functionals(audio[s * config.hop_length : s * config.hop_length + config.window_samples], config)
+         for s in starts[positions]]
+    )
+    expected = bundle.score_windows(windows[positions], functionals=functionals)["emotion"]
+    np.testing.assert_allclose(
+        timeline.probabilities[positions], apply_temperature(expected, temperature=bundle.temperature), atol=1e-6
+    )
+
+
 def test_silence_is_not_an_emotion(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     with pytest.raises(NoSpeechError):
