@@ -72,10 +72,16 @@ if views:
     st.markdown(
         "The model hears each clip twice: a **CNN over the log-mel spectrogram** (what you see on the "
         "Analyze page) and a **linear model over 6373 openSMILE acoustic functionals** (pitch, loudness, "
-        "voice quality and spectral statistics of the whole clip). Their probabilities are averaged. "
-        "Each view alone, on the same unseen speakers:"
+        "voice quality and spectral statistics of the whole clip). Their probabilities are fused as a "
+        "normalised geometric mean (a class one view confidently rules out stays unlikely). "
+        "Each view alone, and both fused, on the same unseen speakers:"
     )
-    names = {"log_mel_cnn": "log-mel CNN alone", "functionals": "functionals alone", "fused": "both (shipped)"}
+    names = {
+        "log_mel_cnn": "log-mel CNN alone",
+        "functionals": "functionals alone",
+        "fused": "both, geometric mean (shipped)",
+        "averaged": "both, plain average",
+    }
     st.dataframe(
         pd.DataFrame([{"view": names.get(view, view), **row} for view, row in views.items()]),
         hide_index=True,

@@ -128,7 +128,12 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         )
     views = cv.get("views")
     if views:
-        names = {"log_mel_cnn": "log-mel CNN alone", "functionals": "functionals alone", "fused": "both (shipped)"}
+        names = {
+            "log_mel_cnn": "log-mel CNN alone",
+            "functionals": "functionals alone",
+            "fused": "both, geometric mean (shipped)",
+            "averaged": "both, plain average",
+        }
         lines += [
             "",
             "Each view alone and fused (same folds, same unseen actors):",
@@ -238,6 +243,7 @@ def results_table(metrics: dict[str, Any]) -> str:
                 ("log_mel_cnn", "log-mel CNN"),
                 ("functionals", "openSMILE functionals + logistic regression"),
                 ("fused", "both fused (shipped)"),
+                ("averaged", "both averaged instead"),
             )
             if key in views
         ]

@@ -158,12 +158,15 @@ def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
         "log_mel_cnn": {"accuracy": 0.5, "uar": 0.49, "macro_f1": 0.48},
         "functionals": {"accuracy": 0.6, "uar": 0.61, "macro_f1": 0.6},
         "fused": {"accuracy": 0.62, "uar": 0.62, "macro_f1": 0.61},
+        "averaged": {"accuracy": 0.61, "uar": 0.6, "macro_f1": 0.6},
     }
     model_dir_with(metrics)
     at = run_page("pages/3_Model.py")
     views = next(frame.value for frame in at.dataframe if "view" in frame.value.columns)
-    assert views["view"].tolist() == ["log-mel CNN alone", "functionals alone", "both (shipped)"]
-    assert views["accuracy"].tolist() == [0.5, 0.6, 0.62]
+    assert views["view"].tolist() == [
+        "log-mel CNN alone", "functionals alone", "both, geometric mean (shipped)", "both, plain average"
+    ]
+    assert views["accuracy"].tolist() == [0.5, 0.6, 0.62, 0.61]
     comparison = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
     assert comparison["model"].tolist()[0] == "this model (log-mel CNN + functionals)"
 

@@ -2,7 +2,7 @@ import numpy as np
 
 from ser.config import FeatureConfig
 from ser.data import EMOTIONS
-from ser.train import ClipSet, TrainSettings, augment_window, class_weights, fit_fold, predict_clips
+from ser.train import ClipSet, TrainSettings, augment_window, class_weights, clip_windows, fit_fold, predict_clips
 
 
 def _synthetic_clips(n: int, *, config: FeatureConfig, seed: int) -> ClipSet:
@@ -62,3 +62,35 @@ def test_model_builder_shapes_and_band_normalisation():
     # Level and channel colouring (a constant per band) do not change the normalised input.
     shifted = x + np.linspace(-3, 3, 64, dtype=np.float32)
     np.testing.assert_allclose(BandMeanNormalization()(x), BandMeanNormalization()(shifted), atol=1e-4)
+
+
+def test_cross_validation_scores_what_the_fused_model_ships():
+    """One fold of the real cross-validation on tiny synthetic data with both views: the test
+    probabilities it reports are what build_fused's model (the shipped kind) gives for those
+    clips, and the summary reports each view, the fusion and the plain average."""
+    from ser.evaluate import summarize_cross_validation
+    from ser.model import build_fused
+    from ser.train import cross_validate
+
+    config = FeatureConfig(window_seconds=0.5, n_mels=32)
+    settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, frontend_2d=False,
+                             functional_c_grid=(0.01, 0.1))
+    clips = _synthetic_clips(80, config=config, seed=2)
+    clips.actor = np.repeat(np.arange(1, 11), 8)  # ten actors, each with all eight emotions
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((80, 20)).astype(np.float32) + 0.5 * clips.emotion[:, None]
+    clips.functionals = {speed: values + 0.01 * rng.standard_normal(values.shape).astype(np.float32)
+                         for speed in (1.0, 0.9, 1.1)}
+    speech = np.ones(80, dtype=bool)
+    result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=[0], log=lambda _: None)
+
+    test = clips.subset(np.isin(np.arange(80), result["test_positions"][0]))
+    shipped = build_fused(result["models"], result["functional_models"])
+    windows, owners = clip_windows(test, config=config)
+    outputs = shipped.predict({"log_mel": windows, "functionals": test.functionals[1.0][owners]}, verbose=0)
+    per_clip = np.stack([outputs["emotion"][owners == k].mean(axis=0) for k in range(len(test))])
+    np.testing.assert_allclose(result["test_probabilities"][0]["emotion"], per_clip, atol=1e-5)
+
+    summary = summarize_cross_validation(clips, None, result)
+    assert set(summary["views"]) == {"log_mel_cnn", "functionals", "fused", "averaged"}
+    assert summary["views"]["fused"]["accuracy"] == summary["accuracy"]
