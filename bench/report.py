@@ -61,7 +61,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         f"≤ {TARGETS['cold_start_s']:g} s", "not measured"))
         else:
             out.append(("4. cold start, new process to first prediction",
-                        f"{c['total_s']:.2f} s (Python {c['python_start_s']:.2f}, ser+librosa import "
+                        f"{c['total_s']:.2f} s (Python {c['python_start_s']:.2f}, ser import "
                         f"{c.get('libraries_import_s', 0):.2f}, TF import "
                         f"{c['tensorflow_import_s']:.2f}, load {c['load_bundle_s']:.2f}, first prediction "
                         f"{c['first_prediction_s']:.2f}; CPU time {c['cpu_s']:.2f} s; median of {c['runs']})",

@@ -65,8 +65,10 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             "clips' mean and deviation, clipped to +-8, and an L2-regularised logistic regression per head "
             "(the L2 strength chosen per fold on the validation actors, then refitted on training + validation "
             "actors; speed-0.9/1.1 copies of every training clip as augmentation). The two views' "
-            "probabilities are fused log-linearly (normalised geometric mean, equal weight, not tuned), "
-            "window by window."
+            "probabilities are fused log-linearly (normalised geometric mean, equal weight), window by "
+            "window. No weight was tuned, but the rule was: it replaced the plain average after both were "
+            "compared on these cross-validation predictions, so the fused figure carries that one choice "
+            "(both rows are in the table below)."
         )
     lines += [
         f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
