@@ -29,11 +29,16 @@ CHILD_TIMEOUT = 600
 
 def _child_cold(args: argparse.Namespace) -> dict[str, Any]:
     marks = {"python_started": time.time()}
-    from ser.audio import decode_audio  # what the CLI and the app import first: ser, librosa, soundfile
-    from ser.inference import load_bundle
+    from ser.audio import decode_audio  # what the CLI and the app import first: ser, numpy, soundfile
+    from ser.inference import _import_before_tensorflow, load_bundle
 
     marks["libraries_imported"] = time.time()
-    import keras  # noqa: F401  load_bundle would import it (and TensorFlow) first thing
+    # What load_bundle does first, in its order (TensorFlow imports Keras; scikit-learn hidden).
+    from ser import import_tensorflow_quietly
+
+    _import_before_tensorflow()
+    import_tensorflow_quietly()
+    import keras  # noqa: F401
 
     marks["tensorflow_imported"] = time.time()
     bundle = load_bundle(args.bundle)

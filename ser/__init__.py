@@ -27,7 +27,10 @@ def import_tensorflow_quietly() -> None:
     # TensorFlow imports Keras, and Keras imports scikit-learn (1.5-2.5 s here) only to define
     # its scikit-learn wrapper classes, which this project never uses; without scikit-learn
     # Keras defines placeholders instead. So scikit-learn is hidden during the import (unless
-    # something imported it already); afterwards `import sklearn` works as usual.
+    # something imported it already); afterwards `import sklearn` works as usual. Process-wide
+    # side effects, accepted: another thread importing scikit-learn during these ~3 s would get
+    # an ImportError (nothing in the app does), and keras.wrappers' scikit-learn classes stay
+    # unusable in this process (nothing here uses them).
     hide_scikit_learn = "sklearn" not in sys.modules
     if hide_scikit_learn:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError

@@ -33,6 +33,9 @@ from ser.errors import NoSpeechError
 #: Floor of the power spectrum before the log (about -100 dB re full scale).
 POWER_FLOOR = 1e-10
 
+#: Frames per block of the STFT (bounds its temporary memory on long recordings).
+_STFT_BLOCK_FRAMES = 2048
+
 # Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, logarithmic above.
 _MEL_LINEAR_HZ_PER_MEL = 200.0 / 3
 _MEL_LOG_START_HZ = 1000.0
@@ -121,8 +124,15 @@ def log_mel_spectrogram(waveform: np.ndarray, *, config: FeatureConfig) -> np.nd
     # Centred frames: n_fft // 2 zeros on each side, 1 + samples // hop_length frames.
     padded = np.pad(waveform, config.n_fft // 2, mode="constant")
     frames = _frames(padded, frame_length=config.n_fft, hop_length=config.hop_length)
-    stft = np.fft.rfft(frames * _hann_window(config.n_fft, config.win_length), axis=-1).astype(np.complex64).T
+    window = _hann_window(config.n_fft, config.win_length)
+    # In blocks of frames, as librosa does: the float64 windowed frames and their complex128
+    # transform of a whole 15-minute upload would take ~0.8 GB at once (same bits either way).
+    stft = np.empty((config.n_fft // 2 + 1, len(frames)), dtype=np.complex64)
+    for start in range(0, len(frames), _STFT_BLOCK_FRAMES):
+        block = frames[start : start + _STFT_BLOCK_FRAMES]
+        stft[:, start : start + len(block)] = np.fft.rfft(block * window, axis=-1).T
     power = np.abs(stft) ** 2
+    del stft
     mel = _mel_filterbank(config) @ power
     return np.log(np.maximum(mel, POWER_FLOOR)).T.astype(np.float32)
 

@@ -59,6 +59,13 @@ def _preload_library() -> None:
         break
 
 
+# openSMILE warns "Segment too short, filling with NaN." for audio shorter than its frames;
+# acoustic_functionals turns those NaNs into zeros. A targeted filter, set once: a
+# warnings.catch_warnings() block per call is not thread-safe (two overlapping extractions can
+# leave "ignore everything" installed for the whole process).
+warnings.filterwarnings("ignore", message="Segment too short", category=UserWarning, module=r"opensmile")
+
+
 @functools.lru_cache(maxsize=2)
 def _extractor(name: str):
     _preload_library()
@@ -111,8 +118,6 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
     # openSMILE converts to 16-bit by scaling without clipping: clip here so a peak at
     # exactly 1.0 (or a DC-shifted one above it) cannot wrap around to -1.
     signal = np.clip(waveform, -1.0, 32767 / 32768)[None, :]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "segment too short": handled below as zeros
-        _, _, values = _extractor(config.functionals)._extract(signal, config.sample_rate)
+    _, _, values = _extractor(config.functionals)._extract(signal, config.sample_rate)
     values = np.asarray(values, dtype=np.float64)[0]
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

@@ -203,22 +203,31 @@ def clip_windows(clips: ClipSet, *, config: FeatureConfig) -> tuple[np.ndarray, 
     return np.concatenate(windows), np.concatenate(owners)
 
 
-def predict_clips(
-    model, clips: ClipSet, *, config: FeatureConfig, functional_probabilities: dict[str, np.ndarray] | None = None
-) -> dict[str, np.ndarray]:
-    """Average each head's probabilities over every window of each clip.
-
-    With ``functional_probabilities`` (``head -> (n_clips, n_classes)``, the functional view
-    of the same clips), each window is first fused with its clip's functional view by
-    :func:`ser.model.fuse_views`, window by window, as the shipped fused model does.
+def predict_windows(model, clips: ClipSet, *, config: FeatureConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each head's probabilities for every scoring window, and the clip each window belongs to.
 
     Returns
     -------
-    dict
-        ``head -> (n_clips, n_classes)`` probabilities.
+    outputs : dict
+        ``head -> (n_windows, n_classes)``.
+    owners : np.ndarray, shape (n_windows,)
     """
     windows, owners = clip_windows(clips, config=config)
     outputs = model.predict(windows, batch_size=64, verbose=0)
+    return {head: np.asarray(values) for head, values in outputs.items()}, owners
+
+
+def average_windows(
+    outputs: dict[str, np.ndarray],
+    owners: np.ndarray,
+    *,
+    n_clips: int,
+    functional_probabilities: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Average window outputs per clip; with ``functional_probabilities`` (``head -> (n_clips,
+    n_classes)``, the functional view of the same clips), each window is first fused with its
+    clip's functional view by :func:`ser.model.fuse_views`, as the shipped fused model does.
+    Heads missing from ``functional_probabilities`` are dropped."""
     if functional_probabilities is not None:
         from ser.model import fuse_views
 
@@ -229,10 +238,27 @@ def predict_clips(
         }
     result = {}
     for head, probabilities in outputs.items():
-        summed = np.zeros((len(clips), probabilities.shape[1]))
+        summed = np.zeros((n_clips, probabilities.shape[1]))
         np.add.at(summed, owners, probabilities)
-        result[head] = summed / np.bincount(owners, minlength=len(clips))[:, None]
+        result[head] = summed / np.bincount(owners, minlength=n_clips)[:, None]
     return result
+
+
+def predict_clips(
+    model, clips: ClipSet, *, config: FeatureConfig, functional_probabilities: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """Average each head's probabilities over every window of each clip (optionally fused
+    window by window with the functional view: see :func:`average_windows`).
+
+    Returns
+    -------
+    dict
+        ``head -> (n_clips, n_classes)`` probabilities.
+    """
+    outputs, owners = predict_windows(model, clips, config=config)
+    return average_windows(
+        outputs, owners, n_clips=len(clips), functional_probabilities=functional_probabilities
+    )
 
 
 def fit_fold(
@@ -476,8 +502,10 @@ def cross_validate(
             verbose=int(os.environ.get("SER_VERBOSE", "0")),
         )
         seconds = time.perf_counter() - started
-        test_probabilities = predict_clips(model, clips.subset(test_mask), config=config)
-        val_probabilities = predict_clips(model, clips.subset(val_mask), config=config)
+        test_windows = predict_windows(model, clips.subset(test_mask), config=config)
+        val_windows = predict_windows(model, clips.subset(val_mask), config=config)
+        test_probabilities = average_windows(*test_windows, n_clips=int(test_mask.sum()))
+        val_probabilities = average_windows(*val_windows, n_clips=int(val_mask.sum()))
         views = {"log_mel_cnn": test_probabilities["emotion"]}
         if clips.functionals is not None:
             # The functional view: L2 chosen on the validation actors by a model fitted on the
@@ -490,11 +518,11 @@ def cross_validate(
             )
             functional_test = predict_functionals(functional, clips.subset(test_mask))
             views["functionals"] = functional_test["emotion"]
-            test_probabilities = predict_clips(
-                model, clips.subset(test_mask), config=config, functional_probabilities=functional_test
+            test_probabilities = average_windows(
+                *test_windows, n_clips=int(test_mask.sum()), functional_probabilities=functional_test
             )
-            val_probabilities = predict_clips(
-                model, clips.subset(val_mask), config=config, functional_probabilities={"emotion": functional_val}
+            val_probabilities = average_windows(
+                *val_windows, n_clips=int(val_mask.sum()), functional_probabilities={"emotion": functional_val}
             )
             result["functional_models"].append(functional)
             result["functional_c"].append({"fold": fold, "chosen": c, "validation_accuracy": c_scores})
