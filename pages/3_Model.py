@@ -79,8 +79,9 @@ if views:
     names = {
         "log_mel_cnn": "log-mel CNN alone",
         "functionals": "functionals alone",
-        "fused": "both, geometric mean (shipped)",
-        "averaged": "both, plain average",
+        "voicing": "voice-source functionals alone",
+        "fused": "all views, geometric mean (shipped)",
+        "averaged": "all views, plain average",
     }
     st.dataframe(
         pd.DataFrame([{"view": names.get(view, view), **row} for view, row in views.items()]),

@@ -69,11 +69,16 @@ def command_train(args: argparse.Namespace) -> int:
     result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log)
     summary = summarize_cross_validation(clips, index, result)
     if result["functional_models"]:
-        ensemble = build_fused(result["models"], result["functional_models"])
+        ensemble = build_fused(result["models"], result["functional_models"], result["voicing_models"])
         shipped = (
             f"the {len(result['models'])} fold CNNs (averaged) fused with the "
-            f"{len(result['functional_models'])} fold functional models (averaged): normalised geometric "
-            "mean of the two views, equal weight"
+            f"{len(result['functional_models'])} fold functional models (averaged)"
+            + (
+                f" and the {len(result['voicing_models'])} fold voicing models (averaged)"
+                if result["voicing_models"]
+                else ""
+            )
+            + ": normalised geometric mean of the views, equal weight"
         )
     else:
         ensemble = build_ensemble(result["models"])

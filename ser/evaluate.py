@@ -32,6 +32,7 @@ from ser.train import (
     fit_functional_view,
     predict_clips,
     predict_functionals,
+    voicing_view_columns,
 )
 
 PROTOCOL = (
@@ -118,6 +119,8 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
         averaged_report = classification_report(emotion_true, averaged, names=list(EMOTIONS))
         views["averaged"] = {key: averaged_report[key] for key in ("accuracy", "uar", "macro_f1")}
         extra = {"views": views, "functional_c": result.get("functional_c", [])}
+        if result.get("voicing_c"):
+            extra["voicing_c"] = result["voicing_c"]
     return {
         **report,
         **extra,
@@ -177,8 +180,17 @@ def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, setti
         )
         functional_test = predict_functionals(functional, clips.subset(test_mask))
         views["functionals"] = functional_test["emotion"]
+        clip_views = [functional_test]
+        voicing = voicing_view_columns(clips, settings=settings)
+        if voicing is not None:
+            voicing_model, _, _, _ = fit_functional_view(
+                clips, train_mask=train_mask & speech_mask, validation_mask=validation_mask, settings=settings,
+                columns=voicing, grid=settings.voicing_c_grid,
+            )
+            clip_views.append(predict_functionals(voicing_model, clips.subset(test_mask)))
+            views["voicing"] = clip_views[-1]["emotion"]
         probabilities = predict_clips(
-            model, clips.subset(test_mask), config=config, functional_probabilities=functional_test
+            model, clips.subset(test_mask), config=config, functional_probabilities=clip_views
         )["emotion"]
     report = classification_report(clips.emotion[test_mask], probabilities.argmax(1), names=list(EMOTIONS))
     extra = {}

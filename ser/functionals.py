@@ -85,6 +85,23 @@ def _extractor(name: str):
 # concurrent extractions give the same bytes as sequential ones.
 
 
+#: Name fragments of ComParE's voice-source functionals: pitch (F0final), jitter, shimmer,
+#: harmonics-to-noise ratio and voicing probability (473 of the 6373).
+VOICING_MARKERS: tuple[str, ...] = ("F0final", "jitter", "shimmer", "logHNR", "voicingFinal")
+
+
+def functional_names(config: FeatureConfig) -> list[str]:
+    """openSMILE's names of the functionals, in the order :func:`acoustic_functionals` returns."""
+    if not config.functionals:
+        return []
+    return [str(name) for name in _extractor(config.functionals).feature_names]
+
+
+def voicing_columns(names: list[str]) -> np.ndarray:
+    """Positions of the voice-source functionals (:data:`VOICING_MARKERS`) among ``names``."""
+    return np.array([i for i, name in enumerate(names) if any(m in name for m in VOICING_MARKERS)], dtype=np.int64)
+
+
 def n_functionals(config: FeatureConfig) -> int:
     """Length of the functional vector for ``config`` (0 when the config uses none)."""
     return FUNCTIONAL_SETS[config.functionals] if config.functionals else 0

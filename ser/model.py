@@ -245,11 +245,16 @@ def _average_members(members: list[keras.Model], inputs, *, prefix: str) -> dict
     return {head: layers.Average(name=f"{prefix}_{head}")([output[head] for output in outputs]) for head in outputs[0]}
 
 
-def build_fused(cnn_members: list[keras.Model], functional_members: list[keras.Model]) -> keras.Model:
+def build_fused(
+    cnn_members: list[keras.Model],
+    functional_members: list[keras.Model],
+    voicing_members: list[keras.Model] | tuple = (),
+) -> keras.Model:
     """One model that fuses the log-mel CNNs and the functional models, head by head.
 
-    Each view averages its fold members; the two views are then fused log-linearly with
-    equal weight (:class:`LogLinearFusion`, :func:`fuse_views`). Each row of the batch is one
+    Each view averages its fold members; the views (two, or three with the voicing view's
+    linear models on the same functionals) are then fused log-linearly with equal weight
+    (:class:`LogLinearFusion`, :func:`fuse_views`). Each row of the batch is one
     log-mel window together with the functionals of the audio it came from.
 
     Returns
@@ -262,7 +267,11 @@ def build_fused(cnn_members: list[keras.Model], functional_members: list[keras.M
         raise ValueError("build_fused needs at least one CNN and one functional model")
     log_mel = keras.Input(shape=tuple(cnn_members[0].inputs[0].shape[1:]), name="log_mel")
     functionals = keras.Input(shape=tuple(functional_members[0].inputs[0].shape[1:]), name="functionals")
-    cnn = _average_members(cnn_members, log_mel, prefix="member")
-    linear = _average_members(functional_members, functionals, prefix="functional")
-    outputs = {head: LogLinearFusion(name=head)([cnn[head], linear[head]]) for head in cnn}
+    views = [
+        _average_members(cnn_members, log_mel, prefix="member"),
+        _average_members(functional_members, functionals, prefix="functional"),
+    ]
+    if voicing_members:  # a third view on the same functionals vector (zero weights elsewhere)
+        views.append(_average_members(list(voicing_members), functionals, prefix="voicing"))
+    outputs = {head: LogLinearFusion(name=head)([view[head] for view in views]) for head in views[0]}
     return keras.Model({"log_mel": log_mel, "functionals": functionals}, outputs, name="ser_fused")

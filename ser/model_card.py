@@ -133,8 +133,9 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         names = {
             "log_mel_cnn": "log-mel CNN alone",
             "functionals": "functionals alone",
-            "fused": "both, geometric mean (shipped)",
-            "averaged": "both, plain average",
+            "voicing": "voice-source functionals alone",
+            "fused": "all views, geometric mean (shipped)",
+            "averaged": "all views, plain average",
         }
         lines += [
             "",
@@ -244,6 +245,7 @@ def results_table(metrics: dict[str, Any]) -> str:
             for key, label in (
                 ("log_mel_cnn", "log-mel CNN"),
                 ("functionals", "openSMILE functionals + logistic regression"),
+                ("voicing", "its voice-source functionals alone (pitch, jitter, shimmer, HNR)"),
                 ("fused", "both fused (shipped)"),
                 ("averaged", "both averaged instead"),
             )

@@ -29,6 +29,7 @@ from ser.cache import SPEED_FACTORS, load_features, load_functionals  # noqa: E4
 from ser.config import FeatureConfig  # noqa: E402
 from ser.data import EMOTIONS, GENDERS, INTENSITIES  # noqa: E402
 from ser.features import window_features  # noqa: E402
+from ser.functionals import functional_names  # noqa: E402
 from ser.splits import train_validation_test  # noqa: E402
 
 
@@ -54,6 +55,11 @@ class TrainSettings:
     #: L2 strengths tried for the functional view's logistic regression; each fold picks
     #: the one best on its validation actors, then refits on training + validation actors.
     functional_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)
+    #: A third view: logistic regression on the voice-source functionals only (pitch, jitter,
+    #: shimmer, HNR, voicing; ser.functionals.VOICING_MARKERS), which the full 6373-feature
+    #: model under-weights. Same input vector, so no extra extraction at inference.
+    voicing_view: bool = True
+    voicing_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
 
 
 @dataclasses.dataclass
@@ -70,6 +76,7 @@ class ClipSet:
     intensity: np.ndarray
     actor: np.ndarray
     functionals: dict[float, np.ndarray] | None = None
+    functional_names: list[str] | None = None
 
     def subset(self, mask: np.ndarray) -> ClipSet:
         positions = np.flatnonzero(mask)
@@ -82,6 +89,7 @@ class ClipSet:
             functionals=None
             if self.functionals is None
             else {speed: values[positions] for speed, values in self.functionals.items()},
+            functional_names=self.functional_names,
         )
 
     def __len__(self) -> int:
@@ -99,6 +107,7 @@ def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Pat
         intensity=index["intensity"].map(INTENSITIES.index).to_numpy(np.int64),
         actor=index["actor"].to_numpy(np.int64),
         functionals=functionals,
+        functional_names=functional_names(config) if config.functionals else None,
     )
 
 
@@ -222,19 +231,22 @@ def average_windows(
     owners: np.ndarray,
     *,
     n_clips: int,
-    functional_probabilities: dict[str, np.ndarray] | None = None,
+    functional_probabilities: dict[str, np.ndarray] | list[dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Average window outputs per clip; with ``functional_probabilities`` (``head -> (n_clips,
-    n_classes)``, the functional view of the same clips), each window is first fused with its
-    clip's functional view by :func:`ser.model.fuse_views`, as the shipped fused model does.
-    Heads missing from ``functional_probabilities`` are dropped."""
+    n_classes)`` per clip-level view of the same clips, one dict or a list of them), each window
+    is first fused with its clip's views by :func:`ser.model.fuse_views`, as the shipped fused
+    model does. Heads missing from ``functional_probabilities`` are dropped."""
     if functional_probabilities is not None:
         from ser.model import fuse_views
 
+        clip_views = (
+            functional_probabilities if isinstance(functional_probabilities, list) else [functional_probabilities]
+        )
         outputs = {
-            head: fuse_views(values, functional_probabilities[head][owners])
+            head: fuse_views(values, *(view[head][owners] for view in clip_views))
             for head, values in outputs.items()
-            if head in functional_probabilities
+            if all(head in view for view in clip_views)
         }
     result = {}
     for head, probabilities in outputs.items():
@@ -329,11 +341,16 @@ def fit_fold(
     return model, curves
 
 
-def _standardize(functionals: dict[float, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stack every speed copy; return (standardised rows, mean, scale) as the model computes them."""
+def _standardize(
+    functionals: dict[float, np.ndarray], columns: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack every speed copy (only ``columns`` if given); return (standardised rows, mean,
+    scale) as the model computes them."""
     from ser.model import STANDARDIZE_LIMIT
 
     stacked = np.concatenate([functionals[speed] for speed in sorted(functionals)]).astype(np.float64)
+    if columns is not None:
+        stacked = stacked[:, columns]
     mean = stacked.mean(axis=0)
     scale = stacked.std(axis=0)
     scale = np.where(scale > 1e-8, scale, 1.0)
@@ -353,8 +370,11 @@ def _logistic(rows: np.ndarray, labels: np.ndarray, *, c: float, balanced: bool,
     return classifier
 
 
-def fit_functional_member(train: ClipSet, *, c: float):
+def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | None = None):
     """Fit the functional view: L2 logistic regression per head on standardised functionals.
+
+    With ``columns``, only those functionals are used (the voicing view); the Keras model still
+    takes the whole vector, with zero weights (and identity standardisation) elsewhere.
 
     Every speed copy of each training clip (0.9/1.0/1.1) is a training row: that is the
     view's augmentation, done after the split like the CNN's. Emotion classes are weighted
@@ -370,24 +390,35 @@ def fit_functional_member(train: ClipSet, *, c: float):
 
     if train.functionals is None:
         raise ValueError("these clips have no functionals; use a config with functionals set")
-    rows, mean, scale = _standardize(train.functionals)
+    rows, mean, scale = _standardize(train.functionals, columns)
     copies = len(train.functionals)
-    model = build_functional_model(n_features=rows.shape[1], n_emotions=len(EMOTIONS))
-    model.get_layer("standardize").set_weights([mean.astype(np.float32), scale.astype(np.float32)])
+    n_features = train.functionals[1.0].shape[1]
+    used = np.arange(n_features) if columns is None else np.asarray(columns)
+    full_mean, full_scale = np.zeros(n_features), np.ones(n_features)
+    full_mean[used], full_scale[used] = mean, scale
+    model = build_functional_model(n_features=n_features, n_emotions=len(EMOTIONS))
+    model.get_layer("standardize").set_weights([full_mean.astype(np.float32), full_scale.astype(np.float32)])
     for head, n_classes in (("emotion", len(EMOTIONS)), ("gender", len(GENDERS)), ("intensity", len(INTENSITIES))):
         labels = np.tile(getattr(train, head), copies)
         classifier = _logistic(rows, labels, c=c, balanced=head == "emotion", n_classes=n_classes)
         if n_classes == 2:  # sigmoid(w.x + b) is the softmax of the logits (0, w.x + b)
-            kernel = np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1)
+            weights = np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1)
             bias = np.array([0.0, classifier.intercept_[0]])
         else:
-            kernel, bias = classifier.coef_.T, classifier.intercept_
+            weights, bias = classifier.coef_.T, classifier.intercept_
+        kernel = np.zeros((n_features, n_classes))
+        kernel[used] = weights
         model.get_layer(head).set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
     return model
 
 
 def choose_functional_c(
-    train: ClipSet, validation: ClipSet, *, settings: TrainSettings
+    train: ClipSet,
+    validation: ClipSet,
+    *,
+    settings: TrainSettings,
+    columns: np.ndarray | None = None,
+    grid: tuple[float, ...] | None = None,
 ) -> tuple[float, dict[str, float], np.ndarray]:
     """Pick the L2 strength whose emotion model scores best on the validation actors.
 
@@ -399,22 +430,30 @@ def choose_functional_c(
     validation_probabilities : np.ndarray, shape (len(validation), n_emotions)
         The chosen model's emotion probabilities for the validation clips (for calibration).
     """
-    rows, mean, scale = _standardize(train.functionals)
+    grid = grid or settings.functional_c_grid
+    rows, mean, scale = _standardize(train.functionals, columns)
     labels = np.tile(train.emotion, len(train.functionals))
     from ser.model import STANDARDIZE_LIMIT
 
-    validation_rows = np.clip((validation.functionals[1.0] - mean) / scale, -STANDARDIZE_LIMIT, STANDARDIZE_LIMIT)
+    validation_values = validation.functionals[1.0] if columns is None else validation.functionals[1.0][:, columns]
+    validation_rows = np.clip((validation_values - mean) / scale, -STANDARDIZE_LIMIT, STANDARDIZE_LIMIT)
     scores, probabilities = {}, {}
-    for c in settings.functional_c_grid:
+    for c in grid:
         classifier = _logistic(rows, labels, c=c, balanced=True, n_classes=len(EMOTIONS))
         probabilities[c] = classifier.predict_proba(validation_rows)
         scores[str(c)] = float(np.mean(probabilities[c].argmax(axis=1) == validation.emotion))
-    best = max(settings.functional_c_grid, key=lambda c: (scores[str(c)], -c))  # ties: stronger L2
+    best = max(grid, key=lambda c: (scores[str(c)], -c))  # ties: stronger L2
     return best, scores, probabilities[best]
 
 
 def fit_functional_view(
-    clips: ClipSet, *, train_mask: np.ndarray, validation_mask: np.ndarray, settings: TrainSettings
+    clips: ClipSet,
+    *,
+    train_mask: np.ndarray,
+    validation_mask: np.ndarray,
+    settings: TrainSettings,
+    columns: np.ndarray | None = None,
+    grid: tuple[float, ...] | None = None,
 ):
     """Choose the L2 strength on the validation clips with a fit on the training clips, then
     refit on both (the view has no early stopping to feed, and it is short of data).
@@ -430,10 +469,20 @@ def fit_functional_view(
         From the training-only fit, which never saw the validation clips (for calibration).
     """
     c, scores, validation_probabilities = choose_functional_c(
-        clips.subset(train_mask), clips.subset(validation_mask), settings=settings
+        clips.subset(train_mask), clips.subset(validation_mask), settings=settings, columns=columns, grid=grid
     )
-    model = fit_functional_member(clips.subset(train_mask | validation_mask), c=c)
+    model = fit_functional_member(clips.subset(train_mask | validation_mask), c=c, columns=columns)
     return model, c, scores, validation_probabilities
+
+
+def voicing_view_columns(clips: ClipSet, *, settings: TrainSettings) -> np.ndarray | None:
+    """The voicing view's functionals, or None when the settings or the clips have none."""
+    from ser.functionals import voicing_columns
+
+    if not settings.voicing_view or clips.functionals is None or not clips.functional_names:
+        return None
+    columns = voicing_columns(clips.functional_names)
+    return columns if columns.size else None
 
 
 def predict_functionals(model, clips: ClipSet) -> dict[str, np.ndarray]:
@@ -458,8 +507,8 @@ def cross_validate(
     dict with ``models`` (one per fold), ``histories``, ``splits`` (actor lists),
     ``test_positions`` and ``test_probabilities`` (per head; the two views fused window by window when the
     clips have functionals), ``val_positions`` and ``val_probabilities`` (for calibration),
-    ``seconds`` per fold, and for the functional view ``functional_models``,
-    ``functional_c`` (the L2 chosen per fold) and ``view_probabilities`` (each view's
+    ``seconds`` per fold, and for the functional views ``functional_models``,
+    ``functional_c`` (the L2 chosen per fold), ``voicing_models``, ``voicing_c`` and ``view_probabilities`` (each view's
     emotion probabilities on the test actors, for the ablation in metrics.json).
     """
     actors = sorted(set(clips.actor.tolist()))
@@ -474,8 +523,11 @@ def cross_validate(
         "val_probabilities": [],
         "functional_models": [],
         "functional_c": [],
+        "voicing_models": [],
+        "voicing_c": [],
         "view_probabilities": [],
     }
+    voicing = voicing_view_columns(clips, settings=settings)
     for fold in folds if folds is not None else range(settings.n_folds):
         train_actors, val_actors, test_actors = train_validation_test(
             actors, n_folds=settings.n_folds, fold=fold, seed=settings.seed
@@ -518,14 +570,26 @@ def cross_validate(
             )
             functional_test = predict_functionals(functional, clips.subset(test_mask))
             views["functionals"] = functional_test["emotion"]
-            test_probabilities = average_windows(
-                *test_windows, n_clips=int(test_mask.sum()), functional_probabilities=functional_test
-            )
-            val_probabilities = average_windows(
-                *val_windows, n_clips=int(val_mask.sum()), functional_probabilities={"emotion": functional_val}
-            )
+            clip_views, clip_views_val = [functional_test], [{"emotion": functional_val}]
             result["functional_models"].append(functional)
             result["functional_c"].append({"fold": fold, "chosen": c, "validation_accuracy": c_scores})
+            if voicing is not None:  # the third view, fitted the same way on its functionals only
+                voicing_model, c, c_scores, voicing_val = fit_functional_view(
+                    clips, train_mask=np.isin(clips.actor, train_actors) & speech_mask, validation_mask=val_mask,
+                    settings=settings, columns=voicing, grid=settings.voicing_c_grid,
+                )
+                voicing_test = predict_functionals(voicing_model, clips.subset(test_mask))
+                views["voicing"] = voicing_test["emotion"]
+                clip_views.append(voicing_test)
+                clip_views_val.append({"emotion": voicing_val})
+                result["voicing_models"].append(voicing_model)
+                result["voicing_c"].append({"fold": fold, "chosen": c, "validation_accuracy": c_scores})
+            test_probabilities = average_windows(
+                *test_windows, n_clips=int(test_mask.sum()), functional_probabilities=clip_views
+            )
+            val_probabilities = average_windows(
+                *val_windows, n_clips=int(val_mask.sum()), functional_probabilities=clip_views_val
+            )
             seconds += time.perf_counter() - fit_started
         result["view_probabilities"].append(views)
         accuracy = float(np.mean(test_probabilities["emotion"].argmax(1) == clips.emotion[test_mask]))

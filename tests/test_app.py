@@ -164,7 +164,7 @@ def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
     at = run_page("pages/3_Model.py")
     views = next(frame.value for frame in at.dataframe if "view" in frame.value.columns)
     assert views["view"].tolist() == [
-        "log-mel CNN alone", "functionals alone", "both, geometric mean (shipped)", "both, plain average"
+        "log-mel CNN alone", "functionals alone", "all views, geometric mean (shipped)", "all views, plain average"
     ]
     assert views["accuracy"].tolist() == [0.5, 0.6, 0.62, 0.61]
     comparison = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)

@@ -260,3 +260,28 @@ def test_recording_level_does_not_change_the_functionals():
         acoustic_functionals(voice, config=as_recorded), acoustic_functionals(0.1 * voice, config=as_recorded),
         rtol=0.01,
     )
+
+
+def test_real_names_give_the_voicing_subset_and_a_member_uses_only_it():
+    """ComParE's own names: 473 voice-source functionals; a member fitted on those columns
+    predicts what a logistic regression on those columns alone predicts."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ser.functionals import functional_names, voicing_columns
+    from ser.train import ClipSet, _standardize, fit_functional_member
+
+    names = functional_names(CONFIG)
+    columns = voicing_columns(names)
+    assert len(names) == 6373 and len(columns) == 473
+    rng = np.random.default_rng(11)
+    clips = 24
+    values = rng.standard_normal((clips, 6373)).astype(np.float32)
+    synthetic = ClipSet(variants={1.0: []}, emotion=np.arange(clips) % 8, gender=np.arange(clips) % 2,
+                        intensity=(np.arange(clips) // 2) % 2, actor=np.arange(clips) + 1,
+                        functionals={1.0: values}, functional_names=names)
+    member = fit_functional_member(synthetic, c=0.05, columns=columns)
+    rows, _, _ = _standardize({1.0: values}, columns)
+    reference = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced").fit(rows, synthetic.emotion)
+    np.testing.assert_allclose(
+        member.predict(values, verbose=0)["emotion"], reference.predict_proba(rows), atol=1e-4
+    )

@@ -81,16 +81,29 @@ def test_cross_validation_scores_what_the_fused_model_ships():
     values = rng.standard_normal((80, 20)).astype(np.float32) + 0.5 * clips.emotion[:, None]
     clips.functionals = {speed: values + 0.01 * rng.standard_normal(values.shape).astype(np.float32)
                          for speed in (1.0, 0.9, 1.1)}
+    # Five of the twenty are "voice-source" functionals: the third, voicing view uses those.
+    clips.functional_names = [f"F0final_sma_{k}" if k < 5 else f"mfcc_sma_{k}" for k in range(20)]
     speech = np.ones(80, dtype=bool)
     result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=[0], log=lambda _: None)
 
     test = clips.subset(np.isin(np.arange(80), result["test_positions"][0]))
-    shipped = build_fused(result["models"], result["functional_models"])
+    assert len(result["voicing_models"]) == 1
+    kernel = result["voicing_models"][0].get_layer("emotion").get_weights()[0]
+    assert np.all(kernel[5:] == 0) and np.any(kernel[:5] != 0)  # only its own functionals count
+    shipped = build_fused(result["models"], result["functional_models"], result["voicing_models"])
     windows, owners = clip_windows(test, config=config)
     outputs = shipped.predict({"log_mel": windows, "functionals": test.functionals[1.0][owners]}, verbose=0)
     per_clip = np.stack([outputs["emotion"][owners == k].mean(axis=0) for k in range(len(test))])
     np.testing.assert_allclose(result["test_probabilities"][0]["emotion"], per_clip, atol=1e-5)
 
     summary = summarize_cross_validation(clips, None, result)
-    assert set(summary["views"]) == {"log_mel_cnn", "functionals", "fused", "averaged"}
+    assert set(summary["views"]) == {"log_mel_cnn", "functionals", "voicing", "fused", "averaged"}
     assert summary["views"]["fused"]["accuracy"] == summary["accuracy"]
+
+
+def test_voicing_columns_pick_the_voice_source_functionals():
+    from ser.functionals import voicing_columns
+
+    names = ["F0final_sma_amean", "mfcc_sma[1]_amean", "jitterLocal_sma_amean", "logHNR_sma_de_amean",
+             "pcm_RMSenergy_sma_amean", "shimmerLocal_sma_stddev", "voicingFinalUnclipped_sma_amean"]
+    assert voicing_columns(names).tolist() == [0, 2, 3, 5, 6]
