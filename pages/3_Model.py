@@ -68,13 +68,15 @@ if per_class:
 
 views = cv.get("views")
 if views:
-    st.header("Two views of the voice")
+    st.header("Several views of the voice")
     st.markdown(
-        "The model hears each clip twice: a **CNN over the log-mel spectrogram** (what you see on the "
-        "Analyze page) and a **linear model over 6373 openSMILE acoustic functionals** (pitch, loudness, "
-        "voice quality and spectral statistics of the whole clip). Their probabilities are fused as a "
-        "normalised geometric mean (a class one view confidently rules out stays unlikely). "
-        "Each view alone, and both fused, on the same unseen speakers:"
+        "The model hears each clip through several views: a **CNN over the log-mel spectrogram** (what you "
+        "see on the Analyze page), a **linear model over 6373 openSMILE acoustic functionals** (pitch, "
+        "loudness, voice quality and spectral statistics of the whole clip)"
+        + (", and a **second linear model on only their voice-source part** (pitch, jitter, shimmer, "
+           "harmonics-to-noise ratio)" if "voicing" in views else "")
+        + ". Their probabilities are fused as a normalised geometric mean (a class one view confidently "
+        "rules out stays unlikely). Each view alone, and all fused, on the same unseen speakers:"
     )
     names = {
         "log_mel_cnn": "log-mel CNN alone",
