@@ -11,6 +11,7 @@ import streamlit as st
 
 import app_ui
 from ser import plots
+from ser.model_card import VIEW_NAMES
 
 app_ui.page_setup("Model")
 st.title("The model's report card")
@@ -78,13 +79,7 @@ if views:
         + ". Their probabilities are fused as a normalised geometric mean (a class one view confidently "
         "rules out stays unlikely). Each view alone, and all fused, on the same unseen speakers:"
     )
-    names = {
-        "log_mel_cnn": "log-mel CNN alone",
-        "functionals": "functionals alone",
-        "voicing": "voice-source functionals alone",
-        "fused": "all views, geometric mean (shipped)",
-        "averaged": "all views, plain average",
-    }
+    names = VIEW_NAMES
     st.dataframe(
         pd.DataFrame([{"view": names.get(view, view), **row} for view, row in views.items()]),
         hide_index=True,

@@ -12,6 +12,15 @@ from typing import Any
 
 from ser.config import read_json
 
+#: How each entry of ``cross_validation.views`` is named in the model card and on the Model page.
+VIEW_NAMES: dict[str, str] = {
+    "log_mel_cnn": "log-mel CNN alone",
+    "functionals": "functionals alone",
+    "voicing": "voice-source functionals alone",
+    "fused": "all views, geometric mean (shipped)",
+    "averaged": "all views, plain average",
+}
+
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
@@ -138,13 +147,7 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         )
     views = cv.get("views")
     if views:
-        names = {
-            "log_mel_cnn": "log-mel CNN alone",
-            "functionals": "functionals alone",
-            "voicing": "voice-source functionals alone",
-            "fused": "all views, geometric mean (shipped)",
-            "averaged": "all views, plain average",
-        }
+        names = VIEW_NAMES
         lines += [
             "",
             "Each view alone and fused (same folds, same unseen actors):",
