@@ -60,6 +60,10 @@ class TrainSettings:
     #: model under-weights. Same input vector, so no extra extraction at inference.
     voicing_view: bool = True
     voicing_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
+    #: After early stopping on the validation actors, train the CNN again on training +
+    #: validation actors with the same learning-rate schedule up to the best epoch
+    #: (:func:`refit_schedule`): four more speakers to learn from, as the linear views have.
+    refit_cnn: bool = True
 
 
 @dataclasses.dataclass
@@ -273,22 +277,38 @@ def predict_clips(
     )
 
 
+def refit_schedule(history: dict[str, list[float]]) -> list[float]:
+    """The learning rate of each epoch up to the best one (lowest validation emotion loss).
+
+    A model refitted on training + validation speakers replays this schedule, so it stops
+    where the early-stopped model's restored weights came from, with the same decays.
+    """
+    best = int(np.argmin(history["val_emotion_loss"]))
+    return [float(rate) for rate in history["learning_rate"][: best + 1]]
+
+
 def fit_fold(
     train: ClipSet,
-    validation: ClipSet,
+    validation: ClipSet | None,
     *,
     config: FeatureConfig,
     settings: TrainSettings,
     seed: int,
     verbose: int = 0,
+    schedule: list[float] | None = None,
 ):
     """Train one model; early stopping restores the weights best on validation speakers.
+
+    With ``schedule`` (one learning rate per epoch, see :func:`refit_schedule`) and no
+    ``validation``, train for exactly that many epochs at those rates instead.
 
     Returns
     -------
     model : keras.Model
     history : dict of per-epoch lists
     """
+    if (validation is None) == (schedule is None):
+        raise ValueError("give either validation clips (early stopping) or a schedule (refit), not both")
     import keras
 
     from ser.model import build_model
@@ -311,6 +331,16 @@ def fit_fold(
         loss_weights={"emotion": 1.0, "gender": 0.2, "intensity": 0.3},
         metrics={"emotion": ["accuracy"], "gender": ["accuracy"], "intensity": ["accuracy"]},
     )
+    batches = _make_batches_class()(train, config=config, settings=settings, seed=seed)
+    if schedule is not None:
+        rates = list(schedule)
+        history = model.fit(
+            batches,
+            epochs=len(rates),
+            callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, _rate: rates[epoch])],
+            verbose=verbose,
+        )
+        return model, {key: [float(value) for value in values] for key, values in history.history.items()}
     # Validation scores the centre window of each clip, with no augmentation.
     val_windows = np.stack(
         [
@@ -323,7 +353,6 @@ def fit_fold(
         ]
     )
     val_targets = {"emotion": validation.emotion, "gender": validation.gender, "intensity": validation.intensity}
-    batches = _make_batches_class()(train, config=config, settings=settings, seed=seed)
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_emotion_loss", mode="min", patience=settings.patience, restore_best_weights=True
@@ -509,7 +538,9 @@ def cross_validate(
     clips have functionals), ``val_positions`` and ``val_probabilities`` (for calibration),
     ``seconds`` per fold, and for the functional views ``functional_models``,
     ``functional_c`` (the L2 chosen per fold), ``voicing_models``, ``voicing_c`` and ``view_probabilities`` (each view's
-    emotion probabilities on the test actors, for the ablation in metrics.json).
+    emotion probabilities on the test actors, for the ablation in metrics.json), and ``refit_epochs`` (per fold,
+    with ``settings.refit_cnn``: the CNN that ships was retrained on training + validation actors for that many
+    epochs; ``histories`` keep the early-stopped run's curves).
     """
     actors = sorted(set(clips.actor.tolist()))
     result: dict[str, Any] = {
@@ -526,6 +557,7 @@ def cross_validate(
         "voicing_models": [],
         "voicing_c": [],
         "view_probabilities": [],
+        "refit_epochs": [],
     }
     voicing = voicing_view_columns(clips, settings=settings)
     for fold in folds if folds is not None else range(settings.n_folds):
@@ -553,9 +585,20 @@ def cross_validate(
             seed=settings.seed + fold,
             verbose=int(os.environ.get("SER_VERBOSE", "0")),
         )
+        # Validation (and calibration) probabilities come from the early-stopped model, which
+        # never saw those actors; test probabilities from the model that ships.
+        val_windows = predict_windows(model, clips.subset(val_mask), config=config)
+        if settings.refit_cnn:
+            in_refit = np.isin(clips.actor, train_actors + val_actors)
+            if not settings.use_song:
+                in_refit &= speech_mask
+            model, refit_history = fit_fold(
+                clips.subset(in_refit), None, config=config, settings=settings, seed=settings.seed + fold,
+                schedule=refit_schedule(history), verbose=int(os.environ.get("SER_VERBOSE", "0")),
+            )
+            result["refit_epochs"].append(len(refit_history["loss"]))
         seconds = time.perf_counter() - started
         test_windows = predict_windows(model, clips.subset(test_mask), config=config)
-        val_windows = predict_windows(model, clips.subset(val_mask), config=config)
         test_probabilities = average_windows(*test_windows, n_clips=int(test_mask.sum()))
         val_probabilities = average_windows(*val_windows, n_clips=int(val_mask.sum()))
         views = {"log_mel_cnn": test_probabilities["emotion"]}

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from ser.config import FeatureConfig
 from ser.data import EMOTIONS
@@ -88,6 +89,7 @@ def test_cross_validation_scores_what_the_fused_model_ships():
 
     test = clips.subset(np.isin(np.arange(80), result["test_positions"][0]))
     assert len(result["voicing_models"]) == 1
+    assert result["refit_epochs"] == [1]  # the shipped CNN was retrained on training + validation actors
     kernel = result["voicing_models"][0].get_layer("emotion").get_weights()[0]
     assert np.all(kernel[5:] == 0) and np.any(kernel[:5] != 0)  # only its own functionals count
     shipped = build_fused(result["models"], result["functional_models"], result["voicing_models"])
@@ -107,3 +109,22 @@ def test_voicing_columns_pick_the_voice_source_functionals():
     names = ["F0final_sma_amean", "mfcc_sma[1]_amean", "jitterLocal_sma_amean", "logHNR_sma_de_amean",
              "pcm_RMSenergy_sma_amean", "shimmerLocal_sma_stddev", "voicingFinalUnclipped_sma_amean"]
     assert voicing_columns(names).tolist() == [0, 2, 3, 5, 6]
+
+
+def test_refit_replays_the_schedule_up_to_the_best_epoch():
+    """The refit trains exactly as many epochs as the early-stopped run's best one, at the
+    learning rates that run used, and needs no validation clips."""
+    from ser.train import refit_schedule
+
+    history = {"val_emotion_loss": [2.0, 1.5, 1.2, 1.4, 1.3], "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]}
+    assert refit_schedule(history) == [1e-3, 1e-3, 5e-4]
+    config = FeatureConfig(window_seconds=0.5, n_mels=32)
+    settings = TrainSettings(epochs=5, batch_size=8, width=8)
+    train = _synthetic_clips(32, config=config, seed=0)
+    model, refit_history = fit_fold(train, None, config=config, settings=settings, seed=0, schedule=[2e-3, 1e-3])
+    assert len(refit_history["loss"]) == 2
+    np.testing.assert_allclose(refit_history["learning_rate"], [2e-3, 1e-3], rtol=1e-6)
+    validation = _synthetic_clips(8, config=config, seed=1)
+    for ambiguous in ({"validation": validation, "schedule": [1e-3]}, {"validation": None, "schedule": None}):
+        with pytest.raises(ValueError, match="either"):
+            fit_fold(train, config=config, settings=settings, seed=0, **ambiguous)
