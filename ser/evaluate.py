@@ -134,7 +134,9 @@ def summarize_cross_validation(clips: ClipSet, index: pd.DataFrame, result: dict
     return {
         **report,
         **extra,
-        "protocol": PROTOCOL + (FUNCTIONAL_PROTOCOL if extra else "") + (REFIT_PROTOCOL if result.get("refit_epochs") else ""),
+        "protocol": PROTOCOL
+        + (FUNCTIONAL_PROTOCOL if extra else "")
+        + (REFIT_PROTOCOL if result.get("refit_epochs") else ""),
         "gender_accuracy": float(np.mean(probabilities["gender"].argmax(1) == clips.gender[positions])),
         "intensity_accuracy": float(np.mean(probabilities["intensity"].argmax(1) == clips.intensity[positions])),
         "per_actor": per_actor,

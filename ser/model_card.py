@@ -93,18 +93,24 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         f"training wall time {training.get('wall_seconds', 0) / 60:.1f} min "
         f"on {training.get('machine', 'n/a')}.",
         "- Training: AdamW, class-weighted cross-entropy (emotion, plus gender and intensity heads at lower "
-        "weight), early stopping on the validation speakers' emotion loss with the best weights restored; "
-        "augmentation on training batches only: speed 0.9/1.1 (tempo and pitch), random crops, "
+        "weight), early stopping on the validation speakers' emotion loss with the best weights restored"
+        + (
+            "; then, as the linear views are, trained again on training + validation actors, replaying the "
+            "learning-rate schedule up to that best epoch (the fold CNN that ships is that one)"
+            if settings.get("refit_cnn")
+            else ""
+        )
+        + "; augmentation on training batches only: speed 0.9/1.1 (tempo and pitch), random crops, "
         "mel-axis warping (vocal-tract length), additive noise at 5-30 dB SNR, SpecAugment masks. "
         f"Settings: `{settings}`.",
         "- Calibration: temperature scaling of the (fused) emotion head "
         f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
         f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}."
         + (
-            " Both are fitted on each fold's validation actors; there the functional view's "
-            "probabilities come from its fit on the 12 training actors (the one that ships also saw "
-            "the validation actors), so the shipped model may be slightly more confident than calibrated."
-            if features.get("functionals")
+            " Both are fitted on each fold's validation actors; there each view's probabilities come from "
+            "its fit on the 12 training actors (the ones that ship also saw the validation actors), so the "
+            "shipped model may be slightly more confident than calibrated."
+            if features.get("functionals") or settings.get("refit_cnn")
             else ""
         ),
         "",
