@@ -96,7 +96,8 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         "weight), early stopping on the validation speakers' emotion loss with the best weights restored"
         + (
             "; then, as the linear views are, trained again on training + validation actors, replaying the "
-            "learning-rate schedule up to that best epoch (the fold CNN that ships is that one)"
+            "learning-rate schedule epoch by epoch up to that best epoch (a third more steps, as each epoch "
+            "now holds 16 actors' clips instead of 12); the fold CNN that ships is that one"
             if settings.get("refit_cnn")
             else ""
         )
@@ -107,9 +108,15 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
         f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}."
         + (
-            " Both are fitted on each fold's validation actors; there each view's probabilities come from "
-            "its fit on the 12 training actors (the ones that ship also saw the validation actors), so the "
-            "shipped model may be slightly more confident than calibrated."
+            (
+                " Both are fitted on each fold's validation actors; there each view's probabilities come from "
+                "its fit on the 12 training actors (the ones that ship also saw the validation actors), so the "
+                "shipped model may be slightly more confident than calibrated."
+                if settings.get("refit_cnn")
+                else " Both are fitted on each fold's validation actors; there the functional view's "
+                "probabilities come from its fit on the 12 training actors (the one that ships also saw "
+                "the validation actors), so the shipped model may be slightly more confident than calibrated."
+            )
             if features.get("functionals") or settings.get("refit_cnn")
             else ""
         ),

@@ -283,7 +283,8 @@ def refit_schedule(history: dict[str, list[float]]) -> list[float]:
     A model refitted on training + validation speakers replays this schedule, so it stops
     where the early-stopped model's restored weights came from, with the same decays.
     """
-    best = int(np.argmin(history["val_emotion_loss"]))
+    # nanargmin: early stopping skips a NaN loss, so the schedule must not stop there either.
+    best = int(np.nanargmin(history["val_emotion_loss"]))
     return [float(rate) for rate in history["learning_rate"][: best + 1]]
 
 

@@ -65,13 +65,31 @@ def test_model_builder_shapes_and_band_normalisation():
     np.testing.assert_allclose(BandMeanNormalization()(x), BandMeanNormalization()(shifted), atol=1e-4)
 
 
-def test_cross_validation_scores_what_the_fused_model_ships():
+def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
     """One fold of the real cross-validation on tiny synthetic data with both views: the test
     probabilities it reports are what build_fused's model (the shipped kind) gives for those
-    clips, and the summary reports each view, the fusion and the plain average."""
+    clips, and the summary reports each view, the fusion and the plain average. The CNN that
+    ships is refitted on training + validation actors (never test actors), and validation
+    (calibration) probabilities come from the early-stopped model that never saw them."""
+    import ser.train
     from ser.evaluate import summarize_cross_validation
     from ser.model import build_fused
     from ser.train import cross_validate
+
+    fits, scored = [], []
+    real_fit_fold, real_predict_windows = ser.train.fit_fold, ser.train.predict_windows
+
+    def recording_fit_fold(train, validation, **kwargs):
+        model, history = real_fit_fold(train, validation, **kwargs)
+        fits.append({"actors": set(train.actor.tolist()), "validation": validation is not None, "model": model})
+        return model, history
+
+    def recording_predict_windows(model, clips, **kwargs):
+        scored.append({"model": model, "actors": set(clips.actor.tolist())})
+        return real_predict_windows(model, clips, **kwargs)
+
+    monkeypatch.setattr(ser.train, "fit_fold", recording_fit_fold)
+    monkeypatch.setattr(ser.train, "predict_windows", recording_predict_windows)
 
     config = FeatureConfig(window_seconds=0.5, n_mels=32)
     settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, frontend_2d=False,
@@ -90,6 +108,15 @@ def test_cross_validation_scores_what_the_fused_model_ships():
     test = clips.subset(np.isin(np.arange(80), result["test_positions"][0]))
     assert len(result["voicing_models"]) == 1
     assert result["refit_epochs"] == [1]  # the shipped CNN was retrained on training + validation actors
+    split = result["splits"][0]
+    train_actors, val_actors, test_actors = set(split["train"]), set(split["validation"]), set(split["test"])
+    early, refit = fits
+    assert early["validation"] and early["actors"] == train_actors
+    assert not refit["validation"] and refit["actors"] == train_actors | val_actors
+    assert result["models"][0] is refit["model"]
+    by_actors = {frozenset(call["actors"]): call["model"] for call in scored}
+    assert by_actors[frozenset(val_actors)] is early["model"]
+    assert by_actors[frozenset(test_actors)] is refit["model"]
     kernel = result["voicing_models"][0].get_layer("emotion").get_weights()[0]
     assert np.all(kernel[5:] == 0) and np.any(kernel[:5] != 0)  # only its own functionals count
     shipped = build_fused(result["models"], result["functional_models"], result["voicing_models"])
