@@ -172,6 +172,9 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             lines.append(
                 f"| {names.get(view, view)} | {_pct(row['accuracy'])} | {_pct(row['uar'])} | {_pct(row['macro_f1'])} |"
             )
+    seed_sentence = seed_check_sentence(metrics)
+    if seed_sentence:
+        lines += ["", seed_sentence]
     lines += [
         "",
         "Per class (recall is the share of that emotion's clips recognised):",
@@ -278,6 +281,9 @@ def results_table(metrics: dict[str, Any]) -> str:
         ]
         lines += ["", "The shipped model hears each clip through several views; each alone on the same folds: "
                   + ", ".join(parts) + "."]
+    seed_sentence = seed_check_sentence(metrics)
+    if seed_sentence:
+        lines += ["", seed_sentence]
     spread = cv.get("per_actor_spread") or {}
     lines += [
         "",
@@ -296,6 +302,22 @@ def results_table(metrics: dict[str, Any]) -> str:
     ]
     return "\n".join(lines)
 
+
+
+def seed_check_sentence(metrics: dict[str, Any]) -> str | None:
+    """One sentence on how much the headline moves with another training seed (``seed_check``)."""
+    check = metrics.get("seed_check")
+    cv = metrics.get("cross_validation", {})
+    if not check or cv.get("accuracy") is None:
+        return None
+    gap = abs(check["fused_accuracy"] - cv["accuracy"]) * 100
+    return (
+        f"Seed check: {check['what']}: CNN alone {_pct(check['cnn_accuracy'])}, all views fused "
+        f"{_pct(check['fused_accuracy'])} (UAR {_pct(check['fused_uar'])}) instead of {_pct(cv['accuracy'])}. "
+        f"Training noise alone moves the fused accuracy by {gap:.1f} points, so differences of that size "
+        "between recipes on these folds mean little. Reproduce: "
+        f"`{check['command']}`."
+    )
 
 def update_readme(readme: Path, metrics: dict[str, Any]) -> None:
     """Replace the text between the README's results markers with :func:`results_table`."""

@@ -77,3 +77,19 @@ def test_model_card_shows_the_metrics_numbers(tmp_path):
     card = render(metrics, {"features": {"sample_rate": 16000}})
     for text in ("51.2%", "49.9%", "grouped by actor", "81.0%", "(a) | 30.0% / 28.0% | 60.0% / 58.0%", "0.31"):
         assert text in card
+
+
+def test_seed_check_is_shown_with_the_gap_it_measured():
+    from ser.model_card import render, results_table, seed_check_sentence
+
+    metrics = {
+        "cross_validation": {"accuracy": 0.663, "uar": 0.666, "macro_f1": 0.65, "protocol": "grouped by actor",
+                             "calibration": {}},
+        "seed_check": {"what": "CNN seeds fold + 100", "cnn_accuracy": 0.509, "fused_accuracy": 0.649,
+                       "fused_uar": 0.652, "command": "python experiments/seed_check.py --offset 100"},
+    }
+    sentence = seed_check_sentence(metrics)
+    for text in ("64.9%", "65.2%", "66.3%", "1.4 points", "--offset 100"):
+        assert text in sentence
+    assert sentence in render(metrics, {"features": {}}) and sentence in results_table(metrics)
+    assert seed_check_sentence({"cross_validation": {"accuracy": 0.6}}) is None
