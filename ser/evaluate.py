@@ -28,11 +28,10 @@ from ser.metrics import (
 from ser.train import (
     ClipSet,
     TrainSettings,
-    fit_fold,
+    fit_cnn,
     fit_functional_view,
     predict_clips,
     predict_functionals,
-    refit_schedule,
     voicing_view_columns,
 )
 
@@ -180,16 +179,15 @@ def leaky_random_split(clips: ClipSet, *, speech_mask: np.ndarray, config, setti
     positions = np.arange(len(clips))
     train_mask, validation_mask, test_mask = (np.isin(positions, part) for part in (train, validation, test))
     started = time.perf_counter()
-    model, history = fit_fold(
-        clips.subset(train_mask), clips.subset(validation_mask), config=config, settings=settings, seed=settings.seed
+    # As the honest recipe: with refit_cnn, trained again on training + validation clips.
+    _, model, history, refit_epochs = fit_cnn(
+        clips.subset(train_mask),
+        clips.subset(validation_mask),
+        refit_on=clips.subset(train_mask | validation_mask),
+        config=config,
+        settings=settings,
+        seed=settings.seed,
     )
-    refit_epochs = None
-    if settings.refit_cnn:  # as the honest recipe: train again on training + validation clips
-        model, refit_history = fit_fold(
-            clips.subset(train_mask | validation_mask), None, config=config, settings=settings, seed=settings.seed,
-            schedule=refit_schedule(history),
-        )
-        refit_epochs = len(refit_history["loss"])
     # subset() keeps positions in ascending order, so the labels must come from the mask too.
     probabilities = predict_clips(model, clips.subset(test_mask), config=config)["emotion"]
     views = {"log_mel_cnn": probabilities}

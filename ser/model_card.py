@@ -87,6 +87,14 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
                 "added after an ablation on these folds (eGeMAPS' pitch/voice-quality group carried its gain), "
                 "so its share of the fused figure carries that selection too."
             )
+    # Which views ship refitted on the validation actors that calibration is fitted on.
+    refitted = (
+        ("each view's", "the ones that ship")
+        if settings.get("refit_cnn")
+        else ("the functional view's", "the one that ships")
+        if features.get("functionals")
+        else None
+    )
     lines += [
         f"- Shipped model: {training.get('shipped_model', 'n/a')}; bundle size "
         f"{training.get('bundle_bytes', 0) / 1e6:.1f} MB; "
@@ -108,16 +116,10 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         f'(T = {calibration.get("temperature", float("nan")):.2f}); the app and CLI say "not sure" below '
         f"a confidence of {calibration.get('confidence_threshold', float('nan')):.2f}."
         + (
-            (
-                " Both are fitted on each fold's validation actors; there each view's probabilities come from "
-                "its fit on the 12 training actors (the ones that ship also saw the validation actors), so the "
-                "shipped model may be slightly more confident than calibrated."
-                if settings.get("refit_cnn")
-                else " Both are fitted on each fold's validation actors; there the functional view's "
-                "probabilities come from its fit on the 12 training actors (the one that ships also saw "
-                "the validation actors), so the shipped model may be slightly more confident than calibrated."
-            )
-            if features.get("functionals") or settings.get("refit_cnn")
+            f" Both are fitted on each fold's validation actors; there {refitted[0]} probabilities come from "
+            f"its fit on the 12 training actors ({refitted[1]} also saw the validation actors), so the "
+            "shipped model may be slightly more confident than calibrated."
+            if refitted
             else ""
         ),
         "",
@@ -303,7 +305,6 @@ def results_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-
 def seed_check_sentence(metrics: dict[str, Any]) -> str | None:
     """One sentence on how much the headline moves with another training seed (``seed_check``)."""
     check = metrics.get("seed_check")
@@ -318,6 +319,7 @@ def seed_check_sentence(metrics: dict[str, Any]) -> str | None:
         "between recipes on these folds mean little. Reproduce: "
         f"`{check['command']}`."
     )
+
 
 def update_readme(readme: Path, metrics: dict[str, Any]) -> None:
     """Replace the text between the README's results markers with :func:`results_table`."""

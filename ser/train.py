@@ -371,6 +371,38 @@ def fit_fold(
     return model, curves
 
 
+def fit_cnn(
+    train: ClipSet,
+    validation: ClipSet,
+    *,
+    refit_on: ClipSet,
+    config: FeatureConfig,
+    settings: TrainSettings,
+    seed: int,
+    verbose: int = 0,
+):
+    """Early-stop a CNN on ``validation``; with ``settings.refit_cnn``, train a fresh one on
+    ``refit_on`` (the training + validation clips) replaying :func:`refit_schedule`.
+
+    Returns
+    -------
+    early_stopped : keras.Model
+        Never saw the validation clips: the one to score them with (calibration).
+    shipped : keras.Model
+        The refitted model, or the early-stopped one without refit.
+    history : dict of per-epoch lists
+        The early-stopped run's curves.
+    refit_epochs : int or None
+    """
+    early_stopped, history = fit_fold(train, validation, config=config, settings=settings, seed=seed, verbose=verbose)
+    if not settings.refit_cnn:
+        return early_stopped, early_stopped, history, None
+    shipped, refit_history = fit_fold(
+        refit_on, None, config=config, settings=settings, seed=seed, schedule=refit_schedule(history), verbose=verbose
+    )
+    return early_stopped, shipped, history, len(refit_history["loss"])
+
+
 def _standardize(
     functionals: dict[float, np.ndarray], columns: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -578,26 +610,23 @@ def cross_validate(
         val_mask = np.isin(clips.actor, val_actors) & speech_mask
         test_mask = np.isin(clips.actor, test_actors) & speech_mask
         started = time.perf_counter()
-        model, history = fit_fold(
+        in_refit = np.isin(clips.actor, train_actors + val_actors)
+        if not settings.use_song:
+            in_refit &= speech_mask
+        early_stopped, model, history, refit_epochs = fit_cnn(
             clips.subset(in_train),
             clips.subset(val_mask),
+            refit_on=clips.subset(in_refit),
             config=config,
             settings=settings,
             seed=settings.seed + fold,
             verbose=int(os.environ.get("SER_VERBOSE", "0")),
         )
+        if refit_epochs is not None:
+            result["refit_epochs"].append(refit_epochs)
         # Validation (and calibration) probabilities come from the early-stopped model, which
         # never saw those actors; test probabilities from the model that ships.
-        val_windows = predict_windows(model, clips.subset(val_mask), config=config)
-        if settings.refit_cnn:
-            in_refit = np.isin(clips.actor, train_actors + val_actors)
-            if not settings.use_song:
-                in_refit &= speech_mask
-            model, refit_history = fit_fold(
-                clips.subset(in_refit), None, config=config, settings=settings, seed=settings.seed + fold,
-                schedule=refit_schedule(history), verbose=int(os.environ.get("SER_VERBOSE", "0")),
-            )
-            result["refit_epochs"].append(len(refit_history["loss"]))
+        val_windows = predict_windows(early_stopped, clips.subset(val_mask), config=config)
         seconds = time.perf_counter() - started
         test_windows = predict_windows(model, clips.subset(test_mask), config=config)
         test_probabilities = average_windows(*test_windows, n_clips=int(test_mask.sum()))

@@ -155,3 +155,24 @@ def test_refit_replays_the_schedule_up_to_the_best_epoch():
     for ambiguous in ({"validation": validation, "schedule": [1e-3]}, {"validation": None, "schedule": None}):
         with pytest.raises(ValueError, match="either"):
             fit_fold(train, config=config, settings=settings, seed=0, **ambiguous)
+
+
+def test_leaky_split_trains_the_shipped_recipe_and_says_it_is_leaky():
+    """The leaky comparison runs the same recipe (CNN refit, functional and voicing views) on a
+    random clip split, reports each view and marks itself leaky."""
+    from ser.evaluate import leaky_random_split
+
+    config = FeatureConfig(window_seconds=0.5, n_mels=32)
+    settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, functional_c_grid=(0.01,),
+                             voicing_c_grid=(0.01,))
+    clips = _synthetic_clips(80, config=config, seed=4)
+    clips.actor = np.repeat(np.arange(1, 11), 8)
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((80, 20)).astype(np.float32) + 0.5 * clips.emotion[:, None]
+    clips.functionals = {speed: values for speed in (1.0, 0.9, 1.1)}
+    clips.functional_names = [f"F0final_sma_{k}" if k < 5 else f"mfcc_sma_{k}" for k in range(20)]
+    result = leaky_random_split(clips, speech_mask=np.ones(80, dtype=bool), config=config, settings=settings)
+    assert result["leaky"] and result["protocol"].startswith("LEAKY")
+    assert result["n_test"] == 16 and result["refit_epochs"] == 1
+    assert set(result["views"]) == {"log_mel_cnn", "functionals", "voicing"}
+    assert 0 <= result["accuracy"] <= 1 and 0 <= result["uar"] <= 1
