@@ -97,8 +97,10 @@ def command_train(args: argparse.Namespace) -> int:
     )
     metrics_path = out / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.exists() else {}
-    # A seed check measured the previous model; `evaluate` refreshes the leaky split and baselines.
+    # The seed and robustness checks measured the previous model; `evaluate` refreshes the
+    # leaky split and baselines.
     metrics.pop("seed_check", None)
+    metrics.pop("robustness", None)
     wall = time.perf_counter() - started
     metrics.update(
         {

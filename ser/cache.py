@@ -1,4 +1,6 @@
-"""Cached log-mel features of a dataset, with speed-perturbed copies for augmentation.
+"""Cached log-mel features of a dataset, with speed-perturbed copies for augmentation, and
+the openSMILE functionals of those copies and of one "recorded in a room" copy of each
+speech clip (:func:`ser.augment.room_copy`).
 
 Features are computed by :func:`ser.features.clip_features` (the same function the app
 uses) and stored as one flat float32 array plus offsets in ``.npz`` files without
@@ -138,3 +140,57 @@ def load_functionals(
             file=sys.stderr,
         )
     return result
+
+
+#: Seed of the room copies (with each file's name, so a clip gets the same copy in any index).
+ROOM_COPY_SEED = 7
+
+
+def load_room_functionals(
+    index: pd.DataFrame,
+    *,
+    config: FeatureConfig,
+    cache_dir: Path,
+    seed: int = ROOM_COPY_SEED,
+) -> np.ndarray:
+    """Functionals of one noisy, sometimes reverberant copy of every speech clip, cached.
+
+    The copy (:func:`ser.augment.room_copy`) is seeded by ``seed`` and the file's name, then
+    goes through :func:`ser.features.prepare_waveform` and the functionals exactly as a clip
+    the app receives. The functional views train on speech only, so song rows are NaN (a fit
+    that used one would fail loudly rather than learn from a hole).
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips, n_functionals), float32, rows aligned with ``index``
+    """
+    import zlib
+
+    from ser.augment import room_copy
+    from ser.features import prepare_waveform
+    from ser.functionals import acoustic_functionals, n_functionals
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = index["path"].tolist()
+    speech = (index["vocal_channel"] == "speech").to_numpy()
+    key = _cache_key({**config.to_dict(), "room_copy_seed": seed}, paths, 1.0)
+    file = cache_dir / f"functionals-room-{key}.npz"
+    if file.exists():
+        with np.load(file, allow_pickle=False) as stored:
+            return stored["values"]
+    started = time.perf_counter()
+    values = np.full((len(paths), n_functionals(config)), np.nan, dtype=np.float32)
+    for row, (path, is_speech) in enumerate(zip(paths, speech, strict=True)):
+        if not is_speech:
+            continue
+        waveform = decode_audio(path, sample_rate=config.sample_rate)
+        rng = np.random.default_rng([seed, zlib.crc32(Path(path).name.encode())])
+        copy = room_copy(waveform, sample_rate=config.sample_rate, rng=rng)
+        try:
+            values[row] = acoustic_functionals(prepare_waveform(copy, config=config), config=config)
+        except NoSpeechError as error:
+            raise NoSpeechError(f"{path} (room copy): {error}") from error
+    np.savez(file, values=values)
+    print(f"functionals: {int(speech.sum())} room copies in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return values

@@ -226,6 +226,9 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             )
             + f" (target <= {costs['clip_4s_median_ms_target']} ms median).",
         ]
+    robustness = robustness_lines(metrics)
+    if robustness:
+        lines += ["", "## Off the studio: noise, rooms, phone lines, codecs", "", *robustness]
     lines += [
         "",
         "## Known failure modes and limits",
@@ -286,6 +289,9 @@ def results_table(metrics: dict[str, Any]) -> str:
     seed_sentence = seed_check_sentence(metrics)
     if seed_sentence:
         lines += ["", seed_sentence]
+    robustness = robustness_lines(metrics)
+    if robustness:
+        lines += ["", *robustness]
     spread = cv.get("per_actor_spread") or {}
     lines += [
         "",
@@ -303,6 +309,43 @@ def results_table(metrics: dict[str, Any]) -> str:
         "(or `make train`). Details: [models/MODEL_CARD.md](models/MODEL_CARD.md).",
     ]
     return "\n".join(lines)
+
+
+#: How each corruption of experiments/robustness.py reads in a table.
+CONDITION_NAMES = {
+    "clean": "studio clip as recorded",
+    "white_20db": "white noise, 20 dB below the speech",
+    "white_10db": "white noise, 10 dB below the speech",
+    "pink_10db": "pink noise, 10 dB below the speech",
+    "reverb_0.5s": "reverberant room (RT60 0.5 s)",
+    "phone_8k": "telephone band (8 kHz, 300-3400 Hz)",
+    "mp3": "MP3 encoded",
+    "opus": "Opus encoded",
+    "laptop_mic": "thin, bright laptop microphone",
+}
+
+
+def robustness_lines(metrics: dict[str, Any]) -> list[str]:
+    """A table of accuracy under each corruption (``robustness``, from experiments/robustness.py)."""
+    check = metrics.get("robustness")
+    if not check:
+        return []
+    lines = [
+        f"Every speech clip of actors 1-20 corrupted, then scored through the app's own path by the fold "
+        f"members that never heard its speaker ({check['clips']} clips; a clip refused as \"no speech\" "
+        "counts as an error). \"Seen\" marks corruptions like those the functional views are trained with.",
+        "",
+        "| condition | seen in training | accuracy | UAR | refused | same answer as clean |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in check["conditions"].items():
+        lines.append(
+            f"| {CONDITION_NAMES.get(name, name)} | {'yes' if row['seen_in_training'] else 'no'} | "
+            f"{_pct(row['accuracy'])} | {_pct(row['uar'])} | {row['refused']} | "
+            f"{row['same_answer_as_clean']} of {check['clips']} |"
+        )
+    lines += ["", f"Reproduce: `{check['command']}` ({check['minutes']:.0f} min here)."]
+    return lines
 
 
 def seed_check_sentence(metrics: dict[str, Any]) -> str | None:

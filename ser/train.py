@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ser.cache import SPEED_FACTORS, load_features, load_functionals  # noqa: E402
+from ser.cache import SPEED_FACTORS, load_features, load_functionals, load_room_functionals  # noqa: E402
 from ser.config import FeatureConfig  # noqa: E402
 from ser.data import EMOTIONS, GENDERS, INTENSITIES  # noqa: E402
 from ser.features import window_features  # noqa: E402
@@ -64,6 +64,10 @@ class TrainSettings:
     #: validation actors with the same learning-rate schedule up to the best epoch
     #: (:func:`refit_schedule`): four more speakers to learn from, as the linear views have.
     refit_cnn: bool = True
+    #: One more training copy of every speech clip for the functional views: noise (5-30 dB
+    #: SNR), half of them reverberated too (ser.augment.room_copy). Studio-only training left
+    #: them at chance-like accuracy on noisy audio (experiments/robustness.py).
+    room_copies: bool = True
 
 
 @dataclasses.dataclass
@@ -71,7 +75,9 @@ class ClipSet:
     """Features and labels of a set of clips.
 
     ``variants[speed][i]`` is clip i's log-mel matrix; ``functionals[speed][i]`` its
-    openSMILE functionals (None for a log-mel-only config).
+    openSMILE functionals (None for a log-mel-only config); ``room_functionals[i]`` those
+    of its room copy (:func:`ser.cache.load_room_functionals`; NaN for song clips; None
+    when not loaded).
     """
 
     variants: dict[float, list[np.ndarray]]
@@ -81,6 +87,7 @@ class ClipSet:
     actor: np.ndarray
     functionals: dict[float, np.ndarray] | None = None
     functional_names: list[str] | None = None
+    room_functionals: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> ClipSet:
         positions = np.flatnonzero(mask)
@@ -94,16 +101,39 @@ class ClipSet:
             if self.functionals is None
             else {speed: values[positions] for speed, values in self.functionals.items()},
             functional_names=self.functional_names,
+            room_functionals=None if self.room_functionals is None else self.room_functionals[positions],
         )
+
+    def functional_copies(self) -> list[np.ndarray]:
+        """Every training copy of the functionals: one per speed, then the room copy if loaded.
+
+        Returns
+        -------
+        list of np.ndarray, each of shape (len(self), n_functionals)
+        """
+        if self.functionals is None:
+            raise ValueError("these clips have no functionals; use a config with functionals set")
+        copies = [self.functionals[speed] for speed in sorted(self.functionals)]
+        if self.room_functionals is not None:
+            copies.append(self.room_functionals)
+        return copies
 
     def __len__(self) -> int:
         return len(self.emotion)
 
 
-def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
-    """Load (cached) features and integer labels for every row of ``index``."""
+def build_clip_set(
+    index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path, room_copies: bool = True
+) -> ClipSet:
+    """Load (cached) features and integer labels for every row of ``index``; with
+    ``room_copies`` (and a config with functionals) also the room copies' functionals."""
     variants = load_features(index, config=config, cache_dir=cache_dir)
     functionals = load_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
+    room = (
+        load_room_functionals(index, config=config, cache_dir=cache_dir)
+        if config.functionals and room_copies
+        else None
+    )
     return ClipSet(
         variants=variants,
         emotion=index["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
@@ -112,6 +142,7 @@ def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Pat
         actor=index["actor"].to_numpy(np.int64),
         functionals=functionals,
         functional_names=functional_names(config) if config.functionals else None,
+        room_functionals=room,
     )
 
 
@@ -404,13 +435,13 @@ def fit_cnn(
 
 
 def _standardize(
-    functionals: dict[float, np.ndarray], columns: np.ndarray | None = None
+    copies: list[np.ndarray], columns: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stack every speed copy (only ``columns`` if given); return (standardised rows, mean,
-    scale) as the model computes them."""
+    """Stack every training copy (:meth:`ClipSet.functional_copies`; only ``columns`` if
+    given); return (standardised rows, mean, scale) as the model computes them."""
     from ser.model import STANDARDIZE_LIMIT
 
-    stacked = np.concatenate([functionals[speed] for speed in sorted(functionals)]).astype(np.float64)
+    stacked = np.concatenate(copies).astype(np.float64)
     if columns is not None:
         stacked = stacked[:, columns]
     mean = stacked.mean(axis=0)
@@ -438,8 +469,9 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     With ``columns``, only those functionals are used (the voicing view); the Keras model still
     takes the whole vector, with zero weights (and identity standardisation) elsewhere.
 
-    Every speed copy of each training clip (0.9/1.0/1.1) is a training row: that is the
-    view's augmentation, done after the split like the CNN's. Emotion classes are weighted
+    Every speed copy of each training clip (0.9/1.0/1.1) and its room copy (noise and
+    reverberation, when loaded) is a training row: that is the view's augmentation, done
+    after the split like the CNN's. Emotion classes are weighted
     inversely to their frequency (neutral has half the clips). The fitted coefficients are
     copied into :func:`ser.model.build_functional_model`, so the result is a Keras model.
 
@@ -450,10 +482,8 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     """
     from ser.model import build_functional_model
 
-    if train.functionals is None:
-        raise ValueError("these clips have no functionals; use a config with functionals set")
-    rows, mean, scale = _standardize(train.functionals, columns)
-    copies = len(train.functionals)
+    rows, mean, scale = _standardize(train.functional_copies(), columns)
+    copies = len(train.functional_copies())
     n_features = train.functionals[1.0].shape[1]
     used = np.arange(n_features) if columns is None else np.asarray(columns)
     full_mean, full_scale = np.zeros(n_features), np.ones(n_features)
@@ -493,8 +523,8 @@ def choose_functional_c(
         The chosen model's emotion probabilities for the validation clips (for calibration).
     """
     grid = grid or settings.functional_c_grid
-    rows, mean, scale = _standardize(train.functionals, columns)
-    labels = np.tile(train.emotion, len(train.functionals))
+    rows, mean, scale = _standardize(train.functional_copies(), columns)
+    labels = np.tile(train.emotion, len(train.functional_copies()))
     from ser.model import STANDARDIZE_LIMIT
 
     validation_values = validation.functionals[1.0] if columns is None else validation.functionals[1.0][:, columns]
@@ -576,6 +606,8 @@ def cross_validate(
     epochs; ``histories`` keep the early-stopped run's curves).
     """
     actors = sorted(set(clips.actor.tolist()))
+    if not settings.room_copies:
+        clips = dataclasses.replace(clips, room_functionals=None)
     result: dict[str, Any] = {
         "models": [],
         "histories": [],

@@ -143,13 +143,16 @@ def test_keras_functional_model_equals_the_fitted_logistic_regressions():
         intensity=(np.arange(n) // 2) % 2,
         actor=np.arange(n),
         functionals={1.0: features, 0.9: 0.5 * features + rng.standard_normal(features.shape).astype(np.float32)},
+        room_functionals=features + 2 * rng.standard_normal(features.shape).astype(np.float32),
     )
     model = fit_functional_member(clips, c=0.05)
-    rows, _, _ = _standardize(clips.functionals)
-    original = rows[n:]  # copies are stacked by sorted speed: 0.9 first, then 1.0
+    copies = clips.functional_copies()
+    assert len(copies) == 3 and copies[2] is clips.room_functionals  # sorted speeds, then the room copy
+    rows, _, _ = _standardize(copies)
+    original = rows[n : 2 * n]  # 0.9 first, then 1.0, then the room copy
     outputs = model.predict(features, verbose=0)
     for head, balanced in (("emotion", True), ("gender", False), ("intensity", False)):
-        labels = np.tile(getattr(clips, head), 2)
+        labels = np.tile(getattr(clips, head), 3)
         reference = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced" if balanced else None)
         reference.fit(rows, labels)
         expected = reference.predict_proba(original)
@@ -280,8 +283,37 @@ def test_real_names_give_the_voicing_subset_and_a_member_uses_only_it():
                         intensity=(np.arange(clips) // 2) % 2, actor=np.arange(clips) + 1,
                         functionals={1.0: values}, functional_names=names)
     member = fit_functional_member(synthetic, c=0.05, columns=columns)
-    rows, _, _ = _standardize({1.0: values}, columns)
+    rows, _, _ = _standardize([values], columns)
     reference = LogisticRegression(C=0.05, max_iter=3000, class_weight="balanced").fit(rows, synthetic.emotion)
     np.testing.assert_allclose(
         member.predict(values, verbose=0)["emotion"], reference.predict_proba(rows), atol=1e-4
     )
+
+
+def test_room_copies_are_cached_seeded_by_file_name_and_speech_only(example_clip, tmp_path):
+    """The functional views' noisy training copy: what room_copy + prepare + functionals give,
+    the same for a clip wherever it sits in the index, cached, and NaN for song rows."""
+    import zlib
+
+    from ser.audio import decode_audio
+    from ser.augment import room_copy
+    from ser.cache import ROOM_COPY_SEED, load_functionals, load_room_functionals
+    from ser.data import index_dataset
+    from ser.features import prepare_waveform
+
+    index = index_dataset(example_clip.parent).iloc[:3].reset_index(drop=True)
+    index.loc[0, "vocal_channel"] = "song"  # pretend: a song row gets no copy
+    values = load_room_functionals(index, config=CONFIG, cache_dir=tmp_path)
+    assert values.shape == (3, 6373) and values.dtype == np.float32
+    assert np.isnan(values[0]).all() and np.isfinite(values[1:]).all()
+    path = index.loc[2, "path"]
+    rng = np.random.default_rng([ROOM_COPY_SEED, zlib.crc32(Path(path).name.encode())])
+    copy = room_copy(decode_audio(path, sample_rate=16000), sample_rate=16000, rng=rng)
+    np.testing.assert_array_equal(values[2], acoustic_functionals(prepare_waveform(copy, config=CONFIG), config=CONFIG))
+    reordered = load_room_functionals(index.iloc[::-1].reset_index(drop=True), config=CONFIG, cache_dir=tmp_path)
+    np.testing.assert_array_equal(reordered[0], values[2])
+    assert len(list(tmp_path.glob("functionals-room-*.npz"))) == 2  # one file per index
+    again = load_room_functionals(index, config=CONFIG, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, values)
+    clean = load_functionals(index, config=CONFIG, cache_dir=tmp_path, speeds=(1.0,))[1.0]
+    assert not np.allclose(clean[1:], values[1:])  # the copy differs from the studio clip

@@ -93,3 +93,32 @@ def test_seed_check_is_shown_with_the_gap_it_measured():
         assert text in sentence
     assert sentence in render(metrics, {"features": {}}) and sentence in results_table(metrics)
     assert seed_check_sentence({"cross_validation": {"accuracy": 0.6}}) is None
+
+
+def test_robustness_table_shows_every_condition_in_card_and_readme():
+    from ser.model_card import render, results_table, robustness_lines
+
+    metrics = {
+        "cross_validation": {"accuracy": 0.66, "uar": 0.66, "macro_f1": 0.65, "protocol": "grouped by actor",
+                             "calibration": {}},
+        "robustness": {
+            "clips": 1200, "minutes": 14.6, "command": "python experiments/robustness.py --data X",
+            "conditions": {
+                "clean": {"accuracy": 0.662, "uar": 0.665, "refused": 1, "same_answer_as_clean": 1199,
+                          "seen_in_training": False},
+                "phone_8k": {"accuracy": 0.483, "uar": 0.47, "refused": 11, "same_answer_as_clean": 601,
+                             "seen_in_training": False},
+                "white_20db": {"accuracy": 0.55, "uar": 0.54, "refused": 2, "same_answer_as_clean": 800,
+                               "seen_in_training": True},
+            },
+        },
+    }
+    lines = robustness_lines(metrics)
+    table = "\n".join(lines)
+    for text in ("| studio clip as recorded | no | 66.2% | 66.5% | 1 | 1199 of 1200 |",
+                 "| telephone band (8 kHz, 300-3400 Hz) | no | 48.3%",
+                 "| white noise, 20 dB below the speech | yes | 55.0%",
+                 "python experiments/robustness.py --data X", "15 min"):
+        assert text in table
+    assert table in render(metrics, {"features": {}}) and table in results_table(metrics)
+    assert robustness_lines({"cross_validation": {}}) == []
