@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ../shared/data/ravdess
 
-.PHONY: run test install install-dev browser train evaluate lint bench load e2e clean
+.PHONY: run test install install-dev browser train evaluate robustness lint bench load e2e clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ train: install
 
 evaluate: install
 	$(PY) -m ser evaluate --data $(DATA) --out models/ --reuse --baselines
+
+# Accuracy of the shipped model under noise, reverberation, a phone line, codecs (~15 min).
+robustness: install
+	$(PY) experiments/robustness.py --data $(DATA)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

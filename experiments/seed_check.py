@@ -78,6 +78,8 @@ def main() -> int:
     names = list(metrics["labels"])
     cnn_report = classification_report(truth, np.concatenate(cnn_guess), names=names)
     fused_report = classification_report(truth, np.concatenate(fused_guess), names=names)
+    # Read again: another check (experiments/robustness.py) may have written meanwhile.
+    metrics = read_json(args.models / "metrics.json")
     metrics["seed_check"] = {
         "what": f"each fold's refitted CNN trained again with seed fold + {args.offset} "
                 "(same folds, schedules and linear views)",

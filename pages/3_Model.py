@@ -11,7 +11,7 @@ import streamlit as st
 
 import app_ui
 from ser import plots
-from ser.model_card import VIEW_NAMES
+from ser.model_card import CONDITION_NAMES, VIEW_NAMES
 
 app_ui.page_setup("Model")
 st.title("The model's report card")
@@ -137,6 +137,27 @@ if per_actor:
     if spread:
         st.caption(f"Each actor's clips scored by the model that never heard them. Range "
                    f"{spread['min']:.0%}–{spread['max']:.0%}, standard deviation {spread['std']:.1%}.")
+
+robustness = metrics.get("robustness")
+if robustness:
+    st.header("Off the studio")
+    st.markdown(
+        "RAVDESS was recorded in a studio; your microphone is not. Every clip corrupted (noise, a reverberant "
+        "room, a telephone line, codecs, a thin laptop microphone), then scored the way this app scores an "
+        "upload, each by the fold models that never heard that speaker. *Seen in training*: the linear views "
+        "learn from noisy, sometimes reverberant copies of each clip; the other conditions were never trained for."
+    )
+    st.dataframe(
+        pd.DataFrame([{"condition": CONDITION_NAMES.get(name, name), "seen in training": row["seen_in_training"],
+                       "accuracy": row["accuracy"], "UAR": row["uar"], "refused (no speech)": row["refused"],
+                       "same answer as clean": row["same_answer_as_clean"] / robustness["clips"]}
+                      for name, row in robustness["conditions"].items()]),
+        hide_index=True,
+        key="robustness",
+        column_config=dict.fromkeys(("accuracy", "UAR", "same answer as clean"),
+                                    st.column_config.NumberColumn(format="percent")),
+    )
+    st.caption(f"{robustness['clips']} clips; refusals count as errors. Reproduce: `{robustness['command']}`.")
 
 calibration = cv.get("calibration")
 if calibration:

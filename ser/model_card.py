@@ -73,7 +73,15 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             + "), standardised with the training "
             "clips' mean and deviation, clipped to +-8, and an L2-regularised logistic regression per head "
             "(the L2 strength chosen per fold on the validation actors, then refitted on training + validation "
-            "actors; speed-0.9/1.1 copies of every training clip as augmentation). The views' "
+            "actors; speed-0.9/1.1 copies of every training clip as augmentation"
+            + (
+                ", and one copy recorded \"in a room\": white, pink or brown noise at 5-30 dB SNR, half of "
+                "them reverberated first (RT60 0.2-0.8 s), since studio-only training left this view near "
+                "chance on noisy audio"
+                if settings.get("room_copies")
+                else ""
+            )
+            + "). The views' "
             "probabilities are fused log-linearly (normalised geometric mean, equal weight), window by "
             "window. No weight was tuned, but the rule was: it replaced the plain average after both were "
             "compared on these cross-validation predictions, so the fused figure carries that one choice "
@@ -238,6 +246,7 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
         "spontaneous, emotion. Expect lower accuracy on spontaneous speech, other languages, children, "
         "noisy rooms and telephone audio.",
         "- Per-actor accuracy varies widely (see above): for some voices it is far worse than the mean.",
+        *_weakest_conditions(metrics),
         "- The model's answer barely depends on the recording level (every 10th RAVDESS speech clip played "
         "12 dB quieter and 12 dB louder: 1 of 236 answers changed), but the speech detector run before "
         "it does: very quiet recordings are refused as \"no speech\" (2 of 119 clips played 12 dB "
@@ -323,6 +332,18 @@ CONDITION_NAMES = {
     "opus": "Opus encoded",
     "laptop_mic": "thin, bright laptop microphone",
 }
+
+
+def _weakest_conditions(metrics: dict[str, Any], *, count: int = 2) -> list[str]:
+    """A failure-mode bullet naming the corruptions that cost the most accuracy (if measured)."""
+    conditions = (metrics.get("robustness") or {}).get("conditions") or {}
+    clean = conditions.get("clean")
+    worst = sorted((row["accuracy"], name) for name, row in conditions.items() if name != "clean")[:count]
+    if not clean or not worst:
+        return []
+    listed = " and ".join(f"{CONDITION_NAMES.get(name, name)} {_pct(accuracy)}" for accuracy, name in worst)
+    return [f"- Audio far from the studio costs the most: {listed}, against {_pct(clean['accuracy'])} for the "
+            "studio clips (the robustness table above)."]
 
 
 def robustness_lines(metrics: dict[str, Any]) -> list[str]:

@@ -171,6 +171,22 @@ def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
     assert comparison["model"].tolist()[0] == "this model (log-mel CNN + functionals)"
 
 
+def test_model_page_shows_the_robustness_table(model_dir_with):
+    metrics = json.loads(json.dumps(METRICS))
+    metrics["robustness"] = {"clips": 1200, "command": "python experiments/robustness.py --data D", "conditions": {
+        "clean": {"accuracy": 0.65, "uar": 0.66, "refused": 1, "same_answer_as_clean": 1199, "seen_in_training": False},
+        "white_20db": {"accuracy": 0.58, "uar": 0.57, "refused": 3, "same_answer_as_clean": 900,
+                       "seen_in_training": True},
+    }}
+    model_dir_with(metrics)
+    at = run_page("pages/3_Model.py")
+    table = next(frame.value for frame in at.dataframe if "condition" in frame.value.columns)
+    assert table["condition"].tolist() == ["studio clip as recorded", "white noise, 20 dB below the speech"]
+    assert table["accuracy"].tolist() == [0.65, 0.58] and table["seen in training"].tolist() == [False, True]
+    assert table["same answer as clean"].tolist() == [1199 / 1200, 900 / 1200]
+    assert any("experiments/robustness.py" in caption.value for caption in at.caption)
+
+
 def test_model_page_survives_a_sparse_metrics_file(model_dir_with):
     model_dir_with({"labels": EMOTIONS, "headline": METRICS["headline"]})
     at = run_page("pages/3_Model.py")

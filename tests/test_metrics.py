@@ -120,5 +120,8 @@ def test_robustness_table_shows_every_condition_in_card_and_readme():
                  "| white noise, 20 dB below the speech | yes | 55.0%",
                  "python experiments/robustness.py --data X", "15 min"):
         assert text in table
-    assert table in render(metrics, {"features": {}}) and table in results_table(metrics)
+    card = render(metrics, {"features": {}})
+    assert table in card and table in results_table(metrics)
+    assert ("costs the most: telephone band (8 kHz, 300-3400 Hz) 48.3% and white noise, 20 dB below the speech "
+            "55.0%, against 66.2%") in card
     assert robustness_lines({"cross_validation": {}}) == []
