@@ -82,8 +82,8 @@ CONDITIONS = {
     "opus": lambda x, rng: _codec(x, file_format="OGG", subtype="OPUS"),
     "laptop_mic": _laptop,
 }
-#: Conditions the training recipe imitates (the functional views' room copies).
-SEEN_IN_TRAINING = ("white_20db", "white_10db", "pink_10db", "reverb_0.5s")
+#: Conditions in the training data: the studio clips and what the room copies imitate.
+SEEN_IN_TRAINING = ("clean", "white_20db", "white_10db", "pink_10db", "reverb_0.5s")
 
 
 def fold_bundles(bundle, metrics: dict):
