@@ -65,8 +65,8 @@ class TrainSettings:
     #: (:func:`refit_schedule`): four more speakers to learn from, as the linear views have.
     refit_cnn: bool = True
     #: One more training copy of every speech clip for the functional views: noise (5-30 dB
-    #: SNR), half of them reverberated too (ser.augment.room_copy). Studio-only training left
-    #: them at chance-like accuracy on noisy audio (experiments/robustness.py).
+    #: SNR), half of them reverberated too (ser.augment.room_copy). Studio-only training cost
+    #: them about half their accuracy on noisy audio (experiments/robustness.py).
     room_copies: bool = True
 
 
