@@ -141,9 +141,9 @@ def main() -> int:
             print(f"{position}/{len(index)} clips, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     labels = bundle.emotions
     rows = {}
+    classes = np.array(truth)
     for name, guesses in answers.items():
         hits = np.array([guess == true for guess, true in zip(guesses, truth, strict=True)])
-        classes = np.array(truth)
         # Refusals count as errors, in accuracy and in each class's recall alike.
         uar = float(np.mean([hits[classes == label].mean() for label in labels if np.any(classes == label)]))
         correct = int(hits.sum())

@@ -33,6 +33,7 @@ from ser.train import (  # noqa: E402
     predict_functionals,
     predict_windows,
     refit_schedule,
+    training_mask,
 )
 
 
@@ -57,9 +58,8 @@ def main() -> int:
     for split, curve in zip(metrics["cross_validation"]["per_fold"], metrics["cross_validation"]["curves"],
                             strict=True):
         fold = split["fold"]
-        refit_mask = np.isin(clips.actor, split["train"] + split["validation"])
-        if not settings.use_song:
-            refit_mask &= speech
+        refit_mask = training_mask(clips, actors=split["train"] + split["validation"], speech_mask=speech,
+                                   settings=settings)
         test_mask = np.isin(clips.actor, split["test"]) & speech
         model, _ = fit_fold(clips.subset(refit_mask), None, config=config, settings=settings,
                             seed=settings.seed + fold + args.offset, schedule=refit_schedule(curve))

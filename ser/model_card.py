@@ -76,8 +76,8 @@ def render(metrics: dict[str, Any], config: dict[str, Any]) -> str:
             "actors; speed-0.9/1.1 copies of every training clip as augmentation"
             + (
                 ", and one copy recorded \"in a room\": white, pink or brown noise at 5-30 dB SNR, half of "
-                "them reverberated first (RT60 0.2-0.8 s), since studio-only training left this view near "
-                "chance on noisy audio"
+                "them reverberated first (RT60 0.2-0.8 s), since studio-only training cost this view about "
+                "half its accuracy on noisy audio"
                 if settings.get("room_copies")
                 else ""
             )

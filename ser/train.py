@@ -122,18 +122,12 @@ class ClipSet:
         return len(self.emotion)
 
 
-def build_clip_set(
-    index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path, room_copies: bool = True
-) -> ClipSet:
-    """Load (cached) features and integer labels for every row of ``index``; with
-    ``room_copies`` (and a config with functionals) also the room copies' functionals."""
+def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
+    """Load (cached) features and integer labels for every row of ``index``, and for a config
+    with functionals the room copies' functionals (used as ``TrainSettings.room_copies`` says)."""
     variants = load_features(index, config=config, cache_dir=cache_dir)
     functionals = load_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
-    room = (
-        load_room_functionals(index, config=config, cache_dir=cache_dir)
-        if config.functionals and room_copies
-        else None
-    )
+    room = load_room_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
     return ClipSet(
         variants=variants,
         emotion=index["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
@@ -402,6 +396,17 @@ def fit_fold(
     return model, curves
 
 
+def training_mask(clips: ClipSet, *, actors: list[int], speech_mask: np.ndarray, settings: TrainSettings) -> np.ndarray:
+    """The clips the CNN trains on from ``actors``: their speech, and their song with ``settings.use_song``.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(clips),)
+    """
+    mask = np.isin(clips.actor, actors)
+    return mask if settings.use_song else mask & speech_mask
+
+
 def fit_cnn(
     train: ClipSet,
     validation: ClipSet,
@@ -482,8 +487,8 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     """
     from ser.model import build_functional_model
 
-    rows, mean, scale = _standardize(train.functional_copies(), columns)
-    copies = len(train.functional_copies())
+    copies = train.functional_copies()
+    rows, mean, scale = _standardize(copies, columns)
     n_features = train.functionals[1.0].shape[1]
     used = np.arange(n_features) if columns is None else np.asarray(columns)
     full_mean, full_scale = np.zeros(n_features), np.ones(n_features)
@@ -491,7 +496,7 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     model = build_functional_model(n_features=n_features, n_emotions=len(EMOTIONS))
     model.get_layer("standardize").set_weights([full_mean.astype(np.float32), full_scale.astype(np.float32)])
     for head, n_classes in (("emotion", len(EMOTIONS)), ("gender", len(GENDERS)), ("intensity", len(INTENSITIES))):
-        labels = np.tile(getattr(train, head), copies)
+        labels = np.tile(getattr(train, head), len(copies))
         classifier = _logistic(rows, labels, c=c, balanced=head == "emotion", n_classes=n_classes)
         if n_classes == 2:  # sigmoid(w.x + b) is the softmax of the logits (0, w.x + b)
             weights = np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1)
@@ -523,8 +528,9 @@ def choose_functional_c(
         The chosen model's emotion probabilities for the validation clips (for calibration).
     """
     grid = grid or settings.functional_c_grid
-    rows, mean, scale = _standardize(train.functional_copies(), columns)
-    labels = np.tile(train.emotion, len(train.functional_copies()))
+    copies = train.functional_copies()
+    rows, mean, scale = _standardize(copies, columns)
+    labels = np.tile(train.emotion, len(copies))
     from ser.model import STANDARDIZE_LIMIT
 
     validation_values = validation.functionals[1.0] if columns is None else validation.functionals[1.0][:, columns]
@@ -560,6 +566,8 @@ def fit_functional_view(
     validation_probabilities : np.ndarray, shape (validation_mask.sum(), n_emotions)
         From the training-only fit, which never saw the validation clips (for calibration).
     """
+    if not settings.room_copies:
+        clips = dataclasses.replace(clips, room_functionals=None)
     c, scores, validation_probabilities = choose_functional_c(
         clips.subset(train_mask), clips.subset(validation_mask), settings=settings, columns=columns, grid=grid
     )
@@ -606,8 +614,6 @@ def cross_validate(
     epochs; ``histories`` keep the early-stopped run's curves).
     """
     actors = sorted(set(clips.actor.tolist()))
-    if not settings.room_copies:
-        clips = dataclasses.replace(clips, room_functionals=None)
     result: dict[str, Any] = {
         "models": [],
         "histories": [],
@@ -636,15 +642,11 @@ def cross_validate(
         )
         if overlap:  # cannot happen by construction; refuse to report a leaky number if it ever does
             raise RuntimeError(f"actors {sorted(overlap)} are in two parts of fold {fold}")
-        in_train = np.isin(clips.actor, train_actors)
-        if not settings.use_song:
-            in_train &= speech_mask
+        in_train = training_mask(clips, actors=train_actors, speech_mask=speech_mask, settings=settings)
         val_mask = np.isin(clips.actor, val_actors) & speech_mask
         test_mask = np.isin(clips.actor, test_actors) & speech_mask
         started = time.perf_counter()
-        in_refit = np.isin(clips.actor, train_actors + val_actors)
-        if not settings.use_song:
-            in_refit &= speech_mask
+        in_refit = training_mask(clips, actors=train_actors + val_actors, speech_mask=speech_mask, settings=settings)
         early_stopped, model, history, refit_epochs = fit_cnn(
             clips.subset(in_train),
             clips.subset(val_mask),

@@ -317,3 +317,28 @@ def test_room_copies_are_cached_seeded_by_file_name_and_speech_only(example_clip
     np.testing.assert_array_equal(again, values)
     clean = load_functionals(index, config=CONFIG, cache_dir=tmp_path, speeds=(1.0,))[1.0]
     assert not np.allclose(clean[1:], values[1:])  # the copy differs from the studio clip
+
+
+def test_room_copies_setting_decides_whether_the_views_learn_from_them():
+    """TrainSettings.room_copies is applied where both recipes (honest and leaky) fit the views."""
+    import dataclasses as dc
+
+    from ser.train import ClipSet, TrainSettings, fit_functional_view
+
+    rng = np.random.default_rng(5)
+    n = 64
+    emotion = np.arange(n) % 8
+    values = rng.standard_normal((n, 6373)).astype(np.float32) + emotion[:, None] * 0.05
+    base = ClipSet(variants={1.0: [np.zeros((1, 1), np.float32)] * n}, emotion=emotion, gender=np.arange(n) % 2,
+                   intensity=(np.arange(n) // 2) % 2, actor=np.arange(n) // 8, functionals={1.0: values})
+    with_room = dc.replace(base, room_functionals=values + 3 * rng.standard_normal(values.shape).astype(np.float32))
+    train, validation = base.actor < 6, base.actor >= 6
+    settings = TrainSettings(functional_c_grid=(0.05,))
+
+    def kernel(clips, room_copies):
+        model, *_ = fit_functional_view(clips, train_mask=train, validation_mask=validation,
+                                        settings=dc.replace(settings, room_copies=room_copies))
+        return model.get_layer("emotion").get_weights()[0]
+
+    np.testing.assert_array_equal(kernel(with_room, False), kernel(base, True))
+    assert not np.allclose(kernel(with_room, True), kernel(base, True))
