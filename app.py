@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
-from ser import plots
+from ser.reporting import plots
 
 
 def home() -> None:

@@ -16,12 +16,12 @@ from typing import Any
 
 import streamlit as st
 
-from ser import plots
-from ser.analysis import Analysis, analyze_audio
 from ser.config import read_json
-from ser.data import parse_ravdess_name
 from ser.errors import SERError
-from ser.inference import Bundle, load_bundle
+from ser.reporting import plots
+from ser.serving.analysis import Analysis, analyze_audio
+from ser.serving.bundle import Bundle, load_bundle
+from ser.training.data import parse_ravdess_name
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "assets" / "examples"
@@ -70,7 +70,7 @@ def _analyze(data: bytes, name: str, bundle_path: str) -> Analysis:
 
 
 def analyze(data: bytes, name: str) -> Analysis:
-    """:func:`ser.analysis.analyze_audio` with the shared bundle, cached by content, name and bundle."""
+    """:func:`ser.serving.analysis.analyze_audio` with the shared bundle, cached by content, name and bundle."""
     return _analyze(data, name, str(model_dir()))
 
 

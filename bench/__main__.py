@@ -55,7 +55,7 @@ def _step(name: str) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import ser  # noqa: F401  TensorFlow environment defaults, before TensorFlow is imported
     from bench import child, library, server
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     counts = plan(args.quick)
     results: dict[str, Any] = {

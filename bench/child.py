@@ -29,8 +29,8 @@ CHILD_TIMEOUT = 600
 
 def _child_cold(args: argparse.Namespace) -> dict[str, Any]:
     marks = {"python_started": time.time()}
-    from ser.audio import decode_audio  # what the CLI and the app import first: ser, numpy, soundfile
-    from ser.inference import _import_before_tensorflow, load_bundle
+    from ser.serving.audio import decode_audio  # what the CLI and the app import first: ser, numpy, soundfile
+    from ser.serving.bundle import _import_before_tensorflow, load_bundle
 
     marks["libraries_imported"] = time.time()
     # What load_bundle does first, in its order (TensorFlow imports Keras; scikit-learn hidden).
@@ -55,7 +55,7 @@ def _child_latency(args: argparse.Namespace) -> dict[str, Any]:
     import ser  # noqa: F401
     from bench.common import measure
     from bench.library import predict_file
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     bundle = load_bundle(args.bundle)
     clip = Path(args.clip)

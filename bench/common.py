@@ -166,7 +166,7 @@ def generated_clips(folder: Path, *, count: int) -> list[Path]:
 def _read(path: Path) -> np.ndarray:
     import soundfile
 
-    from ser.audio import resample
+    from ser.serving.audio import resample
 
     waveform, rate = soundfile.read(path, dtype="float32", always_2d=True)
     return resample(waveform.mean(axis=1), orig_sample_rate=rate, target_sample_rate=SAMPLE_RATE)
@@ -186,7 +186,7 @@ def make_clip(path: Path, *, seconds: float, sources: list[Path], sample_rate: i
     """
     import soundfile
 
-    from ser.audio import resample
+    from ser.serving.audio import resample
 
     waveform = _read(sources[0]) if sources else synthetic_voice(seconds=seconds)
     samples = int(round(seconds * SAMPLE_RATE))

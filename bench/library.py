@@ -13,7 +13,7 @@ from bench.reference import ReferencePipeline
 
 
 def _decode(bundle: Any, path: Path) -> np.ndarray:
-    from ser.audio import decode_audio
+    from ser.serving.audio import decode_audio
 
     return decode_audio(path, sample_rate=bundle.config.sample_rate)
 
@@ -29,7 +29,7 @@ def single_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
     The stages are timed separately (each its own median); ``other`` is what the end-to-end
     median has beyond their sum (speech check, calibration, Python glue).
     """
-    from ser.features import log_mel_spectrogram, prepare_waveform, window_features
+    from ser.serving.features import log_mel_spectrogram, prepare_waveform, window_features
 
     config = bundle.config
     total = measure(lambda: predict_file(bundle, path), warmup=warmup, repeats=repeats)
@@ -46,7 +46,7 @@ def single_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
     }
     functionals = None
     if getattr(bundle, "uses_functionals", False):
-        from ser.functionals import acoustic_functionals
+        from ser.serving.functionals import acoustic_functionals
 
         prepared = prepare_waveform(waveform, config=config)
         functionals = acoustic_functionals(prepared, config=config)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import ser  # noqa: F401
     from bench.library import predict_file
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     with tempfile.TemporaryDirectory(prefix="ser-profile-") as folder:
         clip = common.make_clip(Path(folder) / "clip-4s.flac", seconds=4.0, sources=common.source_clips())

@@ -8,7 +8,7 @@ only the speed is compared, on the same clips, in the same process.
 
 One necessary difference: with a 40-step input, two valid max-pools of 8 would leave a
 zero-length sequence (40 -> 5 -> 0), so the pools use ``padding="same"`` (40 -> 5 -> 1).
-The network is :func:`ser.baselines.seed_conv1d_model`, the one recipe (b) trains.
+The network is :func:`ser.training.baselines.seed_conv1d_model`, the one recipe (b) trains.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ N_EMOTIONS = 8
 
 def build_reference_model(*, seed: int = 0) -> Any:
     """The seed projects' 8-layer Conv1D on ``(40, 1)`` mean MFCCs (untrained): the same
-    builder as baseline recipe (b) in ``ser.baselines``, so the speed and the accuracy
+    builder as baseline recipe (b) in ``ser.training.baselines``, so the speed and the accuracy
     comparisons are about one model."""
-    from ser.baselines import seed_conv1d_model
+    from ser.training.baselines import seed_conv1d_model
 
     model = seed_conv1d_model(n_mfcc=N_MFCC, seed=seed)
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])

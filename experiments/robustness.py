@@ -8,8 +8,8 @@ like the headline. Conditions (seeded per clip):
 
 - ``clean``: the clip as recorded;
 - ``white_20db``, ``white_10db``, ``pink_10db``: noise that far below the speech's active
-  level (:func:`ser.augment.add_noise`; the functional views train with such noise);
-- ``reverb_0.5s``: a synthetic room with RT60 0.5 s (:func:`ser.augment.reverberate`;
+  level (:func:`ser.training.augment.add_noise`; the functional views train with such noise);
+- ``reverb_0.5s``: a synthetic room with RT60 0.5 s (:func:`ser.training.augment.reverberate`;
   half the functional views' noisy copies are also reverberated);
 - ``phone_8k``: resampled to 8 kHz and band-passed 300-3400 Hz (never seen in training);
 - ``mp3``, ``opus``: encoded and decoded by libsndfile (never seen in training);
@@ -35,11 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ser.audio import decode_audio, resample  # noqa: E402
-from ser.augment import add_noise, reverberate  # noqa: E402
 from ser.config import read_json, write_json  # noqa: E402
-from ser.data import index_dataset  # noqa: E402
 from ser.errors import SERError  # noqa: E402
+from ser.serving.audio import decode_audio, resample  # noqa: E402
+from ser.training.augment import add_noise, reverberate  # noqa: E402
+from ser.training.data import index_dataset  # noqa: E402
 
 RATE = 16000
 
@@ -88,8 +88,8 @@ SEEN_IN_TRAINING = ("clean", "white_20db", "white_10db", "pink_10db", "reverb_0.
 
 def fold_bundles(bundle, metrics: dict):
     """One bundle per fold: that fold's CNN, functional and voice-source members, fused."""
-    from ser.inference import Bundle
-    from ser.model import build_fused
+    from ser.serving.bundle import Bundle
+    from ser.training.networks import build_fused
 
     model = bundle.model
     names = {layer.name for layer in model.layers}
@@ -111,7 +111,7 @@ def fold_bundles(bundle, metrics: dict):
 
 
 def main() -> int:
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)

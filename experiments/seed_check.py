@@ -22,10 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser.config import read_json, write_json  # noqa: E402
-from ser.data import index_dataset  # noqa: E402
-from ser.inference import load_bundle  # noqa: E402
-from ser.metrics import classification_report  # noqa: E402
-from ser.train import (  # noqa: E402
+from ser.reporting.metrics import classification_report  # noqa: E402
+from ser.serving.bundle import load_bundle  # noqa: E402
+from ser.training.cross_validation import (  # noqa: E402
     TrainSettings,
     average_windows,
     build_clip_set,
@@ -35,6 +34,7 @@ from ser.train import (  # noqa: E402
     refit_schedule,
     training_mask,
 )
+from ser.training.data import index_dataset  # noqa: E402
 
 
 def main() -> int:

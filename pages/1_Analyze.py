@@ -1,6 +1,6 @@
 """Analyze page: upload one or more files, or record one, and see what the model hears.
 
-Uploads and recordings go through the same function (``ser.analysis.analyze_audio`` via
+Uploads and recordings go through the same function (``ser.serving.analysis.analyze_audio`` via
 ``app_ui.analyze``) and the same view (``app_ui.show_analysis``).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
-from ser.analysis import results_table
 from ser.errors import SERError
+from ser.serving.analysis import results_table
 
 app_ui.page_setup("Analyze")
 st.title("Analyze a recording")

@@ -1,7 +1,7 @@
 """Live page: stream the microphone over WebRTC; a meter shows the emotion of the last few seconds.
 
 streamlit-webrtc delivers 20 ms frames on its own thread into a per-session
-``ser.live.LiveBuffer``; a fragment re-runs about once a second, scores the newest
+``ser.serving.live.LiveBuffer``; a fragment re-runs about once a second, scores the newest
 ``window_seconds`` of audio and redraws the meter. When the stream stops, the whole take
 (up to ``TAKE_SECONDS``) can be analysed like an upload.
 
@@ -21,9 +21,10 @@ import streamlit as st
 import streamlit_webrtc as webrtc
 
 import app_ui
-from ser import live, plots
-from ser.analysis import waveform_to_wav
 from ser.errors import NoSpeechError, SERError
+from ser.reporting import plots
+from ser.serving import live
+from ser.serving.analysis import waveform_to_wav
 
 #: Longest take kept for "analyse the whole take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0

@@ -10,8 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import app_ui
-from ser import plots
-from ser.model_card import CONDITION_NAMES, VIEW_NAMES
+from ser.reporting import plots
+from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 
 app_ui.page_setup("Model")
 st.title("The model's report card")

@@ -8,10 +8,10 @@ import numpy as np
 import streamlit as st
 
 import app_ui
-from ser import plots
-from ser.audio import decode_audio
-from ser.data import parse_ravdess_name
-from ser.features import log_mel_spectrogram
+from ser.reporting import plots
+from ser.serving.audio import decode_audio
+from ser.serving.features import log_mel_spectrogram
+from ser.training.data import parse_ravdess_name
 
 app_ui.page_setup("Dataset")
 st.title("The data: RAVDESS")

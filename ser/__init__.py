@@ -6,10 +6,6 @@ Nothing in this package imports Streamlit; the app in ``app.py`` and ``pages/`` 
 import os
 import sys
 
-# Quiet TensorFlow's Python-side start-up chatter.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
 __version__ = "0.1.0"
 
 
@@ -24,6 +20,10 @@ def import_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules:
         return
+    # Set here, just before the one place TensorFlow is imported, not at package import:
+    # importing ``ser`` changes nothing in the caller's environment.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     # TensorFlow imports Keras, and Keras imports scikit-learn (1.5-2.5 s here) only to define
     # its scikit-learn wrapper classes, which this project never uses; without scikit-learn
     # Keras defines placeholders instead. So scikit-learn is hidden during the import (unless

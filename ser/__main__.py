@@ -41,8 +41,8 @@ def _log_error(message: str) -> None:
 
 def _load_dataset(data: Path, cache: Path):
     from ser.config import FeatureConfig
-    from ser.data import index_dataset
-    from ser.train import build_clip_set
+    from ser.training.cross_validation import build_clip_set
+    from ser.training.data import index_dataset
 
     config = FeatureConfig()
     index = index_dataset(data)
@@ -55,12 +55,12 @@ def command_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ser.config import read_json, write_json
-    from ser.data import EMOTIONS, GENDERS, INTENSITIES
-    from ser.evaluate import data_counts, summarize_cross_validation
-    from ser.inference import save_bundle
-    from ser.model import build_ensemble, build_fused
-    from ser.model_card import write_model_card
-    from ser.train import TrainSettings, cross_validate, package_versions
+    from ser.reporting.model_card import write_model_card
+    from ser.serving.bundle import save_bundle
+    from ser.training.cross_validation import TrainSettings, cross_validate, package_versions
+    from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
+    from ser.training.evaluate import data_counts, summarize_cross_validation
+    from ser.training.networks import build_ensemble, build_fused
 
     started = time.perf_counter()
     config, index, clips, speech = _load_dataset(args.data, args.cache)
@@ -137,9 +137,9 @@ def command_evaluate(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ser.config import read_json, write_json
-    from ser.evaluate import budget, data_counts, leaky_random_split, summarize_cross_validation
-    from ser.model_card import write_model_card
-    from ser.train import TrainSettings, cross_validate, package_versions
+    from ser.reporting.model_card import write_model_card
+    from ser.training.cross_validation import TrainSettings, cross_validate, package_versions
+    from ser.training.evaluate import budget, data_counts, leaky_random_split, summarize_cross_validation
 
     config, index, clips, speech = _load_dataset(args.data, args.cache)
     settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
@@ -151,7 +151,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
     _log("leaky random 80/20 split (for comparison only)")
     metrics["leaky_random_split"] = leaky_random_split(clips, speech_mask=speech, config=config, settings=settings)
     if args.baselines:
-        from ser.baselines import evaluate_baselines
+        from ser.training.baselines import evaluate_baselines
 
         metrics["baselines"] = evaluate_baselines(
             index, config=config, speech_mask=speech, cache_dir=args.cache, log=_log
@@ -173,8 +173,8 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    from ser.audio import decode_audio
-    from ser.inference import load_bundle
+    from ser.serving.audio import decode_audio
+    from ser.serving.bundle import load_bundle
 
     try:
         bundle = load_bundle(args.model)
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the shipped one)")
     args = parser.parse_args(argv)
     if args.command == "predict" and args.model is None:
-        from ser.inference import DEFAULT_BUNDLE
+        from ser.serving.bundle import DEFAULT_BUNDLE
 
         args.model = DEFAULT_BUNDLE
     if args.command in ("train", "evaluate"):

@@ -51,7 +51,7 @@ class FeatureConfig:
         Clips with less voiced audio than this after trimming are refused as "no speech".
     functionals : str
         openSMILE functional set of the model's second, clip-level view (see
-        :mod:`ser.functionals`), or "" for a log-mel-only model.
+        :mod:`ser.serving.functionals`), or "" for a log-mel-only model.
     functionals_rms : float
         RMS level every clip is scaled to before its functionals (0 = as recorded): the
         recording level says more about the microphone and distance than about emotion.

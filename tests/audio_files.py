@@ -33,7 +33,7 @@ def encode_ffmpeg(waveform: np.ndarray, *, sample_rate: int, container: str, cod
     """Encode mono float audio with PyAV (resampled by the encoder's rate if needed)."""
     import av
 
-    from ser.audio import resample
+    from ser.serving.audio import resample
 
     rate = 48000 if codec == "libopus" else 44100
     samples = resample(waveform.astype(np.float32), orig_sample_rate=sample_rate, target_sample_rate=rate)

@@ -27,11 +27,11 @@ def tiny_bundle(tmp_path_factory) -> Path:
     """A bundle shaped like the shipped one (log-mel CNN + functional view, fused), with a
     tiny CNN trained for one step and a functional model fitted on synthetic data."""
     from ser.config import FeatureConfig
-    from ser.data import EMOTIONS, GENDERS, INTENSITIES
-    from ser.functionals import n_functionals
-    from ser.inference import save_bundle
-    from ser.model import build_fused, build_model
-    from ser.train import ClipSet, fit_functional_member
+    from ser.serving.bundle import save_bundle
+    from ser.serving.functionals import n_functionals
+    from ser.training.cross_validation import ClipSet, fit_functional_member
+    from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
+    from ser.training.networks import build_fused, build_model
 
     config = FeatureConfig(window_seconds=1.0, window_hop_seconds=0.5)
     model = build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=8, frontend_2d=False)

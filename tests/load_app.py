@@ -6,14 +6,14 @@
 2. opens ``--sessions`` pages in one headless Chromium, each its own browser context (its
    own cookies and Streamlit session, like separate users), all on the Analyze page;
 3. **concurrent phase**: every session uploads a different example clip at the same time
-   and waits for its answer; each shown emotion must equal what ``ser.analysis.analyze_audio``
+   and waits for its answer; each shown emotion must equal what ``ser.serving.analysis.analyze_audio``
    answers for the same clip (computed beforehand in a separate process);
 4. **sequential phase**: ``--analyses`` uploads in a row (in the first session); every
    upload has unique bytes (a unique WAV metadata chunk; the same samples) so the app's
    result cache cannot answer it, and every answer is checked;
 5. samples the server's resident memory (``VmRSS`` in ``/proc/<pid>/status``) before and
    after the sequential phase, and checks it stays flat;
-6. checks the model was loaded once (``ser.inference`` logs one line per load), a bad upload
+6. checks the model was loaded once (``ser.serving.bundle`` logs one line per load), a bad upload
    gets an error message, the Live page opens without taking the server down, and every
    socket of the server process is a loopback one;
 7. stops the browser and the server, prints a summary (and ``--json`` writes it), and exits
@@ -130,10 +130,10 @@ def prepare_clips(folder: Path) -> dict[str, Any]:
 
 
 def expected_answers(folder: Path) -> dict[str, dict[str, Any]]:
-    """What ``ser.analysis.analyze_audio`` (the function the app calls) answers for each clip,
+    """What ``ser.serving.analysis.analyze_audio`` (the function the app calls) answers for each clip,
     computed in this process before the server starts."""
-    from ser.analysis import analyze_audio
-    from ser.inference import load_bundle
+    from ser.serving.analysis import analyze_audio
+    from ser.serving.bundle import load_bundle
 
     bundle = load_bundle(ROOT / "models")
     answers = {}

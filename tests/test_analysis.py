@@ -1,4 +1,4 @@
-"""ser.analysis.analyze_audio: the one function behind uploads, recordings, live takes and examples."""
+"""ser.serving.analysis.analyze_audio: the one function behind uploads, recordings, live takes and examples."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import soundfile
 
-from ser.analysis import Analysis, analyze_audio, results_table, waveform_to_wav
-from ser.data import EMOTIONS
 from ser.errors import AudioDecodeError, NoSpeechError, SERError
-from ser.inference import load_bundle
+from ser.serving.analysis import Analysis, analyze_audio, results_table, waveform_to_wav
+from ser.serving.bundle import load_bundle
+from ser.training.data import EMOTIONS
 from tests.audio_files import encode
 from tests.conftest import synthetic_voice
 
@@ -42,7 +42,7 @@ def test_short_clip_gets_one_prediction_and_display_features(bundle):
 def test_one_utterance_is_answered_whole_with_a_timeline_beside_it(bundle):
     """Up to WHOLE_CLIP_WINDOWS windows (a RAVDESS-length clip for the shipped model), the
     answer is the whole clip scored at once, as in training and in the CLI."""
-    from ser.analysis import WHOLE_CLIP_WINDOWS
+    from ser.serving.analysis import WHOLE_CLIP_WINDOWS
 
     seconds = 1.5 * bundle.config.window_seconds
     assert bundle.config.window_seconds < seconds <= WHOLE_CLIP_WINDOWS * bundle.config.window_seconds
@@ -75,7 +75,7 @@ def test_long_clip_gets_a_timeline_and_its_aggregate(bundle):
 
 
 def test_input_format_and_rate_do_not_matter(bundle):
-    from ser.audio import resample
+    from ser.serving.audio import resample
 
     voice = synthetic_voice(seconds=0.9)
     at_44k = resample(voice, orig_sample_rate=16000, target_sample_rate=44100)

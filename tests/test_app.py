@@ -15,9 +15,9 @@ import pytest
 import streamlit_webrtc
 from streamlit.testing.v1 import AppTest
 
-from ser.analysis import waveform_to_wav
-from ser.audio import decode_audio
 from ser.config import read_json
+from ser.serving.analysis import waveform_to_wav
+from ser.serving.audio import decode_audio
 from tests.conftest import EXAMPLES, ROOT
 
 TIMEOUT = 120  # seconds; the first run imports TensorFlow and loads the model

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from ser.audio import decode_audio
 from ser.errors import AudioDecodeError
+from ser.serving.audio import decode_audio
 from tests.audio_files import ALL_FORMATS, encode
 from tests.conftest import synthetic_voice
 

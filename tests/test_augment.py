@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ser.augment import NOISE_COLOURS, active_power, add_noise, coloured_noise, reverberate, room_copy
+from ser.training.augment import NOISE_COLOURS, active_power, add_noise, coloured_noise, reverberate, room_copy
 from tests.conftest import synthetic_voice
 
 RATE = 16000

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not (BUNDLE / "model.keras").is_file(), reason="
 
 @pytest.fixture(scope="module")
 def bundle():
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     return load_bundle(BUNDLE)
 
@@ -78,7 +78,7 @@ def test_reference_model_is_the_seed_architecture():
         if kind == "BatchNormalization":
             assert kinds[position - 1] == "Conv1D" and kinds[position + 1] == "Activation"
     # Baseline recipe (b) trains this very network (one definition for speed and accuracy).
-    from ser.baselines import seed_conv1d_model
+    from ser.training.baselines import seed_conv1d_model
 
     assert [type(layer) for layer in seed_conv1d_model().layers] == [type(layer) for layer in model.layers]
 
@@ -109,13 +109,13 @@ def test_library_measurements(bundle, clips):
 
 
 def test_window_batch_size_does_not_change_the_scores(bundle, monkeypatch):
-    """ser.inference scores windows 8 at a time (faster, less memory): same numbers as 32."""
-    import ser.inference
+    """ser.serving.bundle scores windows 8 at a time (faster, less memory): same numbers as 32."""
+    import ser.serving.bundle
 
     config = bundle.config
     windows = np.random.default_rng(0).normal(-5, 2, (20, config.window_frames, config.n_mels)).astype(np.float32)
     by_default = bundle.score_windows(windows)
-    monkeypatch.setattr(ser.inference, "BATCH_WINDOWS", 32)
+    monkeypatch.setattr(ser.serving.bundle, "BATCH_WINDOWS", 32)
     by_32 = bundle.score_windows(windows)
     for head in by_default:
         np.testing.assert_allclose(by_default[head], by_32[head], rtol=0, atol=1e-6)

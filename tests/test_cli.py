@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ser.data import EMOTIONS
+from ser.training.data import EMOTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 

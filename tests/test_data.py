@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ser.data import EMOTIONS, index_dataset, parse_ravdess_name
 from ser.errors import DatasetError
+from ser.training.data import EMOTIONS, index_dataset, parse_ravdess_name
 
 
 def test_parse_full_example():

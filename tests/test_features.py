@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from ser.audio import decode_audio
 from ser.config import FeatureConfig
 from ser.errors import BundleError, NoSpeechError
-from ser.features import (
+from ser.serving.audio import decode_audio
+from ser.serving.features import (
     POWER_FLOOR,
     clip_features,
     log_mel_spectrogram,
@@ -92,7 +92,7 @@ def test_config_roundtrip_and_derived_sizes():
 
 
 def _librosa_reference(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What ser.features computed with librosa 0.11 before it was written out in numpy."""
+    """What ser.serving.features computed with librosa 0.11 before it was written out in numpy."""
     import librosa
 
     trimmed, _ = librosa.effects.trim(
@@ -129,7 +129,7 @@ def test_numpy_transforms_equal_librosa():
     filters = librosa.filters.mel(
         sr=CONFIG.sample_rate, n_fft=CONFIG.n_fft, n_mels=CONFIG.n_mels, fmin=CONFIG.fmin, fmax=CONFIG.fmax
     )
-    from ser.features import _mel_filterbank, mel_frequencies, trim_silence
+    from ser.serving.features import _mel_filterbank, mel_frequencies, trim_silence
 
     np.testing.assert_array_equal(_mel_filterbank(CONFIG), filters)
     np.testing.assert_allclose(

@@ -13,7 +13,7 @@ import pytest
 
 from ser.config import FeatureConfig, write_json
 from ser.errors import BundleError
-from ser.functionals import acoustic_functionals, n_functionals
+from ser.serving.functionals import acoustic_functionals, n_functionals
 from ser.testing import synthetic_voice
 
 from .conftest import ROOT
@@ -64,9 +64,9 @@ def test_same_values_with_and_without_tensorflow_loaded(example_clip, tensorflow
     code = (
         "import sys, json, numpy as np\n"
         "from ser.config import FeatureConfig\n"
-        "from ser.audio import decode_audio\n"
-        "from ser.features import prepare_waveform\n"
-        "from ser.functionals import acoustic_functionals\n"
+        "from ser.serving.audio import decode_audio\n"
+        "from ser.serving.features import prepare_waveform\n"
+        "from ser.serving.functionals import acoustic_functionals\n"
         "c = FeatureConfig()\n"
         f"w = decode_audio({str(example_clip)!r}, sample_rate=16000)\n"
         "v = acoustic_functionals(prepare_waveform(w, config=c), config=c)\n"
@@ -100,8 +100,8 @@ def test_scoring_a_clip_imports_neither_librosa_nor_scikit_learn(example_clip):
     """They cost the app and the CLI about 3 s of cold start and serve only training."""
     code = (
         "import sys\n"
-        "from ser.audio import decode_audio\n"
-        "from ser.inference import load_bundle\n"
+        "from ser.serving.audio import decode_audio\n"
+        "from ser.serving.bundle import load_bundle\n"
         f"bundle = load_bundle({str(ROOT / 'models')!r})\n"
         f"bundle.predict_clip(decode_audio({str(example_clip)!r}, sample_rate=16000), sample_rate=16000)\n"
         "print(sorted(m for m in ('librosa', 'sklearn', 'numba') if m in sys.modules))\n"
@@ -116,9 +116,9 @@ def _functionals_in_subprocess(path, *, tensorflow_first: bool) -> np.ndarray:
         + ("from ser import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf\n"
            "tf.constant(1.0) + 1.0\n" if tensorflow_first else "")
         + "from ser.config import FeatureConfig\n"
-        "from ser.audio import decode_audio\n"
-        "from ser.features import prepare_waveform\n"
-        "from ser.functionals import acoustic_functionals\n"
+        "from ser.serving.audio import decode_audio\n"
+        "from ser.serving.features import prepare_waveform\n"
+        "from ser.serving.functionals import acoustic_functionals\n"
         "c = FeatureConfig()\n"
         f"w = decode_audio({str(path)!r}, sample_rate=16000)\n"
         "print(json.dumps(acoustic_functionals(prepare_waveform(w, config=c), config=c).tolist()))\n"
@@ -130,7 +130,7 @@ def _functionals_in_subprocess(path, *, tensorflow_first: bool) -> np.ndarray:
 def test_keras_functional_model_equals_the_fitted_logistic_regressions():
     from sklearn.linear_model import LogisticRegression
 
-    from ser.train import ClipSet, _standardize, fit_functional_member
+    from ser.training.cross_validation import ClipSet, _standardize, fit_functional_member
 
     rng = np.random.default_rng(3)
     n = 48
@@ -162,7 +162,7 @@ def test_keras_functional_model_equals_the_fitted_logistic_regressions():
 
 
 def test_functional_member_needs_every_class():
-    from ser.train import ClipSet, fit_functional_member
+    from ser.training.cross_validation import ClipSet, fit_functional_member
 
     clips = ClipSet(
         variants={1.0: []},
@@ -177,7 +177,7 @@ def test_functional_member_needs_every_class():
 
 
 def test_fused_bundle_uses_the_clip_functionals(tiny_bundle):
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     bundle = load_bundle(tiny_bundle)
     assert bundle.uses_functionals
@@ -196,8 +196,8 @@ def test_fused_bundle_uses_the_clip_functionals(tiny_bundle):
 def test_saved_fused_model_computes_what_training_evaluates(tiny_bundle):
     """Training scores folds with fuse_views (numpy); the shipped file uses LogLinearFusion.
     They must agree, window by window, after a save and a safe_mode load."""
-    from ser.inference import load_bundle
-    from ser.model import fuse_views
+    from ser.serving.bundle import load_bundle
+    from ser.serving.layers import fuse_views
 
     bundle = load_bundle(tiny_bundle)
     rng = np.random.default_rng(5)
@@ -217,7 +217,7 @@ def test_saved_fused_model_computes_what_training_evaluates(tiny_bundle):
 def test_bundle_whose_config_disagrees_with_the_model_is_refused(tiny_bundle, tmp_path):
     import shutil
 
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     for name in ("model.keras", "labels.json"):
         shutil.copy(tiny_bundle / name, tmp_path / name)
@@ -230,10 +230,10 @@ def test_bundle_whose_config_disagrees_with_the_model_is_refused(tiny_bundle, tm
 
 def test_app_and_training_compute_the_same_functionals(tiny_bundle, example_clip, tmp_path, monkeypatch):
     """No train/serve skew: what predict_clip feeds the model equals the training cache row."""
-    from ser.audio import decode_audio
-    from ser.cache import load_functionals
-    from ser.data import index_dataset
-    from ser.inference import load_bundle
+    from ser.serving.audio import decode_audio
+    from ser.serving.bundle import load_bundle
+    from ser.training.cache import load_functionals
+    from ser.training.data import index_dataset
 
     bundle = load_bundle(tiny_bundle)
     fed = {}
@@ -270,8 +270,8 @@ def test_real_names_give_the_voicing_subset_and_a_member_uses_only_it():
     predicts what a logistic regression on those columns alone predicts."""
     from sklearn.linear_model import LogisticRegression
 
-    from ser.functionals import functional_names, voicing_columns
-    from ser.train import ClipSet, _standardize, fit_functional_member
+    from ser.serving.functionals import functional_names, voicing_columns
+    from ser.training.cross_validation import ClipSet, _standardize, fit_functional_member
 
     names = functional_names(CONFIG)
     columns = voicing_columns(names)
@@ -295,11 +295,11 @@ def test_room_copies_are_cached_seeded_by_file_name_and_speech_only(example_clip
     the same for a clip wherever it sits in the index, cached, and NaN for song rows."""
     import zlib
 
-    from ser.audio import decode_audio
-    from ser.augment import room_copy
-    from ser.cache import ROOM_COPY_SEED, load_functionals, load_room_functionals
-    from ser.data import index_dataset
-    from ser.features import prepare_waveform
+    from ser.serving.audio import decode_audio
+    from ser.serving.features import prepare_waveform
+    from ser.training.augment import room_copy
+    from ser.training.cache import ROOM_COPY_SEED, load_functionals, load_room_functionals
+    from ser.training.data import index_dataset
 
     index = index_dataset(example_clip.parent).iloc[:3].reset_index(drop=True)
     index.loc[0, "vocal_channel"] = "song"  # pretend: a song row gets no copy
@@ -323,7 +323,7 @@ def test_room_copies_setting_decides_whether_the_views_learn_from_them():
     """TrainSettings.room_copies is applied where both recipes (honest and leaky) fit the views."""
     import dataclasses as dc
 
-    from ser.train import ClipSet, TrainSettings, fit_functional_view
+    from ser.training.cross_validation import ClipSet, TrainSettings, fit_functional_view
 
     rng = np.random.default_rng(5)
     n = 64

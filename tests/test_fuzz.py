@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ser.audio import decode_audio
 from ser.config import FeatureConfig
 from ser.errors import SERError
-from ser.features import log_mel_spectrogram, prepare_waveform, window_features
-from ser.speech import detect_speech
+from ser.serving.audio import decode_audio
+from ser.serving.features import log_mel_spectrogram, prepare_waveform, window_features
+from ser.serving.speech import detect_speech
 from tests.audio_files import encode
 from tests.conftest import ROOT, synthetic_voice
 
@@ -49,7 +49,7 @@ def seed_file(label: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def bundle():
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     return load_bundle(ROOT / "models")
 

@@ -4,9 +4,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from ser.data import EMOTIONS
 from ser.errors import BundleError, NoSpeechError
-from ser.inference import load_bundle
+from ser.serving.bundle import load_bundle
+from ser.training.data import EMOTIONS
 from tests.conftest import synthetic_voice
 
 
@@ -29,7 +29,7 @@ def test_load_rebuilds_config_and_predicts(tiny_bundle):
 
 
 def test_prediction_is_independent_of_input_rate(tiny_bundle):
-    from ser.audio import resample
+    from ser.serving.audio import resample
 
     bundle = load_bundle(tiny_bundle)
     voice = synthetic_voice(seconds=2.0)
@@ -58,9 +58,9 @@ def test_timeline_windows_and_silent_gap(tiny_bundle):
 def test_timeline_windows_get_their_own_functionals_in_order(tiny_bundle):
     """The windows' functionals are extracted on parallel threads; each window must still be
     scored with the functionals of its own audio (a one-by-one recomputation agrees)."""
-    from ser.features import log_mel_spectrogram, window_features
-    from ser.inference import _clip_functionals
-    from ser.metrics import apply_temperature
+    from ser.reporting.metrics import apply_temperature
+    from ser.serving.bundle import _clip_functionals
+    from ser.serving.features import log_mel_spectrogram, window_features
 
     bundle = load_bundle(tiny_bundle)
     config = bundle.config

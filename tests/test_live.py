@@ -1,4 +1,4 @@
-"""ser.live: the ring buffer fed by WebRTC frames, and the ICE server settings."""
+"""ser.serving.live: the ring buffer fed by WebRTC frames, and the ICE server settings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ser.errors import SERError
-from ser.live import LiveBuffer, ice_servers, to_mono
+from ser.serving.live import LiveBuffer, ice_servers, to_mono
 
 RATE_IN = 48000
 FRAME = 960  # 20 ms at 48 kHz, what streamlit-webrtc delivers

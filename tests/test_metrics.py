@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from ser.metrics import (
+from ser.reporting.metrics import (
     apply_temperature,
     choose_confidence_threshold,
     classification_report,
@@ -64,7 +64,7 @@ def test_classification_report_counts_and_macro_recall():
 
 
 def test_model_card_shows_the_metrics_numbers(tmp_path):
-    from ser.model_card import render
+    from ser.reporting.model_card import render
 
     metrics = {
         "cross_validation": {"accuracy": 0.5123, "uar": 0.4987, "macro_f1": 0.49, "protocol": "grouped by actor",
@@ -80,7 +80,7 @@ def test_model_card_shows_the_metrics_numbers(tmp_path):
 
 
 def test_seed_check_is_shown_with_the_gap_it_measured():
-    from ser.model_card import render, results_table, seed_check_sentence
+    from ser.reporting.model_card import render, results_table, seed_check_sentence
 
     metrics = {
         "cross_validation": {"accuracy": 0.663, "uar": 0.666, "macro_f1": 0.65, "protocol": "grouped by actor",
@@ -96,7 +96,7 @@ def test_seed_check_is_shown_with_the_gap_it_measured():
 
 
 def test_robustness_table_shows_every_condition_in_card_and_readme():
-    from ser.model_card import render, results_table, robustness_lines
+    from ser.reporting.model_card import render, results_table, robustness_lines
 
     metrics = {
         "cross_validation": {"accuracy": 0.66, "uar": 0.66, "macro_f1": 0.65, "protocol": "grouped by actor",

@@ -2,8 +2,16 @@ import numpy as np
 import pytest
 
 from ser.config import FeatureConfig
-from ser.data import EMOTIONS
-from ser.train import ClipSet, TrainSettings, augment_window, class_weights, clip_windows, fit_fold, predict_clips
+from ser.training.cross_validation import (
+    ClipSet,
+    TrainSettings,
+    augment_window,
+    class_weights,
+    clip_windows,
+    fit_fold,
+    predict_clips,
+)
+from ser.training.data import EMOTIONS
 
 
 def _synthetic_clips(n: int, *, config: FeatureConfig, seed: int) -> ClipSet:
@@ -54,7 +62,7 @@ def test_augmentation_keeps_shape_and_finiteness_and_changes_input():
 
 
 def test_model_builder_shapes_and_band_normalisation():
-    from ser.model import BandMeanNormalization, build_model
+    from ser.training.networks import BandMeanNormalization, build_model
 
     model = build_model(window_frames=101, n_mels=64, width=8)
     outputs = model(np.zeros((2, 101, 64), dtype=np.float32))
@@ -71,13 +79,13 @@ def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
     clips, and the summary reports each view, the fusion and the plain average. The CNN that
     ships is refitted on training + validation actors (never test actors), and validation
     (calibration) probabilities come from the early-stopped model that never saw them."""
-    import ser.train
-    from ser.evaluate import summarize_cross_validation
-    from ser.model import build_fused
-    from ser.train import cross_validate
+    import ser.training.cross_validation as cross_validation_module
+    from ser.training.cross_validation import cross_validate
+    from ser.training.evaluate import summarize_cross_validation
+    from ser.training.networks import build_fused
 
     fits, scored = [], []
-    real_fit_fold, real_predict_windows = ser.train.fit_fold, ser.train.predict_windows
+    real_fit_fold, real_predict_windows = cross_validation_module.fit_fold, cross_validation_module.predict_windows
 
     def recording_fit_fold(train, validation, **kwargs):
         model, history = real_fit_fold(train, validation, **kwargs)
@@ -88,8 +96,8 @@ def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
         scored.append({"model": model, "actors": set(clips.actor.tolist())})
         return real_predict_windows(model, clips, **kwargs)
 
-    monkeypatch.setattr(ser.train, "fit_fold", recording_fit_fold)
-    monkeypatch.setattr(ser.train, "predict_windows", recording_predict_windows)
+    monkeypatch.setattr(cross_validation_module, "fit_fold", recording_fit_fold)
+    monkeypatch.setattr(cross_validation_module, "predict_windows", recording_predict_windows)
 
     config = FeatureConfig(window_seconds=0.5, n_mels=32)
     settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, frontend_2d=False,
@@ -131,7 +139,7 @@ def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
 
 
 def test_voicing_columns_pick_the_voice_source_functionals():
-    from ser.functionals import voicing_columns
+    from ser.serving.functionals import voicing_columns
 
     names = ["F0final_sma_amean", "mfcc_sma[1]_amean", "jitterLocal_sma_amean", "logHNR_sma_de_amean",
              "pcm_RMSenergy_sma_amean", "shimmerLocal_sma_stddev", "voicingFinalUnclipped_sma_amean"]
@@ -141,7 +149,7 @@ def test_voicing_columns_pick_the_voice_source_functionals():
 def test_refit_replays_the_schedule_up_to_the_best_epoch():
     """The refit trains exactly as many epochs as the early-stopped run's best one, at the
     learning rates that run used, and needs no validation clips."""
-    from ser.train import refit_schedule
+    from ser.training.cross_validation import refit_schedule
 
     history = {"val_emotion_loss": [2.0, 1.5, 1.2, 1.4, 1.3], "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]}
     assert refit_schedule(history) == [1e-3, 1e-3, 5e-4]
@@ -160,7 +168,7 @@ def test_refit_replays_the_schedule_up_to_the_best_epoch():
 def test_leaky_split_trains_the_shipped_recipe_and_says_it_is_leaky():
     """The leaky comparison runs the same recipe (CNN refit, functional and voicing views) on a
     random clip split, reports each view and marks itself leaky."""
-    from ser.evaluate import leaky_random_split
+    from ser.training.evaluate import leaky_random_split
 
     config = FeatureConfig(window_seconds=0.5, n_mels=32)
     settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, functional_c_grid=(0.01,),

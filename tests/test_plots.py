@@ -1,14 +1,14 @@
-"""ser.plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
+"""ser.reporting.plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ser import plots
 from ser.config import FeatureConfig
-from ser.data import EMOTIONS
-from ser.inference import ClipPrediction, Timeline
+from ser.reporting import plots
+from ser.serving.bundle import ClipPrediction, Timeline
+from ser.training.data import EMOTIONS
 
 CONFIG = FeatureConfig()
 

@@ -1,7 +1,7 @@
 """Every kind of bad (or merely unusual) input, with the outcome it must get.
 
 One table lists the inputs of issue 5. Each row goes through the two ways audio enters the
-project: the app's one analysis function (``ser.analysis.analyze_audio``, which the upload
+project: the app's one analysis function (``ser.serving.analysis.analyze_audio``, which the upload
 and record pages both call) and the CLI's path (``decode_audio`` then ``predict_clip``).
 A row expects either a prediction (a valid emotion from the shipped bundle) or one of the
 project's errors with a message that says what is wrong; never another exception, a hang
@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from ser.audio import decode_audio, resample
 from ser.errors import AudioDecodeError, NoSpeechError, SERError
+from ser.serving.audio import decode_audio, resample
 from tests.conftest import EXAMPLES, ROOT
 
 SR = 16000
@@ -154,13 +154,13 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def bundle():
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     return load_bundle(ROOT / "models")
 
 
 def app_path(data: bytes, *, name: str, bundle):
-    from ser.analysis import analyze_audio
+    from ser.serving.analysis import analyze_audio
 
     return analyze_audio(data, name=name, bundle=bundle).prediction
 
@@ -223,7 +223,7 @@ def one_hour_flac() -> bytes:
 def test_one_hour_recording_is_refused_above_the_limit(one_hour_flac, bundle):
     import time
 
-    from ser.analysis import analyze_audio
+    from ser.serving.analysis import analyze_audio
 
     started = time.perf_counter()
     with pytest.raises(AudioDecodeError, match=r"60\.0 min long, over the 15\.0 min limit.*SER_MAX_AUDIO_SECONDS"):
@@ -268,7 +268,7 @@ def test_long_recording_timeline_stays_within_a_memory_budget(bundle):
     bounded chunks (its peak working memory does not grow with the recording)."""
     import tracemalloc
 
-    from ser.speech import detect_speech
+    from ser.serving.speech import detect_speech
 
     recording = np.tile(voice(), 34)  # ~2 min
     short = voice()
@@ -291,7 +291,7 @@ def test_long_recording_timeline_stays_within_a_memory_budget(bundle):
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.flac")), ids=lambda path: path.stem)
 def test_speech_detector_hears_every_example_clip(path):
-    from ser.speech import detect_speech
+    from ser.serving.speech import detect_speech
 
     waveform = decode_audio(path, sample_rate=SR)
     activity = detect_speech(waveform, sample_rate=SR)
@@ -321,7 +321,7 @@ def test_speech_detector_hears_every_example_clip(path):
     ],
 )
 def test_speech_detector_refuses_noise_hum_tones_and_silence(label, make, reason):
-    from ser.speech import detect_speech
+    from ser.serving.speech import detect_speech
 
     activity = detect_speech(make(), sample_rate=SR)
     assert not activity.is_speech
@@ -331,7 +331,7 @@ def test_speech_detector_refuses_noise_hum_tones_and_silence(label, make, reason
 @pytest.mark.parametrize("color", ["white", "pink"])
 @pytest.mark.parametrize("snr_db", [20, 10, 5])
 def test_speech_detector_hears_speech_in_noise(color, snr_db):
-    from ser.speech import detect_speech
+    from ser.serving.speech import detect_speech
 
     clean = voice()
     level = np.sqrt(np.mean(clean**2)) * 10 ** (-snr_db / 20)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser.audio import decode_audio
 from ser.errors import AudioDecodeError
+from ser.serving.audio import decode_audio
 from tests.conftest import EXAMPLES, ROOT
 
 THIS_FILE = Path(__file__).resolve()
@@ -127,7 +127,7 @@ class _Audit:
 
 @pytest.fixture(scope="module")
 def bundle():
-    from ser.inference import load_bundle
+    from ser.serving.bundle import load_bundle
 
     _Audit.start()
     try:
@@ -150,7 +150,7 @@ HOSTILE_NAMES = [
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_upload_names_never_become_paths_and_nothing_touches_the_network(name, bundle):
-    from ser.analysis import analyze_audio
+    from ser.serving.analysis import analyze_audio
 
     data = (EXAMPLES / "03-01-05-02-01-01-12.flac").read_bytes()
     expected = decode_audio(data, sample_rate=16000)
@@ -177,7 +177,7 @@ def test_decoder_refuses_playlists_that_name_other_files(tmp_path, monkeypatch):
     upload; the decoder only allows audio container demuxers."""
     import av
 
-    from ser.audio import _decode_with_ffmpeg
+    from ser.serving.audio import _decode_with_ffmpeg
 
     monkeypatch.chdir(tmp_path)
     secret = decode_audio(EXAMPLES / "03-01-05-02-01-01-12.flac", sample_rate=16000)
@@ -246,10 +246,10 @@ def test_no_public_stun_or_turn_server_is_hard_coded():
 
 WEBRTC_CHECK = """
 import json
-from ser.inference import load_bundle
+from ser.serving.bundle import load_bundle
 load_bundle("models")  # TensorFlow first, as in the app (Home/Analyze, then Live)
 from streamlit_webrtc.component import _resolve_server_rtc_configuration, enhance_frontend_rtc_configuration
-from ser import live
+from ser.serving import live
 servers = live.ice_servers(secrets=None, environ={})
 configuration = {"iceServers": servers}  # what pages/2_Live.py passes as rtc_configuration
 print(json.dumps({"default": servers,
@@ -262,7 +262,7 @@ def test_webrtc_uses_no_ice_server_unless_configured():
     """With nothing configured, neither the browser nor the server side asks a STUN server.
 
     In a fresh process that loads the model first, as the app does: importing the WebRTC
-    stack after TensorFlow used to segfault (see ``ser.inference._import_before_tensorflow``).
+    stack after TensorFlow used to segfault (see ``ser.serving.bundle._import_before_tensorflow``).
     """
     import json
 

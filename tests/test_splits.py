@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ser.splits import actor_folds, train_validation_test
+from ser.training.splits import actor_folds, train_validation_test
 
 
 @pytest.mark.parametrize("seed", [0, 1, 7])
@@ -33,7 +33,7 @@ def test_every_actor_is_tested_once_across_folds():
 
 def test_cross_validation_positions_never_share_actors(tmp_path):
     """The clip-level masks built by cross_validate keep actors apart too."""
-    from ser.train import ClipSet
+    from ser.training.cross_validation import ClipSet
 
     rng = np.random.default_rng(0)
     actor = np.repeat(np.arange(1, 21), 6)

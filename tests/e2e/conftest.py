@@ -119,7 +119,7 @@ def mic_wav(tmp_path_factory) -> Path:
     """The example clip as 48 kHz 16-bit WAV, the format Chromium's fake microphone reads."""
     import soundfile
 
-    from ser.audio import decode_audio
+    from ser.serving.audio import decode_audio
 
     path = tmp_path_factory.mktemp("mic") / "mic.wav"
     soundfile.write(path, decode_audio(MIC_CLIP, sample_rate=48000), 48000, subtype="PCM_16")

@@ -10,7 +10,7 @@ read "the last few seconds" for the meter and, when the stream stops, the whole 
 Example
 -------
 >>> import numpy as np
->>> from ser.live import LiveBuffer
+>>> from ser.serving.live import LiveBuffer
 >>> buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
 >>> frame = np.zeros((1, 960 * 2), dtype=np.int16)  # 20 ms of 48 kHz stereo, packed
 >>> buffer.push(frame, sample_rate=48000, channels=2)

@@ -1,7 +1,7 @@
 """Utterance-level acoustic functionals (openSMILE ComParE 2016): the second view of a clip.
 
 The shipped model fuses two views of the same audio: a CNN over log-mel windows
-(:mod:`ser.features`) and a linear model over the 6373 ComParE 2016 functionals computed
+(:mod:`ser.serving.features`) and a linear model over the 6373 ComParE 2016 functionals computed
 here (statistics of energy, spectral, MFCC, voicing, jitter/shimmer and RASTA auditory
 bands over the whole clip). On unseen RAVDESS actors the functionals alone beat the CNN by
 a wide margin and the two together beat either (each view's figures:
@@ -16,7 +16,7 @@ Example
 -------
 >>> import numpy as np
 >>> from ser.config import FeatureConfig
->>> from ser.functionals import acoustic_functionals
+>>> from ser.serving.functionals import acoustic_functionals
 >>> config = FeatureConfig()
 >>> rng = np.random.default_rng(0)
 >>> acoustic_functionals(0.1 * rng.standard_normal(32000).astype(np.float32), config=config).shape
@@ -114,7 +114,7 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
     ----------
     waveform : np.ndarray, shape (samples,)
         Mono audio at ``config.sample_rate``, as returned by
-        :func:`ser.features.prepare_waveform`; scaled to ``config.functionals_rms`` here.
+        :func:`ser.serving.features.prepare_waveform`; scaled to ``config.functionals_rms`` here.
 
     Returns
     -------

@@ -7,8 +7,8 @@ go through it.
 
 Example
 -------
->>> from ser.inference import load_bundle
->>> from ser.audio import decode_audio
+>>> from ser.serving.bundle import load_bundle
+>>> from ser.serving.audio import decode_audio
 >>> bundle = load_bundle("models")
 >>> waveform = decode_audio("assets/examples/angry_female.flac", sample_rate=bundle.config.sample_rate)
 >>> bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate).emotion
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -30,18 +31,18 @@ from typing import Any
 import numpy as np
 
 from ser import import_tensorflow_quietly
-from ser.audio import resample
 from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
-from ser.features import log_mel_spectrogram, prepare_waveform, window_features
-from ser.functionals import acoustic_functionals, n_functionals
-from ser.metrics import apply_temperature
-from ser.speech import SpeechSettings, require_speech
+from ser.serving.audio import resample
+from ser.serving.calibration import apply_temperature
+from ser.serving.features import log_mel_spectrogram, prepare_waveform, window_features
+from ser.serving.functionals import acoustic_functionals, n_functionals
+from ser.serving.speech import SpeechSettings, require_speech
 
 #: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
 LOGGER = logging.getLogger(__name__)
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
-DEFAULT_BUNDLE = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "models"
 #: Windows scored per model call: bounds memory for long recordings. 8 rather than 32: the
 #: 60 s timeline ran 1.5-2.5x faster and the process peaked ~120 MB lower, with bit-identical
 #: outputs per window (bench/, issue 6).
@@ -93,9 +94,12 @@ class Timeline:
 #: Threads for openSMILE, shared by every bundle: one per core (its C code runs without the
 #: GIL, so a clip's extraction overlaps the speech detector and a timeline's windows run in
 #: parallel).
-_WORKERS = concurrent.futures.ThreadPoolExecutor(
-    max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ser-functionals"
-)
+@functools.cache
+def _workers() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that extract functionals beside the log-mel (started on first use, not at import)."""
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ser-functionals"
+    )
 
 
 def _clip_functionals(audio: np.ndarray, config: FeatureConfig) -> np.ndarray | None:
@@ -242,7 +246,7 @@ class Bundle:
         ------
         NoSpeechError
             If the clip is too short, silent, noise or hum without speech (see
-            :mod:`ser.speech`), or too short after trimming.
+            :mod:`ser.serving.speech`), or too short after trimming.
         """
         audio = self._to_model_rate(waveform, sample_rate)
         pending = None
@@ -250,7 +254,7 @@ class Bundle:
             # openSMILE (~30-45 ms of a 4 s clip) runs in C without the GIL: start it now, on the
             # other core, while this thread runs the speech detector and the log-mel features.
             # A clip the detector refuses raises below, exactly as before; its result is dropped.
-            pending = _WORKERS.submit(_clip_functionals, audio, self.config)
+            pending = _workers().submit(_clip_functionals, audio, self.config)
         require_speech(audio, sample_rate=self.config.sample_rate, settings=self.speech_settings)
         audio = prepare_waveform(audio, config=self.config)
         windows, _ = window_features(log_mel_spectrogram(audio, config=self.config), config=self.config)
@@ -266,7 +270,7 @@ class Bundle:
         Raises
         ------
         NoSpeechError
-            If the recording is too short, or no window holds speech (see :mod:`ser.speech`).
+            If the recording is too short, or no window holds speech (see :mod:`ser.serving.speech`).
         """
         config = self.config
         audio = self._to_model_rate(waveform, sample_rate)
@@ -300,7 +304,7 @@ class Bundle:
             ]
             rows = []
             for position, values in zip(
-                positions, _WORKERS.map(_clip_functionals, slices, [config] * len(slices)), strict=True
+                positions, _workers().map(_clip_functionals, slices, [config] * len(slices)), strict=True
             ):
                 if values is None:
                     voiced[position] = False
@@ -368,7 +372,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
     import_tensorflow_quietly()
     import keras  # after the config checks: a broken bundle fails fast, without TensorFlow
 
-    import ser.model  # noqa: F401  registers the custom layers before loading
+    import ser.serving.layers  # noqa: F401  registers the custom layers before loading
 
     model = keras.saving.load_model(path / "model.keras", safe_mode=True, compile=False)
     bundle = Bundle(

@@ -13,7 +13,7 @@ ffconcat or HLS would open other files), and every failure is an
 
 Example
 -------
->>> from ser.audio import decode_audio
+>>> from ser.serving.audio import decode_audio
 >>> waveform = decode_audio("assets/examples/angry_female.flac", sample_rate=16000)
 >>> waveform.dtype, waveform.ndim
 (dtype('float32'), 1)

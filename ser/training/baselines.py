@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser.audio import decode_audio
 from ser.config import FeatureConfig
-from ser.data import EMOTIONS
-from ser.features import mfcc
-from ser.metrics import classification_report
-from ser.splits import train_validation_test
+from ser.reporting.metrics import classification_report
+from ser.serving.audio import decode_audio
+from ser.serving.features import mfcc
+from ser.training.data import EMOTIONS
+from ser.training.splits import train_validation_test
 
 MFCC_FRAMES = 200
 

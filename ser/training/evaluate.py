@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ser.data import EMOTIONS, GENDERS, INTENSITIES
-from ser.metrics import (
+from ser.reporting.metrics import (
     apply_temperature,
     choose_confidence_threshold,
     classification_report,
@@ -25,7 +24,7 @@ from ser.metrics import (
     fit_temperature,
     reliability_curve,
 )
-from ser.train import (
+from ser.training.cross_validation import (
     ClipSet,
     TrainSettings,
     fit_cnn,
@@ -34,6 +33,7 @@ from ser.train import (
     predict_functionals,
     voicing_view_columns,
 )
+from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
 
 PROTOCOL = (
     "Speech clips of RAVDESS actors 1-20, 8 emotions. 5-fold cross-validation grouped by "

@@ -9,8 +9,8 @@ overall answer aggregated from the voiced windows. Bad input raises only
 Example
 -------
 >>> from pathlib import Path
->>> from ser.analysis import analyze_audio
->>> from ser.inference import load_bundle
+>>> from ser.serving.analysis import analyze_audio
+>>> from ser.serving.bundle import load_bundle
 >>> bundle = load_bundle("models")
 >>> data = Path("assets/examples/03-01-05-02-01-01-12.flac").read_bytes()
 >>> result = analyze_audio(data, name="angry.flac", bundle=bundle)
@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 import soundfile
 
-from ser.audio import decode_audio
 from ser.errors import AudioDecodeError, NoSpeechError
-from ser.features import log_mel_spectrogram
-from ser.inference import Bundle, ClipPrediction, Timeline
+from ser.serving.audio import decode_audio
+from ser.serving.bundle import Bundle, ClipPrediction, Timeline
+from ser.serving.features import log_mel_spectrogram
 
 #: Recordings up to this many model windows long are one utterance: their answer is the
 #: whole clip scored at once; longer ones are answered by the timeline's voiced windows.
@@ -54,7 +54,7 @@ class Analysis:
     duration : float
         ``samples / sample_rate`` in seconds.
     log_mel : np.ndarray, shape (frames, n_mels), float32
-        Natural-log mel power of the whole clip (``ser.features.log_mel_spectrogram``),
+        Natural-log mel power of the whole clip (``ser.serving.features.log_mel_spectrogram``),
         frames ``hop_length / sample_rate`` seconds apart.
     prediction : ClipPrediction
         The calibrated answer: the whole clip scored at once up to ``WHOLE_CLIP_WINDOWS``
@@ -177,7 +177,7 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
     name : str
         Shown in messages and results only.
     bundle : Bundle
-        From :func:`ser.inference.load_bundle`.
+        From :func:`ser.serving.bundle.load_bundle`.
 
     Returns
     -------
@@ -197,7 +197,7 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
     config = bundle.config
     waveform = decode_audio(bytes(data), sample_rate=config.sample_rate, name=name)
     duration = waveform.size / config.sample_rate
-    # Peak of 1e-4 is the library's own silence floor (ser.features.prepare_waveform):
+    # Peak of 1e-4 is the library's own silence floor (ser.serving.features.prepare_waveform):
     # checked first so a silent file gets the same message whatever its length.
     if not np.any(np.abs(waveform) >= 1e-4):
         raise NoSpeechError(f"{name}: no speech detected, the audio is silent; record closer to the microphone")

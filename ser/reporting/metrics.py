@@ -3,7 +3,7 @@
 Example
 -------
 >>> import numpy as np
->>> from ser.metrics import expected_calibration_error
+>>> from ser.reporting.metrics import expected_calibration_error
 >>> probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
 >>> round(expected_calibration_error(probabilities, np.array([0, 1])), 3)
 0.15
@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from ser.serving.calibration import apply_temperature  # noqa: F401  (re-exported for training)
 
 
 def classification_report(labels: np.ndarray, predictions: np.ndarray, *, names: list[str]) -> dict[str, Any]:
@@ -72,14 +74,6 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, *,
         if in_bin.any():
             error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(error)
-
-
-def apply_temperature(probabilities: np.ndarray, *, temperature: float) -> np.ndarray:
-    """Rescale probabilities as ``softmax(log(p) / temperature)`` (shape preserved)."""
-    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
-    logits -= logits.max(axis=-1, keepdims=True)
-    scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:

@@ -7,12 +7,12 @@ noise 20 dB below the speech, and the fused model fell from 66% to 37% there
 of every training clip, made here.
 
 Everything is seeded by the caller's generator, so a copy is the same on every run (it is
-cached by :mod:`ser.cache`).
+cached by :mod:`ser.training.cache`).
 
 Example
 -------
 >>> import numpy as np
->>> from ser.augment import add_noise
+>>> from ser.training.augment import add_noise
 >>> rng = np.random.default_rng(0)
 >>> clip = np.sin(np.linspace(0, 2000, 16000)).astype(np.float32)
 >>> noisy = add_noise(clip, snr_db=10.0, colour="pink", rng=rng)

@@ -7,7 +7,7 @@ pooling for the spectrogram) so a 15-minute file draws as fast as a 3-second one
 
 Example
 -------
->>> from ser.plots import probability_figure
+>>> from ser.reporting.plots import probability_figure
 >>> figure = probability_figure(probabilities={"neutral": 0.2, "angry": 0.8}, threshold=0.3)
 >>> figure.data[0].type
 'bar'
@@ -105,7 +105,7 @@ def _pool_frames(log_mel: np.ndarray, *, max_columns: int) -> tuple[np.ndarray, 
 
 def mel_band_frequencies(config: FeatureConfig) -> np.ndarray:
     """Centre frequency (Hz) of each mel band, shape (n_mels,)."""
-    from ser.features import mel_frequencies
+    from ser.serving.features import mel_frequencies
 
     return mel_frequencies(n_mels=config.n_mels + 2, fmin=config.fmin, fmax=config.fmax)[1:-1]
 
@@ -138,7 +138,7 @@ def waveform_figure(*, waveform: np.ndarray, sample_rate: int, timeline: Any = N
     ----------
     waveform : np.ndarray, shape (samples,)
     sample_rate : int
-    timeline : ser.inference.Timeline, optional
+    timeline : ser.serving.bundle.Timeline, optional
         When given, a second row shows each emotion's probability at every window centre,
         with x shared with the waveform (zooming one zooms both).
     emotions : sequence of str
@@ -171,7 +171,7 @@ def spectrogram_figure(*, log_mel: np.ndarray, config: FeatureConfig, title: str
     Parameters
     ----------
     log_mel : np.ndarray, shape (frames, n_mels)
-        Natural-log mel power as returned by ``ser.features.log_mel_spectrogram``.
+        Natural-log mel power as returned by ``ser.serving.features.log_mel_spectrogram``.
     config : FeatureConfig
         Gives the frame rate and the mel bands' frequencies.
     max_columns : int

@@ -11,7 +11,7 @@ safe_mode=True)`` rebuilds them without executing any code stored in the file.
 
 Example
 -------
->>> from ser.model import build_model
+>>> from ser.training.networks import build_model
 >>> model = build_model(window_frames=301, n_mels=64)
 >>> sorted(model.output_names)
 ['emotion', 'gender', 'intensity']
@@ -19,41 +19,16 @@ Example
 
 from __future__ import annotations
 
-import os
+from ser import import_tensorflow_quietly
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import_tensorflow_quietly()
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers, ops  # noqa: E402
+from keras import layers  # noqa: E402
+
+from ser.serving.layers import BandMeanNormalization, LogLinearFusion, Standardize, StatisticsPooling  # noqa: E402
 
 HEADS: dict[str, int] = {"emotion": 8, "gender": 2, "intensity": 2}
-#: Standardised functionals are clipped to +-this many training deviations.
-STANDARDIZE_LIMIT = 8.0
-
-
-@keras.saving.register_keras_serializable(package="ser")
-class BandMeanNormalization(layers.Layer):
-    """Subtract each band's mean over time and divide by the window's overall deviation.
-
-    Input and output shape: ``(batch, frames, bands)``.
-    """
-
-    def call(self, inputs):  # type: ignore[override]
-        centred = inputs - ops.mean(inputs, axis=1, keepdims=True)
-        scale = ops.sqrt(ops.mean(ops.square(centred), axis=(1, 2), keepdims=True) + 1e-5)
-        return centred / scale
-
-
-@keras.saving.register_keras_serializable(package="ser")
-class StatisticsPooling(layers.Layer):
-    """Mean and standard deviation over time: ``(batch, frames, ch) -> (batch, 2 * ch)``."""
-
-    def call(self, inputs):  # type: ignore[override]
-        mean = ops.mean(inputs, axis=1)
-        deviation = ops.sqrt(ops.maximum(ops.mean(ops.square(inputs), axis=1) - ops.square(mean), 1e-6))
-        return ops.concatenate([mean, deviation], axis=-1)
 
 
 def _conv_block(x, *, filters: int, kernel: int, name: str):
@@ -139,37 +114,10 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
     return keras.Model(inputs, outputs, name="ser_ensemble")
 
 
-@keras.saving.register_keras_serializable(package="ser")
-class Standardize(layers.Layer):
-    """``clip((x - mean) / scale, -limit, limit)`` with the training set's mean and scale.
-
-    ``mean`` and ``scale`` are non-trainable weights (saved in ``model.keras``, set from
-    the training features); clipping keeps a microphone or codec that pushes one functional
-    far outside the training range from dominating the linear model.
-
-    Input and output shape: ``(batch, n_features)``.
-    """
-
-    def __init__(self, *, limit: float = STANDARDIZE_LIMIT, **kwargs):
-        super().__init__(**kwargs)
-        self.limit = float(limit)
-
-    def build(self, input_shape):  # type: ignore[override]
-        size = int(input_shape[-1])
-        self.mean = self.add_weight(shape=(size,), initializer="zeros", trainable=False, name="mean")
-        self.scale = self.add_weight(shape=(size,), initializer="ones", trainable=False, name="scale")
-
-    def call(self, inputs):  # type: ignore[override]
-        return ops.clip((inputs - self.mean) / self.scale, -self.limit, self.limit)
-
-    def get_config(self):
-        return {**super().get_config(), "limit": self.limit}
-
-
 def build_functional_model(*, n_features: int, n_emotions: int = HEADS["emotion"]) -> keras.Model:
     """Multinomial logistic regression on standardised functionals, one softmax per head.
 
-    The weights are fitted by :func:`ser.train.fit_functional_member` (L2-regularised
+    The weights are fitted by :func:`ser.training.cross_validation.fit_functional_member` (L2-regularised
     logistic regression, exact and deterministic) and copied in; the model exists so the
     shipped file is one Keras model loaded with ``safe_mode=True``.
 
@@ -184,46 +132,6 @@ def build_functional_model(*, n_features: int, n_emotions: int = HEADS["emotion"
     sizes = {**HEADS, "emotion": n_emotions}
     outputs = {head: layers.Dense(units, activation="softmax", name=head)(x) for head, units in sizes.items()}
     return keras.Model(inputs, outputs, name="ser_functionals")
-
-
-#: Probabilities are floored here before the log of the views' fusion (no log(0)).
-FUSION_FLOOR = 1e-7
-
-
-def fuse_views(*views: np.ndarray) -> np.ndarray:
-    """Log-linear (product-of-experts) fusion: the normalised geometric mean of the views.
-
-    A view that is sure rules out classes the other only half-supports, where an average
-    would leave both near the middle. Equal weight for every view, chosen a priori. This is
-    the numpy twin of :class:`LogLinearFusion`, used when training code fuses predictions
-    (they agree to ~3e-7; two views each saturated on a different class give a near-exact tie,
-    which either may break differently, and which falls below the "not sure" threshold).
-
-    Parameters
-    ----------
-    *views : np.ndarray, shape (n, n_classes)
-        Probabilities from each view for the same rows.
-
-    Returns
-    -------
-    np.ndarray, shape (n, n_classes), float64
-    """
-    logs = np.mean([np.log(np.clip(np.asarray(view, dtype=np.float64), FUSION_FLOOR, 1.0)) for view in views], axis=0)
-    logs -= logs.max(axis=-1, keepdims=True)
-    fused = np.exp(logs)
-    return fused / fused.sum(axis=-1, keepdims=True)
-
-
-@keras.saving.register_keras_serializable(package="ser")
-class LogLinearFusion(layers.Layer):
-    """``softmax(mean_i log p_i)`` over a list of probability tensors of the same shape.
-
-    Input: list of ``(batch, n_classes)`` probabilities; output ``(batch, n_classes)``.
-    """
-
-    def call(self, inputs):  # type: ignore[override]
-        logs = [ops.log(ops.clip(probabilities, FUSION_FLOOR, 1.0)) for probabilities in inputs]
-        return ops.softmax(ops.mean(ops.stack(logs, axis=0), axis=0), axis=-1)
 
 
 def _member_outputs(members: list[keras.Model], inputs, *, prefix: str) -> list[dict]:

@@ -1,8 +1,8 @@
 """Cached log-mel features of a dataset, with speed-perturbed copies for augmentation, and
 the openSMILE functionals of those copies and of one "recorded in a room" copy of each
-speech clip (:func:`ser.augment.room_copy`).
+speech clip (:func:`ser.training.augment.room_copy`).
 
-Features are computed by :func:`ser.features.clip_features` (the same function the app
+Features are computed by :func:`ser.serving.features.clip_features` (the same function the app
 uses) and stored as one flat float32 array plus offsets in ``.npz`` files without
 pickled objects, in a git-ignored folder keyed by the feature config.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser.audio import decode_audio, resample
 from ser.config import FeatureConfig
 from ser.errors import NoSpeechError
-from ser.features import clip_features
+from ser.serving.audio import decode_audio, resample
+from ser.serving.features import clip_features
 
 #: Speed factors precomputed for training (1.0 is the original clip).
 SPEED_FACTORS: tuple[float, ...] = (1.0, 0.9, 1.1)
@@ -101,16 +101,16 @@ def load_functionals(
 ) -> dict[float, np.ndarray]:
     """openSMILE functionals of every row of ``index`` for each speed factor, cached.
 
-    Each clip goes through the same :func:`ser.features.prepare_waveform` as in the app,
-    then :func:`ser.functionals.acoustic_functionals` (about 50 ms per clip).
+    Each clip goes through the same :func:`ser.serving.features.prepare_waveform` as in the app,
+    then :func:`ser.serving.functionals.acoustic_functionals` (about 50 ms per clip).
 
     Returns
     -------
     dict
         ``speed -> np.ndarray`` of shape (n_clips, n_functionals), rows aligned with ``index``.
     """
-    from ser.features import prepare_waveform
-    from ser.functionals import acoustic_functionals
+    from ser.serving.features import prepare_waveform
+    from ser.serving.functionals import acoustic_functionals
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -155,8 +155,8 @@ def load_room_functionals(
 ) -> np.ndarray:
     """Functionals of one noisy, sometimes reverberant copy of every speech clip, cached.
 
-    The copy (:func:`ser.augment.room_copy`) is seeded by ``seed`` and the file's name, then
-    goes through :func:`ser.features.prepare_waveform` and the functionals exactly as a clip
+    The copy (:func:`ser.training.augment.room_copy`) is seeded by ``seed`` and the file's name, then
+    goes through :func:`ser.serving.features.prepare_waveform` and the functionals exactly as a clip
     the app receives. The functional views train on speech only, so song rows are NaN (a fit
     that used one would fail loudly rather than learn from a hole).
 
@@ -166,9 +166,9 @@ def load_room_functionals(
     """
     import zlib
 
-    from ser.augment import room_copy
-    from ser.features import prepare_waveform
-    from ser.functionals import acoustic_functionals, n_functionals
+    from ser.serving.features import prepare_waveform
+    from ser.serving.functionals import acoustic_functionals, n_functionals
+    from ser.training.augment import room_copy
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Example
 -------
->>> from ser.splits import actor_folds
+>>> from ser.training.splits import actor_folds
 >>> folds = actor_folds(list(range(1, 21)), n_folds=5, seed=0)
 >>> len(folds), sorted(sum(folds, []))[:3]
 (5, [1, 2, 3])

@@ -7,7 +7,7 @@ repetition (01, 02) and actor (01-24; odd actors are male, even female).
 
 Example
 -------
->>> from ser.data import parse_ravdess_name
+>>> from ser.training.data import parse_ravdess_name
 >>> parse_ravdess_name("03-01-05-02-01-02-12.wav").emotion
 'angry'
 """

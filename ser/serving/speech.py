@@ -24,7 +24,7 @@ Limitations: a sung or whistled melody, or a musical instrument with vibrato, pa
 Example
 -------
 >>> import numpy as np
->>> from ser.speech import detect_speech
+>>> from ser.serving.speech import detect_speech
 >>> rng = np.random.default_rng(0)
 >>> detect_speech(0.1 * rng.standard_normal(16000).astype(np.float32), sample_rate=16000).is_speech
 False
@@ -181,11 +181,11 @@ def detect_speech(
     ------
     AudioDecodeError
         If the waveform holds NaN, infinite or absurdly large samples
-        (:func:`ser.audio.check_samples`).
+        (:func:`ser.serving.audio.check_samples`).
     ValueError
         If ``waveform`` is not one-dimensional or ``sample_rate`` is not positive.
     """
-    from ser.audio import check_samples, resample
+    from ser.serving.audio import check_samples, resample
 
     settings = settings or SpeechSettings()
     waveform = np.asarray(waveform, dtype=np.float32)

@@ -8,7 +8,7 @@ Example
 -------
 >>> import numpy as np
 >>> from ser.config import FeatureConfig
->>> from ser.features import log_mel_spectrogram
+>>> from ser.serving.features import log_mel_spectrogram
 >>> config = FeatureConfig()
 >>> log_mel_spectrogram(np.zeros(16000, dtype=np.float32), config=config).shape
 (101, 64)

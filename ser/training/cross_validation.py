@@ -20,17 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ser.cache import SPEED_FACTORS, load_features, load_functionals, load_room_functionals  # noqa: E402
-from ser.config import FeatureConfig  # noqa: E402
-from ser.data import EMOTIONS, GENDERS, INTENSITIES  # noqa: E402
-from ser.features import window_features  # noqa: E402
-from ser.functionals import functional_names  # noqa: E402
-from ser.splits import train_validation_test  # noqa: E402
+from ser.config import FeatureConfig
+from ser.serving.features import window_features
+from ser.serving.functionals import functional_names
+from ser.training.cache import SPEED_FACTORS, load_features, load_functionals, load_room_functionals
+from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
+from ser.training.splits import train_validation_test
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +54,7 @@ class TrainSettings:
     #: the one best on its validation actors, then refits on training + validation actors.
     functional_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)
     #: A third view: logistic regression on the voice-source functionals only (pitch, jitter,
-    #: shimmer, HNR, voicing; ser.functionals.VOICING_MARKERS), which the full 6373-feature
+    #: shimmer, HNR, voicing; ser.serving.functionals.VOICING_MARKERS), which the full 6373-feature
     #: model under-weights. Same input vector, so no extra extraction at inference.
     voicing_view: bool = True
     voicing_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
@@ -65,7 +63,7 @@ class TrainSettings:
     #: (:func:`refit_schedule`): four more speakers to learn from, as the linear views have.
     refit_cnn: bool = True
     #: One more training copy of every speech clip for the functional views: noise (5-30 dB
-    #: SNR), half of them reverberated too (ser.augment.room_copy). Studio-only training cost
+    #: SNR), half of them reverberated too (ser.training.augment.room_copy). Studio-only training cost
     #: them about half their accuracy on noisy audio (experiments/robustness.py).
     room_copies: bool = True
 
@@ -76,7 +74,7 @@ class ClipSet:
 
     ``variants[speed][i]`` is clip i's log-mel matrix; ``functionals[speed][i]`` its
     openSMILE functionals (None for a log-mel-only config); ``room_functionals[i]`` those
-    of its room copy (:func:`ser.cache.load_room_functionals`; NaN for song clips; None
+    of its room copy (:func:`ser.training.cache.load_room_functionals`; NaN for song clips; None
     when not loaded).
     """
 
@@ -264,10 +262,10 @@ def average_windows(
 ) -> dict[str, np.ndarray]:
     """Average window outputs per clip; with ``functional_probabilities`` (``head -> (n_clips,
     n_classes)`` per clip-level view of the same clips, one dict or a list of them), each window
-    is first fused with its clip's views by :func:`ser.model.fuse_views`, as the shipped fused
+    is first fused with its clip's views by :func:`ser.serving.layers.fuse_views`, as the shipped fused
     model does. Heads missing from ``functional_probabilities`` are dropped."""
     if functional_probabilities is not None:
-        from ser.model import fuse_views
+        from ser.serving.layers import fuse_views
 
         clip_views = (
             functional_probabilities if isinstance(functional_probabilities, list) else [functional_probabilities]
@@ -337,7 +335,7 @@ def fit_fold(
         raise ValueError("give either validation clips (early stopping) or a schedule (refit), not both")
     import keras
 
-    from ser.model import build_model
+    from ser.training.networks import build_model
 
     model = build_model(
         window_frames=config.window_frames,
@@ -444,7 +442,7 @@ def _standardize(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stack every training copy (:meth:`ClipSet.functional_copies`; only ``columns`` if
     given); return (standardised rows, mean, scale) as the model computes them."""
-    from ser.model import STANDARDIZE_LIMIT
+    from ser.serving.layers import STANDARDIZE_LIMIT
 
     stacked = np.concatenate(copies).astype(np.float64)
     if columns is not None:
@@ -478,14 +476,14 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     reverberation, when loaded) is a training row: that is the view's augmentation, done
     after the split like the CNN's. Emotion classes are weighted
     inversely to their frequency (neutral has half the clips). The fitted coefficients are
-    copied into :func:`ser.model.build_functional_model`, so the result is a Keras model.
+    copied into :func:`ser.training.networks.build_functional_model`, so the result is a Keras model.
 
     Returns
     -------
     keras.Model
         Input ``(batch, n_functionals)``; softmax heads ``emotion``, ``gender``, ``intensity``.
     """
-    from ser.model import build_functional_model
+    from ser.training.networks import build_functional_model
 
     copies = train.functional_copies()
     rows, mean, scale = _standardize(copies, columns)
@@ -531,7 +529,7 @@ def choose_functional_c(
     copies = train.functional_copies()
     rows, mean, scale = _standardize(copies, columns)
     labels = np.tile(train.emotion, len(copies))
-    from ser.model import STANDARDIZE_LIMIT
+    from ser.serving.layers import STANDARDIZE_LIMIT
 
     validation_values = validation.functionals[1.0] if columns is None else validation.functionals[1.0][:, columns]
     validation_rows = np.clip((validation_values - mean) / scale, -STANDARDIZE_LIMIT, STANDARDIZE_LIMIT)
@@ -577,7 +575,7 @@ def fit_functional_view(
 
 def voicing_view_columns(clips: ClipSet, *, settings: TrainSettings) -> np.ndarray | None:
     """The voicing view's functionals, or None when the settings or the clips have none."""
-    from ser.functionals import voicing_columns
+    from ser.serving.functionals import voicing_columns
 
     if not settings.voicing_view or clips.functionals is None or not clips.functional_names:
         return None
