@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--compare-files", type=int, default=100,
                         help="clips scored by both ours and the reference pipeline")
     parser.add_argument("--out", type=Path, default=common.RESULTS, help="where to write the JSON results")
-    parser.add_argument("--readme", action="store_true", help="also write the table into README.md's Speed section")
+    parser.add_argument("--readme", action="store_true", help="also write the table into docs/speed.md")
     parser.add_argument("--render", action="store_true",
                         help="measure nothing: print the table of the existing --out file (with --readme: write it)")
     parser.add_argument("--no-app", action="store_true", help="skip `streamlit run` (items 4b and 5)")
@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(report.table(results))
     print(f"\n{'read' if args.render else 'written'}: {args.out}")
     if args.readme:
-        report.update_readme(common.ROOT / "README.md", results)
-        print("README.md: Speed section updated")
+        report.update_readme(common.ROOT / "docs" / "speed.md", results)
+        print("docs/speed.md: bench table updated")
     return results
 
 

@@ -1,4 +1,4 @@
-"""The results table (Markdown, readable in a terminal too) and the README's Speed section."""
+"""The results table (Markdown, readable in a terminal too) and its block in ``docs/speed.md``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ TARGETS = {
     "cold_start_s": 6.0,
     "app_peak_rss_mb": 1024.0,
 }
-README_START = "<!-- bench:start (written by `python -m bench --readme`) -->"
+README_START = "<!-- bench:start (written by `python -m bench --readme`, into docs/speed.md) -->"
 README_END = "<!-- bench:end -->"
 
 
@@ -144,7 +144,7 @@ def describe(results: dict[str, Any]) -> str:
 
 
 def update_readme(readme: Path, results: dict[str, Any]) -> None:
-    """Replace the block between the bench markers of the README (add a Speed section if none)."""
+    """Replace the block between the bench markers of ``readme`` (a Markdown page; add a Speed section if none)."""
     block = f"{README_START}\n{describe(results)}\n\n{table(results)}\n{README_END}"
     text = readme.read_text(encoding="utf-8")
     if README_START in text and README_END in text:
