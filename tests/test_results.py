@@ -12,6 +12,7 @@ import pytest
 
 from ser.config import read_json, write_json
 from ser.reporting import results as r
+from ser.reporting.bench_results import BenchResults, load_bench
 from ser.reporting.model_card import README_END, render, results_table, update_readme
 from ser.reporting.model_results import load_model_results
 from ser.reporting.schema import ResultsError, to_json, write_results
@@ -133,7 +134,7 @@ def test_the_shipped_files_load_and_round_trip_unchanged(tmp_path):
     for cls, (name, _) in r.FILES.items():
         path = ROOT / "models" / name
         assert to_json(LOADERS[cls](path)) == read_json(path), name
-    bench = r.load_bench(ROOT / "bench" / "results.json")
+    bench = load_bench(ROOT / "bench" / "results.json")
     assert bench.clip_median_ms > 0 and bench.cores >= 1
 
 
@@ -171,11 +172,11 @@ def test_a_missing_file_or_another_format_says_what_to_run(bundle_folder):
     with pytest.raises(ResultsError, match=r"format 'seed-check/0'.*rerun `python -m experiments.seed_check"):
         r.load_seed_check(path)
     with pytest.raises(ResultsError, match="make bench"):
-        r.load_bench(bundle_folder / "missing.json")
+        load_bench(bundle_folder / "missing.json")
     broken = bundle_folder / "broken_bench.json"
     write_json(broken, {"generated": "x"})
     with pytest.raises(ResultsError, match="rerun `make bench`"):
-        r.load_bench(broken)
+        load_bench(broken)
 
 
 def test_the_card_shows_the_numbers_of_the_files(bundle_folder, tmp_path):
@@ -350,5 +351,50 @@ def test_train_settings_round_trip_and_refuse_retired_switches():
 
 
 def test_result_dataclasses_are_frozen():
-    for cls in [*r.FILES, r.BenchResults]:
+    for cls in [*r.FILES, BenchResults]:
         assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+
+
+@pytest.mark.slow
+def test_train_writes_the_bundle_metrics_json_and_the_card_only(tmp_path, monkeypatch):
+    """`python -m ser train` on tiny synthetic clips (one fold, one epoch): it writes the bundle,
+    metrics.json and the card, nothing else; the card then leaves out the old model's robustness."""
+    import numpy as np
+    import pandas as pd
+
+    import ser.__main__ as cli
+    from ser.config import FeatureConfig
+    from ser.reporting.provenance import model_sha256
+    from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
+    from tests.test_model_train import _synthetic_clips
+
+    config = FeatureConfig(window_seconds=0.5, n_mels=32)
+    clips = _synthetic_clips(80, config=config, seed=7)
+    clips.actor = np.repeat(np.arange(1, 11), 8)
+    rng = np.random.default_rng(8)
+    values = rng.standard_normal((80, 20)).astype(np.float32) + 0.5 * clips.emotion[:, None]
+    clips.functionals = {speed: values for speed in (1.0, 0.9, 1.1)}
+    clips.functional_names = [f"F0final_sma_{k}" if k < 5 else f"mfcc_sma_{k}" for k in range(20)]
+    index = pd.DataFrame({"actor": clips.actor, "vocal_channel": "speech",
+                          "emotion": [EMOTIONS[k] for k in clips.emotion], "gender": [GENDERS[k] for k in clips.gender],
+                          "intensity": [INTENSITIES[k] for k in clips.intensity]})
+    monkeypatch.setattr(cli, "_load_dataset", lambda data, cache: (config, index, clips, np.ones(80, dtype=bool)))
+    folder = tmp_path / "models"
+    folder.mkdir()
+    old = (ROOT / "models" / "robustness.json").read_bytes()
+    (folder / "robustness.json").write_bytes(old)
+    assert cli.main(["train", "--data", str(tmp_path), "--out", str(folder), "--epochs", "1", "--folds", "1"]) == 0
+    assert {path.name for path in folder.iterdir()} == {"model.keras", "labels.json", "config.json", "metrics.json",
+                                                        "MODEL_CARD.md", "robustness.json"}
+    assert (folder / "robustness.json").read_bytes() == old
+    written = r.load_training(folder / "metrics.json")
+    assert written.model_sha256 == model_sha256(folder / "model.keras")
+    assert written.command == r.TRAIN_COMMAND + " --epochs 1 --folds 1"
+    recipe = written.training.recipe
+    assert (recipe.cnn_conv_blocks, recipe.embedding_units, recipe.n_functionals, recipe.n_voicing_functionals) == \
+        (4, 128, 20, 5)
+    assert [fold.fold for fold in written.cross_validation.per_fold] == [0]
+    assert set(written.cross_validation.views) == {"log_mel_cnn", "functionals", "voicing", "fused", "averaged"}
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "robustness.json was measured on another model.keras and is not shown" in card
+    assert "## Off the studio" not in card

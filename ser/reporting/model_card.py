@@ -20,8 +20,9 @@ from typing import Any
 
 import jinja2
 
+from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH
 from ser.reporting.model_results import ModelResults, load_model_results
-from ser.reporting.results import BENCH_COMMAND, DEFAULT_BENCH, EVALUATE_COMMAND
+from ser.reporting.results import EVALUATE_COMMAND
 
 #: How each entry of ``cross_validation.views`` is named in the model card and on the Model page.
 VIEW_NAMES: dict[str, str] = {

@@ -15,19 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from ser.config import read_json
+from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH, BenchResults, load_bench
 from ser.reporting.provenance import model_sha256
 from ser.reporting.results import (
-    BENCH_COMMAND,
-    DEFAULT_BENCH,
     FILES,
     TRAIN_COMMAND,
-    BenchResults,
     EvaluationResults,
     LevelCheckResults,
     RobustnessResults,
     SeedCheckResults,
     TrainingResults,
-    load_bench,
     load_evaluation,
     load_level_check,
     load_robustness,

@@ -12,7 +12,7 @@ the same way) and one loader:
 - ``models/level_check.json``: ``python -m experiments.level_check``; :class:`LevelCheckResults`,
   :func:`load_level_check`.
 - ``bench/results.json``: ``python -m bench`` (``make bench``), which owns its larger format;
-  :class:`BenchResults` is the part the model card reads, :func:`load_bench`.
+  :mod:`ser.reporting.bench_results` reads the part the model card shows.
 
 Every file of ``models/`` records ``schema`` (its format, e.g. ``"training/1"``), ``model_sha256``
 (the SHA-256 of the ``model.keras`` it measured), ``measured`` (UTC time), ``command`` (what
@@ -38,17 +38,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ser.config import read_json
-from ser.reporting.schema import ResultsError, from_json, read_results
+from ser.reporting.schema import ResultsError, read_results
 
 TRAIN_COMMAND = "python -m ser train --data ../shared/data/ravdess --out models/"
 EVALUATE_COMMAND = "python -m ser evaluate --data ../shared/data/ravdess --out models/ --baselines"
 ROBUSTNESS_COMMAND = "python -m experiments.robustness --data ../shared/data/ravdess"
 SEED_CHECK_COMMAND = "python -m experiments.seed_check --data ../shared/data/ravdess --offset 100"
 LEVEL_CHECK_COMMAND = "python -m experiments.level_check --data ../shared/data/ravdess"
-BENCH_COMMAND = "make bench"
-#: The bench's output, next to the package (``python -m bench`` writes it).
-DEFAULT_BENCH = Path(__file__).resolve().parents[2] / "bench" / "results.json"
 
 
 # ---- models/metrics.json: python -m ser train ------------------------------------------------
@@ -351,22 +347,6 @@ class LevelCheckResults:
     changed: int
 
 
-# ---- bench/results.json: python -m bench (the part the model card reads) ----------------------
-@dataclasses.dataclass(frozen=True)
-class BenchResults:
-    """The clip latency of ``bench/results.json`` (a ``clip_seconds`` clip), when and under what load
-    it was measured."""
-
-    measured: str
-    cores: int
-    load_average_at_start: list[float]
-    clip_seconds: float
-    clip_median_ms: float
-    clip_min_ms: float
-    clip_median_ms_target: float
-    model_sha256: str | None
-
-
 SCHEMAS: dict[type, str] = {
     TrainingResults: "training/1",
     EvaluationResults: "evaluation/1",
@@ -418,31 +398,3 @@ def load_seed_check(path: Path) -> SeedCheckResults:
 def load_level_check(path: Path) -> LevelCheckResults:
     """Read ``models/level_check.json`` (:class:`LevelCheckResults`)."""
     return _load(path, LevelCheckResults)
-
-
-def load_bench(path: Path) -> BenchResults:
-    """Read the clip latency from ``bench/results.json``; other keys (the bench's own) are ignored.
-
-    Raises
-    ------
-    ResultsError
-        When the file is missing or lacks a key the card needs: run ``make bench``.
-    """
-    if not Path(path).is_file():
-        raise ResultsError(f"{path} is missing; `{BENCH_COMMAND}` writes it")
-    data = read_json(path)
-    try:
-        clip = data["results"]["clip"]
-        picked = {
-            "measured": data["generated"],
-            "cores": data["machine"]["cores"],
-            "load_average_at_start": data["machine"]["load_average_at_start"],
-            "clip_seconds": clip["seconds"],
-            "clip_median_ms": clip["median_ms"],
-            "clip_min_ms": clip["min_ms"],
-            "clip_median_ms_target": data["targets"]["clip_median_ms"],
-            "model_sha256": (data.get("bundle") or {}).get("model_sha256"),
-        }
-    except (KeyError, TypeError) as error:
-        raise ResultsError(f"{path} has no {error} entry; rerun `{BENCH_COMMAND}` to rewrite it") from None
-    return from_json(BenchResults, picked, source=str(path), command=BENCH_COMMAND)
