@@ -15,10 +15,11 @@ like the headline. Conditions (seeded per clip):
 - ``mp3``, ``opus``: encoded and decoded by libsndfile (never seen in training);
 - ``laptop_mic``: 200 Hz high-pass and a bright tilt (never seen in training).
 
-Writes ``robustness`` into ``models/metrics.json`` (the model card and README show it);
-``python -m ser train`` drops it when the model it measured is replaced. About 15 min here:
+Writes ``models/robustness.json`` (:class:`ser.reporting.results.RobustnessResults`; the model
+card, README and Model page show it while it describes the shipped ``model.keras``). About 15-20
+min here, from the repository root:
 
-    python experiments/robustness.py --data ../shared/data/ravdess
+    python -m experiments.robustness --data ../shared/data/ravdess
 
 Needs the RAVDESS folder.
 """
@@ -33,13 +34,21 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ser.config import read_json, write_json  # noqa: E402
-from ser.errors import SERError  # noqa: E402
-from ser.serving.audio import decode_audio, resample  # noqa: E402
-from ser.training.augment import add_noise, reverberate  # noqa: E402
-from ser.training.data import index_dataset  # noqa: E402
+from ser.errors import SERError
+from ser.reporting.provenance import model_sha256, package_versions, utc_now
+from ser.reporting.results import (
+    FILES,
+    ROBUSTNESS_COMMAND,
+    SCHEMAS,
+    ConditionScores,
+    FoldScore,
+    RobustnessResults,
+    load_training,
+)
+from ser.reporting.schema import write_results
+from ser.serving.audio import decode_audio, resample
+from ser.training.augment import add_noise, reverberate
+from ser.training.data import index_dataset
 
 RATE = 16000
 
@@ -86,16 +95,17 @@ CONDITIONS = {
 SEEN_IN_TRAINING = ("clean", "white_20db", "white_10db", "pink_10db", "reverb_0.5s")
 
 
-def fold_bundles(bundle, metrics: dict):
-    """One bundle per fold: that fold's CNN, functional and voice-source members, fused."""
+def fold_bundles(bundle, folds: list[FoldScore]):
+    """One bundle per fold (``{fold: (bundle, test actors)}``): that fold's CNN, functional and
+    voice-source members, fused."""
     from ser.serving.bundle import Bundle
     from ser.training.networks import build_fused
 
     model = bundle.model
     names = {layer.name for layer in model.layers}
     result = {}
-    for split in metrics["cross_validation"]["per_fold"]:
-        fold = split["fold"]
+    for split in folds:
+        fold = split.fold
         if f"member_{fold}" not in names:
             raise SystemExit(f"the bundle has no member_{fold}: this check needs the fold members of `ser train`")
         views = [[model.get_layer(f"member_{fold}")], [model.get_layer(f"functional_{fold}")]]
@@ -105,7 +115,7 @@ def fold_bundles(bundle, metrics: dict):
         result[fold] = (
             Bundle(model=fused, labels=bundle.labels, config=bundle.config, temperature=bundle.temperature,
                    confidence_threshold=bundle.confidence_threshold, path=bundle.path),
-            set(split["test"]),
+            set(split.test),
         )
     return result
 
@@ -118,9 +128,9 @@ def main() -> int:
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--every", type=int, default=1, help="score every n-th clip (1: all 1200)")
     args = parser.parse_args()
-    metrics = read_json(args.models / "metrics.json")
+    training = load_training(args.models / "metrics.json")
     bundle = load_bundle(args.models)
-    folds = fold_bundles(bundle, metrics)
+    folds = fold_bundles(bundle, training.cross_validation.per_fold)
     index = index_dataset(args.data)
     index = index[index["vocal_channel"] == "speech"].reset_index(drop=True).iloc[:: args.every]
     answers: dict[str, list[str | None]] = {name: [] for name in CONDITIONS}
@@ -139,34 +149,34 @@ def main() -> int:
                 answers[name].append(None)
         if position % 200 == 0:
             print(f"{position}/{len(index)} clips, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    labels = bundle.emotions
-    rows = {}
     classes = np.array(truth)
+    rows = {}
     for name, guesses in answers.items():
         hits = np.array([guess == true for guess, true in zip(guesses, truth, strict=True)])
         # Refusals count as errors, in accuracy and in each class's recall alike.
-        uar = float(np.mean([hits[classes == label].mean() for label in labels if np.any(classes == label)]))
-        correct = int(hits.sum())
-        rows[name] = {
-            "accuracy": correct / len(truth),  # refusals count as errors
-            "uar": uar,
-            "refused": sum(guess is None for guess in guesses),
-            "same_answer_as_clean": int(sum(g == c for g, c in zip(guesses, answers["clean"], strict=True)
-                                            if g is not None)),
-            "seen_in_training": name in SEEN_IN_TRAINING,
-        }
-        print(f"{name:12s} accuracy {rows[name]['accuracy']:.3f} refused {rows[name]['refused']}", flush=True)
-    metrics = read_json(args.models / "metrics.json")
-    metrics["robustness"] = {
-        "protocol": "each clip scored by the members of the fold that never heard its speaker "
-                    "(5 folds by actor, RAVDESS speech, actors 1-20); refusals count as errors",
-        "clips": len(truth),
-        "conditions": rows,
-        "command": "python experiments/robustness.py --data ../shared/data/ravdess"
-                   + (f" --every {args.every}" if args.every != 1 else ""),
-        "minutes": round((time.perf_counter() - started) / 60, 1),
-    }
-    write_json(args.models / "metrics.json", metrics)
+        uar = float(np.mean([hits[classes == label].mean() for label in bundle.emotions if np.any(classes == label)]))
+        rows[name] = ConditionScores(
+            accuracy=int(hits.sum()) / len(truth),
+            uar=uar,
+            refused=sum(guess is None for guess in guesses),
+            same_answer_as_clean=int(sum(g == c for g, c in zip(guesses, answers["clean"], strict=True)
+                                         if g is not None)),
+            seen_in_training=name in SEEN_IN_TRAINING,
+        )
+        print(f"{name:12s} accuracy {rows[name].accuracy:.3f} refused {rows[name].refused}", flush=True)
+    results = RobustnessResults(
+        schema=SCHEMAS[RobustnessResults],
+        model_sha256=model_sha256(args.models / "model.keras"),
+        measured=utc_now(),
+        command=ROBUSTNESS_COMMAND + (f" --every {args.every}" if args.every != 1 else ""),
+        versions=package_versions(),
+        protocol="each clip scored by the members of the fold that never heard its speaker "
+                 "(5 folds by actor, RAVDESS speech, actors 1-20); refusals count as errors",
+        clips=len(truth),
+        minutes=round((time.perf_counter() - started) / 60, 1),
+        conditions=rows,
+    )
+    write_results(args.models / FILES[RobustnessResults][0], results)
     return 0
 
 

@@ -6,9 +6,9 @@ Train the shipped model (cross-validated by actor) into ``models/``::
 
     python -m ser train --data ../shared/data/ravdess --out models/
 
-Add the leaky-split comparison to ``models/metrics.json``::
+Add the leaky-split comparison and the seed projects' baselines (``models/evaluation.json``)::
 
-    python -m ser evaluate --data ../shared/data/ravdess --out models/ --reuse
+    python -m ser evaluate --data ../shared/data/ravdess --out models/ --baselines
 
 Score clips, one JSON line each::
 
@@ -41,7 +41,7 @@ def _log_error(message: str) -> None:
 
 def _load_dataset(data: Path, cache: Path):
     from ser.config import FeatureConfig
-    from ser.training.cross_validation import build_clip_set
+    from ser.training.clips import build_clip_set
     from ser.training.data import index_dataset
 
     config = FeatureConfig()
@@ -51,124 +51,144 @@ def _load_dataset(data: Path, cache: Path):
     return config, index, clips, speech
 
 
+def _command(base: str, args: argparse.Namespace) -> str:
+    """The canonical command recorded in a result file, with the options that differ from the defaults."""
+    extra = [f"--{name} {getattr(args, name)}" for name, default in (("seed", 0), ("epochs", 100), ("folds", 0))
+             if getattr(args, name, default) != default]
+    return " ".join([base, *extra])
+
+
 def command_train(args: argparse.Namespace) -> int:
+    """Cross-validate, save the fused fold models as the bundle, write ``metrics.json`` and the model card."""
     import dataclasses
 
-    from ser.config import read_json, write_json
     from ser.reporting.model_card import write_model_card
-    from ser.serving.bundle import save_bundle
-    from ser.training.cross_validation import TrainSettings, cross_validate, package_versions
+    from ser.reporting.provenance import model_sha256, package_versions, utc_now
+    from ser.reporting.results import FILES, SCHEMAS, TRAIN_COMMAND, Headline, Recipe, TrainingResults, TrainingRun
+    from ser.reporting.schema import write_results
+    from ser.serving.bundle import BUNDLE_FILES, save_bundle
+    from ser.serving.layers import STANDARDIZE_LIMIT
+    from ser.training.augment import ROOM_RT60_SECONDS, ROOM_SNR_DB
+    from ser.training.cache import SPEED_FACTORS
+    from ser.training.cnn import WINDOW_SNR_DB
+    from ser.training.cross_validation import cross_validate
     from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
-    from ser.training.evaluate import data_counts, summarize_cross_validation
+    from ser.training.evaluate import HEADLINE_PROTOCOL, data_counts, summarize_cross_validation
     from ser.training.networks import build_ensemble, build_fused
+    from ser.training.settings import TrainSettings
+    from ser.training.views import view_columns
 
     started = time.perf_counter()
     config, index, clips, speech = _load_dataset(args.data, args.cache)
     settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
-    result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log)
-    summary = summarize_cross_validation(clips, index, result)
-    if result["functional_models"]:
-        ensemble = build_fused(result["models"], result["functional_models"], result["voicing_models"])
+    run = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log,
+                         verbose=int(os.environ.get("SER_VERBOSE", "0")))
+    summary = summarize_cross_validation(clips, run)
+    cnns, functional, voicing = (run.models(view) for view in ("log_mel_cnn", "functionals", "voicing"))
+    if functional:
+        ensemble = build_fused(cnns, functional, voicing)
         shipped = (
-            f"the {len(result['models'])} fold CNNs (averaged) fused with the "
-            f"{len(result['functional_models'])} fold functional models (averaged)"
-            + (
-                f" and the {len(result['voicing_models'])} fold voicing models (averaged)"
-                if result["voicing_models"]
-                else ""
-            )
+            f"the {len(cnns)} fold CNNs (averaged) fused with the {len(functional)} fold functional models (averaged)"
+            + (f" and the {len(voicing)} fold voicing models (averaged)" if voicing else "")
             + ": normalised geometric mean of the views, equal weight"
         )
     else:
-        ensemble = build_ensemble(result["models"])
-        shipped = f"average of the {len(result['models'])} fold models"
-    calibration = {
-        "temperature": summary["calibration"]["temperature"],
-        "confidence_threshold": summary["calibration"]["confidence_threshold"],
-    }
+        ensemble = build_ensemble(cnns)
+        shipped = f"average of the {len(cnns)} fold models"
     out: Path = args.out
     save_bundle(
         model=ensemble,
         path=out,
         config=config,
         labels={"emotion": list(EMOTIONS), "gender": list(GENDERS), "intensity": list(INTENSITIES)},
-        calibration=calibration,
+        calibration={"temperature": summary.calibration.temperature,
+                     "confidence_threshold": summary.calibration.confidence_threshold},
     )
-    metrics_path = out / "metrics.json"
-    metrics = read_json(metrics_path) if metrics_path.exists() else {}
-    # The seed and robustness checks measured the previous model; `evaluate` refreshes the
-    # leaky split and baselines.
-    metrics.pop("seed_check", None)
-    metrics.pop("robustness", None)
     wall = time.perf_counter() - started
-    metrics.update(
-        {
-            "labels": list(EMOTIONS),
-            "headline": {
-                "accuracy": summary["accuracy"],
-                "uar": summary["uar"],
-                "macro_f1": summary["macro_f1"],
-                "protocol": "5-fold cross-validation grouped by actor, RAVDESS speech, actors 1-20, 8 emotions",
-                "command": "python -m ser train --data ../shared/data/ravdess --out models/",
-            },
-            "cross_validation": summary,
-            "data": data_counts(index),
-            "training": {
-                "settings": dataclasses.asdict(settings),
-                "wall_seconds": round(wall, 1),
-                "machine": f"{os.cpu_count()} CPU cores, no GPU",
-                "shipped_model": shipped,
-                "bundle_bytes": int(sum(f.stat().st_size for f in out.iterdir() if f.is_file())),
-            },
-            "versions": package_versions(),
-        }
+    columns = view_columns(clips)
+    results = TrainingResults(
+        schema=SCHEMAS[TrainingResults],
+        model_sha256=model_sha256(out / "model.keras"),
+        measured=utc_now(),
+        command=_command(TRAIN_COMMAND, args),
+        versions=package_versions(),
+        labels=list(EMOTIONS),
+        headline=Headline(accuracy=summary.accuracy, uar=summary.uar, macro_f1=summary.macro_f1,
+                          protocol=HEADLINE_PROTOCOL),
+        cross_validation=summary,
+        data=data_counts(index),
+        training=TrainingRun(
+            settings=settings.to_dict(),
+            wall_seconds=round(wall, 1),
+            machine=f"{os.cpu_count()} CPU cores, no GPU",
+            shipped_model=shipped,
+            bundle_bytes=int(sum((out / name).stat().st_size for name in BUNDLE_FILES)),
+            recipe=Recipe(
+                speed_factors=sorted(SPEED_FACTORS),
+                window_snr_db=list(WINDOW_SNR_DB),
+                room_snr_db=list(ROOM_SNR_DB),
+                room_rt60_seconds=list(ROOM_RT60_SECONDS),
+                standardize_limit=STANDARDIZE_LIMIT,
+                cnn_conv_blocks=sum(layer.name.endswith("_conv") for layer in cnns[0].layers),
+                embedding_units=cnns[0].get_layer("embedding").units,
+                n_functionals=len(clips.functional_names or []),
+                n_voicing_functionals=len(columns.get("voicing", [])),
+            ),
+        ),
     )
-    write_json(metrics_path, metrics)
+    # Only metrics.json: the evaluation, robustness and seed checks keep their own files, which
+    # the model card leaves out while they describe the previous model.keras.
+    write_results(out / FILES[TrainingResults][0], results)
     write_model_card(out)
     _log(
-        f"cross-validation: accuracy {summary['accuracy']:.3f} UAR {summary['uar']:.3f}; "
+        f"cross-validation: accuracy {summary.accuracy:.3f} UAR {summary.uar:.3f}; "
         f"bundle written to {out} in {wall / 60:.1f} min"
     )
     return 0
 
 
 def command_evaluate(args: argparse.Namespace) -> int:
+    """The leaky random split (and with ``--baselines`` the seed recipes): ``evaluation.json`` only.
+
+    The cross-validation is ``train``'s (``metrics.json``); ``--reuse`` is accepted and changes nothing.
+    """
     import dataclasses
 
-    from ser.config import read_json, write_json
     from ser.reporting.model_card import write_model_card
-    from ser.training.cross_validation import TrainSettings, cross_validate, package_versions
-    from ser.training.evaluate import budget, data_counts, leaky_random_split, summarize_cross_validation
+    from ser.reporting.provenance import model_sha256, package_versions, utc_now
+    from ser.reporting.results import EVALUATE_COMMAND, FILES, SCHEMAS, EvaluationResults, TrainingResults
+    from ser.reporting.schema import write_results
+    from ser.training.evaluate import leaky_random_split
+    from ser.training.settings import TrainSettings
 
+    out: Path = args.out
+    if not (out / "model.keras").is_file():
+        raise SERError(f"{out} holds no model.keras; run `python -m ser train --out {out}` first "
+                       "(evaluation.json records the model it was measured beside)")
     config, index, clips, speech = _load_dataset(args.data, args.cache)
     settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
-    metrics_path: Path = args.out / "metrics.json"
-    metrics = read_json(metrics_path) if metrics_path.exists() else {}
-    if not (args.reuse and "cross_validation" in metrics):
-        result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, log=_log)
-        metrics["cross_validation"] = summarize_cross_validation(clips, index, result)
     _log("leaky random 80/20 split (for comparison only)")
-    metrics["leaky_random_split"] = leaky_random_split(clips, speech_mask=speech, config=config, settings=settings)
+    leaky = leaky_random_split(clips, speech_mask=speech, config=config, settings=settings)
+    baselines = []
     if args.baselines:
         from ser.training.baselines import evaluate_baselines
 
-        metrics["baselines"] = evaluate_baselines(
-            index, config=config, speech_mask=speech, cache_dir=args.cache, log=_log
-        )
-    metrics["data"] = data_counts(index)
-    metrics["versions"] = package_versions()
-    bench_file = Path(__file__).resolve().parent.parent / "bench" / "results.json"
-    metrics["budget"] = budget(metrics, bench_results=read_json(bench_file) if bench_file.exists() else None)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(metrics_path, metrics)
-    if (args.out / "config.json").exists():
-        write_model_card(args.out)
-    cv = metrics["cross_validation"]
-    _log(
-        f"unseen speakers: accuracy {cv['accuracy']:.3f} UAR {cv['uar']:.3f}; "
-        f"leaky split: accuracy {metrics['leaky_random_split']['accuracy']:.3f}"
+        baselines = evaluate_baselines(index, config=config, speech_mask=speech, cache_dir=args.cache, log=_log)
+    command = EVALUATE_COMMAND if args.baselines else EVALUATE_COMMAND.removesuffix(" --baselines")
+    results = EvaluationResults(
+        schema=SCHEMAS[EvaluationResults],
+        model_sha256=model_sha256(out / "model.keras"),
+        measured=utc_now(),
+        command=_command(command, args),
+        versions=package_versions(),
+        leaky_random_split=leaky,
+        baselines=baselines,
     )
+    write_results(out / FILES[EvaluationResults][0], results)
+    if (out / FILES[TrainingResults][0]).exists():
+        write_model_card(out)
+    _log(f"leaky split: accuracy {leaky.accuracy:.3f} UAR {leaky.uar:.3f}")
     return 0
 
 

@@ -29,12 +29,13 @@ def tiny_bundle(tmp_path_factory) -> Path:
     from ser.config import FeatureConfig
     from ser.serving.bundle import save_bundle
     from ser.serving.functionals import n_functionals
-    from ser.training.cross_validation import ClipSet, fit_functional_member
+    from ser.training.clips import ClipSet
     from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
     from ser.training.networks import build_fused, build_model
+    from ser.training.views import fit_functional_member
 
     config = FeatureConfig(window_seconds=1.0, window_hop_seconds=0.5)
-    model = build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=8, frontend_2d=False)
+    model = build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=8)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, config.window_frames, config.n_mels)).astype(np.float32)

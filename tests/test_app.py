@@ -126,24 +126,29 @@ def test_model_page_shows_confusion_matrix_with_toggle():
     assert list(report["emotion"]) == list(METRICS["cross_validation"]["per_class"])
 
 
+def shipped(name: str) -> dict:
+    """A copy of one of the shipped result files, to edit."""
+    return read_json(ROOT / "models" / name)
+
+
 @pytest.fixture
 def model_dir_with(tmp_path, monkeypatch):
-    """Point the app at a copy of the bundle whose metrics.json is replaced."""
-    def make(metrics: dict) -> None:
+    """Point the app at a copy of the bundle with exactly the given result files (name -> JSON)."""
+    def make(files: dict[str, dict]) -> None:
         for name in ("model.keras", "labels.json", "config.json"):
             (tmp_path / name).symlink_to(ROOT / "models" / name)
-        (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+        for name, data in files.items():
+            (tmp_path / name).write_text(json.dumps(data))
         monkeypatch.setenv("SER_MODEL_DIR", str(tmp_path))
     return make
 
 
 def test_model_page_shows_baselines_and_leaky_split_when_present(model_dir_with):
-    metrics = json.loads(json.dumps(METRICS))
-    metrics["leaky_random_split"] = {"leaky": True, "protocol": "random 80/20 clip split", "accuracy": 0.91,
-                                     "uar": 0.9, "macro_f1": 0.9}
-    metrics["baselines"] = [{"name": "MFCC + SVM", "description": "seed-style", "accuracy": 0.4, "uar": 0.38,
-                             "leaky_accuracy": 0.8, "leaky_uar": 0.79}]
-    model_dir_with(metrics)
+    evaluation = shipped("evaluation.json")
+    evaluation["leaky_random_split"].update(protocol="random 80/20 clip split", accuracy=0.91, uar=0.9)
+    evaluation["baselines"] = [{"name": "MFCC + SVM", "description": "seed-style", "accuracy": 0.4, "uar": 0.38,
+                                "macro_f1": 0.37, "leaky_accuracy": 0.8, "leaky_uar": 0.79, "seconds": 1.0}]
+    model_dir_with({"metrics.json": shipped("metrics.json"), "evaluation.json": evaluation})
     at = run_page("pages/3_Model.py")
     table = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
     assert list(table["model"])[1] == "MFCC + SVM"
@@ -153,45 +158,55 @@ def test_model_page_shows_baselines_and_leaky_split_when_present(model_dir_with)
 
 
 def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
-    metrics = json.loads(json.dumps(METRICS))
+    metrics = shipped("metrics.json")
     metrics["cross_validation"]["views"] = {
         "log_mel_cnn": {"accuracy": 0.5, "uar": 0.49, "macro_f1": 0.48},
         "functionals": {"accuracy": 0.6, "uar": 0.61, "macro_f1": 0.6},
         "fused": {"accuracy": 0.62, "uar": 0.62, "macro_f1": 0.61},
         "averaged": {"accuracy": 0.61, "uar": 0.6, "macro_f1": 0.6},
     }
-    model_dir_with(metrics)
+    metrics["training"]["recipe"]["n_functionals"] = 4321
+    model_dir_with({"metrics.json": metrics})
     at = run_page("pages/3_Model.py")
     views = next(frame.value for frame in at.dataframe if "view" in frame.value.columns)
     assert views["view"].tolist() == [
         "log-mel CNN alone", "functionals alone", "all views, geometric mean (shipped)", "all views, plain average"
     ]
     assert views["accuracy"].tolist() == [0.5, 0.6, 0.62, 0.61]
+    assert any("4321 openSMILE" in block.value for block in at.markdown)
     comparison = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
     assert comparison["model"].tolist()[0] == "this model (log-mel CNN + functionals)"
+    assert any("No baselines" in info.value for info in at.info)  # no evaluation.json here
 
 
 def test_model_page_shows_the_robustness_table(model_dir_with):
-    metrics = json.loads(json.dumps(METRICS))
-    metrics["robustness"] = {"clips": 1200, "command": "python experiments/robustness.py --data D", "conditions": {
+    robustness = shipped("robustness.json")
+    robustness.update(clips=1200, command="python -m experiments.robustness --data D", conditions={
         "clean": {"accuracy": 0.65, "uar": 0.66, "refused": 1, "same_answer_as_clean": 1199, "seen_in_training": False},
         "white_20db": {"accuracy": 0.58, "uar": 0.57, "refused": 3, "same_answer_as_clean": 900,
                        "seen_in_training": True},
-    }}
-    model_dir_with(metrics)
+    })
+    model_dir_with({"metrics.json": shipped("metrics.json"), "robustness.json": robustness})
     at = run_page("pages/3_Model.py")
     table = next(frame.value for frame in at.dataframe if "condition" in frame.value.columns)
     assert table["condition"].tolist() == ["studio clip as recorded", "white noise, 20 dB below the speech"]
     assert table["accuracy"].tolist() == [0.65, 0.58] and table["seen in training"].tolist() == [False, True]
     assert table["same answer as clean"].tolist() == [1199 / 1200, 900 / 1200]
-    assert any("experiments/robustness.py" in caption.value for caption in at.caption)
+    assert any("experiments.robustness" in caption.value for caption in at.caption)
 
 
-def test_model_page_survives_a_sparse_metrics_file(model_dir_with):
-    model_dir_with({"labels": EMOTIONS, "headline": METRICS["headline"]})
+def test_model_page_leaves_out_a_file_measured_on_another_model(model_dir_with):
+    robustness = shipped("robustness.json") | {"model_sha256": "0" * 64}
+    model_dir_with({"metrics.json": shipped("metrics.json"), "robustness.json": robustness})
     at = run_page("pages/3_Model.py")
-    assert any("no confusion matrix" in info.value for info in at.info)
-    assert any("No baselines" in info.value for info in at.info)
+    assert not any("condition" in frame.value.columns for frame in at.dataframe)
+    assert any("robustness.json was measured on another model.keras" in info.value for info in at.info)
+
+
+def test_model_page_explains_a_metrics_file_in_another_format(model_dir_with):
+    model_dir_with({"metrics.json": {"labels": EMOTIONS, "headline": METRICS["headline"]}})
+    at = run_page("pages/3_Model.py")
+    assert any("missing key(s)" in error.value and "python -m ser train" in error.value for error in at.error)
 
 
 def test_dataset_page_draws_every_example():

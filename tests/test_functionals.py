@@ -130,7 +130,8 @@ def _functionals_in_subprocess(path, *, tensorflow_first: bool) -> np.ndarray:
 def test_keras_functional_model_equals_the_fitted_logistic_regressions():
     from sklearn.linear_model import LogisticRegression
 
-    from ser.training.cross_validation import ClipSet, _standardize, fit_functional_member
+    from ser.training.clips import ClipSet
+    from ser.training.views import _standardize, fit_functional_member
 
     rng = np.random.default_rng(3)
     n = 48
@@ -162,7 +163,8 @@ def test_keras_functional_model_equals_the_fitted_logistic_regressions():
 
 
 def test_functional_member_needs_every_class():
-    from ser.training.cross_validation import ClipSet, fit_functional_member
+    from ser.training.clips import ClipSet
+    from ser.training.views import fit_functional_member
 
     clips = ClipSet(
         variants={1.0: []},
@@ -271,7 +273,8 @@ def test_real_names_give_the_voicing_subset_and_a_member_uses_only_it():
     from sklearn.linear_model import LogisticRegression
 
     from ser.serving.functionals import functional_names, voicing_columns
-    from ser.training.cross_validation import ClipSet, _standardize, fit_functional_member
+    from ser.training.clips import ClipSet
+    from ser.training.views import _standardize, fit_functional_member
 
     names = functional_names(CONFIG)
     columns = voicing_columns(names)
@@ -319,26 +322,45 @@ def test_room_copies_are_cached_seeded_by_file_name_and_speech_only(example_clip
     assert not np.allclose(clean[1:], values[1:])  # the copy differs from the studio clip
 
 
-def test_room_copies_setting_decides_whether_the_views_learn_from_them():
-    """TrainSettings.room_copies is applied where both recipes (honest and leaky) fit the views."""
+def test_views_learn_from_room_copies_and_speech_clips_only():
+    """fit_views, which every protocol (cross-validation, leaky split) calls, trains the linear
+    views on the room copies when loaded, and never on song clips (which have no room copy)."""
     import dataclasses as dc
 
-    from ser.training.cross_validation import ClipSet, TrainSettings, fit_functional_view
+    from ser.training.clips import ClipSet
+    from ser.training.settings import TrainSettings
+    from ser.training.views import fit_views
 
     rng = np.random.default_rng(5)
-    n = 64
+    n, songs = 64, 8
     emotion = np.arange(n) % 8
     values = rng.standard_normal((n, 6373)).astype(np.float32) + emotion[:, None] * 0.05
     base = ClipSet(variants={1.0: [np.zeros((1, 1), np.float32)] * n}, emotion=emotion, gender=np.arange(n) % 2,
                    intensity=(np.arange(n) // 2) % 2, actor=np.arange(n) // 8, functionals={1.0: values})
     with_room = dc.replace(base, room_functionals=values + 3 * rng.standard_normal(values.shape).astype(np.float32))
-    train, validation = base.actor < 6, base.actor >= 6
     settings = TrainSettings(functional_c_grid=(0.05,))
 
-    def kernel(clips, room_copies):
-        model, *_ = fit_functional_view(clips, train_mask=train, validation_mask=validation,
-                                        settings=dc.replace(settings, room_copies=room_copies))
-        return model.get_layer("emotion").get_weights()[0]
+    def kernel(clips: ClipSet, speech: np.ndarray) -> np.ndarray:
+        actor = clips.actor
+        (view,) = fit_views(clips, train_mask=actor < 5, validation_mask=(actor == 5) | (actor == 6),
+                            test_mask=actor == 7, speech_mask=speech, settings=settings)
+        assert view.name == "functionals" and view.test_probabilities["emotion"].shape == (8, 8)
+        return view.model.get_layer("emotion").get_weights()[0]
 
-    np.testing.assert_array_equal(kernel(with_room, False), kernel(base, True))
-    assert not np.allclose(kernel(with_room, True), kernel(base, True))
+    speech = np.ones(n, dtype=bool)
+    assert not np.allclose(kernel(with_room, speech), kernel(base, speech))
+    # Song clips of a training actor, with junk functionals and NaN room copies: left out.
+    junk = np.full((songs, 6373), 50.0, np.float32)
+    with_song = ClipSet(
+        variants={1.0: [np.zeros((1, 1), np.float32)] * (n + songs)},
+        emotion=np.concatenate([emotion, np.arange(songs) % 8]),
+        gender=np.concatenate([base.gender, np.zeros(songs, int)]),
+        intensity=np.concatenate([base.intensity, np.zeros(songs, int)]),
+        actor=np.concatenate([base.actor, np.zeros(songs, int)]),
+        functionals={1.0: np.concatenate([values, junk])},
+        room_functionals=np.concatenate([with_room.room_functionals, np.full_like(junk, np.nan)]),
+    )
+    np.testing.assert_array_equal(kernel(with_song, np.arange(n + songs) < n), kernel(with_room, speech))
+    with pytest.raises(ValueError, match="overlap"):
+        fit_views(base, train_mask=base.actor < 5, validation_mask=base.actor == 5, test_mask=base.actor == 4,
+                  speech_mask=speech, settings=settings)

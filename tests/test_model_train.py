@@ -2,16 +2,10 @@ import numpy as np
 import pytest
 
 from ser.config import FeatureConfig
-from ser.training.cross_validation import (
-    ClipSet,
-    TrainSettings,
-    augment_window,
-    class_weights,
-    clip_windows,
-    fit_fold,
-    predict_clips,
-)
+from ser.training.clips import ClipSet
+from ser.training.cnn import TrainingBatches, augment_window, class_weights, clip_windows, fit_fold, predict_clips
 from ser.training.data import EMOTIONS
+from ser.training.settings import TrainSettings
 
 
 def _synthetic_clips(n: int, *, config: FeatureConfig, seed: int) -> ClipSet:
@@ -31,7 +25,7 @@ def _synthetic_clips(n: int, *, config: FeatureConfig, seed: int) -> ClipSet:
 
 def test_tiny_model_trains_and_predicts_probabilities():
     config = FeatureConfig(window_seconds=0.5, n_mels=32)
-    settings = TrainSettings(epochs=2, patience=2, batch_size=8, width=8, frontend_2d=False)
+    settings = TrainSettings(epochs=2, patience=2, batch_size=8, width=8)
     train = _synthetic_clips(32, config=config, seed=0)
     validation = _synthetic_clips(16, config=config, seed=1)
     model, history = fit_fold(train, validation, config=config, settings=settings, seed=0)
@@ -41,6 +35,24 @@ def test_tiny_model_trains_and_predicts_probabilities():
     assert probabilities["emotion"].shape == (16, len(EMOTIONS))
     assert probabilities["gender"].shape == (16, 2)
     np.testing.assert_allclose(probabilities["emotion"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_training_batches_are_augmented_crops_with_class_weights():
+    """The Keras data class (module level, so it can be imported and tested) gives batches of
+    training windows, one target and one weight per head and clip; rarer emotions weigh more."""
+    import keras
+
+    config = FeatureConfig(window_seconds=0.5, n_mels=32)
+    clips = _synthetic_clips(20, config=config, seed=6)
+    clips.emotion = np.array([0] * 4 + [1] * 16)
+    batches = TrainingBatches(clips, config=config, settings=TrainSettings(batch_size=8), seed=0)
+    assert isinstance(batches, keras.utils.PyDataset) and len(batches) == 3
+    windows, targets, weights = batches[0]
+    assert windows.shape == (8, config.window_frames, config.n_mels) and np.all(np.isfinite(windows))
+    assert set(targets) == set(weights) == {"emotion", "gender", "intensity"}
+    np.testing.assert_array_equal(weights["emotion"], batches.weights[targets["emotion"]])
+    assert batches.weights[0] > batches.weights[1]  # 4 clips of emotion 0 against 16 of emotion 1
+    assert sum(len(batches[k][0]) for k in range(len(batches))) == 20
 
 
 def test_class_weights_balance_classes():
@@ -79,13 +91,14 @@ def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
     clips, and the summary reports each view, the fusion and the plain average. The CNN that
     ships is refitted on training + validation actors (never test actors), and validation
     (calibration) probabilities come from the early-stopped model that never saw them."""
+    import ser.training.cnn as cnn_module
     import ser.training.cross_validation as cross_validation_module
     from ser.training.cross_validation import cross_validate
     from ser.training.evaluate import summarize_cross_validation
     from ser.training.networks import build_fused
 
     fits, scored = [], []
-    real_fit_fold, real_predict_windows = cross_validation_module.fit_fold, cross_validation_module.predict_windows
+    real_fit_fold, real_predict_windows = cnn_module.fit_fold, cross_validation_module.predict_windows
 
     def recording_fit_fold(train, validation, **kwargs):
         model, history = real_fit_fold(train, validation, **kwargs)
@@ -96,12 +109,11 @@ def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
         scored.append({"model": model, "actors": set(clips.actor.tolist())})
         return real_predict_windows(model, clips, **kwargs)
 
-    monkeypatch.setattr(cross_validation_module, "fit_fold", recording_fit_fold)
+    monkeypatch.setattr(cnn_module, "fit_fold", recording_fit_fold)
     monkeypatch.setattr(cross_validation_module, "predict_windows", recording_predict_windows)
 
     config = FeatureConfig(window_seconds=0.5, n_mels=32)
-    settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, frontend_2d=False,
-                             functional_c_grid=(0.01, 0.1))
+    settings = TrainSettings(epochs=1, patience=1, batch_size=16, width=8, functional_c_grid=(0.01, 0.1))
     clips = _synthetic_clips(80, config=config, seed=2)
     clips.actor = np.repeat(np.arange(1, 11), 8)  # ten actors, each with all eight emotions
     rng = np.random.default_rng(3)
@@ -111,31 +123,34 @@ def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
     # Five of the twenty are "voice-source" functionals: the third, voicing view uses those.
     clips.functional_names = [f"F0final_sma_{k}" if k < 5 else f"mfcc_sma_{k}" for k in range(20)]
     speech = np.ones(80, dtype=bool)
-    result = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=[0], log=lambda _: None)
+    run = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=[0], log=lambda _: None)
 
-    test = clips.subset(np.isin(np.arange(80), result["test_positions"][0]))
-    assert len(result["voicing_models"]) == 1
-    assert result["refit_epochs"] == [1]  # the shipped CNN was retrained on training + validation actors
-    split = result["splits"][0]
-    train_actors, val_actors, test_actors = set(split["train"]), set(split["validation"]), set(split["test"])
+    (fold,) = run.folds
+    test = clips.subset(np.isin(np.arange(80), fold.test_positions))
+    assert [view.name for view in fold.views] == ["functionals", "voicing"]
+    assert fold.refit_epochs == 1  # the shipped CNN was retrained on training + validation actors
+    train_actors, val_actors, test_actors = set(fold.train_actors), set(fold.validation_actors), set(fold.test_actors)
     early, refit = fits
     assert early["validation"] and early["actors"] == train_actors
     assert not refit["validation"] and refit["actors"] == train_actors | val_actors
-    assert result["models"][0] is refit["model"]
+    assert fold.cnn is refit["model"]
     by_actors = {frozenset(call["actors"]): call["model"] for call in scored}
     assert by_actors[frozenset(val_actors)] is early["model"]
     assert by_actors[frozenset(test_actors)] is refit["model"]
-    kernel = result["voicing_models"][0].get_layer("emotion").get_weights()[0]
+    kernel = fold.view("voicing").model.get_layer("emotion").get_weights()[0]
     assert np.all(kernel[5:] == 0) and np.any(kernel[:5] != 0)  # only its own functionals count
-    shipped = build_fused(result["models"], result["functional_models"], result["voicing_models"])
+    shipped = build_fused(run.models("log_mel_cnn"), run.models("functionals"), run.models("voicing"))
     windows, owners = clip_windows(test, config=config)
     outputs = shipped.predict({"log_mel": windows, "functionals": test.functionals[1.0][owners]}, verbose=0)
     per_clip = np.stack([outputs["emotion"][owners == k].mean(axis=0) for k in range(len(test))])
-    np.testing.assert_allclose(result["test_probabilities"][0]["emotion"], per_clip, atol=1e-5)
+    np.testing.assert_allclose(fold.test_probabilities["emotion"], per_clip, atol=1e-5)
 
-    summary = summarize_cross_validation(clips, None, result)
-    assert set(summary["views"]) == {"log_mel_cnn", "functionals", "voicing", "fused", "averaged"}
-    assert summary["views"]["fused"]["accuracy"] == summary["accuracy"]
+    summary = summarize_cross_validation(clips, run)
+    assert set(summary.views) == {"log_mel_cnn", "functionals", "voicing", "fused", "averaged"}
+    assert summary.views["fused"].accuracy == summary.accuracy
+    assert [row.fold for row in summary.functional_c] == [0] and summary.voicing_c[0].chosen in (0.01, 0.1)
+    assert summary.per_fold[0].refit_epochs == 1 and set(summary.per_fold[0].test) == test_actors
+    assert summary.n == len(test) and 0 <= summary.calibration.coverage_above_threshold <= 1
 
 
 def test_voicing_columns_pick_the_voice_source_functionals():
@@ -149,7 +164,7 @@ def test_voicing_columns_pick_the_voice_source_functionals():
 def test_refit_replays_the_schedule_up_to_the_best_epoch():
     """The refit trains exactly as many epochs as the early-stopped run's best one, at the
     learning rates that run used, and needs no validation clips."""
-    from ser.training.cross_validation import refit_schedule
+    from ser.training.cnn import refit_schedule
 
     history = {"val_emotion_loss": [2.0, 1.5, 1.2, 1.4, 1.3], "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4]}
     assert refit_schedule(history) == [1e-3, 1e-3, 5e-4]
@@ -180,7 +195,7 @@ def test_leaky_split_trains_the_shipped_recipe_and_says_it_is_leaky():
     clips.functionals = {speed: values for speed in (1.0, 0.9, 1.1)}
     clips.functional_names = [f"F0final_sma_{k}" if k < 5 else f"mfcc_sma_{k}" for k in range(20)]
     result = leaky_random_split(clips, speech_mask=np.ones(80, dtype=bool), config=config, settings=settings)
-    assert result["leaky"] and result["protocol"].startswith("LEAKY")
-    assert result["n_test"] == 16 and result["refit_epochs"] == 1
-    assert set(result["views"]) == {"log_mel_cnn", "functionals", "voicing"}
-    assert 0 <= result["accuracy"] <= 1 and 0 <= result["uar"] <= 1
+    assert result.protocol.startswith("LEAKY")
+    assert result.n_test == 16 and result.refit_epochs == 1
+    assert set(result.view_accuracy) == {"log_mel_cnn", "functionals", "voicing"}
+    assert 0 <= result.accuracy <= 1 and 0 <= result.uar <= 1

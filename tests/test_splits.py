@@ -33,7 +33,7 @@ def test_every_actor_is_tested_once_across_folds():
 
 def test_cross_validation_positions_never_share_actors(tmp_path):
     """The clip-level masks built by cross_validate keep actors apart too."""
-    from ser.training.cross_validation import ClipSet
+    from ser.training.clips import ClipSet
 
     rng = np.random.default_rng(0)
     actor = np.repeat(np.arange(1, 21), 6)

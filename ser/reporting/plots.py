@@ -288,8 +288,9 @@ def learning_curves_figure(*, curves: Sequence[Mapping[str, Any]], metric: str =
     Parameters
     ----------
     curves : sequence of mappings
-        ``metrics.json["cross_validation"]["curves"]``: each has ``fold`` and per-epoch lists
-        such as ``emotion_accuracy`` and ``val_emotion_accuracy``.
+        One per fold: ``fold`` and the per-epoch lists of its
+        :class:`ser.reporting.results.LearningCurve` history, such as ``emotion_accuracy`` and
+        ``val_emotion_accuracy``.
     metric : str
         Key of the training series; the validation series is ``"val_" + metric``.
     """

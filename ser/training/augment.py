@@ -26,6 +26,9 @@ import numpy as np
 
 #: Noise colours: exponent of the power spectrum's 1/f^k slope.
 NOISE_COLOURS: dict[str, float] = {"white": 0.0, "pink": 1.0, "brown": 2.0}
+#: Range of the room copies' reverberation time (seconds) and noise level (dB below the speech).
+ROOM_RT60_SECONDS: tuple[float, float] = (0.2, 0.8)
+ROOM_SNR_DB: tuple[float, float] = (5.0, 30.0)
 
 
 def active_power(waveform: np.ndarray, *, frame: int = 400, range_db: float = 30.0) -> float:
@@ -111,6 +114,6 @@ def room_copy(waveform: np.ndarray, *, sample_rate: int, rng: np.random.Generato
     np.ndarray, shape (samples,), float32
     """
     if rng.random() < 0.5:
-        waveform = reverberate(waveform, rt60=float(rng.uniform(0.2, 0.8)), sample_rate=sample_rate, rng=rng)
+        waveform = reverberate(waveform, rt60=float(rng.uniform(*ROOM_RT60_SECONDS)), sample_rate=sample_rate, rng=rng)
     colour = str(rng.choice(sorted(NOISE_COLOURS)))
-    return add_noise(waveform, snr_db=float(rng.uniform(5.0, 30.0)), colour=colour, rng=rng)
+    return add_noise(waveform, snr_db=float(rng.uniform(*ROOM_SNR_DB)), colour=colour, rng=rng)

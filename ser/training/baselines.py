@@ -19,13 +19,13 @@ import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ser.config import FeatureConfig
 from ser.reporting.metrics import classification_report
+from ser.reporting.results import BaselineScores
 from ser.serving.audio import decode_audio
 from ser.serving.features import mfcc
 from ser.training.data import EMOTIONS
@@ -169,13 +169,13 @@ def evaluate_baselines(
     seed: int = 0,
     n_folds: int = 5,
     recipes: tuple[str, ...] = ("a", "b", "c"),
-) -> list[dict[str, Any]]:
+) -> list[BaselineScores]:
     """Score the three seed recipes on speech clips, grouped by actor and on a random split.
 
     Returns
     -------
-    list of dict
-        ``{name, description, accuracy, uar, leaky_accuracy, leaky_uar, seconds}`` per recipe.
+    list of BaselineScores
+        One per recipe, in the order (a), (b), (c).
     """
     speech = index[speech_mask].reset_index(drop=True)
     rng = np.random.default_rng(seed)
@@ -261,15 +261,15 @@ def evaluate_baselines(
             f"leaky split {leaky['accuracy']:.3f} ({seconds:.0f} s)"
         )
         results.append(
-            {
-                "name": name,
-                "description": description,
-                "accuracy": honest["accuracy"],
-                "uar": honest["uar"],
-                "macro_f1": honest["macro_f1"],
-                "leaky_accuracy": leaky["accuracy"],
-                "leaky_uar": leaky["uar"],
-                "seconds": round(seconds, 1),
-            }
+            BaselineScores(
+                name=name,
+                description=description,
+                accuracy=honest["accuracy"],
+                uar=honest["uar"],
+                macro_f1=honest["macro_f1"],
+                leaky_accuracy=leaky["accuracy"],
+                leaky_uar=leaky["uar"],
+                seconds=round(seconds, 1),
+            )
         )
     return results

@@ -43,7 +43,6 @@ def build_model(
     n_mels: int,
     n_emotions: int = HEADS["emotion"],
     width: int = 128,
-    frontend_2d: bool = True,
     dropout: float = 0.3,
     seed: int = 0,
 ) -> keras.Model:
@@ -55,9 +54,6 @@ def build_model(
         Input shape ``(window_frames, n_mels)``.
     width : int
         Channels of the first 1D block (later blocks use 1.5x and 2x).
-    frontend_2d : bool
-        Start with two small 2D convolutions over (time, frequency), which see a pitch or
-        formant shift as the same pattern moved, before the 1D convolutions over time.
     dropout : float
         Dropout before the heads.
 
@@ -70,14 +66,6 @@ def build_model(
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(window_frames, n_mels), name="log_mel")
     x = BandMeanNormalization(name="band_mean_norm")(inputs)
-    if frontend_2d:
-        x = layers.Reshape((window_frames, n_mels, 1), name="to_image")(x)
-        for index, filters in enumerate((16, 32)):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"c2d{index}_conv")(x)
-            x = layers.BatchNormalization(name=f"c2d{index}_bn")(x)
-            x = layers.Activation("relu", name=f"c2d{index}_relu")(x)
-            x = layers.MaxPooling2D(pool_size=(1, 2) if index == 0 else (2, 2), name=f"c2d{index}_pool")(x)
-        x = layers.Reshape((-1, x.shape[2] * x.shape[3]), name="to_sequence")(x)
     x = _conv_block(x, filters=width, kernel=5, name="b1")
     x = _conv_block(x, filters=width, kernel=5, name="b2")
     x = layers.MaxPooling1D(2, name="b2_pool")(x)
@@ -117,7 +105,7 @@ def build_ensemble(members: list[keras.Model]) -> keras.Model:
 def build_functional_model(*, n_features: int, n_emotions: int = HEADS["emotion"]) -> keras.Model:
     """Multinomial logistic regression on standardised functionals, one softmax per head.
 
-    The weights are fitted by :func:`ser.training.cross_validation.fit_functional_member` (L2-regularised
+    The weights are fitted by :func:`ser.training.views.fit_functional_member` (L2-regularised
     logistic regression, exact and deterministic) and copied in; the model exists so the
     shipped file is one Keras model loaded with ``safe_mode=True``.
 

@@ -1,0 +1,91 @@
+"""Everything measured about one model bundle, as the model card, the README block and the Model page show it.
+
+Example
+-------
+>>> from ser.reporting.model_results import load_model_results
+>>> results = load_model_results("models")  # doctest: +SKIP
+>>> round(results.training.cross_validation.accuracy, 3), results.notes  # doctest: +SKIP
+(0.666, ())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ser.config import read_json
+from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH, BenchResults, load_bench
+from ser.reporting.provenance import model_sha256
+from ser.reporting.results import (
+    FILES,
+    TRAIN_COMMAND,
+    EvaluationResults,
+    LevelCheckResults,
+    RobustnessResults,
+    SeedCheckResults,
+    TrainingResults,
+    load_evaluation,
+    load_level_check,
+    load_robustness,
+    load_seed_check,
+    load_training,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelResults:
+    """The result files of a bundle that describe its ``model.keras``; ``notes`` say what was left out.
+
+    ``features`` is the bundle's ``config.json`` feature configuration (``{}`` without one).
+    """
+
+    training: TrainingResults
+    features: dict[str, Any]
+    evaluation: EvaluationResults | None
+    robustness: RobustnessResults | None
+    seed_check: SeedCheckResults | None
+    level_check: LevelCheckResults | None
+    bench: BenchResults | None
+    notes: tuple[str, ...]
+
+
+def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH) -> ModelResults:
+    """Read ``folder/metrics.json`` and every other result file that exists (and ``bench``).
+
+    A file measured on another model than ``folder/model.keras`` (or, without that file, than
+    the one ``metrics.json`` describes) is left out, with a note naming the command that remeasures it.
+
+    Raises
+    ------
+    ResultsError
+        When ``metrics.json`` is missing, or a file that exists does not match its schema.
+    """
+    folder = Path(folder)
+    training = load_training(folder / FILES[TrainingResults][0])
+    model_file = folder / "model.keras"
+    current = model_sha256(model_file) if model_file.is_file() else training.model_sha256
+    notes = []
+    if training.model_sha256 != current:
+        notes.append(f"metrics.json describes another model.keras than this one; rerun `{TRAIN_COMMAND}`.")
+    loaded: dict[str, Any] = {}
+    for name, cls, loader in (
+        ("evaluation", EvaluationResults, load_evaluation),
+        ("robustness", RobustnessResults, load_robustness),
+        ("seed_check", SeedCheckResults, load_seed_check),
+        ("level_check", LevelCheckResults, load_level_check),
+    ):
+        filename, command = FILES[cls]
+        results = loader(folder / filename) if (folder / filename).is_file() else None
+        if results is not None and results.model_sha256 != current:
+            notes.append(f"{filename} was measured on another model.keras and is not shown; rerun `{command}`.")
+            results = None
+        loaded[name] = results
+    bench_results = load_bench(bench) if bench is not None and Path(bench).is_file() else None
+    if bench_results is not None and bench_results.model_sha256 not in (None, current):
+        notes.append(f"{Path(bench).name} of the bench was measured on another model.keras and is not shown; "
+                     f"rerun `{BENCH_COMMAND}`.")
+        bench_results = None
+    config = folder / "config.json"
+    features = read_json(config).get("features", {}) if config.is_file() else {}
+    return ModelResults(training=training, features=features, bench=bench_results, notes=tuple(notes), **loaded)

@@ -1,0 +1,106 @@
+"""The clips a training run learns from: cached features and integer labels, and which of them train.
+
+Example
+-------
+>>> import numpy as np
+>>> from ser.training.clips import ClipSet, training_mask
+>>> clips = ClipSet(variants={1.0: [np.zeros((5, 4), np.float32)] * 3}, emotion=np.array([0, 1, 2]),
+...                 gender=np.array([0, 1, 0]), intensity=np.array([0, 0, 1]), actor=np.array([1, 2, 3]))
+>>> training_mask(clips, actors=[1, 3]).tolist()
+[True, False, True]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser.config import FeatureConfig
+from ser.serving.functionals import functional_names
+from ser.training.cache import load_features, load_functionals, load_room_functionals
+from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
+
+
+@dataclasses.dataclass
+class ClipSet:
+    """Features and labels of a set of clips.
+
+    ``variants[speed][i]`` is clip i's log-mel matrix ``(frames, n_mels)``; ``functionals[speed]``
+    the openSMILE functionals of every clip ``(n_clips, n_functionals)`` (None for a log-mel-only
+    config); ``room_functionals`` those of each clip's room copy ``(n_clips, n_functionals)``
+    (:func:`ser.training.cache.load_room_functionals`; NaN for song clips; None when not loaded).
+    """
+
+    variants: dict[float, list[np.ndarray]]
+    emotion: np.ndarray
+    gender: np.ndarray
+    intensity: np.ndarray
+    actor: np.ndarray
+    functionals: dict[float, np.ndarray] | None = None
+    functional_names: list[str] | None = None
+    room_functionals: np.ndarray | None = None
+
+    def subset(self, mask: np.ndarray) -> ClipSet:
+        """The clips where ``mask`` (bool, shape ``(len(self),)``) is true, in their order."""
+        positions = np.flatnonzero(mask)
+        return ClipSet(
+            variants={speed: [items[i] for i in positions] for speed, items in self.variants.items()},
+            emotion=self.emotion[positions],
+            gender=self.gender[positions],
+            intensity=self.intensity[positions],
+            actor=self.actor[positions],
+            functionals=None
+            if self.functionals is None
+            else {speed: values[positions] for speed, values in self.functionals.items()},
+            functional_names=self.functional_names,
+            room_functionals=None if self.room_functionals is None else self.room_functionals[positions],
+        )
+
+    def functional_copies(self) -> list[np.ndarray]:
+        """Every training copy of the functionals: one per speed, then the room copy if loaded.
+
+        Returns
+        -------
+        list of np.ndarray, each of shape (len(self), n_functionals)
+        """
+        if self.functionals is None:
+            raise ValueError("these clips have no functionals; use a config with functionals set")
+        copies = [self.functionals[speed] for speed in sorted(self.functionals)]
+        if self.room_functionals is not None:
+            copies.append(self.room_functionals)
+        return copies
+
+    def __len__(self) -> int:
+        return len(self.emotion)
+
+
+def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
+    """Load (cached) features and integer labels for every row of ``index`` (from
+    :func:`ser.training.data.index_dataset`), and for a config with functionals those of the
+    room copies too."""
+    variants = load_features(index, config=config, cache_dir=cache_dir)
+    functionals = load_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
+    room = load_room_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
+    return ClipSet(
+        variants=variants,
+        emotion=index["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
+        gender=index["gender"].map(GENDERS.index).to_numpy(np.int64),
+        intensity=index["intensity"].map(INTENSITIES.index).to_numpy(np.int64),
+        actor=index["actor"].to_numpy(np.int64),
+        functionals=functionals,
+        functional_names=functional_names(config) if config.functionals else None,
+        room_functionals=room,
+    )
+
+
+def training_mask(clips: ClipSet, *, actors: list[int]) -> np.ndarray:
+    """The clips the CNN trains on from ``actors``: their speech and their song clips.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(clips),)
+    """
+    return np.isin(clips.actor, actors)
