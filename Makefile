@@ -33,14 +33,14 @@ test: install-dev browser
 
 train: install
 	$(PY) -m ser train --data $(DATA) --out models/
-	$(PY) -m ser evaluate --data $(DATA) --out models/ --reuse --baselines
+	$(PY) -m ser evaluate --data $(DATA) --out models/ --baselines
 
 evaluate: install
-	$(PY) -m ser evaluate --data $(DATA) --out models/ --reuse --baselines
+	$(PY) -m ser evaluate --data $(DATA) --out models/ --baselines
 
 # Accuracy of the shipped model under noise, reverberation, a phone line, codecs (~15 min).
 robustness: install
-	$(PY) experiments/robustness.py --data $(DATA)
+	$(PY) -m experiments.robustness --data $(DATA)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

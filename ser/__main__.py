@@ -151,7 +151,7 @@ def command_train(args: argparse.Namespace) -> int:
 def command_evaluate(args: argparse.Namespace) -> int:
     """The leaky random split (and with ``--baselines`` the seed recipes): ``evaluation.json`` only.
 
-    The cross-validation is ``train``'s (``metrics.json``); ``--reuse`` is accepted and changes nothing.
+    The cross-validation is ``train``'s (``metrics.json``), read as it is.
     """
     import dataclasses
 
@@ -236,9 +236,6 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--epochs", type=int, default=100, help="upper bound; early stopping decides")
     commands.choices["train"].add_argument(
         "--folds", type=int, default=0, help="train only the first N folds (0 = all)"
-    )
-    commands.choices["evaluate"].add_argument(
-        "--reuse", action="store_true", help="keep the cross-validation stored by `train`"
     )
     commands.choices["evaluate"].add_argument(
         "--baselines", action="store_true", help="also reproduce the seed projects' models"
