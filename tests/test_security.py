@@ -258,6 +258,7 @@ print(json.dumps({"default": servers,
 """
 
 
+@pytest.mark.slow
 def test_webrtc_uses_no_ice_server_unless_configured():
     """With nothing configured, neither the browser nor the server side asks a STUN server.
 

@@ -2,12 +2,11 @@
 
 The model always answers with one of eight emotions, so it must never be shown silence,
 hum or noise: :meth:`SpeechActivity.require` refuses such audio with
-:class:`ser.errors.NoSpeechError` ("no speech detected") before the model is asked. It needs no model file and no
-network: speech is recognised by what makes it speech acoustically.
+:class:`ser.errors.NoSpeechError` ("no speech detected") before the model is asked. It needs
+no model file and no network: speech is recognised by what makes it speech acoustically.
 
 0. **Silence.** Audio whose peak, DC offset removed, stays below :data:`SILENCE_PEAK` is
    digital silence (:func:`is_silent`), the one definition every stage uses.
-
 1. **Voicing.** Vowels are periodic with a pitch between 70 and 600 Hz. Every 20 ms frame
    (of audio low-passed and resampled to 8 kHz) gets YIN's aperiodicity, the minimum of the
    cumulative-mean-normalised difference function over those pitch periods (de Cheveigne &
