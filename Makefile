@@ -1,16 +1,18 @@
 # Two commands for a new user: `make run` (install + start the app) and `make test`.
+# `make test-fast` is the everyday unit tier (no browser, no slow tests).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ../shared/data/ravdess
 
-.PHONY: run test install install-dev browser train evaluate robustness lint bench load e2e clean
+.PHONY: run test test-fast install install-dev browser train evaluate robustness lint bench load clean
 
-$(VENV)/.runtime: requirements.txt
+# The pinned versions first, then this package itself (editable, its dependencies already there).
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
@@ -28,8 +30,13 @@ browser:
 run: install
 	$(VENV)/bin/streamlit run app.py
 
+# Everything: unit tests, doctests, import contracts, end-to-end tests in Chromium, the short load test.
 test: install-dev browser
 	$(PY) -m pytest -q
+
+# The unit tier (about 2 minutes): no browser, nothing marked slow.
+test-fast: install-dev
+	$(PY) -m pytest -q -m "not slow and not e2e"
 
 train: install
 	$(PY) -m ser train --data $(DATA) --out models/
@@ -42,8 +49,10 @@ evaluate: install
 robustness: install
 	$(PY) -m experiments.robustness --data $(DATA)
 
+# Style, and the import contracts of pyproject.toml (serving apart from training and reporting).
 lint: install-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install-dev
 	$(PY) -m bench
@@ -52,4 +61,4 @@ load: install-dev browser
 	$(PY) -m tests.load_app --sessions 8 --analyses 200
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache test-artifacts
+	rm -rf $(VENV) .cache .pytest_cache .import_linter_cache test-artifacts

@@ -53,7 +53,6 @@ def _step(name: str) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import ser  # noqa: F401  TensorFlow environment defaults, before TensorFlow is imported
     from bench import child, library, server
     from ser.serving.bundle import load_bundle
 

@@ -30,13 +30,12 @@ CHILD_TIMEOUT = 600
 def _child_cold(args: argparse.Namespace) -> dict[str, Any]:
     marks = {"python_started": time.time()}
     from ser.serving.audio import decode_audio  # what the CLI and the app import first: ser, numpy, soundfile
-    from ser.serving.bundle import _import_before_tensorflow, load_bundle
+    from ser.serving.bundle import load_bundle
 
     marks["libraries_imported"] = time.time()
-    # What load_bundle does first, in its order (TensorFlow imports Keras; scikit-learn hidden).
+    # What load_bundle does first (pylibsrtp first, TensorFlow imports Keras, scikit-learn hidden).
     from ser import import_tensorflow_quietly
 
-    _import_before_tensorflow()
     import_tensorflow_quietly()
     import keras  # noqa: F401
 

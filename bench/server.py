@@ -1,7 +1,8 @@
 """The app under ``streamlit run``: start-up times, first prediction over HTTP, peak memory.
 
 The server listens on 127.0.0.1 on a free port and is stopped at the end (its own process
-group, started here). Times are measured from ``Popen``:
+group; started and stopped by ``ser.testing.start_streamlit``, the harness the end-to-end and
+load tests use too). Times are measured from ``Popen``:
 
 * ``health_s``: ``/_stcore/health`` answers 200;
 * ``first_page_http_s``: ``GET /`` returns the page (Streamlit's HTML shell);
@@ -19,34 +20,18 @@ kernel's own high-water mark of the server process at the end.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from ser.testing import CHROMIUM_ARGS, ROOT, chromium_path, start_streamlit
+
 #: Longest wait for any one step (server up, page rendered, prediction shown), seconds.
 STEP_TIMEOUT = 120.0
 #: What the app shows once it has an answer for a clip.
 ANSWER_TEXT = "Predicted emotion"
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy: 127.0.0.1 only
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def _status_kb(pid: int, field: str) -> int:
     try:
@@ -120,25 +105,6 @@ class RssSampler(threading.Thread):
         }
 
 
-def _get(url: str, *, timeout: float = 2.0) -> tuple[int, bytes]:
-    with _OPENER.open(url, timeout=timeout) as response:
-        return response.status, response.read()
-
-
-def _wait_http(url: str, *, started: float, deadline: float, process: subprocess.Popen) -> float:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode} before {url} answered")
-        try:
-            status, _ = _get(url)
-            if status == 200:
-                return time.monotonic() - started
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {STEP_TIMEOUT:.0f} s")
-
-
 def _analyze_page(root: Path) -> str | None:
     """Name of the Analyze page (``pages/N_Analyze.py`` -> ``Analyze``), if there is one."""
     for path in sorted((root / "pages").glob("*.py")):
@@ -154,8 +120,8 @@ def _browser_unavailable(root: Path) -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "Playwright is not installed (pip install -r requirements-dev.txt)"
-    if not Path(CHROMIUM).exists():
-        return f"no Chromium at {CHROMIUM} (make browser)"
+    if chromium_path() is None:
+        return "Chromium is not installed (make browser)"
     if _analyze_page(root) is None:
         return "the app has no Analyze page (pages/*_Analyze.py) yet"
     return None
@@ -188,34 +154,24 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
     reason = None if browser else "browser part switched off (--no-browser)"
     reason = reason or _browser_unavailable(root)
     result: dict[str, Any] = {}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, SER_MODEL_DIR=str(bundle_path), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    env = {"SER_MODEL_DIR": str(bundle_path)}
     playwright = chromium = page = None
     steps: list[str] = ["start streamlit"]
-    log = tempfile.NamedTemporaryFile(prefix="bench-streamlit-", suffix=".log", delete=False)  # noqa: SIM115
+    with tempfile.NamedTemporaryFile(prefix="bench-streamlit-", suffix=".log", delete=False) as handle:
+        log = Path(handle.name)
     try:
         if reason is None:  # the browser starts first: its own start-up is not the app's
             from playwright.sync_api import sync_playwright
 
             playwright = sync_playwright().start()
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        sampler = RssSampler(process.pid)
+            chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        server = start_streamlit(root / app, log=log, env=env)
+        base = server.url
+        sampler = RssSampler(server.process.pid)
         sampler.start()
         try:
-            deadline = time.monotonic() + STEP_TIMEOUT
-            result["health_s"] = _wait_http(f"{base}/_stcore/health", started=started, deadline=deadline,
-                                            process=process)
-            result["first_page_http_s"] = _wait_http(f"{base}/", started=started, deadline=deadline,
-                                                     process=process)
+            result["health_s"] = server.wait("/_stcore/health", timeout=STEP_TIMEOUT)
+            result["first_page_http_s"] = server.wait("/", timeout=STEP_TIMEOUT)
             sampler.mark("server_up")
             if reason is None:
                 context = chromium.new_context()
@@ -223,11 +179,11 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
                 steps.append("open the home page, wait for it to render")
                 page.goto(base, wait_until="domcontentloaded")
                 page.get_by_text("How to use it").first.wait_for(state="visible", timeout=STEP_TIMEOUT * 1000)
-                result["home_rendered_s"] = time.monotonic() - started
+                result["home_rendered_s"] = time.monotonic() - server.started
                 sampler.mark("home_rendered")
                 analyze = _analyze_page(root)
                 uploaded, answered = _upload_and_wait(page, base, analyze, clip, steps)
-                result["first_prediction_s"] = answered - started
+                result["first_prediction_s"] = answered - server.started
                 result["upload_to_emotion_s"] = answered - uploaded
                 sampler.mark("first_prediction")
                 context.close()
@@ -247,28 +203,13 @@ def measure_app(*, clip: Path, long_clip: Path | None, bundle_path: Path, app: s
                 page.screenshot(path=os.environ["BENCH_SCREENSHOT"], full_page=True)
         finally:
             result |= sampler.stop()
-            _stop(process)
+            server.stop()
     finally:
         if chromium is not None:
             chromium.close()
         if playwright is not None:
             playwright.stop()
-        log.close()
     if "error" in result:
-        result["server_log_tail"] = Path(log.name).read_text(errors="replace").splitlines()[-15:]
-    Path(log.name).unlink(missing_ok=True)
+        result["server_log_tail"] = log.read_text(errors="replace").splitlines()[-15:]
+    log.unlink(missing_ok=True)
     return result
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM the server's own process group, SIGKILL it if still there after 10 s."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass

@@ -10,12 +10,13 @@ __version__ = "0.1.0"
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up notices kept off stderr.
+    """Import TensorFlow with its C++ start-up notices kept off stderr (the one place the library does).
 
     TensorFlow prints a oneDNN notice and an absl warning on import that no log-level
-    variable silences; the only other way to hide them is to turn oneDNN off, which makes
-    the model 1.7-3x slower here (bench/). They would break the CLI's promise of exactly one
-    stderr line per failed file, so file descriptor 2 points at /dev/null during the import.
+    variable silences; the only other way to hide them is to turn oneDNN off, which would
+    change TensorFlow's default kernels for the sake of a log line (``python -m bench``
+    compares both settings). They would break the CLI's promise of exactly one stderr line
+    per failed file, so file descriptor 2 points at /dev/null during the import.
     An import error still surfaces as a Python exception after stderr is restored.
     """
     if "tensorflow" in sys.modules:
@@ -31,6 +32,14 @@ def import_tensorflow_quietly() -> None:
     # side effects, accepted: another thread importing scikit-learn during these ~3 s would get
     # an ImportError (nothing in the app does), and keras.wrappers' scikit-learn classes stay
     # unusable in this process (nothing here uses them).
+    # pylibsrtp (aiortc's SRTP, behind the app's Live page) links its own OpenSSL: imported
+    # *after* TensorFlow it segfaults, which would take the app server down when someone opens
+    # the Live page after an analysis (or a test run that imported TensorFlow first). Imported
+    # first, both work.
+    try:
+        import pylibsrtp  # noqa: F401
+    except ImportError:  # the WebRTC extras are not installed: nothing to protect
+        pass
     hide_scikit_learn = "sklearn" not in sys.modules
     if hide_scikit_learn:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` raises ImportError

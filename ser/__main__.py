@@ -24,9 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from ser.errors import SERError  # noqa: E402
+# TensorFlow's log level is set by ser.import_tensorflow_quietly, just before TensorFlow is imported.
+from ser.errors import SERError
 
 
 def _log(message: str) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Tests import Keras directly (training a tiny bundle), not only through the library's
+# ser.import_tensorflow_quietly, which sets the same level: the test run is an entry point.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
 
-from ser.testing import synthetic_voice  # noqa: F401  (re-exported for the tests)
+from ser.testing import EXAMPLES, ROOT, synthetic_voice  # noqa: F401  (re-exported for the tests)
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "assets" / "examples"
 SHARED_DATA = ROOT.parent / "shared" / "data" / "ravdess"
 
 

@@ -2,7 +2,8 @@
 
 ``make load`` runs ``python -m tests.load_app --sessions 8 --analyses 200``:
 
-1. starts ``streamlit run app.py`` on a free 127.0.0.1 port (usage statistics off, XSRF on);
+1. starts ``streamlit run app.py`` on a free 127.0.0.1 port (``ser.testing.start_streamlit``:
+   usage statistics off, XSRF on, the library's INFO lines in the server log);
 2. opens ``--sessions`` pages in one headless Chromium, each its own browser context (its
    own cookies and Streamlit session, like separate users), all on the Analyze page;
 3. **concurrent phase**: every session uploads a different example clip at the same time
@@ -32,38 +33,21 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "assets" / "examples"
+from ser.testing import CHROMIUM_ARGS, EXAMPLES, ROOT, StreamlitServer, chromium_path, start_streamlit
+
 #: Clips the sessions upload (different emotions and both actors).
 CLIPS = [
     "03-01-05-02-01-01-12.flac", "03-01-03-02-01-01-03.flac", "03-01-04-02-01-01-12.flac",
     "03-01-01-01-01-01-03.flac", "03-01-06-02-01-01-12.flac", "03-01-08-02-01-01-03.flac",
     "03-01-02-02-01-01-12.flac", "03-01-07-02-01-01-03.flac",
 ]
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-#: The server with one extra: ``ser.*`` INFO logs on stderr, so model loads can be counted.
-SERVE = """
-import logging, sys
-logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-logging.getLogger("ser").setLevel(logging.INFO)
-from streamlit.web import cli
-sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
-sys.exit(cli.main())
-"""
 #: The "remove this file" button of an uploaded file (test ids of Streamlit 1.67, and older).
 DELETE_BUTTON = '[data-testid="stFileChipDeleteBtn"] button, [data-testid="stFileUploaderDeleteBtn"] button'
 LOAD_LINE = "loaded the model bundle"
@@ -145,54 +129,6 @@ def expected_answers(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(*, port: int, log: Path) -> subprocess.Popen:
-    command = [
-        sys.executable, "-c", SERVE,
-        "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    with log.open("w") as output:
-        return subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=3) as response:  # noqa: S310 (loopback)
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_for_health(url: str, *, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        if healthy(url):
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def rss_mb(pid: int) -> float:
@@ -320,7 +256,7 @@ def check_answer(text: str, *, expected: dict[str, Any], label: str, report: Rep
 
 
 async def drive(url: str, *, args: argparse.Namespace, clips: dict[str, Any], expected: dict[str, Any],
-                server: subprocess.Popen, log: Path, report: Report) -> None:
+                server: StreamlitServer, report: Report) -> None:
     from playwright.async_api import async_playwright
 
     timeout_ms = args.step_timeout * 1000
@@ -356,7 +292,7 @@ async def drive(url: str, *, args: argparse.Namespace, clips: dict[str, Any], ex
 
             # Sequential phase: analyses in a row, in the first session (a browser page in the
             # background is throttled, so rotating over the sessions measures Chromium, not the app).
-            report.rss_mb["before"] = round(rss_mb(server.pid), 1)
+            report.rss_mb["before"] = round(rss_mb(server.process.pid), 1)
             started = time.perf_counter()
             warmup = min(args.analyses, 20)
             for index in range(args.analyses):
@@ -364,13 +300,13 @@ async def drive(url: str, *, args: argparse.Namespace, clips: dict[str, Any], ex
                 name, data, want = job(args.sessions + index, session)
                 text = await upload_and_read(pages[session], name=name, data=data)
                 report.sequential_ok += check_answer(text, expected=want, label=name, report=report)
-                report.rss_samples.append(round(rss_mb(server.pid), 1))
+                report.rss_samples.append(round(rss_mb(server.process.pid), 1))
                 if index + 1 == warmup:
-                    report.rss_mb[f"after {warmup}"] = round(rss_mb(server.pid), 1)
+                    report.rss_mb[f"after {warmup}"] = round(rss_mb(server.process.pid), 1)
                 if args.verbose and (index + 1) % 10 == 0:
-                    print(f"  {index + 1} analyses, RSS {rss_mb(server.pid):.0f} MiB", flush=True)
+                    print(f"  {index + 1} analyses, RSS {rss_mb(server.process.pid):.0f} MiB", flush=True)
             report.sequential_seconds = round(time.perf_counter() - started, 1)
-            report.rss_mb["after"] = round(rss_mb(server.pid), 1)
+            report.rss_mb["after"] = round(rss_mb(server.process.pid), 1)
             if report.sequential_ok != args.analyses:
                 report.failures.append(f"{args.analyses - report.sequential_ok} sequential analyses got a wrong answer")
 
@@ -391,7 +327,7 @@ async def drive(url: str, *, args: argparse.Namespace, clips: dict[str, Any], ex
             await pages[1].goto(f"{url}/Live")
             await pages[1].get_by_text("Live emotion meter").first.wait_for()
             await pages[1].wait_for_timeout(1000)
-            report.live_page_ok = server.poll() is None and healthy(url)
+            report.live_page_ok = server.process.poll() is None and server.answers()
             report.mark("live page", started)
             if not report.live_page_ok:
                 report.failures.append("the server died when the Live page was opened")
@@ -433,17 +369,15 @@ def run(args: argparse.Namespace) -> Report:
         clips = prepare_clips(workdir)
         expected = expected_answers(workdir)
         started = report.mark("expected answers", started)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        server = start_server(port=port, log=log)
-        wait_for_health(url, process=server, timeout=args.timeout)
+        server = start_streamlit(ROOT / "app.py", log=log)
+        server.wait(timeout=args.timeout)
         report.mark("server start", started)
         asyncio.run(asyncio.wait_for(
-            drive(url, args=args, clips=clips, expected=expected, server=server, log=log, report=report),
+            drive(server.url, args=args, clips=clips, expected=expected, server=server, report=report),
             timeout=args.timeout,
         ))
         check_memory(report, tolerance_mb=args.rss_tolerance_mb)
-        report.foreign_sockets = foreign_sockets(server.pid)
+        report.foreign_sockets = foreign_sockets(server.process.pid)
         if report.foreign_sockets:
             report.failures.append(f"the server has non-loopback sockets: {report.foreign_sockets}")
         report.model_loads = model_loads(log)
@@ -456,7 +390,7 @@ def run(args: argparse.Namespace) -> Report:
     finally:
         if server is not None:
             started = time.perf_counter()
-            stop_server(server)
+            server.stop()
             report.mark("server stop", started)
         if log.exists() and args.keep_log:
             Path(args.keep_log).parent.mkdir(parents=True, exist_ok=True)
@@ -473,8 +407,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--step-timeout", type=float, default=120, help="seconds one page step may take")
     parser.add_argument("--rss-tolerance-mb", type=float, default=64, help="allowed RSS growth after warm-up")
     parser.add_argument("--bad-uploads", type=int, default=5, help="bad files uploaded at the end (0-5)")
-    parser.add_argument("--chromium", default=os.environ.get("SER_CHROMIUM") or shutil.which("chromium")
-                        or "/usr/bin/chromium")
+    parser.add_argument("--chromium", default=chromium_path() or "/usr/bin/chromium")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     parser.add_argument("--keep-log", default=str(ROOT / "test-artifacts" / "load-streamlit.log"),
                         help="copy the server log here ('' to drop it)")

@@ -256,6 +256,7 @@ def fake_webrtc(monkeypatch) -> FakeWebrtc:
     return fake
 
 
+@pytest.mark.slow
 def test_live_page_meter_and_whole_take(fake_webrtc):
     at = run_page("pages/2_Live.py")
     # No public STUN server unless configured: an explicit empty list for browser and server.

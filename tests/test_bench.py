@@ -83,11 +83,13 @@ def test_reference_model_is_the_seed_architecture():
     assert [type(layer) for layer in seed_conv1d_model().layers] == [type(layer) for layer in model.layers]
 
 
+@pytest.mark.slow
 def test_reference_pipeline_predicts_a_distribution(clips):
     probabilities = ReferencePipeline().predict_path(clips["clip"])
     assert probabilities.shape == (8,) and probabilities.sum() == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_library_measurements(bundle, clips):
     clip = library.single_clip(bundle, clips["clip"], warmup=1, repeats=2)
     assert clip["median_ms"] > 0 and clip["p95_ms"] >= clip["min_ms"] > 0 and clip["windows"] >= 1
@@ -174,6 +176,7 @@ def test_missing_app_is_reported_not_measured(tmp_path):
     assert result == {"not_measured": "app.py does not exist yet"}
 
 
+@pytest.mark.slow
 def test_quick_run_writes_results_and_table(tmp_path):
     """The whole `python -m bench --quick` flow without subprocesses: JSON, table, README block."""
     from bench.__main__ import main

@@ -21,6 +21,7 @@ def two_clips() -> list[str]:
     return ["assets/examples/03-01-05-02-01-01-12.flac", "assets/examples/03-01-04-02-01-01-03.flac"]
 
 
+@pytest.mark.slow
 def test_predict_json_on_real_clips_with_shipped_model(two_clips):
     result = run_cli("predict", *two_clips, "--json")
     assert result.returncode == 0, result.stderr
@@ -38,6 +39,7 @@ def test_predict_json_on_real_clips_with_shipped_model(two_clips):
     assert result.stderr.strip() == ""
 
 
+@pytest.mark.slow
 def test_predict_keeps_going_after_a_bad_file(tmp_path, two_clips):
     bad = tmp_path / "notes.wav"
     bad.write_text("this is not audio")
@@ -48,6 +50,7 @@ def test_predict_keeps_going_after_a_bad_file(tmp_path, two_clips):
     assert len(errors) == 1 and str(bad) in errors[0] and "not a readable audio file" in errors[0]
 
 
+@pytest.mark.slow
 def test_train_with_a_missing_data_folder_is_one_clear_line(tmp_path):
     result = run_cli("train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2

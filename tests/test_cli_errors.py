@@ -60,6 +60,7 @@ def bad_files(tmp_path_factory) -> dict[str, tuple[str, str]]:
     return files
 
 
+@pytest.mark.slow
 def test_bad_files_get_one_line_each_and_good_ones_are_still_scored(bad_files):
     paths = [str(GOOD[0]), *(path for path, _ in bad_files.values()), str(GOOD[1])]
     result = run_cli("predict", "--json", *paths)

@@ -54,6 +54,7 @@ def test_bad_input_and_log_mel_only_config_are_refused():
         acoustic_functionals(synthetic_voice(), config=dataclasses.replace(CONFIG, functionals=""))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tensorflow_first", [False, True])
 def test_same_values_with_and_without_tensorflow_loaded(example_clip, tensorflow_first):
     """openSMILE crashed (malloc) when loaded after TensorFlow; preloaded with RTLD_DEEPBIND
@@ -96,6 +97,7 @@ def test_concurrent_extractions_equal_sequential_ones():
     assert warnings.filters == filters
 
 
+@pytest.mark.slow
 def test_scoring_a_clip_imports_neither_librosa_nor_scikit_learn(example_clip):
     """They cost the app and the CLI about 3 s of cold start and serve only training."""
     code = (
@@ -127,6 +129,7 @@ def _functionals_in_subprocess(path, *, tensorflow_first: bool) -> np.ndarray:
     return np.asarray(json.loads(output.stdout.strip().splitlines()[-1]), dtype=np.float32)
 
 
+@pytest.mark.slow
 def test_keras_functional_model_equals_the_fitted_logistic_regressions():
     from sklearn.linear_model import LogisticRegression
 
@@ -322,6 +325,7 @@ def test_room_copies_are_cached_seeded_by_file_name_and_speech_only(example_clip
     assert not np.allclose(clean[1:], values[1:])  # the copy differs from the studio clip
 
 
+@pytest.mark.slow
 def test_views_learn_from_room_copies_and_speech_clips_only():
     """fit_views, which every protocol (cross-validation, leaky split) calls, trains the linear
     views on the room copies when loaded, and never on song clips (which have no room copy)."""

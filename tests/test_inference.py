@@ -22,7 +22,7 @@ def test_bundle_files_are_json_and_keras(tiny_bundle):
 def test_load_rebuilds_config_and_predicts(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     assert bundle.config.window_seconds == 1.0
-    probabilities = bundle.predict(synthetic_voice(seconds=2.0), sample_rate=16000)
+    probabilities = bundle.predict_clip(synthetic_voice(seconds=2.0), sample_rate=16000).probabilities
     assert list(probabilities) == list(EMOTIONS)
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
     assert all(0 <= p <= 1 for p in probabilities.values())
@@ -59,8 +59,8 @@ def test_timeline_windows_get_their_own_functionals_in_order(tiny_bundle):
     """The windows' functionals are extracted on parallel threads; each window must still be
     scored with the functionals of its own audio (a one-by-one recomputation agrees)."""
     from ser.reporting.metrics import apply_temperature
-    from ser.serving.bundle import _clip_functionals
     from ser.serving.features import log_mel_spectrogram, window_features
+    from ser.serving.recording import window_functionals
 
     bundle = load_bundle(tiny_bundle)
     config = bundle.config
@@ -73,7 +73,7 @@ def test_timeline_windows_get_their_own_functionals_in_order(tiny_bundle):
     windows, starts = window_features(log_mel_spectrogram(audio, config=config), config=config)
     positions = np.flatnonzero(timeline.voiced)
     functionals = np.stack(
-        [_clip_functionals(audio[s * config.hop_length : s * config.hop_length + config.window_samples], config)
+        [window_functionals(audio[s * config.hop_length : s * config.hop_length + config.window_samples], config=config)
          for s in starts[positions]]
     )
     expected = bundle.score_windows(windows[positions], functionals=functionals)["emotion"]

@@ -5,19 +5,17 @@ model loaded once, a bad upload explained, the Live page safe to open, only loop
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
+from ser.testing import chromium_path
 from tests.load_app import main
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_eight_sessions_at_once_then_analyses_in_a_row(tmp_path, capsys):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).is_file():
+    chromium = chromium_path()
+    if chromium is None:
         pytest.skip("Chromium is not installed; run `make browser` (apt-get install chromium)")
     report = tmp_path / "load.json"
     code = main([

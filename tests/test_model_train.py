@@ -23,6 +23,7 @@ def _synthetic_clips(n: int, *, config: FeatureConfig, seed: int) -> ClipSet:
                    actor=np.arange(n) % 4 + 1)
 
 
+@pytest.mark.slow
 def test_tiny_model_trains_and_predicts_probabilities():
     config = FeatureConfig(window_seconds=0.5, n_mels=32)
     settings = TrainSettings(epochs=2, patience=2, batch_size=8, width=8)
@@ -85,6 +86,7 @@ def test_model_builder_shapes_and_band_normalisation():
     np.testing.assert_allclose(BandMeanNormalization()(x), BandMeanNormalization()(shifted), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cross_validation_scores_what_the_fused_model_ships(monkeypatch):
     """One fold of the real cross-validation on tiny synthetic data with both views: the test
     probabilities it reports are what build_fused's model (the shipped kind) gives for those
@@ -161,6 +163,7 @@ def test_voicing_columns_pick_the_voice_source_functionals():
     assert voicing_columns(names).tolist() == [0, 2, 3, 5, 6]
 
 
+@pytest.mark.slow
 def test_refit_replays_the_schedule_up_to_the_best_epoch():
     """The refit trains exactly as many epochs as the early-stopped run's best one, at the
     learning rates that run used, and needs no validation clips."""
@@ -180,6 +183,7 @@ def test_refit_replays_the_schedule_up_to_the_best_epoch():
             fit_fold(train, config=config, settings=settings, seed=0, **ambiguous)
 
 
+@pytest.mark.slow
 def test_leaky_split_trains_the_shipped_recipe_and_says_it_is_leaky():
     """The leaky comparison runs the same recipe (CNN refit, functional and voicing views) on a
     random clip split, reports each view and marks itself leaky."""

@@ -263,6 +263,7 @@ def test_file_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
     assert decode_audio(big, sample_rate=SR).size == 4 * voice().size
 
 
+@pytest.mark.slow
 def test_long_recording_timeline_stays_within_a_memory_budget(bundle):
     """Two minutes of speech: the timeline covers it all and the speech detector works in
     bounded chunks (its peak working memory does not grow with the recording)."""
@@ -350,6 +351,7 @@ APP_CASE_IDS = {
 ERROR_CASES = [case for case in CASES if case.id in APP_CASE_IDS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ERROR_CASES, ids=[case.id for case in ERROR_CASES])
 def test_app_shows_the_message_for_each_bad_upload(case: Case):
     """The Analyze page (under AppTest) shows the library's message as an error box, no

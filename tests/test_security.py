@@ -258,11 +258,12 @@ print(json.dumps({"default": servers,
 """
 
 
+@pytest.mark.slow
 def test_webrtc_uses_no_ice_server_unless_configured():
     """With nothing configured, neither the browser nor the server side asks a STUN server.
 
     In a fresh process that loads the model first, as the app does: importing the WebRTC
-    stack after TensorFlow used to segfault (see ``ser.serving.bundle._import_before_tensorflow``).
+    stack after TensorFlow used to segfault (see ``ser.import_tensorflow_quietly``).
     """
     import json
 

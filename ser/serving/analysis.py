@@ -1,18 +1,20 @@
 """The one analysis the app runs on every clip: upload, recording, live take or example.
 
-:func:`analyze_audio` decodes the bytes, computes the log-mel spectrogram of the whole
-clip for display, and scores it with the bundle: a clip no longer than the model's window
-is scored as one clip, a longer one window by window (an emotion timeline) with the
-overall answer aggregated from the voiced windows. Bad input raises only
-:class:`~ser.errors.SERError` subclasses, whose messages the app shows as they are.
+:func:`analyze_audio` decodes the bytes once and scores them with the bundle: a clip no
+longer than the model's window is scored as one clip, a longer one window by window (an
+emotion timeline) with the overall answer aggregated from the voiced windows. One
+:class:`~ser.serving.recording.Recording` holds the stages the answers share, so the speech
+detector, the log-mel spectrogram (scored by the timeline and displayed) and the trimmed
+utterance are each computed once. Bad input raises only :class:`~ser.errors.SERError`
+subclasses, whose messages the app shows as they are.
 
 Example
 -------
->>> from pathlib import Path
 >>> from ser.serving.analysis import analyze_audio
->>> from ser.serving.bundle import load_bundle
->>> bundle = load_bundle("models")
->>> data = Path("assets/examples/03-01-05-02-01-01-12.flac").read_bytes()
+>>> from ser.serving.bundle import DEFAULT_BUNDLE, load_bundle
+>>> from ser.testing import EXAMPLES
+>>> bundle = load_bundle(DEFAULT_BUNDLE)
+>>> data = (EXAMPLES / "03-01-05-02-01-01-12.flac").read_bytes()
 >>> result = analyze_audio(data, name="angry.flac", bundle=bundle)
 >>> result.prediction.emotion in bundle.emotions
 True
@@ -32,7 +34,7 @@ import soundfile
 from ser.errors import AudioDecodeError, NoSpeechError
 from ser.serving.audio import decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction, Timeline
-from ser.serving.features import log_mel_spectrogram
+from ser.serving.speech import SILENT_MESSAGE
 
 #: Recordings up to this many model windows long are one utterance: their answer is the
 #: whole clip scored at once; longer ones are answered by the timeline's voiced windows.
@@ -54,8 +56,9 @@ class Analysis:
     duration : float
         ``samples / sample_rate`` in seconds.
     log_mel : np.ndarray, shape (frames, n_mels), float32
-        Natural-log mel power of the whole clip (``ser.serving.features.log_mel_spectrogram``),
-        frames ``hop_length / sample_rate`` seconds apart.
+        Natural-log mel power of the whole clip, DC offset removed, as the timeline's windows
+        are cut from it (:attr:`ser.serving.recording.Recording.log_mel`); frames
+        ``hop_length / sample_rate`` seconds apart.
     prediction : ClipPrediction
         The calibrated answer: the whole clip scored at once up to ``WHOLE_CLIP_WINDOWS``
         windows long (as in training and the CLI), the timeline's aggregate beyond.
@@ -196,27 +199,24 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
         raise AudioDecodeError(f"{name}: expected the file's bytes, got {type(data).__name__}; upload an audio file")
     config = bundle.config
     waveform = decode_audio(bytes(data), sample_rate=config.sample_rate, name=name)
-    duration = waveform.size / config.sample_rate
-    # Peak of 1e-4 is the library's own silence floor (ser.serving.features.prepare_waveform):
-    # checked first so a silent file gets the same message whatever its length.
-    if not np.any(np.abs(waveform) >= 1e-4):
-        raise NoSpeechError(f"{name}: no speech detected, the audio is silent; record closer to the microphone")
-    if duration > config.window_seconds:
-        timeline = bundle.timeline(waveform, sample_rate=config.sample_rate)
+    recording = bundle.recording(waveform, sample_rate=config.sample_rate)
+    # Checked first so a silent file gets the same message whatever its length.
+    if recording.is_silent:
+        raise NoSpeechError(f"{name}: {SILENT_MESSAGE}")
+    timeline = None
+    if recording.duration > config.window_seconds:
+        timeline = bundle.timeline_of(recording)
         prediction = timeline.overall
-        if duration <= WHOLE_CLIP_WINDOWS * config.window_seconds:
-            # One utterance (RAVDESS clips are 3-5 s): scored whole, as the model was trained
-            # and as `python -m ser predict` scores it; the timeline is shown beside it.
-            prediction = bundle.predict_clip(waveform, sample_rate=config.sample_rate)
-    else:
-        timeline = None
-        prediction = bundle.predict_clip(waveform, sample_rate=config.sample_rate)
+    if timeline is None or recording.duration <= WHOLE_CLIP_WINDOWS * config.window_seconds:
+        # A short clip, or one utterance (RAVDESS clips are 3-5 s): scored whole, as the model was
+        # trained and as `python -m ser predict` scores it; a timeline is shown beside it.
+        prediction = bundle.predict_recording(recording)
     return Analysis(
         name=name,
         sample_rate=config.sample_rate,
         waveform=waveform,
-        duration=duration,
-        log_mel=log_mel_spectrogram(waveform, config=config),
+        duration=recording.duration,
+        log_mel=recording.log_mel,
         prediction=prediction,
         timeline=timeline,
     )

@@ -14,7 +14,8 @@ ffconcat or HLS would open other files), and every failure is an
 Example
 -------
 >>> from ser.serving.audio import decode_audio
->>> waveform = decode_audio("assets/examples/angry_female.flac", sample_rate=16000)
+>>> from ser.testing import EXAMPLES
+>>> waveform = decode_audio(EXAMPLES / "03-01-05-02-01-01-12.flac", sample_rate=16000)
 >>> waveform.dtype, waveform.ndim
 (dtype('float32'), 1)
 """

@@ -7,22 +7,20 @@ go through it.
 
 Example
 -------
->>> from ser.serving.bundle import load_bundle
+>>> from ser.serving.bundle import DEFAULT_BUNDLE, load_bundle
 >>> from ser.serving.audio import decode_audio
->>> bundle = load_bundle("models")
->>> waveform = decode_audio("assets/examples/angry_female.flac", sample_rate=bundle.config.sample_rate)
+>>> from ser.testing import EXAMPLES
+>>> bundle = load_bundle(DEFAULT_BUNDLE)
+>>> waveform = decode_audio(EXAMPLES / "03-01-05-02-01-01-12.flac", sample_rate=bundle.config.sample_rate)
 >>> bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate).emotion
 'angry'
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import functools
 import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path
@@ -33,11 +31,11 @@ import numpy as np
 from ser import import_tensorflow_quietly
 from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
-from ser.serving.audio import resample
 from ser.serving.calibration import apply_temperature
-from ser.serving.features import log_mel_spectrogram, prepare_waveform, window_features
+from ser.serving.features import window_features
 from ser.serving.functionals import acoustic_functionals, n_functionals
-from ser.serving.speech import SpeechSettings, require_speech
+from ser.serving.recording import Recording, functionals_workers
+from ser.serving.speech import SILENT_MESSAGE, SpeechSettings
 
 #: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
 LOGGER = logging.getLogger(__name__)
@@ -89,26 +87,6 @@ class Timeline:
     probabilities: np.ndarray
     voiced: np.ndarray
     overall: ClipPrediction
-
-
-#: Threads for openSMILE, shared by every bundle: one per core (its C code runs without the
-#: GIL, so a clip's extraction overlaps the speech detector and a timeline's windows run in
-#: parallel).
-@functools.cache
-def _workers() -> concurrent.futures.ThreadPoolExecutor:
-    """The threads that extract functionals beside the log-mel (started on first use, not at import)."""
-    return concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="ser-functionals"
-    )
-
-
-def _clip_functionals(audio: np.ndarray, config: FeatureConfig) -> np.ndarray | None:
-    """Functionals of a clip as in training (prepared first); None if it has no usable sound
-    (the caller's own prepare_waveform then raises the NoSpeechError)."""
-    try:
-        return acoustic_functionals(prepare_waveform(audio, config=config), config=config)
-    except NoSpeechError:
-        return None
 
 
 class Bundle:
@@ -200,15 +178,16 @@ class Bundle:
                 parts.setdefault(head, []).append(np.asarray(value, dtype=np.float64))
         return {head: np.concatenate(values) for head, values in parts.items()}
 
-    def _to_model_rate(self, waveform: np.ndarray, sample_rate: int) -> np.ndarray:
-        waveform = np.asarray(waveform, dtype=np.float32)
-        if waveform.ndim == 2:  # (samples, channels) -> mono
-            waveform = waveform.mean(axis=1)
-        if waveform.ndim != 1:
-            raise ValueError(f"waveform must have shape (samples,) or (samples, channels), got {waveform.shape}")
-        if not np.all(np.isfinite(waveform)):
-            raise NoSpeechError("the audio contains NaN or infinite samples; re-export the file")
-        return resample(waveform, orig_sample_rate=sample_rate, target_sample_rate=self.config.sample_rate)
+    def recording(self, waveform: np.ndarray, *, sample_rate: int) -> Recording:
+        """The clip at the model's rate, ready to be examined once for every answer about it.
+
+        Parameters
+        ----------
+        waveform : np.ndarray, shape (samples,) or (samples, channels)
+        sample_rate : int
+            Rate of ``waveform`` in Hz.
+        """
+        return Recording(waveform, sample_rate=sample_rate, config=self.config, speech_settings=self.speech_settings)
 
     def _clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float) -> ClipPrediction:
         emotion = apply_temperature(probabilities["emotion"], temperature=self.temperature)
@@ -228,19 +207,14 @@ class Bundle:
             speech_seconds=speech_seconds,
         )
 
-    def predict(self, waveform: np.ndarray, *, sample_rate: int) -> dict[str, float]:
-        """Calibrated emotion probabilities of one clip, keyed by label.
+    def predict_clip(self, waveform: np.ndarray, *, sample_rate: int) -> ClipPrediction:
+        """Score one clip: trim silence, average the model over its windows, calibrate.
 
         Parameters
         ----------
         waveform : np.ndarray, shape (samples,) or (samples, channels)
         sample_rate : int
             Rate of ``waveform`` in Hz (resampled to the model's rate here).
-        """
-        return self.predict_clip(waveform, sample_rate=sample_rate).probabilities
-
-    def predict_clip(self, waveform: np.ndarray, *, sample_rate: int) -> ClipPrediction:
-        """Score one clip: trim silence, average the model over its windows, calibrate.
 
         Raises
         ------
@@ -248,20 +222,29 @@ class Bundle:
             If the clip is too short, silent, noise or hum without speech (see
             :mod:`ser.serving.speech`), or too short after trimming.
         """
-        audio = self._to_model_rate(waveform, sample_rate)
+        return self.predict_recording(self.recording(waveform, sample_rate=sample_rate))
+
+    def predict_recording(self, recording: Recording) -> ClipPrediction:
+        """:meth:`predict_clip` of a recording, reusing whatever stages it has computed already."""
+        config = self.config
+        try:
+            utterance, refused = recording.utterance, None
+        except NoSpeechError as error:  # reported after the speech detector's own verdict
+            utterance, refused = None, error
         pending = None
-        if self.uses_functionals:
-            # openSMILE (~30-45 ms of a 4 s clip) runs in C without the GIL: start it now, on the
+        if self.uses_functionals and utterance is not None:
+            # openSMILE (~30-45 ms of a 4 s clip) runs in C without the GIL: started now, on the
             # other core, while this thread runs the speech detector and the log-mel features.
-            # A clip the detector refuses raises below, exactly as before; its result is dropped.
-            pending = _workers().submit(_clip_functionals, audio, self.config)
-        require_speech(audio, sample_rate=self.config.sample_rate, settings=self.speech_settings)
-        audio = prepare_waveform(audio, config=self.config)
-        windows, _ = window_features(log_mel_spectrogram(audio, config=self.config), config=self.config)
+            # A clip the detector refuses raises below; its result is dropped.
+            pending = functionals_workers().submit(acoustic_functionals, utterance, config=config)
+        recording.activity.require()
+        if refused is not None:
+            raise refused
+        windows, _ = window_features(recording.utterance_log_mel, config=config)
         functionals = pending.result() if pending is not None else None
         outputs = self.score_windows(windows, functionals=functionals)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
-        return self._clip_prediction(mean, speech_seconds=audio.size / self.config.sample_rate)
+        return self._clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate)
 
     def timeline(self, waveform: np.ndarray, *, sample_rate: int) -> Timeline:
         """Score a long recording window by window (``config.window_seconds`` long,
@@ -272,16 +255,18 @@ class Bundle:
         NoSpeechError
             If the recording is too short, or no window holds speech (see :mod:`ser.serving.speech`).
         """
+        return self.timeline_of(self.recording(waveform, sample_rate=sample_rate))
+
+    def timeline_of(self, recording: Recording) -> Timeline:
+        """:meth:`timeline` of a recording, reusing whatever stages it has computed already."""
         config = self.config
-        audio = self._to_model_rate(waveform, sample_rate)
-        audio = audio - np.float32(audio.mean()) if audio.size else audio
-        features = log_mel_spectrogram(audio, config=config)
+        features = recording.log_mel
         # A frame is "sound" when its energy is within trim_top_db of the loudest frame.
         energy_db = 10 * np.log10(np.maximum(np.exp(features).sum(axis=1), 1e-20))
         loud = energy_db > energy_db.max() - config.trim_top_db
-        if not audio.size or np.max(np.abs(audio)) < 1e-4:
-            raise NoSpeechError("no speech detected: the audio is silent")
-        activity = require_speech(audio, sample_rate=config.sample_rate, settings=self.speech_settings)
+        if recording.is_silent:
+            raise NoSpeechError(SILENT_MESSAGE)
+        activity = recording.activity.require()
         windows, starts = window_features(features, config=config)
         needed = config.min_speech_seconds * config.frames_per_second
         voiced = np.array([loud[s : s + config.window_frames].sum() >= needed for s in starts])
@@ -294,18 +279,10 @@ class Bundle:
             raise NoSpeechError("no speech detected in any window of the recording")
         functionals = None
         if self.uses_functionals:
-            # Each window's functionals, computed as a training clip's are: on its audio after
-            # prepare_waveform (DC removed, leading/trailing silence trimmed). A window whose
-            # trimmed audio is too short for that holds no usable speech.
+            # Each window's own functionals; a window whose trimmed audio is too short holds no usable speech.
             positions = np.flatnonzero(voiced)
-            slices = [
-                audio[int(starts[position]) * config.hop_length :][: config.window_samples]
-                for position in positions
-            ]
             rows = []
-            for position, values in zip(
-                positions, _workers().map(_clip_functionals, slices, [config] * len(slices)), strict=True
-            ):
+            for position, values in zip(positions, recording.window_functionals(starts[positions]), strict=True):
                 if values is None:
                     voiced[position] = False
                     continue
@@ -322,30 +299,13 @@ class Bundle:
             speech_seconds=float(loud.sum() / config.frames_per_second),
         )
         start_seconds = starts / config.frames_per_second
-        duration = audio.size / config.sample_rate
         return Timeline(
             starts=start_seconds,
-            ends=np.minimum(start_seconds + config.window_seconds, duration),
+            ends=np.minimum(start_seconds + config.window_seconds, recording.duration),
             probabilities=probabilities,
             voiced=voiced,
             overall=overall,
         )
-
-
-def _import_before_tensorflow() -> None:
-    """Load the libraries that crash the process when imported *after* TensorFlow.
-
-    ``pylibsrtp`` (aiortc's SRTP, behind the app's Live page) links its own OpenSSL:
-    imported after TensorFlow it segfaults, which would take the whole app server down when
-    someone opens the Live page after an analysis. Imported first, both work. Only done
-    while TensorFlow is not loaded yet (importing it afterwards is the crash itself).
-    """
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        import pylibsrtp  # noqa: F401
-    except ImportError:  # the WebRTC extras are not installed: nothing to protect
-        pass
 
 
 def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
@@ -368,7 +328,6 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
     config = FeatureConfig.from_dict(settings["features"])
     calibration = settings.get("calibration", {})
 
-    _import_before_tensorflow()
     import_tensorflow_quietly()
     import keras  # after the config checks: a broken bundle fails fast, without TensorFlow
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ser.config import FeatureConfig
 from ser.errors import NoSpeechError
+from ser.serving.speech import SILENT_MESSAGE, is_silent
 
 # The short-time transforms below are librosa 0.11's (``stft``, ``filters.mel``,
 # ``effects.trim``) written out in numpy: importing librosa pulls in scikit-learn, scipy.signal
@@ -176,20 +177,40 @@ def trim_silence(waveform: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     return waveform[start:end]
 
 
+def remove_dc(waveform: np.ndarray) -> np.ndarray:
+    """The waveform minus its mean (float32), the first step of every clip's features.
+
+    Returns
+    -------
+    np.ndarray, shape (samples,), float32
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    return waveform - np.float32(waveform.mean()) if waveform.size else waveform
+
+
 def prepare_waveform(waveform: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """Remove DC offset and trim silence: what every clip goes through before features.
 
     Raises
     ------
     NoSpeechError
-        If less than ``config.min_speech_seconds`` of audio is left, or it is digital silence.
+        If less than ``config.min_speech_seconds`` of audio is left, or it is digital silence
+        (:func:`ser.serving.speech.is_silent`).
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if waveform.size and np.max(np.abs(waveform)) > 0:
-        waveform = waveform - np.float32(waveform.mean())
-    if waveform.size == 0 or np.max(np.abs(waveform)) < 1e-4:
-        raise NoSpeechError("no speech detected: the audio is silent; record closer to the microphone")
-    trimmed = trim_silence(waveform, config=config)
+    return trim_utterance(remove_dc(waveform), config=config)
+
+
+def trim_utterance(centred: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """:func:`prepare_waveform` of audio whose DC offset is already removed (:func:`remove_dc`).
+
+    Raises
+    ------
+    NoSpeechError
+        As :func:`prepare_waveform`.
+    """
+    if is_silent(centred):
+        raise NoSpeechError(SILENT_MESSAGE)
+    trimmed = trim_silence(centred, config=config)
     seconds = trimmed.size / config.sample_rate
     if seconds < config.min_speech_seconds:
         raise NoSpeechError(

@@ -59,16 +59,14 @@ def _preload_library() -> None:
         break
 
 
-# openSMILE warns "Segment too short, filling with NaN." for audio shorter than its frames;
-# acoustic_functionals turns those NaNs into zeros. A targeted filter, set once: a
-# warnings.catch_warnings() block per call is not thread-safe (two overlapping extractions can
-# leave "ignore everything" installed for the whole process).
-warnings.filterwarnings("ignore", message="Segment too short", category=UserWarning, module=r"opensmile")
-
-
 @functools.lru_cache(maxsize=2)
 def _extractor(name: str):
     _preload_library()
+    # openSMILE warns "Segment too short, filling with NaN." for audio shorter than its frames;
+    # acoustic_functionals turns those NaNs into zeros. A targeted filter, installed with the
+    # first extractor (not at import): a warnings.catch_warnings() block per call is not
+    # thread-safe (two overlapping extractions can leave "ignore everything" installed).
+    warnings.filterwarnings("ignore", message="Segment too short", category=UserWarning, module=r"opensmile")
     import opensmile
 
     if name not in FUNCTIONAL_SETS:

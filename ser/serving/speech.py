@@ -1,10 +1,12 @@
 """Is there speech in this audio? A small, offline, signal-based voice-activity detector.
 
 The model always answers with one of eight emotions, so it must never be shown silence,
-hum or noise: :func:`require_speech` refuses such audio with :class:`ser.errors.NoSpeechError`
-("no speech detected") before any feature is computed. It needs no model file and no
-network: speech is recognised by what makes it speech acoustically.
+hum or noise: :meth:`SpeechActivity.require` refuses such audio with
+:class:`ser.errors.NoSpeechError` ("no speech detected") before the model is asked. It needs
+no model file and no network: speech is recognised by what makes it speech acoustically.
 
+0. **Silence.** Audio whose peak, DC offset removed, stays below :data:`SILENCE_PEAK` is
+   digital silence (:func:`is_silent`), the one definition every stage uses.
 1. **Voicing.** Vowels are periodic with a pitch between 70 and 600 Hz. Every 20 ms frame
    (of audio low-passed and resampled to 8 kHz) gets YIN's aperiodicity, the minimum of the
    cumulative-mean-normalised difference function over those pitch periods (de Cheveigne &
@@ -38,11 +40,27 @@ import numpy as np
 
 from ser.errors import NoSpeechError
 
+#: Peak amplitude (full scale 1.0, DC offset removed) below which audio is digital silence,
+#: about -80 dBFS: quieter than any microphone's own noise, so there is nothing to score.
+SILENCE_PEAK = 1e-4
+#: What the user is told about silent audio (the CLI and the app prefix the file name).
+SILENT_MESSAGE = "no speech detected: the audio is silent; record closer to the microphone"
 #: Rate the detector works at (Hz): enough for pitch, half the work of 16 kHz.
 DETECTOR_RATE = 8000
 #: Frames processed at once: bounds the detector's working memory (about 10 MB) whatever
 #: the length of the recording (1024 frames are about 20 s of audio).
 CHUNK_FRAMES = 1024
+
+
+def is_silent(centred: np.ndarray) -> bool:
+    """True when audio with its DC offset removed is empty or never reaches :data:`SILENCE_PEAK`.
+
+    Parameters
+    ----------
+    centred : np.ndarray, shape (samples,)
+        Mono audio minus its mean (:func:`ser.serving.features.remove_dc`).
+    """
+    return centred.size == 0 or float(np.max(np.abs(centred))) < SILENCE_PEAK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +146,18 @@ class SpeechActivity:
         first = np.clip(np.round(np.asarray(starts) / self.frame_seconds).astype(np.int64), 0, self.voiced.size)
         last = np.clip(np.round(np.asarray(ends) / self.frame_seconds).astype(np.int64), 0, self.voiced.size)
         return (cumulative[last] - cumulative[first]) * self.frame_seconds
+
+    def require(self) -> SpeechActivity:
+        """This activity if the audio holds speech.
+
+        Raises
+        ------
+        NoSpeechError
+            With :attr:`reason` ("no speech detected: ..." for silence, noise, hum or a steady tone).
+        """
+        if not self.is_speech:
+            raise NoSpeechError(self.reason)
+        return self
 
 
 def _aperiodicity(frames: np.ndarray, *, window: int, min_lag: int, max_lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -226,8 +256,8 @@ def detect_speech(
             f"the recording is too short: {duration:.2f} s, at least {settings.min_clip_seconds:.1f} s "
             "is needed; record a whole word or sentence"
         )
-    elif not loud_enough.any():
-        reason = "no speech detected: the audio is silent; record closer to the microphone"
+    elif not loud_enough.any():  # every frame below min_level_db: too quiet to hear a voice in
+        reason = SILENT_MESSAGE
     elif voiced_seconds < settings.min_voiced_seconds:
         reason = (
             f"no speech detected: only {voiced_seconds:.2f} s sounds like a voice (at least "
@@ -252,19 +282,3 @@ def detect_speech(
         is_speech=not reason,
         reason=reason,
     )
-
-
-def require_speech(
-    waveform: np.ndarray, *, sample_rate: int, settings: SpeechSettings | None = None
-) -> SpeechActivity:
-    """Like :func:`detect_speech`, but raise when the audio holds no speech.
-
-    Raises
-    ------
-    NoSpeechError
-        "no speech detected: ..." for silence, noise, hum or a steady tone.
-    """
-    activity = detect_speech(waveform, sample_rate=sample_rate, settings=settings)
-    if not activity.is_speech:
-        raise NoSpeechError(activity.reason)
-    return activity

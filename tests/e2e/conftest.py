@@ -1,6 +1,7 @@
 """Fixtures for the end-to-end tests: a real ``streamlit run`` server and headless Chromium.
 
-The server listens on a free loopback port and is stopped after the session. Chromium is
+The server listens on a free loopback port (``ser.testing.streamlit_server``, the harness the
+load test and the benchmark use too) and is stopped after the session. Chromium is
 Debian's (``make browser`` installs it; Playwright cannot download browsers here) with a
 fake microphone fed from a WAV of a real example clip, so both ``st.audio_input`` and the
 WebRTC Live page hear the same speech. Screenshots go to ``test-artifacts/`` (git-ignored);
@@ -15,18 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT
+from ser.testing import CHROMIUM_ARGS, EXAMPLES, ROOT, chromium_path, streamlit_server
 
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -36,81 +31,25 @@ MIC_CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
 TIMEOUT_MS = 120_000
 #: Tall enough for a result's answer, charts and spectrogram in one screenshot.
 VIEWPORT = {"width": 1280, "height": 1300}
-CHROMIUM_ARGS = [
+#: Chromium's flags (``ser.testing.CHROMIUM_ARGS``) plus a microphone that needs no prompt.
+BROWSER_ARGS = [
+    *CHROMIUM_ARGS,
     "--use-fake-ui-for-media-stream",  # grant the microphone without a prompt
     "--use-fake-device-for-media-stream",
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # Without these Chromium keeps trying to reach Google's services, which floods
-    # refused connections on a machine without internet.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 
 
-def chromium_path() -> str | None:
-    """Debian's Chromium (or ``SER_CHROMIUM``), None when not installed."""
-    candidate = os.environ.get("SER_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    return candidate if Path(candidate).is_file() else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_health(url: str, *, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:  # noqa: S310 (loopback)
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not become healthy within {timeout:.0f} s; see {log}")
-
-
 @contextlib.contextmanager
-def streamlit_server(log_name: str = "streamlit-server.log") -> Iterator[str]:
-    """``streamlit run app.py`` on a free loopback port; yields its base URL once healthy."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    log = ARTIFACTS / log_name
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-        # The tests do not edit files; watching the tree only costs inotify events.
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process=process, log=log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+def app_server(log_name: str = "streamlit-server.log") -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port (:func:`ser.testing.streamlit_server`); yields its URL."""
+    with streamlit_server(ROOT / "app.py", log=ARTIFACTS / log_name) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="package")
 def app_url() -> Iterator[str]:
     """The app server shared by the browser tests."""
-    with streamlit_server() as url:
+    with app_server() as url:
         yield url
 
 
@@ -138,7 +77,7 @@ def browser(mic_wav) -> Iterator[object]:
         browser = playwright.chromium.launch(
             executable_path=executable,
             headless=True,
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={mic_wav}"],
+            args=[*BROWSER_ARGS, f"--use-file-for-fake-audio-capture={mic_wav}"],
         )
         try:
             yield browser

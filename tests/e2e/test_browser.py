@@ -12,7 +12,7 @@ import pytest
 
 from ser.config import read_json
 from tests.conftest import ROOT
-from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, VIEWPORT, screenshot, streamlit_server
+from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, VIEWPORT, app_server, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +104,7 @@ def test_a_page_url_as_the_first_request_opens_that_page(browser):
 
     (With lower-case url paths, Streamlit's pages/ folder scan named the page "Model" until
     app.py's navigation ran, and the first visitor got a "Page not found" dialog.)"""
-    with streamlit_server("streamlit-first-request.log") as url:
+    with app_server("streamlit-first-request.log") as url:
         context = browser.new_context(viewport=VIEWPORT)
         try:
             page = context.new_page()
