@@ -16,7 +16,7 @@ windows, fusion, calibration); its utterance's ComParE functionals are kept for 
 - **cue references**: the cues of :mod:`ser.serving.cues` over RAVDESS neutral speech, per gender.
 
 Writes ``models/familiarity.json``, ``models/cues.json`` and prints the numbers that
-``docs/familiarity.md`` quotes. About 15 minutes here (features cached in ``.cache/familiarity``),
+``docs/familiarity.md`` quotes. About 22 minutes here (features cached in ``.cache/familiarity``),
 from the repository root:
 
     python -m experiments.familiarity --data ../shared/data

@@ -1,9 +1,11 @@
 """How familiar does a clip sound to the model? An out-of-distribution score with a measured threshold.
 
 The model learned from 20 North American actors reading two English sentences in a studio.
-On audio unlike that (another language, a phone line, synthetic speech, music) it can be
-confident and wrong, so the app warns when a clip's acoustics fall outside the training
-range. The score uses the 6373 openSMILE ComParE functionals the bundle computes anyway:
+On audio unlike that it can be confident and wrong, so the app warns when a clip's acoustics
+fall outside the training range. Measured (``docs/familiarity.md``): with 5 components the score
+flags a third of synthetic music and steady tones but almost no Amharic speech, espeak-ng speech,
+telephone-band or laptop-microphone copies: it is a "not a speaking voice" warning only.
+The score uses the 6373 openSMILE ComParE functionals the bundle computes anyway:
 
 1. standardise them with the model's own training mean and scale (the ``standardize``
    layers of the shipped model's functional members, averaged, clipped to +-8 as the
@@ -47,9 +49,11 @@ KNOWN_VOICES = (
     "sentences in a studio; other languages, phone lines, synthetic voices and music are unfamiliar to it."
 )
 #: What the user is told when a clip's score is above the threshold.
+#: Measured (docs/familiarity.md): the score flags music and tones, not another language, a phone
+#: line or synthetic speech, so the message claims no more than that.
 UNFAMILIAR_MESSAGE = (
-    "This recording sounds unlike the voices the model was trained on (it may be another language, "
-    "a phone line, a synthetic voice or music), so treat the answer with caution."
+    "This recording sounds unlike the speech the model was trained on (it may be music or another "
+    "sound rather than a speaking voice), so treat the answer with caution."
 )
 #: Prefix of the model's functional members, whose ``standardize`` layers hold the training mean and scale.
 FUNCTIONAL_MEMBER_PREFIX = "functional_"
