@@ -36,7 +36,9 @@ Example
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 
@@ -47,6 +49,8 @@ from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.recording import Recording
 from ser.serving.speech import SILENT_MESSAGE, SpeechActivity
 
+#: Threads scoring segments at once (each also uses the shared openSMILE threads).
+SEGMENT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 #: Called after each segment with (segments scored, segments in all, seconds elapsed).
 Progress = Callable[[int, int, float], None]
 
@@ -231,18 +235,25 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
     activity = recording.activity.require()
     bounds = speech_segments(activity, settings=settings)
     started = time.perf_counter()
-    segments = []
-    for index, (first, last) in enumerate(bounds):
+
+    def score(first: int, last: int) -> Segment:
         # One utterance: the recording itself, scored exactly as a clip (the segments tile it).
-        piece = recording if len(bounds) == 1 else recording.piece(first_frame=int(first), last_frame=int(last))
-        start = first * activity.frame_seconds
-        end = min(last * activity.frame_seconds, recording.duration)
+        piece = recording if len(bounds) == 1 else recording.piece(first_frame=first, last_frame=last)
+        start, end = first * activity.frame_seconds, min(last * activity.frame_seconds, recording.duration)
         try:
-            segments.append(Segment(start=float(start), end=float(end), prediction=bundle.predict_recording(piece)))
+            return Segment(start=float(start), end=float(end), prediction=bundle.predict_recording(piece))
         except NoSpeechError as error:
-            segments.append(Segment(start=float(start), end=float(end), prediction=None, problem=str(error)))
-        if progress is not None:
-            progress(index + 1, len(bounds), time.perf_counter() - started)
+            return Segment(start=float(start), end=float(end), prediction=None, problem=str(error))
+
+    # Segments are scored on a few threads: trimming, log-mel and openSMILE release the GIL for
+    # much of their work, and the model calls are serialised by the bundle's lock anyway.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=SEGMENT_WORKERS,
+                                               thread_name_prefix="ser-segments") as workers:
+        futures = [workers.submit(score, int(first), int(last)) for first, last in bounds]
+        for done, _ in enumerate(concurrent.futures.as_completed(futures), start=1):
+            if progress is not None:  # called on this thread: the app's progress bar lives here
+                progress(done, len(futures), time.perf_counter() - started)
+        segments = [future.result() for future in futures]
     scored = [segment.prediction for segment in segments if segment.prediction is not None]
     if not scored:
         problems = [segment.problem for segment in segments]
