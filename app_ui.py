@@ -9,6 +9,7 @@ takes and the examples alike.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -19,8 +20,9 @@ import streamlit as st
 from ser.config import read_json
 from ser.errors import SERError
 from ser.reporting import plots
-from ser.serving.analysis import Analysis, analyze_audio
+from ser.serving.analysis import NOT_SURE, Analysis, analyze_audio, answer_label
 from ser.serving.bundle import Bundle, load_bundle
+from ser.serving.segments import Segment
 from ser.training.data import parse_ravdess_name
 
 ROOT = Path(__file__).resolve().parent
@@ -64,19 +66,58 @@ def get_metrics() -> dict[str, Any] | None:
     return _read_metrics(str(path), path.stat().st_mtime) if path.is_file() else None
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _analyze(data: bytes, name: str, bundle_path: str) -> Analysis:
-    return analyze_audio(data, name=name, bundle=_load_bundle(bundle_path))
+#: Seconds of audio whose analyses a browser session keeps (the latest; ~4 MB per minute held),
+#: so a batch of short clips is never re-scored while a few long files stay bounded.
+KEPT_SECONDS = 1800.0
+
+
+def _kept() -> dict[str, Analysis]:
+    """This session's analyses by content, name and bundle (oldest first)."""
+    return st.session_state.setdefault("analyses", {})
+
+
+def analysis_key(data: bytes, name: str) -> str:
+    return f"{hashlib.sha1(data).hexdigest()}|{name}|{model_dir()}"
 
 
 def analyze(data: bytes, name: str) -> Analysis:
-    """:func:`ser.serving.analysis.analyze_audio` with the shared bundle, cached by content, name and bundle."""
-    return _analyze(data, name, str(model_dir()))
+    """:func:`ser.serving.analysis.analyze_audio` with the shared bundle, kept in the session.
+
+    A clip already analysed in this session (same bytes, name and bundle) is never scored
+    again: re-running a page, choosing a file of a batch or coming back from another page
+    shows the kept result. While a new clip is scored, a progress bar counts its segments
+    and estimates the time left.
+    """
+    key = analysis_key(data, name)
+    kept = _kept()
+    if key in kept:
+        return kept[key]
+    bar = st.progress(0.0, text=f"Analysing {name}…")
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        left = elapsed / done * (total - done)
+        bar.progress(done / total, text=f"Analysing {name}: {done} of {total} segments, about {left:.0f} s left")
+
+    try:
+        analysis = analyze_audio(data, name=name, bundle=get_bundle(), progress=progress)
+    finally:
+        bar.empty()
+    kept[key] = analysis
+    while len(kept) > 1 and sum(item.duration for item in kept.values()) > KEPT_SECONDS:
+        kept.pop(next(iter(kept)))
+    return analysis
+
+
+def kept_analyses(keys: list[str]) -> list[Analysis]:
+    """The session's analyses with these keys (:func:`analysis_key`), those still kept, in order."""
+    kept = _kept()
+    return [kept[key] for key in keys if key in kept]
 
 
 def chart(figure: Any, *, key: str) -> None:
     """Draw a plotly figure as built: Streamlit's chart theme would replace its colour scales."""
-    st.plotly_chart(figure, key=key, theme=None, config={"displaylogo": False})
+    # No mode bar: on a phone it covers the titles; zooming by dragging still works.
+    st.plotly_chart(figure, key=key, theme=None, config={"displaylogo": False, "displayModeBar": False})
 
 
 def bundle_or_stop() -> Bundle:
@@ -130,8 +171,41 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
         st.caption(" · ".join(extras) + f" · {prediction.speech_seconds:.1f} s of sound scored")
 
 
+def summary_sentence(analysis: Analysis) -> str:
+    """ "62% of the speech sounded calm, 25% angry, 13% not sure": shares of the scored speech
+    by each segment's answer, largest first."""
+    seconds: dict[str, float] = {}
+    for segment in analysis.segments:
+        if segment.prediction is not None:
+            label = answer_label(segment.prediction)
+            seconds[label] = seconds.get(label, 0.0) + segment.speech_seconds
+    total = sum(seconds.values())
+    if total <= 0:
+        return ""
+    parts = [f"{share / total:.0%} {label}" for label, share in sorted(seconds.items(), key=lambda item: -item[1])]
+    first = parts[0].split(" ", 1)
+    head = f"{first[0]} of the speech {'was' if first[1] == NOT_SURE else 'sounded'} {first[1]}"
+    return ", ".join([head, *parts[1:]]) + "."
+
+
+def _segment_label(index: int, segment: Segment) -> str:
+    detail = f" ({segment.prediction.confidence:.0%})" if segment.prediction is not None else ""
+    return f"{index + 1}. {segment.start:.1f}-{segment.end:.1f} s: {answer_label(segment.prediction)}{detail}"
+
+
+def show_segments(analysis: Analysis, *, key: str) -> None:
+    """The summary sentence and a player for any one segment (long recordings only)."""
+    st.markdown(summary_sentence(analysis))
+    segments = analysis.segments
+    chosen = st.selectbox("Hear one segment", range(len(segments)), key=f"{key}-segment",
+                          format_func=lambda index: _segment_label(index, segments[index]))
+    segment = segments[chosen]
+    rate = analysis.sample_rate
+    st.audio(analysis.waveform[int(segment.start * rate) : int(segment.end * rate)], sample_rate=rate)
+
+
 def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str) -> None:
-    """Full view of one clip: player, answer, probabilities, waveform (+ timeline), spectrogram, downloads.
+    """Full view of one clip: player, answer, probabilities, waveform + segments + spectrogram, downloads.
 
     Parameters
     ----------
@@ -146,29 +220,31 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str) -> None:
     with left:
         st.audio(analysis.waveform, sample_rate=analysis.sample_rate)
         show_prediction(analysis, bundle=bundle)
-        if analysis.timeline is not None:
-            voiced = int(analysis.timeline.voiced.sum())
-            answer = (
-                "the answer scores the whole clip at once, as one utterance"
-                if analysis.prediction is not analysis.timeline.overall
-                else f"the answer averages the {voiced} windows with speech"
-            )
-            st.caption(
-                f"Longer than the model's {bundle.config.window_seconds:g} s window: the timeline scores "
-                f"{len(analysis.timeline.starts)} windows {bundle.config.window_hop_seconds:g} s apart; {answer}."
-            )
+        if len(analysis.segments) > 1:
+            st.caption(f"Cut where the speaker pauses into {len(analysis.segments)} segments, each scored as one "
+                       "utterance; the answer weighs them by their seconds of speech.")
     with right:
         chart(
             plots.probability_figure(probabilities=analysis.prediction.probabilities,
                                      threshold=bundle.confidence_threshold, height=280),
             key=f"{key}-probabilities",
         )
+    if len(analysis.segments) > 1:
+        show_segments(analysis, key=key)
+    segments = analysis.segments
     chart(
-        plots.waveform_figure(waveform=analysis.waveform, sample_rate=analysis.sample_rate,
-                              timeline=analysis.timeline, emotions=bundle.emotions),
-        key=f"{key}-waveform",
+        plots.recording_figure(
+            waveform=analysis.waveform, sample_rate=analysis.sample_rate, log_mel=analysis.log_mel,
+            config=bundle.config, segment_starts=[segment.start for segment in segments],
+            segment_ends=[segment.end for segment in segments],
+            segment_answers=[answer_label(segment.prediction) for segment in segments],
+            segment_details=[
+                f"(best guess {segment.prediction.emotion}, {segment.prediction.confidence:.0%})"
+                if segment.prediction is not None else segment.problem for segment in segments
+            ],
+        ),
+        key=f"{key}-recording",
     )
-    chart(plots.spectrogram_figure(log_mel=analysis.log_mel, config=bundle.config), key=f"{key}-spectrogram")
     stem = Path(analysis.name).stem or "clip"
     first, second, _ = st.columns([1, 1, 3])
     first.download_button("Download JSON", analysis.to_json(), file_name=f"{stem}-emotion.json",
@@ -181,8 +257,7 @@ def analyze_and_show(data: bytes, *, name: str, key: str) -> Analysis | None:
     """Analyse bytes and show the result, or show the library's message for bad input."""
     bundle = bundle_or_stop()
     try:
-        with st.spinner(f"Analysing {name}…"):
-            analysis = analyze(data, name)
+        analysis = analyze(data, name)
     except SERError as error:
         st.error(plain(str(error)))
         return None

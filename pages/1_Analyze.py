@@ -1,7 +1,9 @@
 """Analyze page: upload one or more files, or record one, and see what the model hears.
 
 Uploads and recordings go through the same function (``ser.serving.analysis.analyze_audio`` via
-``app_ui.analyze``) and the same view (``app_ui.show_analysis``).
+``app_ui.analyze``) and the same view (``app_ui.show_analysis``). Analyses are kept in the
+session: choosing a file of a batch never re-scores, and the last result is still shown after
+visiting another page (the uploader itself forgets its files then).
 """
 
 from __future__ import annotations
@@ -10,11 +12,28 @@ import streamlit as st
 
 import app_ui
 from ser.errors import SERError
-from ser.serving.analysis import results_table
+from ser.serving.analysis import results_table, segments_table
 
 app_ui.page_setup("Analyze")
 st.title("Analyze a recording")
 bundle = app_ui.bundle_or_stop()
+#: Keys (app_ui.analysis_key) of what this page showed last, so it is shown again after navigating.
+LAST = "analyze-last"
+
+
+def show_batch(analyses: list, failures: list[dict[str, str]]) -> None:
+    if analyses:
+        st.dataframe(results_table(analyses), hide_index=True, width="stretch", key="results-table")
+        st.download_button("Download every segment (CSV)", segments_table(analyses).to_csv(index=False),
+                           file_name="emotions.csv", mime="text/csv", key="results-csv")
+    if failures:
+        st.error(f"{len(failures)} file(s) could not be analysed:")
+        st.dataframe(failures, hide_index=True, width="stretch")
+    if analyses:
+        names = [analysis.name for analysis in analyses]
+        chosen = st.selectbox("Show one file in detail", range(len(names)), format_func=lambda i: names[i])
+        app_ui.show_analysis(analyses[chosen], bundle=bundle, key="detail")
+
 
 upload_tab, record_tab = st.tabs(["Upload files", "Record"])
 
@@ -26,7 +45,9 @@ with upload_tab:
         key="uploads",
     )
     if files and len(files) == 1:
-        app_ui.analyze_and_show(files[0].getvalue(), name=files[0].name, key="upload")
+        data = files[0].getvalue()
+        if app_ui.analyze_and_show(data, name=files[0].name, key="upload") is not None:
+            st.session_state[LAST] = [app_ui.analysis_key(data, files[0].name)]
     elif files:
         analyses, failures = [], []
         progress = st.progress(0.0, text="Analysing…")
@@ -37,18 +58,14 @@ with upload_tab:
                 failures.append({"file": file.name, "problem": str(error)})
             progress.progress(index / len(files), text=f"Analysed {index} of {len(files)}")
         progress.empty()
-        if analyses:
-            table = results_table(analyses)
-            st.dataframe(table, hide_index=True, key="results-table")
-            st.download_button("Download the table (CSV)", table.to_csv(index=False), file_name="emotions.csv",
-                               mime="text/csv", key="results-csv")
-        if failures:
-            st.error(f"{len(failures)} file(s) could not be analysed:")
-            st.dataframe(failures, hide_index=True)
-        if analyses:
-            names = [analysis.name for analysis in analyses]
-            chosen = st.selectbox("Show one file in detail", range(len(names)), format_func=lambda i: names[i])
-            app_ui.show_analysis(analyses[chosen], bundle=bundle, key="detail")
+        st.session_state[LAST] = [app_ui.analysis_key(file.getvalue(), file.name) for file in files]
+        show_batch(analyses, failures)
+    elif kept := app_ui.kept_analyses(st.session_state.get(LAST, [])):
+        st.caption("Your last analysis in this session (upload a file to analyse another):")
+        if len(kept) == 1:
+            app_ui.show_analysis(kept[0], bundle=bundle, key="upload")
+        else:
+            show_batch(kept, [])
 
 with record_tab:
     st.caption("Click the microphone, say a sentence, click stop. The browser asks for microphone access once.")

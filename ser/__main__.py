@@ -194,6 +194,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 def command_predict(args: argparse.Namespace) -> int:
     from ser.serving.audio import decode_audio
     from ser.serving.bundle import load_bundle
+    from ser.serving.segments import score_recording
 
     try:
         bundle = load_bundle(args.model)
@@ -204,7 +205,10 @@ def command_predict(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             waveform = decode_audio(path, sample_rate=bundle.config.sample_rate)
-            prediction = bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate)
+            # As the app: cut where the speaker pauses, each utterance scored as a clip.
+            scored = score_recording(bundle.recording(waveform, sample_rate=bundle.config.sample_rate),
+                                     bundle=bundle)
+            prediction = scored.overall
         except SERError as error:
             failures += 1
             message = str(error)
@@ -215,7 +219,15 @@ def command_predict(args: argparse.Namespace) -> int:
             _log_error(f"{path}: {type(error).__name__}: {error}")
             continue
         if args.json:
-            record = {"path": str(path), **prediction.to_dict()}
+            segments = [
+                {"start": round(segment.start, 3), "end": round(segment.end, 3),
+                 "emotion": segment.prediction.emotion if segment.prediction else None,
+                 "confidence": round(segment.prediction.confidence, 4) if segment.prediction else None,
+                 "sure": segment.prediction.sure if segment.prediction else False}
+                for segment in scored.segments
+            ]
+            record = {"path": str(path), **prediction.to_dict(), "segments": segments,
+                      "model_version": bundle.version, "threshold": bundle.confidence_threshold}
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
             note = "" if prediction.sure else "  (not sure)"

@@ -105,20 +105,16 @@ def clip_outputs(bundle: Bundle, *, name: str, data: bytes) -> dict[str, Any]:
     analysis, failure = _attempt(lambda: analyze_audio(data, name=name, bundle=bundle))
     record: dict[str, Any] = {"analysis": failure}
     if analysis is not None:
-        timeline = analysis.timeline
         record["analysis"] = {
             "samples": int(analysis.waveform.size),
             "duration": analysis.duration,
             "prediction": dataclasses.asdict(analysis.prediction),
             "log_mel": _log_mel_summary(analysis.log_mel),
-            "timeline": None if timeline is None else {
-                "starts": timeline.starts.tolist(),
-                "ends": timeline.ends.tolist(),
-                "voiced": timeline.voiced.tolist(),
-                "probabilities": [[_number(p) for p in row] for row in timeline.probabilities],
-                "overall": dataclasses.asdict(timeline.overall),
-                "answer_is_overall": analysis.prediction == timeline.overall,
-            },
+            "segments": [
+                {"start": segment.start, "end": segment.end, "problem": segment.problem,
+                 "prediction": None if segment.prediction is None else dataclasses.asdict(segment.prediction)}
+                for segment in analysis.segments
+            ],
         }
     waveform, failure = _attempt(lambda: decode_audio(data, sample_rate=bundle.config.sample_rate, name=name))
     if waveform is not None:

@@ -31,7 +31,7 @@ def test_short_clip_gets_one_prediction_and_display_features(bundle):
     voice = synthetic_voice(seconds=0.8)
     result = analyze_audio(wav_bytes(voice), name="short.wav", bundle=bundle)
     assert isinstance(result, Analysis)
-    assert result.timeline is None
+    assert len(result.segments) == 1
     assert result.sample_rate == bundle.config.sample_rate
     assert result.waveform.shape == voice.shape and result.duration == pytest.approx(0.8)
     assert result.log_mel.shape == (1 + voice.size // bundle.config.hop_length, bundle.config.n_mels)
@@ -39,39 +39,35 @@ def test_short_clip_gets_one_prediction_and_display_features(bundle):
     assert sum(result.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_one_utterance_is_answered_whole_with_a_timeline_beside_it(bundle):
-    """Up to WHOLE_CLIP_WINDOWS windows (a RAVDESS-length clip for the shipped model), the
-    answer is the whole clip scored at once, as in training and in the CLI."""
-    from ser.serving.analysis import WHOLE_CLIP_WINDOWS
-
-    seconds = 1.5 * bundle.config.window_seconds
-    assert bundle.config.window_seconds < seconds <= WHOLE_CLIP_WINDOWS * bundle.config.window_seconds
-    voice = synthetic_voice(seconds=seconds, seed=5)
+def test_one_utterance_is_answered_whole_as_the_cli_does(bundle):
+    """One utterance, whatever its length, is one segment scored as a clip (as `python -m ser predict`)."""
+    voice = synthetic_voice(seconds=2.5 * bundle.config.window_seconds, seed=5)
     result = analyze_audio(wav_bytes(voice), name="utterance.wav", bundle=bundle)
-    assert result.timeline is not None and result.timeline.voiced.any()
+    assert len(result.segments) == 1
+    assert (result.segments[0].start, result.segments[0].end) == (0.0, pytest.approx(result.duration, abs=0.02))
     whole = bundle.predict_clip(result.waveform, sample_rate=result.sample_rate)
     assert result.prediction.probabilities == pytest.approx(whole.probabilities, abs=1e-6)
 
 
-def test_long_clip_gets_a_timeline_and_its_aggregate(bundle):
+def test_long_clip_is_cut_at_its_pause_and_exported_in_one_schema(bundle):
     voice = synthetic_voice(seconds=3.0)
     recording = np.concatenate([voice, np.zeros(16000 * 2, np.float32), voice])  # 8 s with a silent gap
     result = analyze_audio(wav_bytes(recording), name="long.wav", bundle=bundle)
-    timeline = result.timeline
-    assert timeline is not None
-    assert result.prediction == timeline.overall
-    assert timeline.ends[-1] == pytest.approx(result.duration, abs=0.02)
-    assert not timeline.voiced.all() and timeline.voiced.any()
+    assert len(result.segments) == 2
+    first, second = result.segments
+    assert first.start == 0.0 and first.end == second.start and second.end == pytest.approx(result.duration, abs=0.02)
+    assert 3.0 < first.end < 5.0  # inside the pause
+    assert result.prediction.speech_seconds == pytest.approx(first.speech_seconds + second.speech_seconds)
 
-    exported = json.loads(result.to_json())  # valid JSON: no NaN for the silent windows
-    assert exported["emotion"] == result.prediction.emotion
-    assert len(exported["timeline"]) == len(timeline.starts)
-    silent = [row for row in exported["timeline"] if not row["voiced"]]
-    assert silent and all(value is None for value in silent[0]["probabilities"].values())
-
+    exported = json.loads(result.to_json())
+    assert {"file", "answer", "emotion", "confidence", "segments", "model_version", "threshold",
+            "analysis_seconds"} <= set(exported)
+    assert exported["file"] == "long.wav" and exported["model_version"] == bundle.version
+    assert len(exported["segments"]) == 2 and exported["segments"][1]["start"] == round(second.start, 3)
     table = pd.read_csv(io.StringIO(result.to_csv()))
-    assert len(table) == len(timeline.starts)
-    assert {"start", "end", "voiced", "emotion", *EMOTIONS} <= set(table.columns)
+    assert len(table) == 2 and set(table["file"]) == {"long.wav"}
+    for number in (*exported["probabilities"].values(), exported["confidence"], exported["threshold"]):
+        assert number == round(number, 4)
 
 
 def test_input_format_and_rate_do_not_matter(bundle):
@@ -113,13 +109,20 @@ def test_silence_is_no_speech_whatever_its_length(bundle, seconds):
         analyze_audio(silent, name="silent.wav", bundle=bundle)
 
 
-def test_results_table_has_one_row_per_clip(bundle):
+def test_results_table_has_one_row_per_clip_and_says_not_sure_as_the_detail_does(bundle):
+    from ser.serving.analysis import NOT_SURE, segments_table
+
     analyses = [analyze_audio(wav_bytes(synthetic_voice(seconds=0.8, seed=s, pitch=120 + 40 * s)), name=f"{s}.wav",
                               bundle=bundle) for s in range(3)]
     table = results_table(analyses)
     assert list(table["file"]) == ["0.wav", "1.wav", "2.wav"]
-    assert {"emotion", "confidence", "sure", "gender", "intensity", *EMOTIONS} <= set(table.columns)
-    np.testing.assert_allclose(table[list(EMOTIONS)].sum(axis=1), 1.0, atol=1e-3)
+    for row, analysis in zip(table.to_dict("records"), analyses, strict=True):
+        assert row["answer"] == (analysis.prediction.emotion if analysis.prediction.sure else NOT_SURE)
+        assert row["best guess"] == analysis.prediction.emotion
+    segments = segments_table(analyses)
+    assert list(segments["file"]) == ["0.wav", "1.wav", "2.wav"]  # one segment each
+    single = pd.read_csv(io.StringIO(analyses[0].to_csv()))
+    assert list(single.columns) == list(segments.columns)  # one schema for a single file and a batch
 
 
 def test_waveform_to_wav_round_trips():

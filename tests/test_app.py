@@ -75,7 +75,11 @@ def test_upload_one_file_gives_prediction_charts_and_downloads():
     assert not at.exception
     assert_one_emotion_shown(at)
     kinds = [spec["data"][0]["type"] for spec in charts(at)]
-    assert kinds.count("heatmap") == 1 and "bar" in kinds  # spectrogram and probabilities
+    assert "bar" in kinds  # probabilities
+    recording = next(spec for spec in charts(at) if any(trace["type"] == "heatmap" for trace in spec["data"]))
+    assert [trace["type"] for trace in recording["data"]][::2] == ["scattergl", "heatmap"]  # wave, band, spectrogram
+    axes = [recording["layout"][name]["range"] for name in ("xaxis", "xaxis2", "xaxis3")]
+    assert axes[0] == axes[1] == axes[2] and axes[0][1] == pytest.approx(3.637, abs=0.01)  # one time axis
     bars = next(spec for spec in charts(at) if spec["data"][0]["type"] == "bar")
     assert bars["data"][0]["x"] == EMOTIONS
     assert values(bars["data"][0]["y"]).sum() == pytest.approx(1.0, abs=1e-4)
@@ -90,7 +94,7 @@ def test_several_uploads_give_a_table_and_bad_files_an_explanation():
     assert not at.exception
     table = at.dataframe[0].value  # dataframe keys are not exposed by AppTest: by order
     assert list(table["file"]) == [name for name, *_ in files[:3]]
-    assert set(table["emotion"]) <= set(EMOTIONS)
+    assert set(table["answer"]) <= {*EMOTIONS, "not sure"}  # as the detail view says it
     assert any("broken.wav" in str(frame.value) for frame in at.dataframe)  # the failure, by name
     assert any("could not be analysed" in error.value for error in at.error)
 
@@ -110,6 +114,57 @@ def test_silent_recording_is_explained_not_crashed():
     assert not at.exception
     assert not answers(at)
     assert any("no speech" in error.value.lower() for error in at.error)
+
+
+def test_long_recording_gets_a_segment_view_that_survives_navigation():
+    """Two examples with a pause: a band of two segments under the waveform, a summary, a player for
+    one segment; after visiting Home the Analyze page shows the kept result without scoring again."""
+    import app_ui
+
+    angry, sad = (decode_audio(EXAMPLES / name, sample_rate=16000)
+                  for name in ("03-01-05-02-01-01-12.flac", "03-01-04-02-01-01-03.flac"))
+    long = waveform_to_wav(np.concatenate([angry, np.zeros(16000, np.float32), sad]), sample_rate=16000)
+    at = run_page("pages/1_Analyze.py")
+    at.file_uploader(key="uploads").set_value(("two.wav", long, "audio/wav")).run()
+    assert not at.exception
+    chooser = at.selectbox(key="upload-segment")
+    assert len(chooser.options) == 2 and "angry" in chooser.options[0]
+    assert any("of the speech" in markdown.value for markdown in at.markdown)
+    recording = next(spec for spec in charts(at) if any(trace["type"] == "heatmap" for trace in spec["data"]))
+    assert sum(trace["type"] == "bar" for trace in recording["data"]) == 2
+    players = len(at.get("audio"))
+    chooser.set_value(1).run()
+    assert not at.exception and len(at.get("audio")) == players
+
+    scored = []
+    original = app_ui.analyze_audio
+    app_ui.analyze_audio = lambda *args, **kwargs: scored.append(1) or original(*args, **kwargs)
+    try:
+        at.switch_page("app.py").run()
+        at.switch_page("pages/1_Analyze.py").run()
+        at.file_uploader(key="uploads").set_value([]).run()  # the uploader forgets its files when left
+    finally:
+        app_ui.analyze_audio = original
+    assert not at.exception and not scored
+    assert any("last analysis" in caption.value for caption in at.caption)
+    assert at.selectbox(key="upload-segment").options == chooser.options
+
+
+def test_choosing_a_file_of_a_batch_never_scores_again():
+    import app_ui
+
+    at = run_page("pages/1_Analyze.py")
+    files = [(path.name, path.read_bytes(), "audio/flac") for path in sorted(EXAMPLES.glob("*-03.flac"))[:3]]
+    at.file_uploader(key="uploads").set_value(files).run()
+    scored = []
+    original = app_ui.analyze_audio
+    app_ui.analyze_audio = lambda *args, **kwargs: scored.append(1) or original(*args, **kwargs)
+    try:
+        at.selectbox[0].set_value(2).run()
+    finally:
+        app_ui.analyze_audio = original
+    assert not at.exception and not scored
+    assert any(files[2][0] in text.value for text in at.text)
 
 
 def test_model_page_shows_confusion_matrix_with_toggle():

@@ -116,3 +116,20 @@ def test_class_distribution_and_spectrogram_grid():
     )
     assert len(grid.data) == 2  # missing cells stay empty
     assert grid.data[0].zmax == grid.data[1].zmax  # one colour scale for the whole grid
+
+
+def test_recording_figure_puts_waveform_band_and_spectrogram_on_one_time_axis():
+    config = FeatureConfig()
+    waveform = np.zeros(16000 * 5, np.float32)
+    log_mel = np.zeros((1 + waveform.size // config.hop_length, config.n_mels), np.float32)
+    figure = plots.recording_figure(waveform=waveform, sample_rate=16000, log_mel=log_mel, config=config,
+                                    segment_starts=[0.0, 2.5], segment_ends=[2.5, 5.0],
+                                    segment_answers=["calm", "not sure"], segment_details=["", ""])
+    layout = figure.layout
+    ranges = [tuple(axis.range) for axis in (layout.xaxis, layout.xaxis2, layout.xaxis3)]
+    assert ranges == [(0, 5.0)] * 3
+    assert layout.xaxis.domain == layout.xaxis2.domain == layout.xaxis3.domain  # same plot width
+    band = [trace for trace in figure.data if trace.type == "bar"]
+    assert [trace.marker.color for trace in band] == [plots.emotion_color("calm"), plots.UNSURE_COLOR]
+    assert band[1].marker.pattern.shape == "/"  # "not sure" is hatched grey
+    assert not any(trace.showscale for trace in figure.data if trace.type == "heatmap")  # no colour bar narrowing it

@@ -203,6 +203,75 @@ def spectrogram_figure(*, log_mel: np.ndarray, config: FeatureConfig, title: str
     return figure
 
 
+#: Colour of a segment the model is not sure about or could not score (drawn hatched).
+UNSURE_COLOR = "#BBBBBB"
+
+
+def _band_colour(answer: str) -> str:
+    return emotion_color(answer) if answer in EMOTION_COLORS else UNSURE_COLOR
+
+
+def recording_figure(*, waveform: np.ndarray, sample_rate: int, log_mel: np.ndarray, config: FeatureConfig,
+                     segment_starts: Sequence[float] = (), segment_ends: Sequence[float] = (),
+                     segment_answers: Sequence[str] = (), segment_details: Sequence[str] = (),
+                     max_points: int = WAVEFORM_POINTS, max_columns: int = SPECTROGRAM_COLUMNS) -> go.Figure:
+    """Waveform, segment band and spectrogram of one recording in one figure on one time axis.
+
+    One figure with shared x, so the three rows have the same width and end at the same
+    second (``[0, duration]``); titles are axis labels, so no toolbar can cover them.
+
+    Parameters
+    ----------
+    waveform : np.ndarray, shape (samples,)
+    sample_rate : int
+    log_mel : np.ndarray, shape (frames, n_mels)
+        Natural-log mel power of the same recording.
+    config : FeatureConfig
+    segment_starts, segment_ends : sequence of float, length n_segments
+        Segment bounds in seconds.
+    segment_answers : sequence of str, length n_segments
+        An emotion (drawn in its colour), or "not sure" / "no speech" (grey, hatched).
+    segment_details : sequence of str, length n_segments
+        Hover text of each segment (e.g. the best guess and its confidence).
+    """
+    duration = np.asarray(waveform).size / sample_rate
+    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.3, 0.12, 0.58])
+    times, values = decimate_waveform(waveform, sample_rate=sample_rate, max_points=max_points)
+    figure.add_trace(go.Scattergl(x=times, y=values, mode="lines", name="waveform", showlegend=False,
+                                  line={"color": "#4C566A", "width": 1}, hoverinfo="skip"), row=1, col=1)
+    starts, ends = np.asarray(segment_starts, dtype=float), np.asarray(segment_ends, dtype=float)
+    details = list(segment_details) or [""] * len(starts)
+    shown: set[str] = set()
+    for start, end, answer, detail in zip(starts, ends, segment_answers, details, strict=True):
+        unsure = answer not in EMOTION_COLORS
+        figure.add_trace(go.Bar(
+            x=[end - start], base=[start], y=["segments"], orientation="h", name=answer,
+            marker={"color": _band_colour(answer), "line": {"color": "white", "width": 1},
+                    "pattern": {"shape": "/" if unsure else ""}},
+            legendgroup=answer, showlegend=answer not in shown,
+            hovertemplate=f"{start:.1f}-{end:.1f} s: {answer} {detail}<extra></extra>",
+        ), row=2, col=1)
+        shown.add(answer)
+    pooled, factor = _pool_frames(np.asarray(log_mel, dtype=np.float32), max_columns=max_columns)
+    decibels = pooled.T * LN_TO_DB
+    peak = float(np.max(decibels)) if decibels.size else 0.0
+    figure.add_trace(go.Heatmap(
+        x=(np.arange(pooled.shape[0]) + 0.5 * (factor > 1)) * factor / config.frames_per_second,
+        y=mel_band_frequencies(config), z=np.clip(decibels, peak - DYNAMIC_RANGE_DB, peak),
+        zmin=peak - DYNAMIC_RANGE_DB, zmax=peak, colorscale=SPECTROGRAM_COLORSCALE, showscale=False,
+        hovertemplate="%{x:.2f} s, %{y:.0f} Hz: %{z:.0f} dB<extra></extra>",
+    ), row=3, col=1)
+    figure.update_xaxes(range=[0, duration])
+    figure.update_xaxes(title_text="time (s)", row=3, col=1)
+    figure.update_yaxes(title_text="wave", showticklabels=False, row=1, col=1)
+    figure.update_yaxes(showticklabels=False, fixedrange=True, row=2, col=1)
+    figure.update_yaxes(title_text="Hz", type="log", row=3, col=1, **FREQUENCY_TICKS)
+    figure.update_layout(height=430, barmode="overlay", bargap=0,
+                         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+                         margin={"l": 50, "r": 10, "t": 30, "b": 40}, template="plotly_white")
+    return figure
+
+
 def probability_figure(*, probabilities: Mapping[str, float], threshold: float | None = None,
                        height: int = 300) -> go.Figure:
     """Bar chart of every emotion's calibrated probability, one fixed colour per emotion.

@@ -1,12 +1,13 @@
-"""The one analysis the app runs on every clip: upload, recording, live take or example.
+"""The one analysis the app and the CLI run on every clip: upload, recording, live take or example.
 
-:func:`analyze_audio` decodes the bytes once and scores them with the bundle: a clip no
-longer than the model's window is scored as one clip, a longer one window by window (an
-emotion timeline) with the overall answer aggregated from the voiced windows. One
-:class:`~ser.serving.recording.Recording` holds the stages the answers share, so the speech
-detector, the log-mel spectrogram (scored by the timeline and displayed) and the trimmed
-utterance are each computed once. Bad input raises only :class:`~ser.errors.SERError`
-subclasses, whose messages the app shows as they are.
+:func:`analyze_audio` decodes the bytes once, cuts the recording where the speaker pauses and
+scores each utterance as a clip (:mod:`ser.serving.segments`); the overall answer weighs the
+utterances by their seconds of speech, so one utterance gets the same answer however much
+silence surrounds it. One :class:`~ser.serving.recording.Recording` holds the stages the answers
+share, so the speech detector and the log-mel spectrogram (displayed) are each computed once.
+Bad input raises only :class:`~ser.errors.SERError` subclasses, whose messages the app shows as
+they are. :meth:`Analysis.to_dict` / :meth:`Analysis.to_csv` and :func:`results_table` share one
+schema (file, overall answer, segments, model version, threshold, time).
 
 Example
 -------
@@ -25,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -33,12 +35,21 @@ import soundfile
 
 from ser.errors import AudioDecodeError, NoSpeechError
 from ser.serving.audio import decode_audio
-from ser.serving.bundle import Bundle, ClipPrediction, Timeline
+from ser.serving.bundle import Bundle, ClipPrediction
+from ser.serving.segments import Progress, Segment, score_recording
 from ser.serving.speech import SILENT_MESSAGE
 
-#: Recordings up to this many model windows long are one utterance: their answer is the
-#: whole clip scored at once; longer ones are answered by the timeline's voiced windows.
-WHOLE_CLIP_WINDOWS = 2
+#: Digits kept in downloads: probabilities to 0.1 percentage point, times to the millisecond.
+DIGITS = 4
+TIME_DIGITS = 3
+NOT_SURE = "not sure"
+
+
+def answer_label(prediction: ClipPrediction | None) -> str:
+    """What the app says: the emotion, "not sure" below the threshold, "no speech" without a prediction."""
+    if prediction is None:
+        return "no speech"
+    return prediction.emotion if prediction.sure else NOT_SURE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,14 +67,18 @@ class Analysis:
     duration : float
         ``samples / sample_rate`` in seconds.
     log_mel : np.ndarray, shape (frames, n_mels), float32
-        Natural-log mel power of the whole clip, DC offset removed, as the timeline's windows
-        are cut from it (:attr:`ser.serving.recording.Recording.log_mel`); frames
-        ``hop_length / sample_rate`` seconds apart.
+        Natural-log mel power of the whole clip, DC offset removed
+        (:attr:`ser.serving.recording.Recording.log_mel`); frames ``hop_length / sample_rate`` s apart.
     prediction : ClipPrediction
-        The calibrated answer: the whole clip scored at once up to ``WHOLE_CLIP_WINDOWS``
-        windows long (as in training and the CLI), the timeline's aggregate beyond.
-    timeline : Timeline or None
-        Window-by-window probabilities when the clip is longer than one model window.
+        The calibrated overall answer (:attr:`ser.serving.segments.ScoredRecording.overall`).
+    segments : tuple of Segment
+        The utterances in order, tiling ``[0, duration]``, each with its own answer.
+    model_version : str
+        :attr:`ser.serving.bundle.Bundle.version`.
+    threshold : float
+        The bundle's confidence threshold ("not sure" below it).
+    analysis_seconds : float
+        Wall time of the analysis (decode to answer).
     """
 
     name: str
@@ -72,87 +87,93 @@ class Analysis:
     duration: float
     log_mel: np.ndarray
     prediction: ClipPrediction
-    timeline: Timeline | None
+    segments: tuple[Segment, ...]
+    model_version: str = ""
+    threshold: float = 0.0
+    analysis_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: the prediction and, for long clips, every window."""
-        result: dict[str, Any] = {
-            "name": self.name,
-            "duration_seconds": round(self.duration, 3),
-            **self.prediction.to_dict(),
+        """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time."""
+        prediction = self.prediction
+        return {
+            "file": self.name,
+            "duration_seconds": round(self.duration, TIME_DIGITS),
+            "answer": answer_label(prediction),
+            "emotion": prediction.emotion,
+            "confidence": round(prediction.confidence, DIGITS),
+            "sure": prediction.sure,
+            "speech_seconds": round(prediction.speech_seconds, TIME_DIGITS),
+            "probabilities": {label: round(p, DIGITS) for label, p in prediction.probabilities.items()},
+            "segments": [
+                {
+                    "start": round(segment.start, TIME_DIGITS),
+                    "end": round(segment.end, TIME_DIGITS),
+                    "answer": answer_label(segment.prediction),
+                    "emotion": segment.prediction.emotion if segment.prediction else None,
+                    "confidence": round(segment.prediction.confidence, DIGITS) if segment.prediction else None,
+                    "speech_seconds": round(segment.speech_seconds, TIME_DIGITS),
+                }
+                for segment in self.segments
+            ],
+            "model_version": self.model_version,
+            "threshold": round(self.threshold, DIGITS),
+            "analysis_seconds": round(self.analysis_seconds, TIME_DIGITS),
         }
-        if self.timeline is not None:
-            result["timeline"] = timeline_rows(self.timeline, emotions=list(self.prediction.probabilities))
-        return result
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON (NaN-free: unvoiced windows hold ``null``)."""
+        """:meth:`to_dict` as indented JSON."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def to_csv(self) -> str:
-        """One row per window for a long clip, else one row for the clip."""
-        if self.timeline is None:
-            return results_table([self]).to_csv(index=False)
-        rows = timeline_rows(self.timeline, emotions=list(self.prediction.probabilities))
-        frame = pd.DataFrame(
-            [{**{k: v for k, v in row.items() if k != "probabilities"}, **row["probabilities"]} for row in rows]
-        )
-        return frame.to_csv(index=False)
+        """:func:`segments_table` of this clip as CSV."""
+        return segments_table([self]).to_csv(index=False)
 
 
-def timeline_rows(timeline: Timeline, *, emotions: list[str]) -> list[dict[str, Any]]:
-    """The timeline as a list of JSON-ready rows (``None`` probabilities for unvoiced windows).
-
-    Parameters
-    ----------
-    timeline : Timeline
-        With ``probabilities`` of shape (n_windows, len(emotions)).
-    emotions : list of str
-        Column labels of ``timeline.probabilities``.
-    """
-    rows = []
-    for start, end, voiced, probabilities in zip(
-        timeline.starts, timeline.ends, timeline.voiced, timeline.probabilities, strict=True
-    ):
-        best = int(np.argmax(probabilities)) if voiced else None
-        rows.append(
-            {
-                "start": round(float(start), 3),
-                "end": round(float(end), 3),
-                "voiced": bool(voiced),
-                "emotion": emotions[best] if best is not None else None,
-                "probabilities": {
-                    label: (float(p) if voiced else None) for label, p in zip(emotions, probabilities, strict=True)
-                },
-            }
-        )
-    return rows
+#: Columns of :func:`segments_table`: the same for one clip, a long recording or a batch.
+SEGMENT_COLUMNS = ["file", "answer", "confidence", "segment", "start", "end", "segment_answer",
+                   "segment_confidence", "model_version", "threshold", "analysis_seconds"]
 
 
-def results_table(analyses: list[Analysis]) -> pd.DataFrame:
-    """One row per analysed clip: name, duration, answer, confidence, sure, then every probability.
+def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
+    """One row per segment of every clip, each row naming its file and the file's overall answer.
 
     Returns
     -------
-    pandas.DataFrame, shape (len(analyses), 5 + n_emotions [+ gender/intensity columns])
+    pandas.DataFrame with columns :data:`SEGMENT_COLUMNS`
     """
     rows = []
     for analysis in analyses:
-        prediction = analysis.prediction
-        row: dict[str, Any] = {
+        record = analysis.to_dict()
+        for index, segment in enumerate(record["segments"], start=1):
+            rows.append({
+                "file": record["file"], "answer": record["answer"], "confidence": record["confidence"],
+                "segment": index, "start": segment["start"], "end": segment["end"],
+                "segment_answer": segment["answer"], "segment_confidence": segment["confidence"],
+                "model_version": record["model_version"], "threshold": record["threshold"],
+                "analysis_seconds": record["analysis_seconds"],
+            })
+    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+def results_table(analyses: list[Analysis]) -> pd.DataFrame:
+    """One row per analysed clip, as the detail view says it: file, seconds, answer ("not sure"
+    below the threshold), best guess, confidence, segments.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (len(analyses), 6)
+    """
+    return pd.DataFrame([
+        {
             "file": analysis.name,
-            "seconds": round(analysis.duration, 2),
-            "emotion": prediction.emotion,
-            "confidence": round(prediction.confidence, 4),
-            "sure": prediction.sure,
+            "seconds": round(analysis.duration, 1),
+            "answer": answer_label(analysis.prediction),
+            "best guess": analysis.prediction.emotion,
+            "confidence": round(analysis.prediction.confidence, DIGITS),
+            "segments": len(analysis.segments),
         }
-        for head in ("gender", "intensity"):
-            values = getattr(prediction, head)
-            if values:
-                row[head] = max(values, key=values.get)
-        row.update({label: round(p, 4) for label, p in prediction.probabilities.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
+        for analysis in analyses
+    ])
 
 
 def waveform_to_wav(waveform: np.ndarray, *, sample_rate: int) -> bytes:
@@ -169,8 +190,8 @@ def waveform_to_wav(waveform: np.ndarray, *, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
-    """Decode, display-featurise and score one clip.
+def analyze_audio(data: bytes, *, name: str, bundle: Bundle, progress: Progress | None = None) -> Analysis:
+    """Decode, segment and score one clip.
 
     Parameters
     ----------
@@ -181,12 +202,12 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
         Shown in messages and results only.
     bundle : Bundle
         From :func:`ser.serving.bundle.load_bundle`.
+    progress : callable, optional
+        ``progress(done, total, elapsed_seconds)`` after each segment is scored.
 
     Returns
     -------
     Analysis
-        ``timeline`` is set when the clip is longer than ``bundle.config.window_seconds``,
-        and ``prediction`` is then the timeline's aggregate over its voiced windows.
 
     Raises
     ------
@@ -195,6 +216,7 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
     NoSpeechError
         The audio decodes but holds no speech to score.
     """
+    started = time.perf_counter()
     if not isinstance(data, bytes | bytearray | memoryview):
         raise AudioDecodeError(f"{name}: expected the file's bytes, got {type(data).__name__}; upload an audio file")
     config = bundle.config
@@ -203,20 +225,16 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle) -> Analysis:
     # Checked first so a silent file gets the same message whatever its length.
     if recording.is_silent:
         raise NoSpeechError(f"{name}: {SILENT_MESSAGE}")
-    timeline = None
-    if recording.duration > config.window_seconds:
-        timeline = bundle.timeline_of(recording)
-        prediction = timeline.overall
-    if timeline is None or recording.duration <= WHOLE_CLIP_WINDOWS * config.window_seconds:
-        # A short clip, or one utterance (RAVDESS clips are 3-5 s): scored whole, as the model was
-        # trained and as `python -m ser predict` scores it; a timeline is shown beside it.
-        prediction = bundle.predict_recording(recording)
+    scored = score_recording(recording, bundle=bundle, progress=progress)
     return Analysis(
         name=name,
         sample_rate=config.sample_rate,
         waveform=waveform,
         duration=recording.duration,
         log_mel=recording.log_mel,
-        prediction=prediction,
-        timeline=timeline,
+        prediction=scored.overall,
+        segments=scored.segments,
+        model_version=bundle.version,
+        threshold=bundle.confidence_threshold,
+        analysis_seconds=time.perf_counter() - started,
     )

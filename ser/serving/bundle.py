@@ -19,6 +19,8 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import logging
 import os
 import threading
@@ -134,6 +136,14 @@ class Bundle:
                 spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
                 self._compiled = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
         return self._compiled
+
+    @functools.cached_property
+    def version(self) -> str:
+        """First 12 hex digits of the SHA-256 of ``model.keras``: which model gave an answer ("" if no file)."""
+        model_file = self.path / "model.keras"
+        if not model_file.is_file():
+            return ""
+        return hashlib.sha256(model_file.read_bytes()).hexdigest()[:12]
 
     @property
     def uses_functionals(self) -> bool:

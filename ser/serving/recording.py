@@ -148,6 +148,28 @@ class Recording:
             return self.log_mel
         return log_mel_spectrogram(self.utterance, config=self.config)
 
+    def piece(self, *, first_frame: int, last_frame: int) -> Recording:
+        """The part of the recording between two speech-detector frames, as a recording of its own.
+
+        It shares this recording's speech detection (sliced, judged again by
+        :meth:`ser.serving.speech.SpeechActivity.piece`), so scoring a piece runs the detector
+        no more; its DC offset is removed and its utterance trimmed within the piece exactly as
+        a clip's are.
+
+        Parameters
+        ----------
+        first_frame, last_frame : int
+            Bounds in frames of :attr:`activity` (``speech_settings.frame_seconds`` long).
+        """
+        per_frame = int(round(self.speech_settings.frame_seconds * self.config.sample_rate))
+        first, last = first_frame * per_frame, min(last_frame * per_frame, self.audio.size)
+        piece = Recording(self.audio[first:last], sample_rate=self.config.sample_rate, config=self.config,
+                          speech_settings=self.speech_settings)
+        # Its own DC removal, as a clip's; the speech detection is this recording's, sliced.
+        piece.__dict__["activity"] = self.activity.piece(first_frame=first_frame, last_frame=last_frame,
+                                                         settings=self.speech_settings)
+        return piece
+
     def window_functionals(self, first_frames: np.ndarray) -> list[np.ndarray | None]:
         """Functionals of the timeline windows starting at these frames, extracted in parallel.
 

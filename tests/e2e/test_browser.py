@@ -37,7 +37,7 @@ def test_upload_shows_emotion(page, warm_app):
     answer = page.get_by_text("Predicted emotion:").first
     answer.wait_for()
     assert shown_emotion(answer.inner_text()) in EMOTIONS
-    wait_for_charts(page, 3)  # probabilities, waveform, spectrogram
+    wait_for_charts(page, 2)  # probabilities; waveform, segments and spectrogram in one figure
     screenshot(page, "analyze-upload")
 
 
@@ -51,7 +51,7 @@ def test_recording_through_fake_microphone_shows_emotion(page, warm_app):
     answer.wait_for()
     assert shown_emotion(answer.inner_text()) in EMOTIONS
     assert page.get_by_text("recording.wav").count() >= 1
-    wait_for_charts(page, 3)
+    wait_for_charts(page, 2)
     screenshot(page, "analyze-record")
 
 
