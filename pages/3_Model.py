@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 import app_ui
-from ser.reporting import plots
+from ser.reporting import report_plots
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.schema import ResultsError
@@ -64,7 +64,8 @@ st.header("Confusion matrix")
 matrix = cv.confusion_matrix
 view = st.segmented_control("Show", ["counts", "row-normalised"], default="counts", key="cm-view")
 app_ui.chart(
-    plots.confusion_matrix_figure(labels=matrix.labels, counts=matrix.counts, normalize=view == "row-normalised"),
+    report_plots.confusion_matrix_figure(labels=matrix.labels, counts=matrix.counts,
+                                         normalize=view == "row-normalised"),
     key="confusion-matrix",
 )
 st.caption("Rows are the true emotion, columns the prediction; every clip is scored by the fold model "
@@ -129,14 +130,14 @@ if curves:
     choices = {"emotion accuracy": "emotion_accuracy", "emotion loss": "emotion_loss", "total loss": "loss"}
     available = [name for name, key in choices.items() if any(key in curve for curve in curves)]
     metric = st.segmented_control("Metric", available, default=available[0], key="curve-metric") or available[0]
-    app_ui.chart(plots.learning_curves_figure(curves=curves, metric=choices[metric]), key="curves")
+    app_ui.chart(report_plots.learning_curves_figure(curves=curves, metric=choices[metric]), key="curves")
     st.caption("Solid: training batches (augmented); dashed: the fold's validation speakers.")
     st.dataframe(pd.DataFrame([dataclasses.asdict(fold) for fold in cv.per_fold]), hide_index=True, key="folds")
 else:
     st.info("metrics.json has no learning curves.")
 
 st.header("Accuracy per actor")
-app_ui.chart(plots.per_actor_figure(per_actor=[dataclasses.asdict(row) for row in cv.per_actor], chance=chance),
+app_ui.chart(report_plots.per_actor_figure(per_actor=[dataclasses.asdict(row) for row in cv.per_actor], chance=chance),
              key="per-actor")
 spread = cv.per_actor_spread
 st.caption(f"Each actor's clips scored by the model that never heard them. Range "
@@ -167,7 +168,7 @@ calibration = cv.calibration
 st.header("Calibration")
 left, right = st.columns([3, 2])
 with left:
-    app_ui.chart(plots.reliability_figure(before=dataclasses.asdict(calibration.reliability_before),
+    app_ui.chart(report_plots.reliability_figure(before=dataclasses.asdict(calibration.reliability_before),
                                           after=dataclasses.asdict(calibration.reliability_after)), key="reliability")
 right.markdown(
     f"Temperature **{calibration.temperature:.2f}**, fitted on validation speakers.  \n"
@@ -181,7 +182,7 @@ st.header("Training data")
 data = training.data
 counts = {name: per_emotion for name, per_emotion in (("speech", data.speech_per_emotion),
                                                       ("song", data.song_per_emotion)) if per_emotion}
-app_ui.chart(plots.class_distribution_figure(counts=counts), key="class-distribution")
+app_ui.chart(report_plots.class_distribution_figure(counts=counts), key="class-distribution")
 st.caption(f"{data.speech_clips} speech and {data.song_clips} song clips from {len(data.actors)} actors. Neutral is "
            "recorded at one intensity only (half as many clips), and RAVDESS songs have no disgust or surprised.")
 with st.expander("Training settings and versions"):

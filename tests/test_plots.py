@@ -1,4 +1,4 @@
-"""ser.reporting.plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
+"""ser.reporting.plots and report_plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ser.config import FeatureConfig
-from ser.reporting import plots
+from ser.reporting import plots, report_plots
 from ser.serving.bundle import ClipPrediction, Timeline
 from ser.training.data import EMOTIONS
 
@@ -77,19 +77,19 @@ def test_timeline_is_drawn_under_the_waveform_on_a_shared_time_axis():
 
 def test_confusion_matrix_counts_and_row_normalised():
     counts = [[8, 2], [1, 3]]
-    raw = plots.confusion_matrix_figure(labels=["a", "b"], counts=counts).data[0]
+    raw = report_plots.confusion_matrix_figure(labels=["a", "b"], counts=counts).data[0]
     np.testing.assert_array_equal(raw.z, counts)
     assert raw.text[0][0] == "8"
-    normalised = plots.confusion_matrix_figure(labels=["a", "b"], counts=counts, normalize=True).data[0]
+    normalised = report_plots.confusion_matrix_figure(labels=["a", "b"], counts=counts, normalize=True).data[0]
     np.testing.assert_allclose(np.asarray(normalised.z).sum(axis=1), 1.0)
     assert normalised.text[1][1] == "75%"
-    empty_row = plots.confusion_matrix_figure(labels=["a", "b"], counts=[[0, 0], [1, 1]], normalize=True).data[0]
+    empty_row = report_plots.confusion_matrix_figure(labels=["a", "b"], counts=[[0, 0], [1, 1]], normalize=True).data[0]
     assert np.all(np.isfinite(empty_row.z))  # a class without clips does not divide by zero
 
 
 def test_learning_curves_have_train_and_validation_per_fold():
     curves = [{"fold": f, "loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.9, 1.8]} for f in range(3)]
-    figure = plots.learning_curves_figure(curves=curves, metric="loss")
+    figure = report_plots.learning_curves_figure(curves=curves, metric="loss")
     assert len(figure.data) == 6
     assert {trace.name for trace in figure.data} >= {"fold 0 train", "fold 2 validation"}
     assert [trace.line.dash for trace in figure.data[:2]] == ["solid", "dash"]
@@ -98,7 +98,7 @@ def test_learning_curves_have_train_and_validation_per_fold():
 def test_per_actor_bars_mark_gender():
     per_actor = [{"actor": a, "gender": "male" if a % 2 else "female", "n": 60, "accuracy": a / 30}
                  for a in (3, 1, 2, 4)]
-    figure = plots.per_actor_figure(per_actor=per_actor, chance=0.125)
+    figure = report_plots.per_actor_figure(per_actor=per_actor, chance=0.125)
     by_gender = {trace.name: trace for trace in figure.data}
     assert set(by_gender) == {"male", "female"}
     assert list(by_gender["male"].x) == ["actor 01", "actor 03"]
@@ -107,7 +107,7 @@ def test_per_actor_bars_mark_gender():
 
 def test_class_distribution_and_spectrogram_grid():
     counts = {"speech": {"neutral": 80, "calm": 160}, "song": {"neutral": 76, "calm": 151}}
-    figure = plots.class_distribution_figure(counts=counts)
+    figure = report_plots.class_distribution_figure(counts=counts)
     assert [list(trace.y) for trace in figure.data] == [[80, 160], [76, 151]]
     grid = plots.spectrogram_grid_figure(
         spectrograms={("angry", "male"): np.zeros((50, CONFIG.n_mels)),
