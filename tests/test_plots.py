@@ -91,8 +91,9 @@ def test_learning_curves_have_train_and_validation_per_fold():
     curves = [{"fold": f, "loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.9, 1.8]} for f in range(3)]
     figure = report_plots.learning_curves_figure(curves=curves, metric="loss")
     assert len(figure.data) == 6
-    assert {trace.name for trace in figure.data} >= {"fold 0 train", "fold 2 validation"}
+    assert {trace.name for trace in figure.data} >= {"fold 0", "fold 2 validation"}
     assert [trace.line.dash for trace in figure.data[:2]] == ["solid", "dash"]
+    assert [trace.name for trace in figure.data if trace.showlegend] == ["fold 0", "fold 1", "fold 2"]
 
 
 def test_per_actor_bars_mark_gender():
@@ -101,7 +102,8 @@ def test_per_actor_bars_mark_gender():
     figure = report_plots.per_actor_figure(per_actor=per_actor, chance=0.125)
     by_gender = {trace.name: trace for trace in figure.data}
     assert set(by_gender) == {"male", "female"}
-    assert list(by_gender["male"].x) == ["actor 01", "actor 03"]
+    assert list(by_gender["male"].x) == ["1", "3"]
+    assert list(figure.layout.xaxis.categoryarray) == ["1", "2", "3", "4"]
     assert by_gender["female"].marker.color == plots.GENDER_COLORS["female"]
 
 

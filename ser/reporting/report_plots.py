@@ -21,7 +21,10 @@ import plotly.graph_objects as go
 
 from ser.reporting.plots import FALLBACK_COLOR, GENDER_COLORS, emotion_color
 
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "template": "plotly_white"}
+#: Nothing is drawn in the top margin: the chart toolbar lives there (on a phone it shows on every tap),
+#: so legends go under the plot, where they also leave a narrow screen's plot its full width.
+_LAYOUT = {"margin": {"l": 55, "r": 10, "t": 40, "b": 40}, "template": "plotly_white"}
+_LEGEND_BELOW = {"orientation": "h", "xanchor": "left", "x": 0, "yanchor": "top", "y": -0.22}
 
 
 def confusion_matrix_figure(*, labels: Sequence[str], counts: Sequence[Sequence[float]],
@@ -50,14 +53,18 @@ def confusion_matrix_figure(*, labels: Sequence[str], counts: Sequence[Sequence[
             y=list(labels),
             text=text,
             texttemplate="%{text}",
+            textfont={"size": 11},  # 8 x 8 cells of "100%" fit a phone's width
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalize else None,
-            colorbar={"title": {"text": "share of row" if normalize else "clips"}},
-            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+            colorbar={"title": {"text": "share" if normalize else "clips", "side": "right"}, "thickness": 12,
+                      "tickformat": ".0%" if normalize else ""},
+            customdata=np.asarray(counts, dtype=np.int64),
+            hovertemplate=("true %{y}, predicted %{x}: %{customdata} clips"
+                           + (" (%{z:.1%} of the true class)" if normalize else "") + "<extra></extra>"),
         )
     )
-    figure.update_layout(height=520, xaxis_title="predicted", yaxis_title="true", **_LAYOUT)
+    figure.update_layout(height=500, xaxis_title="predicted", yaxis_title="true emotion", **_LAYOUT)
     figure.update_yaxes(autorange="reversed")  # first class on top, as in a printed matrix
     return figure
 
@@ -79,7 +86,9 @@ def learning_curves_figure(*, curves: Sequence[Mapping[str, Any]], metric: str =
     for index, curve in enumerate(curves):
         color = palette[index % len(palette)]
         fold = curve.get("fold", index)
-        for key, dash, kind in ((metric, "solid", "train"), ("val_" + metric, "dash", "validation")):
+        # One legend entry per fold (its training line), so a phone's legend stays two rows long.
+        lines = ((metric, "solid", f"fold {fold}"), ("val_" + metric, "dash", f"fold {fold} validation"))
+        for key, dash, name in lines:
             series = curve.get(key)
             if not series:
                 continue
@@ -88,12 +97,16 @@ def learning_curves_figure(*, curves: Sequence[Mapping[str, Any]], metric: str =
                     x=np.arange(1, len(series) + 1),
                     y=series,
                     mode="lines",
-                    name=f"fold {fold} {kind}",
+                    name=name,
                     line={"color": color, "dash": dash},
                     legendgroup=f"fold {fold}",
+                    showlegend=dash == "solid",
                 )
             )
-    figure.update_layout(height=360, xaxis_title="epoch", yaxis_title=metric.replace("_", " "), **_LAYOUT)
+    is_accuracy = "accuracy" in metric
+    figure.update_layout(height=380, xaxis_title="epoch", yaxis={"title": metric.replace("_", " "),
+                                                                 "tickformat": ".0%" if is_accuracy else ""},
+                         legend=_LEGEND_BELOW, **_LAYOUT)
     return figure
 
 
@@ -112,21 +125,21 @@ def per_actor_figure(*, per_actor: Sequence[Mapping[str, Any]], chance: float | 
         subset = [row for row in rows if row["gender"] == gender]
         figure.add_trace(
             go.Bar(
-                x=[f"actor {int(row['actor']):02d}" for row in subset],
+                x=[str(int(row["actor"])) for row in subset],
                 y=[float(row["accuracy"]) for row in subset],
                 name=gender,
                 marker_color=GENDER_COLORS.get(gender, FALLBACK_COLOR),
                 customdata=[int(row["n"]) for row in subset],
-                hovertemplate="%{x} (" + gender + "): %{y:.0%} of %{customdata} clips<extra></extra>",
+                hovertemplate="actor %{x} (" + gender + "): %{y:.1%} of %{customdata} clips<extra></extra>",
             )
         )
     if chance is not None:
         figure.add_hline(y=chance, line_dash="dot", line_color="#555", annotation_text="chance",
-                         annotation_position="top left")
-    figure.update_layout(height=340, yaxis={"range": [0, 1], "tickformat": ".0%", "title": "accuracy"},
-                         xaxis={"categoryorder": "array",
-                                "categoryarray": [f"actor {int(row['actor']):02d}" for row in rows]},
-                         **_LAYOUT)
+                         annotation_position="bottom right")
+    figure.update_layout(height=360, yaxis={"range": [0, 1], "tickformat": ".0%", "title": "accuracy"},
+                         xaxis={"categoryorder": "array", "categoryarray": [str(int(row["actor"])) for row in rows],
+                                "title": "actor", "tickfont": {"size": 11}},
+                         legend=_LEGEND_BELOW | {"y": -0.3}, **_LAYOUT)
     return figure
 
 
@@ -150,7 +163,7 @@ def class_distribution_figure(*, counts: Mapping[str, Mapping[str, int]]) -> go.
                 hovertemplate=f"{source}, %{{x}}: %{{y}} clips<extra></extra>",
             )
         )
-    figure.update_layout(height=320, barmode="group", yaxis_title="clips", **_LAYOUT)
+    figure.update_layout(height=340, barmode="group", yaxis_title="clips", legend=_LEGEND_BELOW, **_LAYOUT)
     return figure
 
 
@@ -168,8 +181,10 @@ def reliability_figure(*, before: Mapping[str, Sequence[float]], after: Mapping[
                 mode="lines+markers",
                 name=f"{name} calibration",
                 line={"color": color},
+                hovertemplate=f"{name} calibration: " + "right on %{y:.1%} at %{x:.1%} confidence<extra></extra>",
             )
         )
-    figure.update_layout(height=340, xaxis={"range": [0, 1], "title": "confidence"},
-                         yaxis={"range": [0, 1], "title": "accuracy"}, **_LAYOUT)
+    figure.update_layout(height=380, xaxis={"range": [0, 1], "title": "confidence", "tickformat": ".0%"},
+                         yaxis={"range": [0, 1], "title": "accuracy", "tickformat": ".0%"}, legend=_LEGEND_BELOW,
+                         **_LAYOUT)
     return figure
