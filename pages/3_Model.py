@@ -123,7 +123,7 @@ if robustness:
         "(noise, a reverberant room, a telephone line, codecs, a thin laptop microphone), then scored the way this "
         "app scores an upload, by the model that never heard its speaker."
     )
-    table([{"condition": CONDITION_NAMES.get(name, name) + (" †" if row.seen_in_training else ""),
+    table([{"condition": CONDITION_NAMES.get(name, name) + ("\u00a0†" if row.seen_in_training else ""),
             "accuracy": percent(row.accuracy), "unweighted average recall": percent(row.uar),
             "same answer as in the studio": percent(row.same_answer_as_clean / robustness.clips),
             "refused as no speech": percent(row.refused / robustness.clips)}

@@ -118,3 +118,24 @@ def test_class_distribution_and_spectrogram_grid():
     )
     assert len(grid.data) == 2  # missing cells stay empty
     assert grid.data[0].zmax == grid.data[1].zmax  # one colour scale for the whole grid
+
+
+def test_report_figures_keep_the_top_margin_for_the_toolbar_and_read_in_percent():
+    """On a phone the chart toolbar shows on every tap, at the top right: nothing of the report's figures is there."""
+    curve = {"fold": 0, "emotion_accuracy": [0.2, 0.4], "val_emotion_accuracy": [0.2, 0.3]}
+    reliability = {"confidence": [0.2, 0.6], "accuracy": [0.3, 0.5], "count": [4, 6]}
+    figures = [
+        report_plots.confusion_matrix_figure(labels=["a", "b"], counts=[[8, 2], [1, 3]], normalize=True),
+        report_plots.learning_curves_figure(curves=[curve], metric="emotion_accuracy"),
+        report_plots.per_actor_figure(per_actor=[{"actor": 1, "gender": "male", "n": 60, "accuracy": 0.5}],
+                                      chance=0.125),
+        report_plots.class_distribution_figure(counts={"speech": {"calm": 160}, "song": {"calm": 151}}),
+        report_plots.reliability_figure(before=reliability, after=reliability),
+    ]
+    for figure in figures:
+        assert figure.layout.title.text is None
+        assert figure.layout.margin.t >= 30
+        if any(trace.showlegend is not False for trace in figure.data) and len(figure.data) > 1:
+            assert figure.layout.legend.orientation == "h" and figure.layout.legend.y < 0  # under the plot
+    assert figures[1].layout.yaxis.tickformat == ".0%"
+    assert figures[4].layout.xaxis.tickformat == ".0%" and figures[4].layout.yaxis.tickformat == ".0%"

@@ -57,8 +57,7 @@ def confusion_matrix_figure(*, labels: Sequence[str], counts: Sequence[Sequence[
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalize else None,
-            colorbar={"title": {"text": "share" if normalize else "clips", "side": "right"}, "thickness": 12,
-                      "tickformat": ".0%" if normalize else ""},
+            showscale=False,  # every cell is labelled; without the colour bar the cells get a phone's width
             customdata=np.asarray(counts, dtype=np.int64),
             hovertemplate=("true %{y}, predicted %{x}: %{customdata} clips"
                            + (" (%{z:.1%} of the true class)" if normalize else "") + "<extra></extra>"),
