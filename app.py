@@ -79,7 +79,7 @@ def home() -> None:
     4. **Dataset** — what the training data looks like and sounds like.
 
     The answer is "not sure" when the model's calibrated confidence is below
-    {bundle.confidence_threshold:.0%}. Speak one sentence, close to the microphone; acted emotions
+    {percent(bundle.confidence_threshold)}. Speak one sentence, close to the microphone; acted emotions
     (as in the training data) are easier than everyday speech.
     """
     )

@@ -82,6 +82,9 @@ def test_home_says_in_one_sentence_which_voices_the_model_knows():
     assert f"{genders.count('female')} women, {genders.count('male')} men" in sentence
     assert "in a studio" in sentence and "other languages" in sentence and "unacted speech" in sentence
     assert sentence.count(".") == 1 and sentence.endswith(".")  # one sentence
+    threshold = read_json(ROOT / "models" / "config.json")["calibration"]["confidence_threshold"]
+    shown = rf"below\s+{re.escape(f'{threshold:.1%}')}\."  # the Model page's format
+    assert any(re.search(shown, block.value) for block in at.markdown)
 
 
 def test_upload_one_file_gives_prediction_charts_and_downloads():
