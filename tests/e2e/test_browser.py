@@ -110,7 +110,7 @@ def test_a_page_url_as_the_first_request_opens_that_page(browser):
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             page.goto(f"{url}/Model")
-            page.get_by_role("heading", name="The model's report card").wait_for()
+            page.get_by_role("heading", name="How well the model works").wait_for()
             page.wait_for_timeout(1000)
             assert page.get_by_text("Page not found").count() == 0
         finally:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import TIMEOUT_MS, screenshot
+
+expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +35,16 @@ HEIGHT_JS = "() => Math.max(...[...document.querySelectorAll('*')].map(element =
 
 
 def open_every_expander(page) -> None:
-    """Open the specialists' expanders and wait until all the page's charts are drawn."""
-    for summary in page.locator('[data-testid="stExpander"] summary').all():
-        summary.click()
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {CHARTS}")
+    """Once the page is drawn to its end, open the specialists' expanders; wait until every chart is visible."""
+    page.get_by_text("Training settings and versions").wait_for()  # the last expander
+    expect(page.locator(".js-plotly-plot")).to_have_count(CHARTS, timeout=TIMEOUT_MS)  # closed ones hold theirs
+    for details in page.locator('[data-testid="stExpander"] details').all():
+        if details.get_attribute("open") is None:
+            details.locator("summary").click()
+        expect(details).to_have_attribute("open", "", timeout=TIMEOUT_MS)
+    expect(page.locator(".js-plotly-plot:visible")).to_have_count(CHARTS, timeout=TIMEOUT_MS)
+    for chart in page.locator(".js-plotly-plot:visible").all():
+        chart.locator(".main-svg").first.wait_for()
 
 
 def overlap(first: dict, second: dict) -> bool:
