@@ -1,15 +1,35 @@
 """The Streamlit entry point: the navigation, and the Home page (what the app does, how to use
-it, one-click examples, the headline result on unseen speakers).
+it, one-click examples, the headline result on unseen speakers and which voices the model knows).
 
 Run with ``streamlit run app.py``; the other pages are the scripts in ``pages/``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import app_ui
 from ser.reporting import plots
+from ser.reporting.results import TrainingResults, load_training
+from ser.reporting.schema import ResultsError
+from ser.reporting.summary import percent, voices_sentence
+
+
+@st.cache_data(show_spinner=False)
+def _read_training(path: str, modified: int) -> TrainingResults | str:
+    try:
+        return load_training(Path(path))  # ``modified`` is only part of the cache key: a new file is re-read
+    except ResultsError as error:
+        return f"The evaluation result cannot be shown: {error}"
+
+
+def _training(path: Path) -> TrainingResults | str:
+    """The bundle's ``metrics.json``, or why there is no result to show."""
+    if not path.is_file():
+        return "This model bundle has no metrics.json, so no evaluation result can be shown."
+    return _read_training(str(path), path.stat().st_mtime_ns)
 
 
 def home() -> None:
@@ -31,18 +51,21 @@ def home() -> None:
     # unsafe_allow_html for the coloured chips: the labels come from the bundle, not from users.
     st.markdown(f"**The {len(bundle.emotions)} emotions:** {chips}", unsafe_allow_html=True)
 
-    metrics = app_ui.get_metrics()
-    if metrics and "headline" in metrics:
-        headline = metrics["headline"]
+    training = _training(app_ui.model_dir() / "metrics.json")
+    if isinstance(training, TrainingResults):
+        headline = training.headline
         st.subheader("Result on speakers the model never heard")
         columns = st.columns(3)
-        columns[0].metric("accuracy", f"{headline['accuracy']:.1%}",
-                          help=f"chance is {1 / len(bundle.emotions):.1%} ({len(bundle.emotions)} classes)")
-        columns[1].metric("unweighted average recall", f"{headline['uar']:.1%}", help="mean of per-class recalls")
-        columns[2].metric("macro F1", f"{headline['macro_f1']:.1%}")
-        st.caption(f"Protocol: {headline['protocol']}. Details on the Model page.")
+        columns[0].metric("accuracy", percent(headline.accuracy), help="The share of clips whose emotion it names "
+                          "right, each clip scored by a model that never heard its speaker.")
+        columns[1].metric("unweighted average recall", percent(headline.uar),
+                          help="Each emotion's share of clips recognised, averaged: every emotion counts the same.")
+        columns[2].metric("chance", percent(1 / len(training.labels)),
+                          help=f"Guessing among {len(training.labels)} emotions.")
+        st.markdown(voices_sentence(training))
+        st.caption(f"Protocol: {headline.protocol}. Details on the Model page.")
     else:
-        st.info("This model bundle has no metrics.json, so no evaluation result can be shown.")
+        st.info(training)
 
     st.subheader("How to use it")
     st.markdown(
@@ -51,12 +74,12 @@ def home() -> None:
        You get the waveform, the log-mel spectrogram, the probability of every emotion and, for clips
        longer than {bundle.config.window_seconds:g} s, an emotion timeline. Results download as JSON or CSV.
     2. **Live** — stream the microphone; a meter shows the emotion of the last few seconds, about once a second.
-    3. **Model** — the model's report card: confusion matrix, per-class scores, learning curves, accuracy
-       per speaker and the comparison with simple baselines.
+    3. **Model** — how well it works, in plain words first: which emotions it mixes up, each emotion and
+       voice, noisy and phone audio, then the detail for specialists.
     4. **Dataset** — what the training data looks like and sounds like.
 
     The answer is "not sure" when the model's calibrated confidence is below
-    {bundle.confidence_threshold:.0%}. Speak one sentence, close to the microphone; acted emotions
+    {percent(bundle.confidence_threshold)}. Speak one sentence, close to the microphone; acted emotions
     (as in the training data) are easier than everyday speech.
     """
     )

@@ -1,23 +1,42 @@
-"""Model page: the report card, read from the bundle's result files (nothing is recomputed here).
+"""Model page: how well the model works, read from the bundle's result files (nothing is recomputed here).
+
+It opens with the headline (accuracy and unweighted average recall on speakers the model never
+heard, chance beside them) and a summary in plain words (``ser.reporting.summary.plain_summary``);
+then which emotions it mixes up, each emotion, each voice and recording conditions; the
+specialists' detail (protocol, views, calibration, baselines, seed check, learning curves,
+training data) is in expanders at the end. Tables are static ``st.table``s of a few columns, so
+they wrap to a phone's width, and every figure is one format: a percentage with one decimal.
 
 ``ser.reporting.model_results.load_model_results`` reads ``metrics.json`` (train), and
-``evaluation.json``, ``robustness.json``, ``seed_check.json`` when present and measured on this
-``model.keras``; a section whose file is absent is explained instead.
+``evaluation.json``, ``robustness.json``, ``seed_check.json``, ``level_check.json`` when present and
+measured on this ``model.keras``; a section whose file is absent is explained instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 import app_ui
-from ser.reporting import plots
+from ser.reporting import report_plots
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.schema import ResultsError
+from ser.reporting.summary import percent, plain_summary, sentence
+
+#: The learning-curve series a reader can choose, by the Keras history key they show.
+CURVE_METRICS = {"emotion accuracy": "emotion_accuracy", "emotion loss": "emotion_loss", "total loss": "loss"}
+CONFUSION_VIEWS = ("share of each true emotion", "clips")
+#: Readable names of ``ser.training.settings.TrainSettings`` fields whose own name is not (others: ``_`` -> space).
+SETTING_NAMES = {"n_folds": "folds", "width": "CNN width (filters)", "max_warp": "largest time warp",
+                 "functional_c_grid": "L2 strengths tried (functionals)",
+                 "voicing_c_grid": "L2 strengths tried (voice source)"}
 
 
 @st.cache_data(show_spinner=False)
@@ -31,8 +50,18 @@ def _results(folder: Path) -> ModelResults:
     return _load(str(folder), stamps)
 
 
+def table(rows: Sequence[dict[str, Any]]) -> None:
+    """A static table: unlike ``st.dataframe`` its cells wrap, so a few columns fit a phone's width."""
+    st.table(pd.DataFrame(list(rows)), hide_index=True)
+
+
+def plain_rule(text: str) -> str:
+    """A recorded rule in the page's one format: ``0.1-wide band`` reads ``10-point-wide band``."""
+    return re.sub(r"\b(0\.\d+)-wide", lambda match: f"{100 * float(match.group(1)):g}-point-wide", text)
+
+
 app_ui.page_setup("Model")
-st.title("The model's report card")
+st.title("How well the model works")
 
 folder = app_ui.model_dir()
 if not (folder / "metrics.json").is_file():
@@ -51,138 +80,174 @@ chance = 1 / len(labels) if labels else None
 for note in results.notes:
     st.info(note)
 
-columns = st.columns(4)
-columns[0].metric("accuracy", f"{headline.accuracy:.1%}")
-columns[1].metric("unweighted average recall", f"{headline.uar:.1%}")
-columns[2].metric("macro F1", f"{headline.macro_f1:.1%}")
+# ---- the headline and the summary in plain words --------------------------------------------------
+columns = st.columns(3)
+columns[0].metric("accuracy on unseen speakers", percent(headline.accuracy),
+                  help="The share of clips whose emotion it names right, each clip scored by a model that never "
+                       "heard its speaker.")
+columns[1].metric("unweighted average recall", percent(headline.uar),
+                  help="Each emotion's share of clips recognised, averaged: every emotion counts the same, however "
+                       "many clips it has.")
 if chance:
-    columns[3].metric("chance", f"{chance:.1%}", help=f"{len(labels)} classes")
-st.markdown(f"**Protocol.** {cv.protocol}")
-st.caption(f"Reproduce with `{training.command}`.")
+    columns[2].metric("chance", percent(chance), help=f"Guessing among {len(labels)} emotions.")
+st.markdown("\n".join(f"- **{lead}:** {text}" for lead, text in plain_summary(results).items()))
+st.caption(f"Measured by {headline.protocol}; how, exactly, is under *For specialists* below.")
 
-st.header("Confusion matrix")
+# ---- for everyone: emotions, voices, conditions --------------------------------------------------
+st.header("Which emotions it mixes up")
 matrix = cv.confusion_matrix
-view = st.segmented_control("Show", ["counts", "row-normalised"], default="counts", key="cm-view")
-app_ui.chart(
-    plots.confusion_matrix_figure(labels=matrix.labels, counts=matrix.counts, normalize=view == "row-normalised"),
-    key="confusion-matrix",
-)
-st.caption("Rows are the true emotion, columns the prediction; every clip is scored by the fold model "
-           "that never heard its speaker. Row-normalised, the diagonal is each class's recall.")
+view = st.segmented_control("Show", CONFUSION_VIEWS, default=CONFUSION_VIEWS[0], key="cm-view") or CONFUSION_VIEWS[0]
+app_ui.chart(report_plots.confusion_matrix_figure(labels=matrix.labels, counts=matrix.counts,
+                                                  normalize=view == CONFUSION_VIEWS[0]), key="confusion-matrix")
+st.caption("The confusion matrix: each row is a true emotion, each column the model's answer, so the diagonal is how "
+           "often each emotion is recognised. Every clip is scored by the model that never heard its speaker.")
 
-st.header("Classification report")
-report = pd.DataFrame({name: dataclasses.asdict(row) for name, row in cv.per_class.items()}).T
-report = report.reset_index(names="emotion")
-report["support"] = report["support"].astype(int)
-st.dataframe(report, hide_index=True, key="report",
-             column_config=dict.fromkeys(("precision", "recall", "f1"), st.column_config.NumberColumn(format="%.2f")))
-st.caption(f"Auxiliary heads on the same unseen speakers: gender accuracy {cv.gender_accuracy:.1%}, "
-           f"intensity accuracy {cv.intensity_accuracy:.1%}.")
+st.header("Each emotion")
+table([{"emotion": name, "recall": percent(row.recall), "precision": percent(row.precision), "F1": percent(row.f1),
+        "clips": str(row.support)} for name, row in cv.per_class.items()])
+st.caption("Recall: the share of that emotion's clips it recognised. Precision: the share of its answers of that "
+           f"emotion that were right. F1 balances the two; their mean (macro F1) is {percent(headline.macro_f1)}.")
 
-views = cv.views
-if views:
-    st.header("Several views of the voice")
-    st.markdown(
-        "The model hears each clip through several views: a **CNN over the log-mel spectrogram** (what you "
-        f"see on the Analyze page), a **linear model over {training.training.recipe.n_functionals} openSMILE "
-        "acoustic functionals** (pitch, loudness, voice quality and spectral statistics of the whole clip)"
-        + (", and a **second linear model on only their voice-source part** (pitch, jitter, shimmer, "
-           "harmonics-to-noise ratio)" if "voicing" in views else "")
-        + ". Their probabilities are fused as a normalised geometric mean (a class one view confidently "
-        "rules out stays unlikely). Each view alone, and all fused, on the same unseen speakers:"
-    )
-    st.dataframe(
-        pd.DataFrame([{"view": VIEW_NAMES.get(name, name), **dataclasses.asdict(row)} for name, row in views.items()]),
-        hide_index=True,
-        key="views",
-        column_config=dict.fromkeys(("accuracy", "uar", "macro_f1"), st.column_config.NumberColumn(format="percent")),
-    )
-
-st.header("Comparison with baselines")
-st.markdown(
-    "A **random split** puts clips of the same actor in both training and test data, so a model can "
-    "recognise the *voice* instead of the emotion and looks better than it is. The figures the app reports "
-    "are **grouped by actor** (test speakers never heard). The leaky figures are shown only to make that "
-    "gap visible."
-)
-evaluation = results.evaluation
-leaky = evaluation.leaky_random_split if evaluation else None
-rows = [{"model": "this model (log-mel CNN + functionals)" if views else "this model (CNN on log-mel)",
-         "accuracy (unseen speakers)": headline.accuracy, "UAR (unseen speakers)": headline.uar,
-         "accuracy (leaky random split)": leaky.accuracy if leaky else None,
-         "UAR (leaky random split)": leaky.uar if leaky else None, "description": "the shipped model"}]
-for baseline in evaluation.baselines if evaluation else []:
-    rows.append({"model": baseline.name, "accuracy (unseen speakers)": baseline.accuracy,
-                 "UAR (unseen speakers)": baseline.uar, "accuracy (leaky random split)": baseline.leaky_accuracy,
-                 "UAR (leaky random split)": baseline.leaky_uar, "description": baseline.description})
-percent = st.column_config.NumberColumn(format="percent")
-figures = [name for name in rows[0] if name not in ("model", "description")]
-st.dataframe(pd.DataFrame(rows), hide_index=True, key="comparison", column_config=dict.fromkeys(figures, percent))
-if not (evaluation and evaluation.baselines):
-    st.info("No baselines for this model yet; `python -m ser evaluate --baselines` writes them to evaluation.json.")
-if leaky:
-    st.caption(f"Leaky protocol: {leaky.protocol}.")
-
-st.header("Learning curves")
-curves = [{"fold": curve.fold, **curve.history} for curve in cv.curves]
-if curves:
-    choices = {"emotion accuracy": "emotion_accuracy", "emotion loss": "emotion_loss", "total loss": "loss"}
-    available = [name for name, key in choices.items() if any(key in curve for curve in curves)]
-    metric = st.segmented_control("Metric", available, default=available[0], key="curve-metric") or available[0]
-    app_ui.chart(plots.learning_curves_figure(curves=curves, metric=choices[metric]), key="curves")
-    st.caption("Solid: training batches (augmented); dashed: the fold's validation speakers.")
-    st.dataframe(pd.DataFrame([dataclasses.asdict(fold) for fold in cv.per_fold]), hide_index=True, key="folds")
-else:
-    st.info("metrics.json has no learning curves.")
-
-st.header("Accuracy per actor")
-app_ui.chart(plots.per_actor_figure(per_actor=[dataclasses.asdict(row) for row in cv.per_actor], chance=chance),
-             key="per-actor")
+st.header("Each voice")
+app_ui.chart(report_plots.per_actor_figure(per_actor=[dataclasses.asdict(row) for row in cv.per_actor],
+                                           chance=chance), key="per-actor")
 spread = cv.per_actor_spread
-st.caption(f"Each actor's clips scored by the model that never heard them. Range "
-           f"{spread.min:.0%}–{spread.max:.0%}, standard deviation {spread.std:.1%}.")
+st.caption(f"Accuracy per actor: from {percent(spread.min)} to {percent(spread.max)}, standard deviation "
+           f"{100 * spread.std:.1f} percentage points.")
 
 robustness = results.robustness
 if robustness:
     st.header("Off the studio")
     st.markdown(
-        "RAVDESS was recorded in a studio; your microphone is not. Every clip corrupted (noise, a reverberant "
-        "room, a telephone line, codecs, a thin laptop microphone), then scored the way this app scores an "
-        "upload, each by the fold models that never heard that speaker. *Seen in training*: the linear views "
-        "learn from noisy, sometimes reverberant copies of each clip; the other conditions were never trained for."
+        "The training voices were recorded in a studio; your microphone is not. Here every clip is corrupted "
+        "(noise, a reverberant room, a telephone line, codecs, a thin laptop microphone), then scored the way this "
+        "app scores an upload, by the model that never heard its speaker."
     )
-    st.dataframe(
-        pd.DataFrame([{"condition": CONDITION_NAMES.get(name, name), "seen in training": row.seen_in_training,
-                       "accuracy": row.accuracy, "UAR": row.uar, "refused (no speech)": row.refused,
-                       "same answer as clean": row.same_answer_as_clean / robustness.clips}
-                      for name, row in robustness.conditions.items()]),
-        hide_index=True,
-        key="robustness",
-        column_config=dict.fromkeys(("accuracy", "UAR", "same answer as clean"),
-                                    st.column_config.NumberColumn(format="percent")),
-    )
-    st.caption(f"{robustness.clips} clips; refusals count as errors. Reproduce: `{robustness.command}`.")
+    table([{"condition": CONDITION_NAMES.get(name, name) + ("\u00a0†" if row.seen_in_training else ""),
+            "accuracy": percent(row.accuracy), "unweighted average recall": percent(row.uar),
+            "same answer as in the studio": percent(row.same_answer_as_clean / robustness.clips),
+            "refused as no speech": percent(row.refused / robustness.clips)}
+           for name, row in robustness.conditions.items()])
+    caption = (f"† The model was trained on noisy, sometimes reverberant copies of its clips; the other conditions it "
+               f"never heard in training. {robustness.clips} clips; a refusal counts as an error. Reproduce with "
+               f"`{robustness.command}`.")
+    level = results.level_check
+    if level:
+        caption += (f" Played {level.gain_db:g} dB quieter and louder, {level.changed} of {level.compared} answers "
+                    f"changed; {level.refused_quieter} of {level.answered} quieter and {level.refused_louder} of "
+                    f"{level.answered} louder copies were refused as no speech (`{level.command}`).")
+    st.caption(caption)
+
+# ---- for specialists --------------------------------------------------------------------------------
+st.header("For specialists")
+with st.expander("How it was measured", expanded=False):
+    st.markdown(cv.protocol)
+    st.markdown(f"Macro F1 {percent(headline.macro_f1)}. The same unseen speakers' gender is recognised "
+                f"{percent(cv.gender_accuracy)} of the time, the intensity of the emotion (normal or strong) "
+                f"{percent(cv.intensity_accuracy)}.")
+    st.caption(f"Reproduce with `{training.command}`.")
+
+views = cv.views
+if views:
+    with st.expander("Each view of the voice"):
+        st.markdown(
+            "The model hears each clip through several views: a **CNN over the log-mel spectrogram** (what you "
+            f"see on the Analyze page), a **linear model over {training.training.recipe.n_functionals} openSMILE "
+            "acoustic functionals** (pitch, loudness, voice quality and spectral statistics of the whole clip)"
+            + (", and a **second linear model on only their voice-source part** (pitch, jitter, shimmer, "
+               "harmonics-to-noise ratio)" if "voicing" in views else "")
+            + ". Their probabilities are fused as a normalised geometric mean (a class one view confidently "
+            "rules out stays unlikely). Each view alone, and all fused, on the same unseen speakers:"
+        )
+        table([{"view": VIEW_NAMES.get(name, name), "accuracy": percent(row.accuracy),
+                "unweighted average recall": percent(row.uar), "macro F1": percent(row.macro_f1)}
+               for name, row in views.items()])
 
 calibration = cv.calibration
-st.header("Calibration")
-left, right = st.columns([3, 2])
-with left:
-    app_ui.chart(plots.reliability_figure(before=dataclasses.asdict(calibration.reliability_before),
-                                          after=dataclasses.asdict(calibration.reliability_after)), key="reliability")
-right.markdown(
-    f"Temperature **{calibration.temperature:.2f}**, fitted on validation speakers.  \n"
-    f"Expected calibration error ({len(calibration.reliability_before.confidence)} bins): "
-    f"{calibration.ece_15_bins_before:.3f} before, {calibration.ece_15_bins_after:.3f} after.  \n"
-    f"The app says *not sure* below **{calibration.confidence_threshold:.0%}** confidence "
-    f"({calibration.threshold_rule})."
-)
+with st.expander("Confidence and “not sure”"):
+    app_ui.chart(report_plots.reliability_figure(before=dataclasses.asdict(calibration.reliability_before),
+                                                 after=dataclasses.asdict(calibration.reliability_after)),
+                 key="reliability")
+    bins = len(calibration.reliability_before.confidence)
+    st.markdown(
+        "A perfectly calibrated model is right as often as it is confident (the dotted line). "
+        f"The raw confidences are divided by a temperature of **{calibration.temperature:.2f}** "
+        f"({calibration.method}), which brings the expected calibration error ({bins} bins) from "
+        f"{percent(calibration.ece_15_bins_before)} to {percent(calibration.ece_15_bins_after)}.\n\n"
+        f"The app says *not sure* below **{percent(calibration.confidence_threshold)}** confidence, the "
+        f"{plain_rule(calibration.threshold_rule).rstrip('.')}."
+    )
 
-st.header("Training data")
-data = training.data
-counts = {name: per_emotion for name, per_emotion in (("speech", data.speech_per_emotion),
-                                                      ("song", data.song_per_emotion)) if per_emotion}
-app_ui.chart(plots.class_distribution_figure(counts=counts), key="class-distribution")
-st.caption(f"{data.speech_clips} speech and {data.song_clips} song clips from {len(data.actors)} actors. Neutral is "
-           "recorded at one intensity only (half as many clips), and RAVDESS songs have no disgust or surprised.")
+evaluation = results.evaluation
+leaky = evaluation.leaky_random_split if evaluation else None
+with st.expander("Baselines, and what a leaky split would claim"):
+    st.markdown(
+        "A **random split** puts clips of the same actor in both training and test data, so a model can "
+        "recognise the *voice* instead of the emotion and looks better than it is. The figures this app reports "
+        "are **grouped by actor** (test speakers never heard); the leaky figures only show that gap."
+    )
+    # Four columns, so the table fits a phone; the leaky split's recall is in the model card.
+    rows = [{"model": "**this model** (log-mel CNN + functionals)" if views else "**this model** (CNN on log-mel)",
+             "accuracy, unseen speakers": percent(headline.accuracy),
+             "recall, unseen speakers": percent(headline.uar),
+             "accuracy, leaky split": percent(leaky.accuracy) if leaky else "not measured"}]
+    for baseline in evaluation.baselines if evaluation else []:
+        rows.append({"model": baseline.name, "accuracy, unseen speakers": percent(baseline.accuracy),
+                     "recall, unseen speakers": percent(baseline.uar),
+                     "accuracy, leaky split": percent(baseline.leaky_accuracy)})
+    table(rows)
+    st.caption("Recall: unweighted average recall, every emotion counted the same.")
+    if evaluation and evaluation.baselines:
+        st.markdown("\n".join(f"- **{baseline.name}**: {baseline.description}." for baseline in evaluation.baselines))
+    else:
+        st.info("No baselines for this model yet; `python -m ser evaluate --baselines` writes them to "
+                "evaluation.json.")
+    if leaky:
+        protocol = re.sub(r"^\s*LEAKY\s*:\s*", "", leaky.protocol)
+        st.caption(f"How the leaky split was made: {sentence(protocol)}")
+
+seed_check = results.seed_check
+if seed_check:
+    with st.expander("Trained again with another seed"):
+        cnn = views.get("log_mel_cnn") if views else None
+        st.markdown(
+            f"{sentence(seed_check.what)} The fused model is right {percent(seed_check.fused_accuracy)} of the "
+            f"time (unweighted average recall {percent(seed_check.fused_uar)}), against "
+            f"{percent(headline.accuracy)} ({percent(headline.uar)}) as shipped"
+            + (f"; the CNN alone {percent(seed_check.cnn_accuracy)} against {percent(cnn.accuracy)}" if cnn else "")
+            + "."
+        )
+        st.caption(f"Reproduce with `{seed_check.command}`.")
+
+with st.expander("Learning curves and folds"):
+    curves = [{"fold": curve.fold, **curve.history} for curve in cv.curves]
+    if curves:
+        available = [name for name, key in CURVE_METRICS.items() if any(key in curve for curve in curves)]
+        metric = st.segmented_control("Metric", available, default=available[0], key="curve-metric") or available[0]
+        app_ui.chart(report_plots.learning_curves_figure(curves=curves, metric=CURVE_METRICS[metric]), key="curves")
+        st.caption("Solid: training batches (augmented); dashed: the fold's validation speakers.")
+    else:
+        st.info("metrics.json has no learning curves.")
+    table([{"fold": str(fold.fold), "test actors": ", ".join(map(str, fold.test)), "accuracy": percent(fold.accuracy),
+            "unweighted average recall": percent(fold.uar), "epochs": f"{fold.epochs} (refit {fold.refit_epochs})"}
+           for fold in cv.per_fold])
+
+with st.expander("Training data"):
+    data = training.data
+    counts = {name: per_emotion for name, per_emotion in (("speech", data.speech_per_emotion),
+                                                          ("song", data.song_per_emotion)) if per_emotion}
+    app_ui.chart(report_plots.class_distribution_figure(counts=counts), key="class-distribution")
+    facts = [f"{data.speech_clips} speech and {data.song_clips} song clips from {len(data.actors)} actors."]
+    if len(data.intensity_labels) > 1 and data.speech_per_emotion.get("neutral"):
+        facts.append("Neutral is recorded at one intensity only, so it has fewer clips.")
+    unsung = [name for name, count in data.song_per_emotion.items() if count == 0]
+    if data.song_clips and unsung:
+        facts.append(f"The songs have no {' or '.join(unsung)}.")
+    st.caption(" ".join(facts))
+
 with st.expander("Training settings and versions"):
-    st.json({"training": dataclasses.asdict(training.training), "versions": training.versions}, expanded=False)
+    table([{"setting": SETTING_NAMES.get(name, name.replace("_", " ")), "value": str(value)}
+           for name, value in training.training.settings.items()])
+    table([{"package": name, "version": version} for name, version in training.versions.items()])
+    st.caption(f"Trained in {training.training.wall_seconds / 60:.0f} minutes on {training.training.machine}; "
+               f"measured {training.measured}.")

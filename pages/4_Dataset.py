@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 import app_ui
-from ser.reporting import plots
+from ser.reporting import plots, report_plots
 from ser.serving.audio import decode_audio
 from ser.serving.features import log_mel_spectrogram
 from ser.training.data import parse_ravdess_name
@@ -66,7 +66,7 @@ data = metrics.get("data", {})
 counts = {name: data[key] for name, key in (("speech", "speech_per_emotion"), ("song", "song_per_emotion"))
           if data.get(key)}
 if counts:
-    app_ui.chart(plots.class_distribution_figure(counts=counts), key="dataset-counts")
+    app_ui.chart(report_plots.class_distribution_figure(counts=counts), key="dataset-counts")
     st.caption("Clips the model was trained and cross-validated on. Neutral exists at normal intensity only, so "
                "it has half the clips; the sung clips have no disgust or surprised. Accuracy is therefore "
                "reported with unweighted average recall too.")

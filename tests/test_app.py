@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import types
 
 import numpy as np
@@ -16,6 +17,7 @@ import streamlit_webrtc
 from streamlit.testing.v1 import AppTest
 
 from ser.config import read_json
+from ser.reporting.model_card import CONDITION_NAMES
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.audio import decode_audio
 from tests.conftest import EXAMPLES, ROOT
@@ -67,6 +69,22 @@ def test_home_shows_headline_and_analyses_an_example():
     example.click().run()
     assert not at.exception
     assert_one_emotion_shown(at)
+
+
+def test_home_says_in_one_sentence_which_voices_the_model_knows():
+    at = run_page("app.py")
+    labels = [metric.label for metric in at.metric]
+    assert labels[:3] == ["accuracy", "unweighted average recall", "chance"]
+    assert at.metric[2].value == f"{1 / len(EMOTIONS):.1%}"
+    genders = [row["gender"] for row in METRICS["cross_validation"]["per_actor"]]
+    sentence = next(block.value for block in at.markdown if block.value.startswith("It knows the voices of"))
+    assert f"{len(METRICS['data']['actors'])} North-American English actors of RAVDESS" in sentence
+    assert f"{genders.count('female')} women, {genders.count('male')} men" in sentence
+    assert "in a studio" in sentence and "other languages" in sentence and "unacted speech" in sentence
+    assert sentence.count(".") == 1 and sentence.endswith(".")  # one sentence
+    threshold = read_json(ROOT / "models" / "config.json")["calibration"]["confidence_threshold"]
+    shown = rf"below\s+{re.escape(f'{threshold:.1%}')}\."  # the Model page's format
+    assert any(re.search(shown, block.value) for block in at.markdown)
 
 
 def test_upload_one_file_gives_prediction_charts_and_downloads():
@@ -167,18 +185,94 @@ def test_choosing_a_file_of_a_batch_never_scores_again():
     assert any(files[2][0] in text.value for text in at.text)
 
 
-def test_model_page_shows_confusion_matrix_with_toggle():
+def tables(at: AppTest) -> list:
+    """The page's static tables as DataFrames."""
+    return [element.value for element in at.table]
+
+
+def table_with(at: AppTest, column: str):
+    return next(frame for frame in tables(at) if column in frame.columns)
+
+
+def shown_text(at: AppTest) -> list[str]:
+    """Every text a reader sees: titles, headers, Markdown, captions, boxes, metrics, expanders, options, tables."""
+    texts = [element.value for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning",
+                                        "error", "success") for element in at.get(kind)]
+    texts += [part for metric in at.metric for part in (metric.label, metric.value, metric.proto.help)]
+    texts += [expander.label for expander in at.expander]
+    texts += [str(option) for control in at.get("segmented_control") for option in control.options]
+    for frame in tables(at):
+        texts += [str(column) for column in frame.columns] + [str(cell) for cell in frame.to_numpy().ravel()]
+    return texts
+
+
+def without_code(text: str) -> str:
+    """Text without its `code spans` (commands are typed as they are run)."""
+    return re.sub(r"`[^`]*`", "", text)
+
+
+def test_model_page_opens_with_the_headline_and_a_plain_summary():
+    at = run_page("pages/3_Model.py")
+    headline = METRICS["headline"]
+    assert [(metric.label, metric.value) for metric in at.metric] == [
+        ("accuracy on unseen speakers", f"{headline['accuracy']:.1%}"),
+        ("unweighted average recall", f"{headline['uar']:.1%}"),
+        ("chance", f"{1 / len(EMOTIONS):.1%}"),
+    ]
+    summary = at.markdown[0].value  # the first text after the headline
+    cv = METRICS["cross_validation"]
+    weakest = min(cv["per_class"], key=lambda name: cv["per_class"][name]["recall"])
+    for expected in ("**Trained on:**", f"{len(METRICS['data']['actors'])} North-American English actors",
+                     "**On a voice it never heard:**", f"**{headline['accuracy']:.1%}**",
+                     f"{weakest} ({cv['per_class'][weakest]['recall']:.1%})",
+                     f"{cv['per_actor_spread']['min']:.1%}", f"{cv['per_actor_spread']['max']:.1%}"):
+        assert expected in summary, expected
+    robustness = read_json(ROOT / "models" / "robustness.json")["conditions"]
+    worst = min((name for name in robustness if name != "clean"), key=lambda name: robustness[name]["accuracy"])
+    assert f"{robustness[worst]['accuracy']:.1%} for {CONDITION_NAMES[worst]}" in summary
+    # the detail comes after, in expanders
+    assert [expander.label for expander in at.expander][0] == "How it was measured"
+    assert any(cv["protocol"] in block.value for block in at.expander[0].markdown)
+
+
+def test_model_page_text_is_readable_and_in_one_number_format():
+    at = run_page("pages/3_Model.py")
+    texts = [without_code(text) for text in shown_text(at) if text]
+    # hyper-parameters and package versions are shown as they are set
+    as_set = {str(cell) for column in ("value", "version") for cell in table_with(at, column)[column]}
+    prose = [text for text in texts if text not in as_set]
+    for text in prose:
+        assert not re.search(r"\b(uar|macro_f1|LEAKY)\b", text), text
+        assert not re.search(r"\b[a-z]+_[a-z0-9_]+\b", text), text  # no raw field names
+        assert "))" not in text and ".." not in text, text
+        for figure in re.findall(r"\d+(?:\.\d+)?%", text):
+            assert re.fullmatch(r"\d+\.\d%", figure), (figure, text)  # percentages with one decimal
+    temperature = f"{METRICS['cross_validation']['calibration']['temperature']:.2f}"
+    fractions = {match for text in prose for match in re.findall(r"(?<![\d.])0\.\d+(?![\d.%]| s\b)", text)}
+    assert fractions <= {temperature}  # no fractions beside the percentages
+    for frame in tables(at):
+        figures = [column for column in frame.columns if column not in {"emotion", "condition", "view", "model",
+                                                                          "fold", "test actors", "epochs", "clips",
+                                                                          "setting", "value", "package", "version"}]
+        for column in figures:
+            assert all(re.fullmatch(r"\d+\.\d%|not measured", str(cell)) for cell in frame[column]), column
+        assert len(frame.columns) <= 5  # a phone's width
+
+
+def test_model_page_confusion_matrix_shares_and_counts():
     at = run_page("pages/3_Model.py")
     matrix = METRICS["cross_validation"]["confusion_matrix"]
     heatmaps = [spec for spec in charts(at) if spec["data"][0]["type"] == "heatmap"]
-    np.testing.assert_array_equal(values(heatmaps[0]["data"][0]["z"]), matrix["counts"])
     assert heatmaps[0]["data"][0]["x"] == matrix["labels"]
-    at.segmented_control(key="cm-view").set_value("row-normalised").run()
-    z = values([spec for spec in charts(at) if spec["data"][0]["type"] == "heatmap"][0]["data"][0]["z"])
     rows = np.array(matrix["counts"]).sum(axis=1) > 0
-    np.testing.assert_allclose(z[rows].sum(axis=1), 1.0)
-    report = at.dataframe[0].value
+    np.testing.assert_allclose(values(heatmaps[0]["data"][0]["z"])[rows].sum(axis=1), 1.0)  # shares by default
+    at.segmented_control(key="cm-view").set_value("clips").run()
+    z = values([spec for spec in charts(at) if spec["data"][0]["type"] == "heatmap"][0]["data"][0]["z"])
+    np.testing.assert_array_equal(z, matrix["counts"])
+    report = table_with(at, "emotion")
     assert list(report["emotion"]) == list(METRICS["cross_validation"]["per_class"])
+    per_class = METRICS["cross_validation"]["per_class"].values()
+    assert list(report["recall"]) == [f"{row['recall']:.1%}" for row in per_class]
 
 
 def shipped(name: str) -> dict:
@@ -205,11 +299,12 @@ def test_model_page_shows_baselines_and_leaky_split_when_present(model_dir_with)
                                 "macro_f1": 0.37, "leaky_accuracy": 0.8, "leaky_uar": 0.79, "seconds": 1.0}]
     model_dir_with({"metrics.json": shipped("metrics.json"), "evaluation.json": evaluation})
     at = run_page("pages/3_Model.py")
-    table = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
+    table = table_with(at, "model")
     assert list(table["model"])[1] == "MFCC + SVM"
-    assert table["accuracy (leaky random split)"].tolist() == [0.91, 0.8]
-    assert table["accuracy (unseen speakers)"].tolist()[1] == 0.4
-    assert any("random 80/20 clip split" in caption.value for caption in at.caption)
+    assert table["accuracy, leaky split"].tolist() == ["91.0%", "80.0%"]
+    assert table["accuracy, unseen speakers"].tolist()[1] == "40.0%"
+    assert any("How the leaky split was made: Random 80/20 clip split." in caption.value for caption in at.caption)
+    assert any("**MFCC + SVM**: seed-style." in block.value for block in at.markdown)
 
 
 def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
@@ -223,14 +318,15 @@ def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
     metrics["training"]["recipe"]["n_functionals"] = 4321
     model_dir_with({"metrics.json": metrics})
     at = run_page("pages/3_Model.py")
-    views = next(frame.value for frame in at.dataframe if "view" in frame.value.columns)
+    views = table_with(at, "view")
     assert views["view"].tolist() == [
         "log-mel CNN alone", "functionals alone", "all views, geometric mean (shipped)", "all views, plain average"
     ]
-    assert views["accuracy"].tolist() == [0.5, 0.6, 0.62, 0.61]
+    assert views["accuracy"].tolist() == ["50.0%", "60.0%", "62.0%", "61.0%"]
     assert any("4321 openSMILE" in block.value for block in at.markdown)
-    comparison = next(frame.value for frame in at.dataframe if "model" in frame.value.columns)
-    assert comparison["model"].tolist()[0] == "this model (log-mel CNN + functionals)"
+    comparison = table_with(at, "model")
+    assert comparison["model"].tolist()[0] == "**this model** (log-mel CNN + functionals)"
+    assert comparison["accuracy, leaky split"].tolist() == ["not measured"]
     assert any("No baselines" in info.value for info in at.info)  # no evaluation.json here
 
 
@@ -243,18 +339,22 @@ def test_model_page_shows_the_robustness_table(model_dir_with):
     })
     model_dir_with({"metrics.json": shipped("metrics.json"), "robustness.json": robustness})
     at = run_page("pages/3_Model.py")
-    table = next(frame.value for frame in at.dataframe if "condition" in frame.value.columns)
-    assert table["condition"].tolist() == ["studio clip as recorded", "white noise, 20 dB below the speech"]
-    assert table["accuracy"].tolist() == [0.65, 0.58] and table["seen in training"].tolist() == [False, True]
-    assert table["same answer as clean"].tolist() == [1199 / 1200, 900 / 1200]
-    assert any("experiments.robustness" in caption.value for caption in at.caption)
+    table = table_with(at, "condition")
+    assert table["condition"].tolist() == ["studio clip as recorded", "white noise, 20 dB below the speech\u00a0†"]
+    assert table["accuracy"].tolist() == ["65.0%", "58.0%"]
+    assert table["same answer as in the studio"].tolist() == ["99.9%", "75.0%"]
+    assert table["refused as no speech"].tolist() == ["0.1%", "0.2%"]
+    assert any("experiments.robustness --data D" in caption.value for caption in at.caption)
+    summary = at.markdown[0].value
+    assert "accuracy falls from 65.0% on the studio recordings to 58.0% for white noise" in summary
 
 
 def test_model_page_leaves_out_a_file_measured_on_another_model(model_dir_with):
     robustness = shipped("robustness.json") | {"model_sha256": "0" * 64}
     model_dir_with({"metrics.json": shipped("metrics.json"), "robustness.json": robustness})
     at = run_page("pages/3_Model.py")
-    assert not any("condition" in frame.value.columns for frame in at.dataframe)
+    assert not any("condition" in frame.columns for frame in tables(at))
+    assert "Off the studio" not in at.markdown[0].value  # the summary leaves the point out
     assert any("robustness.json was measured on another model.keras" in info.value for info in at.info)
 
 

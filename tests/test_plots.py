@@ -1,4 +1,4 @@
-"""ser.reporting.plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
+"""ser.reporting.plots and report_plots: pure figure builders (no Streamlit) and the fixed emotion colours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ser.config import FeatureConfig
-from ser.reporting import plots
+from ser.reporting import plots, report_plots
 from ser.serving.bundle import ClipPrediction, Timeline
 from ser.training.data import EMOTIONS
 
@@ -77,37 +77,39 @@ def test_timeline_is_drawn_under_the_waveform_on_a_shared_time_axis():
 
 def test_confusion_matrix_counts_and_row_normalised():
     counts = [[8, 2], [1, 3]]
-    raw = plots.confusion_matrix_figure(labels=["a", "b"], counts=counts).data[0]
+    raw = report_plots.confusion_matrix_figure(labels=["a", "b"], counts=counts).data[0]
     np.testing.assert_array_equal(raw.z, counts)
     assert raw.text[0][0] == "8"
-    normalised = plots.confusion_matrix_figure(labels=["a", "b"], counts=counts, normalize=True).data[0]
+    normalised = report_plots.confusion_matrix_figure(labels=["a", "b"], counts=counts, normalize=True).data[0]
     np.testing.assert_allclose(np.asarray(normalised.z).sum(axis=1), 1.0)
     assert normalised.text[1][1] == "75%"
-    empty_row = plots.confusion_matrix_figure(labels=["a", "b"], counts=[[0, 0], [1, 1]], normalize=True).data[0]
+    empty_row = report_plots.confusion_matrix_figure(labels=["a", "b"], counts=[[0, 0], [1, 1]], normalize=True).data[0]
     assert np.all(np.isfinite(empty_row.z))  # a class without clips does not divide by zero
 
 
 def test_learning_curves_have_train_and_validation_per_fold():
     curves = [{"fold": f, "loss": [2.0, 1.5, 1.2], "val_loss": [2.1, 1.9, 1.8]} for f in range(3)]
-    figure = plots.learning_curves_figure(curves=curves, metric="loss")
+    figure = report_plots.learning_curves_figure(curves=curves, metric="loss")
     assert len(figure.data) == 6
-    assert {trace.name for trace in figure.data} >= {"fold 0 train", "fold 2 validation"}
+    assert {trace.name for trace in figure.data} >= {"fold 0", "fold 2 validation"}
     assert [trace.line.dash for trace in figure.data[:2]] == ["solid", "dash"]
+    assert [trace.name for trace in figure.data if trace.showlegend] == ["fold 0", "fold 1", "fold 2"]
 
 
 def test_per_actor_bars_mark_gender():
     per_actor = [{"actor": a, "gender": "male" if a % 2 else "female", "n": 60, "accuracy": a / 30}
                  for a in (3, 1, 2, 4)]
-    figure = plots.per_actor_figure(per_actor=per_actor, chance=0.125)
+    figure = report_plots.per_actor_figure(per_actor=per_actor, chance=0.125)
     by_gender = {trace.name: trace for trace in figure.data}
     assert set(by_gender) == {"male", "female"}
-    assert list(by_gender["male"].x) == ["actor 01", "actor 03"]
+    assert list(by_gender["male"].x) == ["1", "3"]
+    assert list(figure.layout.xaxis.categoryarray) == ["1", "2", "3", "4"]
     assert by_gender["female"].marker.color == plots.GENDER_COLORS["female"]
 
 
 def test_class_distribution_and_spectrogram_grid():
     counts = {"speech": {"neutral": 80, "calm": 160}, "song": {"neutral": 76, "calm": 151}}
-    figure = plots.class_distribution_figure(counts=counts)
+    figure = report_plots.class_distribution_figure(counts=counts)
     assert [list(trace.y) for trace in figure.data] == [[80, 160], [76, 151]]
     grid = plots.spectrogram_grid_figure(
         spectrograms={("angry", "male"): np.zeros((50, CONFIG.n_mels)),
@@ -133,3 +135,24 @@ def test_recording_figure_puts_waveform_band_and_spectrogram_on_one_time_axis():
     assert [trace.marker.color for trace in band] == [plots.emotion_color("calm"), plots.UNSURE_COLOR]
     assert band[1].marker.pattern.shape == "/"  # "not sure" is hatched grey
     assert not any(trace.showscale for trace in figure.data if trace.type == "heatmap")  # no colour bar narrowing it
+
+
+def test_report_figures_keep_the_top_margin_for_the_toolbar_and_read_in_percent():
+    """On a phone the chart toolbar shows on every tap, at the top right: nothing of the report's figures is there."""
+    curve = {"fold": 0, "emotion_accuracy": [0.2, 0.4], "val_emotion_accuracy": [0.2, 0.3]}
+    reliability = {"confidence": [0.2, 0.6], "accuracy": [0.3, 0.5], "count": [4, 6]}
+    figures = [
+        report_plots.confusion_matrix_figure(labels=["a", "b"], counts=[[8, 2], [1, 3]], normalize=True),
+        report_plots.learning_curves_figure(curves=[curve], metric="emotion_accuracy"),
+        report_plots.per_actor_figure(per_actor=[{"actor": 1, "gender": "male", "n": 60, "accuracy": 0.5}],
+                                      chance=0.125),
+        report_plots.class_distribution_figure(counts={"speech": {"calm": 160}, "song": {"calm": 151}}),
+        report_plots.reliability_figure(before=reliability, after=reliability),
+    ]
+    for figure in figures:
+        assert figure.layout.title.text is None
+        assert figure.layout.margin.t >= 30
+        if any(trace.showlegend is not False for trace in figure.data) and len(figure.data) > 1:
+            assert figure.layout.legend.orientation == "h" and figure.layout.legend.y < 0  # under the plot
+    assert figures[1].layout.yaxis.tickformat == ".0%"
+    assert figures[4].layout.xaxis.tickformat == ".0%" and figures[4].layout.yaxis.tickformat == ".0%"

@@ -1,0 +1,182 @@
+"""The model's results in plain words, for the Home and Model pages: every number read from the result files.
+
+A non-specialist reads :func:`plain_summary` in ten seconds: what the model was trained on, which
+voices it knows, how often it is right on a voice it never heard, and where it is weak (the
+emotions it recognises least, the spread between speakers, the recording conditions that cost
+most). :func:`voices_sentence` is its one-sentence form for the Home page. :func:`percent` is
+the one number format of both pages.
+
+Example
+-------
+>>> from ser.reporting.results import load_training
+>>> from ser.reporting.summary import voices_sentence
+>>> voices_sentence(load_training("models/metrics.json"))  # doctest: +SKIP
+'It knows the voices of 20 North-American English actors of RAVDESS (10 women, 10 men), acting emotions ...'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from ser.reporting.model_card import CONDITION_NAMES
+from ser.reporting.model_results import ModelResults
+from ser.reporting.results import ConfusionMatrix, TrainingResults
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """What a training corpus's result files do not record: its language and how it was recorded.
+
+    ``speakers`` names its speakers ("actors"); ``acted`` says the emotions were acted, not
+    spontaneous; ``place`` says where it was recorded ("in a studio").
+    """
+
+    name: str
+    language: str
+    speakers: str
+    acted: bool
+    place: str
+
+
+#: The corpora of ``../shared/data`` (see its README), found by name in the protocol ``train`` records.
+CORPORA: tuple[Corpus, ...] = (
+    Corpus(name="RAVDESS", language="North-American English", speakers="actors", acted=True, place="in a studio"),
+    Corpus(name="ASED", language="Amharic", speakers="speakers", acted=True, place="in their own rooms"),
+)
+_GENDER_WORDS = {"female": "women", "male": "men"}
+
+
+def percent(value: float | None) -> str:
+    """A fraction in [0, 1] as a percentage with one decimal (``0.6658`` -> ``"66.6%"``), the pages' one format."""
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def sentence(text: str) -> str:
+    """``text`` as one sentence: first letter upper-case, one full stop at the end."""
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def training_corpora(training: TrainingResults) -> tuple[Corpus, ...]:
+    """The corpora of :data:`CORPORA` whose name the recorded protocol mentions."""
+    protocol = f"{training.headline.protocol} {training.cross_validation.protocol}"
+    return tuple(corpus for corpus in CORPORA if re.search(rf"\b{re.escape(corpus.name)}\b", protocol))
+
+
+def _speakers_phrase(training: TrainingResults) -> str:
+    """``"20 North-American English actors of RAVDESS (10 women, 10 men)"``, from the data counts."""
+    corpora = training_corpora(training)
+    count = len(training.data.actors)
+    genders = [row.gender for row in training.cross_validation.per_actor]
+    split = ", ".join(f"{genders.count(gender)} {_GENDER_WORDS.get(gender, gender)}"
+                      for gender in sorted(sorted(set(genders)), key=lambda gender: -genders.count(gender)))
+    if len(corpora) == 1:
+        corpus = corpora[0]
+        phrase = f"{count} {corpus.language} {corpus.speakers} of {corpus.name}"
+    elif corpora:
+        phrase = f"{count} speakers of {' and '.join(corpus.name for corpus in corpora)} " \
+                 f"({' and '.join(corpus.language for corpus in corpora)})"
+    else:
+        phrase = f"the {count} speakers it was trained on"
+    return f"{phrase} ({split})" if split else phrase
+
+
+def voices_sentence(training: TrainingResults) -> str:
+    """One sentence: which voices the model knows, and which it reads worse.
+
+    Built from ``metrics.json`` (speakers, their genders, the corpus named in the protocol) and
+    :data:`CORPORA` (language, acted or not, where recorded).
+    """
+    corpora = training_corpora(training)
+    how = ""
+    if corpora and all(corpus.acted for corpus in corpora):
+        places = sorted({corpus.place for corpus in corpora})
+        how = f", acting emotions {' or '.join(places)}"
+    worse = ["other languages"]
+    if any(corpus.acted for corpus in corpora):
+        worse.append("everyday, unacted speech")
+    return f"It knows the voices of {_speakers_phrase(training)}{how}, and reads {' and '.join(worse)} worse."
+
+
+def _listed(pairs: list[tuple[float, str]]) -> str:
+    """``[(0.79, "angry"), (0.76, "disgust")]`` as ``"angry (79.0%) and disgust (76.0%)"``."""
+    return " and ".join(f"{name} ({percent(value)})" for value, name in pairs)
+
+
+def top_confusion(matrix: ConfusionMatrix, emotion: str) -> tuple[str, float] | None:
+    """The emotion that clips of ``emotion`` are most often taken for, and the share of them."""
+    row = matrix.counts[matrix.labels.index(emotion)]
+    total = sum(row)
+    others = [(count, label) for label, count in zip(matrix.labels, row, strict=True) if label != emotion]
+    if not total or not others:
+        return None
+    count, label = max(others)
+    return (label, count / total) if count else None
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainSummary:
+    """The Model page's summary, one Markdown sentence per point; ``conditions`` is None without robustness.json."""
+
+    trained_on: str
+    unseen_voices: str
+    emotions: str
+    speakers: str
+    conditions: str | None
+    confidence: str
+
+    def items(self) -> list[tuple[str, str]]:
+        """(lead words, sentence) in reading order, the missing points left out."""
+        points = [("Trained on", self.trained_on), ("On a voice it never heard", self.unseen_voices),
+                  ("Emotions", self.emotions), ("Voices", self.speakers), ("Off the studio", self.conditions),
+                  ("When it is sure", self.confidence)]
+        return [(lead, text) for lead, text in points if text]
+
+
+def plain_summary(results: ModelResults) -> PlainSummary:
+    """What a non-specialist needs to know about the model, generated from its result files."""
+    training = results.training
+    cv = training.cross_validation
+    data = training.data
+    labels = training.labels
+    corpora = training_corpora(training)
+    sung = f" (and {data.song_clips} sung)" if data.song_clips else ""
+    acted = "acted " if corpora and all(corpus.acted for corpus in corpora) else ""
+    place = f", recorded {' or '.join(sorted({corpus.place for corpus in corpora}))}" if corpora else ""
+    trained_on = (f"{data.speech_clips} {acted}speech clips{sung} of {_speakers_phrase(training)}{place}; "
+                  f"{len(labels)} emotions.")
+
+    chance = 1 / len(labels) if labels else None
+    unseen_voices = (
+        f"it names the right emotion **{percent(training.headline.accuracy)}** of the time (chance: {percent(chance)}, "
+        f"one in {len(labels)}); {percent(training.headline.uar)} counting every emotion equally (unweighted "
+        "average recall)."
+    )
+
+    recall = sorted(((scores.recall, name) for name, scores in cv.per_class.items()), reverse=True)
+    best, weakest = recall[:2], recall[-2:][::-1]
+    emotions = f"it recognises {_listed(best)} best, {_listed(weakest)} least"
+    confusion = top_confusion(cv.confusion_matrix, weakest[0][1]) if weakest else None
+    if confusion:
+        emotions += f"; {weakest[0][1]} is most often taken for {confusion[0]} ({percent(confusion[1])} of its clips)"
+    emotions += "."
+
+    spread = cv.per_actor_spread
+    speakers = f"from {percent(spread.min)} right for the hardest speaker to {percent(spread.max)} for the easiest."
+
+    conditions = None
+    if results.robustness and "clean" in results.robustness.conditions:
+        rows = results.robustness.conditions
+        worst = sorted((row.accuracy, name) for name, row in rows.items() if name != "clean")[:2][::-1]
+        if worst:
+            listed = " and ".join(f"{percent(value)} for {CONDITION_NAMES.get(name, name)}" for value, name in worst)
+            conditions = f"accuracy falls from {percent(rows['clean'].accuracy)} on the studio recordings to {listed}."
+
+    calibration = cv.calibration
+    confidence = (f"below {percent(calibration.confidence_threshold)} confidence it says “not sure”; it answers "
+                  f"{percent(calibration.coverage_above_threshold)} of the clips of unseen speakers")
+    if calibration.accuracy_above_threshold is not None:
+        confidence += f" and is right on {percent(calibration.accuracy_above_threshold)} of those"
+    return PlainSummary(trained_on=trained_on, unseen_voices=unseen_voices, emotions=emotions, speakers=speakers,
+                        conditions=conditions, confidence=confidence + ".")
