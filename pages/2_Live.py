@@ -176,8 +176,7 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool) -> None:
     else:
         scored = f"Scored on the last {window:g} s ({prediction.speech_seconds:.1f} s of sound in it)"
     st.caption(scored + ".")
-    app_ui.chart(plots.probability_figure(probabilities=prediction.probabilities,
-                                          threshold=bundle.confidence_threshold, height=260), key="live-meter")
+    app_ui.chart(probability_chart(reading, bundle=bundle), key="live-meter")
 
 
 def emotion_meter() -> None:
@@ -204,16 +203,34 @@ def emotion_meter() -> None:
         st.info(f"No speech in the last {window:g} s. The last reading is shown below.")
     show_reading(voiced[-1], bundle=bundle, now=playing and latest is voiced[-1])
     if len(voiced) >= 2:
-        app_ui.chart(
-            plots.timeline_figure(
-                starts=np.array([reading.start_seconds for reading in voiced]),
-                ends=np.array([reading.end_seconds for reading in voiced]),
-                probabilities=np.array([[reading.prediction.probabilities[e] for e in bundle.emotions]
-                                        for reading in voiced]),
-                emotions=bundle.emotions,
-            ),
-            key="live-history",
-        )
+        app_ui.chart(history_chart(voiced, bundle=bundle), key="live-history")
+
+
+def cached_figure(name: str, *, readings: list[live.Reading], build: Any) -> Any:
+    """``build()``, re-run only when ``readings`` gained a reading since the last call for ``name``.
+
+    The meter redraws twice a second; building a plotly figure is ~15-30 ms of Python, which
+    on a busy server competes with the WebRTC thread for the interpreter.
+    """
+    cache = st.session_state.setdefault("live_figures", {})
+    stamp = (id(readings[-1]), len(readings))
+    if name not in cache or cache[name][0] != stamp:
+        cache[name] = (stamp, build())
+    return cache[name][1]
+
+
+def probability_chart(reading: live.Reading, *, bundle: Bundle) -> Any:
+    return cached_figure("probabilities", readings=[reading], build=lambda: plots.probability_figure(
+        probabilities=reading.prediction.probabilities, threshold=bundle.confidence_threshold, height=260))
+
+
+def history_chart(voiced: list[live.Reading], *, bundle: Bundle) -> Any:
+    return cached_figure("history", readings=voiced, build=lambda: plots.timeline_figure(
+        starts=np.array([reading.start_seconds for reading in voiced]),
+        ends=np.array([reading.end_seconds for reading in voiced]),
+        probabilities=np.array([[reading.prediction.probabilities[e] for e in bundle.emotions] for reading in voiced]),
+        emotions=bundle.emotions,
+    ))
 
 
 st.fragment(run_every=LEVEL_EVERY if playing else None)(level_meter)()

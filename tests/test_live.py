@@ -260,3 +260,26 @@ def test_ice_servers_default_to_none_and_read_settings():
 def test_malformed_ice_setting_says_what_is_wrong(value):
     with pytest.raises(SERError, match="SER_ICE_SERVERS"):
         ice_servers(environ={"SER_ICE_SERVERS": value})
+
+
+def test_silence_is_not_scored_by_the_model(tiny_bundle):
+    from ser.serving.bundle import load_bundle
+
+    class Counting:
+        """The bundle, counting model calls."""
+
+        def __init__(self, bundle):
+            self.bundle, self.calls = bundle, 0
+            self.speech_settings = bundle.speech_settings
+
+        def predict_clip(self, audio, *, sample_rate):
+            self.calls += 1
+            return self.bundle.predict_clip(audio, sample_rate=sample_rate)
+
+    counting = Counting(load_bundle(tiny_bundle))
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
+    push_all(buffer, 10 ** (-80 / 20) * tone(2.0))  # a faint hum 15 dB under the detector's floor
+    reading = live.read_latest(buffer, bundle=counting, seconds=3.0)
+    assert reading.prediction is None and "silent" in reading.message and counting.calls == 0
+    push_all(buffer, synthetic_voice(seconds=1.0, sample_rate=RATE_IN))
+    assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is not None and counting.calls == 1
