@@ -387,13 +387,38 @@ def test_pages_are_ui_only():
             assert forbidden not in source, f"{path.name} uses {forbidden}"
 
 
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two ``#RRGGBB`` colours."""
+
+    def luminance(color: str) -> float:
+        channels = [int(color.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted([luminance(first), luminance(second)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+#: Streamlit's dark theme background (its default for ``theme.dark.backgroundColor``).
+STREAMLIT_DARK_BACKGROUND = "#171614"
+
+
 def test_streamlit_config_sets_theme_upload_limit_and_no_statistics():
     import tomllib
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["maxUploadSize"] > 0
-    assert config["theme"]["primaryColor"]
+    # No forced base: a light and a dark theme, and the system's setting picks one.
+    assert "base" not in config["theme"]
+    light, dark = config["theme"]["light"], config["theme"]["dark"]
+    # Streamlit draws small text in the primary colour (active tabs, white labels on primary
+    # buttons): WCAG AA's 4.5:1 wherever it is drawn, body text at AAA's 7:1.
+    for background in (light["backgroundColor"], light["secondaryBackgroundColor"]):
+        assert contrast(light["primaryColor"], background) >= 4.5
+    assert contrast(light["primaryColor"], "#FFFFFF") >= 4.5
+    assert contrast(light["textColor"], light["backgroundColor"]) >= 7.0
+    assert contrast(dark["primaryColor"], dark.get("backgroundColor", STREAMLIT_DARK_BACKGROUND)) >= 4.5
 
 
 def test_live_page_reads_ice_servers_from_secrets(fake_webrtc):
