@@ -1,12 +1,11 @@
 """Live page: stream the microphone over WebRTC; a level meter and an emotion meter follow it.
 
 streamlit-webrtc delivers 20 ms frames on its own thread into a per-session
-``ser.serving.live.LiveBuffer``. Two fragments redraw while the stream plays: the level
-meter four times a second (dBFS of the last 100 ms, clipping and "too quiet" warnings,
-the seconds of audio received) and the emotion meter twice a second (it scores the newest
-``window_seconds`` of audio once another half second has arrived). After Stop the
-readings stay on screen and the whole take (up to ``TAKE_SECONDS``) can be analysed like
-an upload.
+``ser.serving.live.LiveBuffer``. While the stream plays, one fragment redraws twice a
+second: the level meter (dBFS of the last 100 ms, clipping and "too quiet" warnings, the
+seconds of audio received) and the emotion meter, which scores the newest
+``window_seconds`` of audio once another half second has arrived. After Stop the readings
+stay on screen and the whole take (up to ``TAKE_SECONDS``) can be analysed like an upload.
 
 ICE servers default to none, which is what localhost and a LAN need and keeps the
 component from contacting a public STUN server; a deployment behind NAT sets them in
@@ -31,11 +30,12 @@ from ser.serving.bundle import Bundle
 
 #: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
-#: Level meter redraws (seconds): the meter integrates 100 ms, so four redraws a second follow speech.
-LEVEL_EVERY = 0.25
-#: Emotion meter redraws (seconds); it scores again once this much new audio arrived. With
-#: the speech detector needing about 0.3-0.8 s of voice, the first reading comes within
-#: about a second of speech (one model call is ~0.15 s on two cores).
+#: The meters redraw this often (seconds), and score again once this much new audio arrived.
+#: With the speech detector needing about 0.3-0.8 s of voice, the first reading comes about a
+#: second after speech (one model call is ~0.15 s on two cores). Not faster: every redraw is
+#: Python work on the server that the WebRTC thread waits for (the interpreter runs one
+#: thread at a time); with separate fragments redrawing six times a second, a loaded 2-core
+#: machine received the audio at a quarter of real time or less, against real time at once a second.
 READING_EVERY = 0.5
 #: Readings kept for the history chart: a whole take.
 HISTORY = int(TAKE_SECONDS / READING_EVERY)
@@ -150,6 +150,10 @@ def level_meter() -> None:
         st.warning("**Clipping**: the microphone is overloaded (flat-topped peaks in the last "
                    f"{live.CLIP_MEMORY_SECONDS:g} s). Move back or turn the input volume down: distorted "
                    "audio changes the answer.")
+    elif level.no_signal:
+        st.warning(f"**No signal**: the last {live.QUIET_WINDOW_SECONDS:g} s are near digital silence "
+                   f"({level.loudest_dbfs:.0f} dBFS at their loudest). Is the microphone muted, or another input "
+                   "selected (**Select device** beside Stop)?")
     elif level.too_quiet:
         st.warning(f"**Too quiet**: the loudest moment of the last {live.QUIET_WINDOW_SECONDS:g} s is "
                    f"{level.loudest_dbfs:.0f} dBFS, quieter than almost all the speech the model learned from "
@@ -233,8 +237,12 @@ def history_chart(voiced: list[live.Reading], *, bundle: Bundle) -> Any:
     ))
 
 
-st.fragment(run_every=LEVEL_EVERY if playing else None)(level_meter)()
-st.fragment(run_every=READING_EVERY if playing else None)(emotion_meter)()
+def meters() -> None:
+    level_meter()
+    emotion_meter()
+
+
+st.fragment(run_every=READING_EVERY if playing else None)(meters)()
 
 if not playing and buffer.seconds > 0:
     take_readings()  # forgets an analysis of an earlier take

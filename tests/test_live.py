@@ -136,13 +136,15 @@ def test_meter_shows_the_newest_100_ms_and_silence_at_the_floor():
     assert empty.rms_dbfs == live.SILENCE_DBFS and empty.seconds == 0.0 and not empty.too_quiet
 
 
-@pytest.mark.parametrize(("peak_dbfs", "too_quiet"), [(-70, True), (-55, True), (-45, False), (-20, False)])
-def test_too_quiet_when_the_loudest_moment_is_below_the_threshold(peak_dbfs, too_quiet):
+@pytest.mark.parametrize(("peak_dbfs", "too_quiet", "no_signal"),
+                         [(-90, True, True), (-70, True, False), (-55, True, False), (-45, False, False),
+                          (-20, False, False)])
+def test_too_quiet_when_the_loudest_moment_is_below_the_threshold(peak_dbfs, too_quiet, no_signal):
     voice = synthetic_voice(seconds=2.0, sample_rate=16000, seed=3)
     voice = voice / np.sqrt(np.mean(voice.reshape(-1, 1600) ** 2, axis=1)).max() * 10 ** (peak_dbfs / 20)
     level = measure_level(voice.astype(np.float32), sample_rate=16000)
     assert level.loudest_dbfs == pytest.approx(peak_dbfs, abs=0.5)
-    assert level.too_quiet is too_quiet
+    assert level.too_quiet is too_quiet and level.no_signal is no_signal
 
 
 def test_too_quiet_is_not_judged_on_the_first_moments_of_a_stream():

