@@ -2,9 +2,9 @@
 
 streamlit-webrtc delivers 20 ms frames on its own thread into a per-session
 ``ser.serving.live.LiveBuffer``. While the stream plays, one fragment redraws twice a
-second: the level meter (dBFS of the last 100 ms, clipping and "too quiet" warnings, the
-seconds of audio received) and the emotion meter, which scores the newest
-``window_seconds`` of audio once another half second has arrived. After Stop the readings
+second: the level meter (dBFS of the last 100 ms, clipping, "too quiet" and "no signal"
+warnings, the seconds of audio received) and the emotion meter, which scores the newest
+``window_seconds`` of audio every half second until it hears speech, then every second. After Stop the readings
 stay on screen and the whole take (up to ``TAKE_SECONDS``) can be analysed like an upload.
 
 ICE servers default to none, which is what localhost and a LAN need and keeps the
@@ -30,15 +30,21 @@ from ser.serving.bundle import Bundle
 
 #: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
-#: The meters redraw this often (seconds), and score again once this much new audio arrived.
-#: With the speech detector needing about 0.3-0.8 s of voice, the first reading comes about a
-#: second after speech (one model call is ~0.15 s on two cores). Not faster: every redraw is
-#: Python work on the server that the WebRTC thread waits for (the interpreter runs one
-#: thread at a time); with separate fragments redrawing six times a second, a loaded 2-core
-#: machine received the audio at a quarter of real time or less, against real time at once a second.
-READING_EVERY = 0.5
+#: The meters redraw this often (seconds). Not faster: every redraw is Python work on the
+#: server that the WebRTC thread waits behind (the interpreter runs one thread at a time);
+#: on a loaded 2-core machine, separate level and emotion fragments redrawing six times a
+#: second left it receiving the audio at a quarter of real time.
+REFRESH_SECONDS = 0.5
+#: While the last reading heard no speech, score again once this much new audio arrived, so
+#: the first reading comes soon after speech starts: the detector needs about 0.3-0.8 s of
+#: voice, one model call is ~0.15 s on two cores. Pauses cost little: the detector refuses
+#: them before the model runs.
+ONSET_EVERY = 0.5
+#: While speech is heard, score again once this much new audio arrived: a reading covers
+#: the last window (3 s), so once a second follows the voice at half the model work.
+READING_EVERY = 1.0
 #: Readings kept for the history chart: a whole take.
-HISTORY = int(TAKE_SECONDS / READING_EVERY)
+HISTORY = int(TAKE_SECONDS / ONSET_EVERY)
 #: What the browser captures: no automatic gain, noise suppression or echo cancellation, so
 #: the level meter and its warnings describe the microphone itself, and the model hears the
 #: loudness the speaker used (a cue it relies on), as it does in an upload. Nothing is played
@@ -94,7 +100,8 @@ warmed_up(str(bundle.path))
 
 st.markdown(
     "Click **Start listening** and speak. The level meter shows what the microphone hears as soon as the audio "
-    f"arrives; from about a second of speech on, the emotion meter scores the last {window:g} s twice a second. "
+    f"arrives; about a second after you start speaking, the emotion meter scores the last {window:g} s, then "
+    "once a second. "
     "**Stop** keeps the readings on screen, and you can then analyse the whole take like an upload."
 )
 try:
@@ -188,7 +195,8 @@ def emotion_meter() -> None:
     readings = take_readings()
     if playing and buffer.streaming:
         last_end = readings[-1].end_seconds if readings else 0.0
-        if buffer.seconds - last_end >= READING_EVERY:
+        speaking = bool(readings) and readings[-1].prediction is not None
+        if buffer.seconds - last_end >= (READING_EVERY if speaking else ONSET_EVERY):
             try:
                 readings.append(live.read_latest(buffer, bundle=bundle, seconds=window))
             except SERError as error:  # e.g. a broken capture device sending absurd sample values
@@ -242,7 +250,7 @@ def meters() -> None:
     emotion_meter()
 
 
-st.fragment(run_every=READING_EVERY if playing else None)(meters)()
+st.fragment(run_every=REFRESH_SECONDS if playing else None)(meters)()
 
 if not playing and buffer.seconds > 0:
     take_readings()  # forgets an analysis of an earlier take

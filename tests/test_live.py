@@ -264,7 +264,7 @@ def test_malformed_ice_setting_says_what_is_wrong(value):
         ice_servers(environ={"SER_ICE_SERVERS": value})
 
 
-def test_silence_is_not_scored_by_the_model(tiny_bundle):
+def test_pauses_and_noise_are_not_scored_by_the_model(tiny_bundle):
     from ser.serving.bundle import load_bundle
 
     class Counting:
@@ -280,8 +280,11 @@ def test_silence_is_not_scored_by_the_model(tiny_bundle):
 
     counting = Counting(load_bundle(tiny_bundle))
     buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
-    push_all(buffer, 10 ** (-80 / 20) * tone(2.0))  # a faint hum 15 dB under the detector's floor
+    push_all(buffer, 10 ** (-80 / 20) * tone(2.0))  # a faint hum, under the detector's floor
     reading = live.read_latest(buffer, bundle=counting, seconds=3.0)
-    assert reading.prediction is None and "silent" in reading.message and counting.calls == 0
+    assert reading.prediction is None and "no speech" in reading.message and counting.calls == 0
+    rng = np.random.default_rng(0)
+    push_all(buffer, (0.1 * rng.standard_normal(2 * RATE_IN)).astype(np.float32))  # loud noise, no voice
+    assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is None and counting.calls == 0
     push_all(buffer, synthetic_voice(seconds=1.0, sample_rate=RATE_IN))
     assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is not None and counting.calls == 1

@@ -37,6 +37,7 @@ import numpy as np
 import soxr
 
 from ser.errors import NoSpeechError, SERError
+from ser.serving.speech import detect_speech
 
 if TYPE_CHECKING:  # the buffer and the meter maths need no model; only read_latest/warm_up take one
     from ser.serving.bundle import Bundle, ClipPrediction
@@ -358,23 +359,21 @@ def read_latest(buffer: LiveBuffer, *, bundle: Bundle, seconds: float) -> Readin
     Raises
     ------
     SERError
-        Anything but "no speech" (e.g. a broken device sending absurd sample values).
+        Anything but "no speech" (e.g. a broken device sending NaN or absurd sample values).
     """
     audio, end = buffer.snapshot(seconds=seconds)
-    # The speech detector counts no frame quieter than its floor as voiced. A frame's RMS after
-    # its DC offset is removed is at most twice the peak (+6 dB), +3 dB for resampling
-    # overshoot: audio whose peak is 9 dB under the floor would be refused, so it is not
-    # scored at all, which saves the server's CPU during every pause.
-    floor = bundle.speech_settings.min_level_db - 9.0
-    if dbfs(np.max(np.abs(audio), initial=0.0)) < floor:
-        return Reading(end_seconds=end, audio_seconds=audio.size / buffer.sample_rate, prediction=None,
-                       message=f"no speech detected: the audio is silent (peak below {floor:g} dBFS)")
+    audio_seconds = audio.size / buffer.sample_rate
+    # The bundle's own speech detector first, on the same audio and settings as predict_clip:
+    # most of a live stream is pauses, and refusing them here skips the openSMILE and model
+    # work predict_clip starts before its detector answers (~0.1 s of CPU per reading).
+    activity = detect_speech(audio, sample_rate=buffer.sample_rate, settings=bundle.speech_settings)
+    if not activity.is_speech:
+        return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=activity.reason)
     try:
         prediction = bundle.predict_clip(audio, sample_rate=buffer.sample_rate)
     except NoSpeechError as error:
-        return Reading(end_seconds=end, audio_seconds=audio.size / buffer.sample_rate, prediction=None,
-                       message=str(error))
-    return Reading(end_seconds=end, audio_seconds=audio.size / buffer.sample_rate, prediction=prediction)
+        return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=str(error))
+    return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=prediction)
 
 
 def warm_up(bundle: Bundle) -> None:
