@@ -31,9 +31,8 @@ from ser.serving.bundle import Bundle
 #: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
 #: The meters redraw this often (seconds). Not faster: every redraw is Python work on the
-#: server that the WebRTC thread waits behind (the interpreter runs one thread at a time);
-#: on a loaded 2-core machine, separate level and emotion fragments redrawing six times a
-#: second left it receiving the audio at a quarter of real time.
+#: server, and the WebRTC thread that receives the audio waits behind it for the interpreter
+#: (one thread at a time); on a busy 2-core machine the audio then arrives late and in bursts.
 REFRESH_SECONDS = 0.5
 #: While the last reading heard no speech, score again once this much new audio arrived, so
 #: the first reading comes soon after speech starts: the detector needs about 0.3-0.8 s of
