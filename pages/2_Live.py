@@ -27,6 +27,7 @@ from ser.reporting import plots
 from ser.serving import live
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.bundle import Bundle
+from ser.serving.level import CLIP_MEMORY_SECONDS, QUIET_WINDOW_SECONDS, TOO_QUIET_DBFS
 
 #: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
@@ -154,16 +155,16 @@ def level_meter() -> None:
     st.progress(level.fraction, text=f"Microphone level: {level.rms_dbfs:.0f} dBFS · peak {level.peak_dbfs:.0f} dBFS")
     if level.clipping:
         st.warning("**Clipping**: the microphone is overloaded (flat-topped peaks in the last "
-                   f"{live.CLIP_MEMORY_SECONDS:g} s). Move back or turn the input volume down: distorted "
+                   f"{CLIP_MEMORY_SECONDS:g} s). Move back or turn the input volume down: distorted "
                    "audio changes the answer.")
     elif level.no_signal:
-        st.warning(f"**No signal**: the last {live.QUIET_WINDOW_SECONDS:g} s are near digital silence "
+        st.warning(f"**No signal**: the last {QUIET_WINDOW_SECONDS:g} s are near digital silence "
                    f"({level.loudest_dbfs:.0f} dBFS at their loudest). Is the microphone muted, or another input "
                    "selected (**Select device** beside Stop)?")
     elif level.too_quiet:
-        st.warning(f"**Too quiet**: the loudest moment of the last {live.QUIET_WINDOW_SECONDS:g} s is "
+        st.warning(f"**Too quiet**: the loudest moment of the last {QUIET_WINDOW_SECONDS:g} s is "
                    f"{level.loudest_dbfs:.0f} dBFS, quieter than almost all the speech the model learned from "
-                   f"(below {live.TOO_QUIET_DBFS:g} dBFS). If you are speaking, move closer or turn the "
+                   f"(below {TOO_QUIET_DBFS:g} dBFS). If you are speaking, move closer or turn the "
                    "microphone up.")
 
 
