@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ser.errors import SERError
-from ser.serving import level, live
+from ser.serving import level as levels
+from ser.serving import live
 from ser.serving.level import measure_level
 from ser.serving.live import LiveBuffer, ice_servers, to_mono
 from ser.testing import synthetic_voice
@@ -130,11 +131,11 @@ def test_meter_shows_the_newest_100_ms_and_silence_at_the_floor():
     rate = 16000
     audio = np.concatenate([0.5 * np.ones(rate, np.float32), np.zeros(rate // 5, np.float32)])
     level = measure_level(audio, sample_rate=rate)
-    assert level.rms_dbfs == level.SILENCE_DBFS and level.peak_dbfs == level.SILENCE_DBFS
+    assert level.rms_dbfs == levels.SILENCE_DBFS and level.peak_dbfs == levels.SILENCE_DBFS
     assert level.fraction == 0.0
     assert level.loudest_dbfs == pytest.approx(20 * np.log10(0.5), abs=0.01)  # the loud second before
     empty = measure_level(np.zeros(0, np.float32), sample_rate=rate)
-    assert empty.rms_dbfs == level.SILENCE_DBFS and empty.seconds == 0.0 and not empty.too_quiet
+    assert empty.rms_dbfs == levels.SILENCE_DBFS and empty.seconds == 0.0 and not empty.too_quiet
 
 
 @pytest.mark.parametrize(("peak_dbfs", "too_quiet", "no_signal"),
@@ -150,13 +151,13 @@ def test_too_quiet_when_the_loudest_moment_is_below_the_threshold(peak_dbfs, too
 
 def test_too_quiet_is_not_judged_on_the_first_moments_of_a_stream():
     level = measure_level(np.zeros(8000, np.float32), sample_rate=16000)  # 0.5 s of start-up silence
-    assert level.loudest_dbfs == level.SILENCE_DBFS and not level.too_quiet
+    assert level.loudest_dbfs == levels.SILENCE_DBFS and not level.too_quiet
 
 
 def test_full_scale_runs():
-    assert level.longest_full_scale_run(np.zeros(10)) == 0
-    assert level.longest_full_scale_run(np.array([0, 1.0, 0, -1.0, -1.0, 0.2])) == 2
-    assert level.longest_full_scale_run(np.array([0.9, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0])) == 4
+    assert levels.longest_full_scale_run(np.zeros(10)) == 0
+    assert levels.longest_full_scale_run(np.array([0, 1.0, 0, -1.0, -1.0, 0.2])) == 2
+    assert levels.longest_full_scale_run(np.array([0.9, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0])) == 4
 
 
 def test_clipped_input_is_flagged_and_forgotten_after_a_while():
@@ -166,7 +167,7 @@ def test_clipped_input_is_flagged_and_forgotten_after_a_while():
     assert not buffer.level().clipping  # 0.5 amplitude: fine
     push_all(buffer, loud)
     assert buffer.level().clipping
-    push_all(buffer, tone(level.CLIP_MEMORY_SECONDS - 0.5))
+    push_all(buffer, tone(levels.CLIP_MEMORY_SECONDS - 0.5))
     assert buffer.level().clipping  # still shown for a while, so it can be read
     push_all(buffer, tone(1.0))
     assert not buffer.level().clipping
