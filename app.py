@@ -105,11 +105,11 @@ def home() -> None:
 
 navigation = st.navigation(
     [
-        st.Page(home, title="Home", icon=":material/mic:", default=True),
-        st.Page("pages/1_Analyze.py", title="Analyze", icon=":material/graphic_eq:", url_path="Analyze"),
-        st.Page("pages/2_Live.py", title="Live", icon=":material/sensors:", url_path="Live"),
-        st.Page("pages/3_Model.py", title="Model", icon=":material/analytics:", url_path="Model"),
-        st.Page("pages/4_Dataset.py", title="Dataset", icon=":material/library_music:", url_path="Dataset"),
+        st.Page(home, title="Home", icon="🏠", default=True),
+        st.Page("pages/1_Analyze.py", title="Analyze", icon="🔍", url_path="Analyze"),
+        st.Page("pages/2_Live.py", title="Live", icon="🎙️", url_path="Live"),
+        st.Page("pages/3_Model.py", title="Model", icon="📊", url_path="Model"),
+        st.Page("pages/4_Dataset.py", title="Dataset", icon="📚", url_path="Dataset"),
     ]
 )
 navigation.run()

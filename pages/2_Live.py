@@ -1,9 +1,11 @@
-"""Live page: stream the microphone over WebRTC; a meter shows the emotion of the last few seconds.
+"""Live page: stream the microphone over WebRTC; a level meter and an emotion meter follow it.
 
 streamlit-webrtc delivers 20 ms frames on its own thread into a per-session
-``ser.serving.live.LiveBuffer``; a fragment re-runs about once a second, scores the newest
-``window_seconds`` of audio and redraws the meter. When the stream stops, the whole take
-(up to ``TAKE_SECONDS``) can be analysed like an upload.
+``ser.serving.live.LiveBuffer``. While the stream plays, one fragment redraws twice a
+second: the level meter (dBFS of the last 100 ms, clipping, "too quiet" and "no signal"
+warnings, the seconds of audio received) and the emotion meter, which scores the newest
+``window_seconds`` of audio every half second until it hears speech, then every second. After Stop the readings
+stay on screen and the whole take (up to ``TAKE_SECONDS``) can be analysed like an upload.
 
 ICE servers default to none, which is what localhost and a LAN need and keeps the
 component from contacting a public STUN server; a deployment behind NAT sets them in
@@ -13,7 +15,6 @@ component from contacting a public STUN server; a deployment behind NAT sets the
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -21,20 +22,46 @@ import streamlit as st
 import streamlit_webrtc as webrtc
 
 import app_ui
-from ser.errors import NoSpeechError, SERError
+from ser.errors import SERError
 from ser.reporting import plots
 from ser.serving import live
 from ser.serving.analysis import waveform_to_wav
+from ser.serving.bundle import Bundle
+from ser.serving.level import CLIP_MEMORY_SECONDS, QUIET_WINDOW_SECONDS, TOO_QUIET_DBFS
 
-#: Longest take kept for "analyse the whole take" (seconds): bounds memory per session.
+#: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
-#: Meter readings kept for the history chart.
-HISTORY = 60
+#: The meters redraw this often (seconds). Not faster: every redraw is Python work on the
+#: server, and the WebRTC thread that receives the audio waits behind it for the interpreter
+#: (one thread at a time); on a busy 2-core machine the audio then arrives late and in bursts.
+REFRESH_SECONDS = 0.5
+#: While the last reading heard no speech, score again once this much new audio arrived, so
+#: the first reading comes soon after speech starts: the detector needs about 0.3-0.8 s of
+#: voice, one model call is ~0.15 s on two cores. Pauses cost little: the detector refuses
+#: them before the model runs.
+ONSET_EVERY = 0.5
+#: While speech is heard, score again once this much new audio arrived: a reading covers
+#: the last window (3 s), so once a second follows the voice at half the model work.
+READING_EVERY = 1.0
+#: Readings kept for the history chart: a whole take.
+HISTORY = int(TAKE_SECONDS / ONSET_EVERY)
+#: What the browser captures: no automatic gain, noise suppression or echo cancellation, so
+#: the level meter and its warnings describe the microphone itself, and the model hears the
+#: loudness the speaker used (a cue it relies on), as it does in an upload. Nothing is played
+#: back on this page, so there is no echo to cancel.
+AUDIO_CONSTRAINTS = {"autoGainControl": False, "noiseSuppression": False, "echoCancellation": False}
 
 app_ui.page_setup("Live")
 st.title("Live emotion meter")
 bundle = app_ui.bundle_or_stop()
 window = bundle.config.window_seconds
+
+
+@st.cache_resource(show_spinner="Preparing the meter…")
+def warmed_up(path: str) -> bool:
+    """Once per process and bundle: the one-off work of a first reading, done before Start."""
+    live.warm_up(app_ui.get_bundle())
+    return True
 
 
 def configured_ice_servers() -> list[dict[str, Any]]:
@@ -50,16 +77,17 @@ def start_stream(*, buffer: live.LiveBuffer, ice_servers: list[dict[str, Any]]) 
     """Show the WebRTC widget; frames go into ``buffer``. Returns the streamer context.
 
     The only streamlit-webrtc calls of the app, made through the module so tests can
-    replace them (AppTest cannot run the component).
+    replace them (AppTest cannot run the component). The buffer starts a new take with the
+    first frame after ``on_ended``, so a new stream keeps its first frames.
     """
-    sink = webrtc.create_audio_sink_track(buffer.push_frame, key="live-microphone")
+    sink = webrtc.create_audio_sink_track(buffer.push_frame, key="live-microphone", on_ended=buffer.end_take)
     return webrtc.webrtc_streamer(
         key="live",
         mode=webrtc.WebRtcMode.SENDONLY,
         # Shorthand for both the browser and the server side; an explicit empty list stops
         # the component from filling in a public STUN server.
         rtc_configuration={"iceServers": ice_servers},
-        media_stream_constraints={"audio": True, "video": False},
+        media_stream_constraints={"audio": AUDIO_CONSTRAINTS, "video": False},
         sink_audio_track=sink,
         translations={"start": "Start listening", "stop": "Stop"},
     )
@@ -67,20 +95,21 @@ def start_stream(*, buffer: live.LiveBuffer, ice_servers: list[dict[str, Any]]) 
 
 if "live_buffer" not in st.session_state:
     st.session_state["live_buffer"] = live.LiveBuffer(sample_rate=bundle.config.sample_rate, max_seconds=TAKE_SECONDS)
-    st.session_state["live_history"] = []
 buffer: live.LiveBuffer = st.session_state["live_buffer"]
-history: list[tuple[float, dict[str, float] | None]] = st.session_state["live_history"]
+warmed_up(str(bundle.path))
 
 st.markdown(
-    f"Click **Start listening** and speak. Every second the meter scores the last {window:g} s of audio. "
-    "Stop to analyse the whole take."
+    "Click **Start listening** and speak. The level meter shows what the microphone hears as soon as the audio "
+    f"arrives; about a second after you start speaking, the emotion meter scores the last {window:g} s, then "
+    "once a second. "
+    "**Stop** keeps the readings on screen, and you can then analyse the whole take like an upload."
 )
 try:
     ice_servers = configured_ice_servers()
     context = start_stream(buffer=buffer, ice_servers=ice_servers)
 except Exception as error:  # anything from the WebRTC stack: explain instead of a traceback
     st.error(f"The live stream cannot start here: {app_ui.plain(str(error)) or type(error).__name__}.")
-    st.page_link("pages/1_Analyze.py", label="Use the recorder on the Analyze page instead", icon=":material/mic:")
+    st.page_link("pages/1_Analyze.py", label="Use the recorder on the Analyze page instead", icon="🎤")
     st.stop()
 
 st.caption(
@@ -89,60 +118,147 @@ st.caption(
     + ("No ICE servers configured: works on this machine and on a LAN." if not ice_servers
        else f"{len(ice_servers)} ICE server(s) configured.")
 )
-st.page_link("pages/1_Analyze.py", label="Recorder on the Analyze page", icon=":material/mic:")
+st.page_link("pages/1_Analyze.py", label="Recorder on the Analyze page", icon="🎤")
 
 playing = bool(context.state.playing)
-if playing and not st.session_state.get("live_was_playing"):
-    buffer.clear()  # a new take starts
-    history.clear()
-    st.session_state.pop("live_take", None)
-st.session_state["live_was_playing"] = playing
 
 
-def meter() -> None:
-    """Score the newest window and draw the meter (re-run every second while streaming)."""
-    audio = buffer.latest(seconds=window)
-    if audio.size < bundle.config.min_speech_seconds * bundle.config.sample_rate:
-        st.info("Listening… waiting for audio." if playing else "Not streaming.")
+def take_readings() -> list[live.Reading]:
+    """The readings of the current take; a new take (its first frame arrived) starts a new list.
+
+    Checked on every fragment run: while streaming only the fragments re-run, and a new
+    take can begin between two of them.
+    """
+    if st.session_state.get("live_readings_take") != buffer.take_number:
+        st.session_state["live_readings_take"] = buffer.take_number
+        st.session_state["live_readings"] = []
+        st.session_state.pop("live_take_wav", None)
+    return st.session_state["live_readings"]
+
+
+def level_meter() -> None:
+    """Stream state, seconds received and the microphone level, with its warnings."""
+    received = buffer.seconds
+    if playing and not buffer.streaming:
+        st.info("Connecting… the level meter moves as soon as the microphone's audio arrives.")
+    elif playing:
+        st.markdown(f"**Listening** · {received:.1f} s of audio received")
+    elif received > 0:
+        st.markdown(f"**Stopped** · {received:.1f} s of audio received. The readings below are kept.")
+    else:
+        st.info("Not listening yet. After **Start listening** the level meter below shows whether the "
+                "microphone works, before any emotion reading.")
+    if not playing or not buffer.streaming:
+        st.progress(0.0, text="Microphone level: – (not streaming)")
         return
-    try:
-        prediction = bundle.predict_clip(audio, sample_rate=bundle.config.sample_rate)
-    except NoSpeechError:
-        st.info(f"Listening… no speech in the last {window:g} s.")
-        if playing:
-            history.append((buffer.seconds, None))
+    level = buffer.level()
+    st.progress(level.fraction, text=f"Microphone level: {level.rms_dbfs:.0f} dBFS · peak {level.peak_dbfs:.0f} dBFS")
+    if level.clipping:
+        st.warning("**Clipping**: the microphone is overloaded (flat-topped peaks in the last "
+                   f"{CLIP_MEMORY_SECONDS:g} s). Move back or turn the input volume down: distorted "
+                   "audio changes the answer.")
+    elif level.no_signal:
+        st.warning(f"**No signal**: the last {QUIET_WINDOW_SECONDS:g} s are near digital silence "
+                   f"({level.loudest_dbfs:.0f} dBFS at their loudest). Is the microphone muted, or another input "
+                   "selected (**Select device** beside Stop)?")
+    elif level.too_quiet:
+        st.warning(f"**Too quiet**: the loudest moment of the last {QUIET_WINDOW_SECONDS:g} s is "
+                   f"{level.loudest_dbfs:.0f} dBFS, quieter than almost all the speech the model learned from "
+                   f"(below {TOO_QUIET_DBFS:g} dBFS). If you are speaking, move closer or turn the "
+                   "microphone up.")
+
+
+def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool) -> None:
+    """The answer of one voiced reading in words, how much sound it scored, and its probabilities."""
+    prediction = reading.prediction
+    if prediction is None:
         return
-    except SERError as error:  # e.g. a broken capture device sending absurd sample values
-        st.error(f"The live audio cannot be scored: {error}")
-        return
-    if playing:
-        history.append((buffer.seconds, prediction.probabilities))
-        del history[:-HISTORY]
     label = prediction.emotion if prediction.sure else f"not sure (maybe {prediction.emotion})"
+    when = "Now" if now else f"Last reading (at {reading.end_seconds:.1f} s)"
     st.markdown(
-        f"<div style='font-size:1.6rem'>Now: <b style='color:{plots.emotion_color(prediction.emotion)}'>"
+        f"<div style='font-size:1.6rem'>{when}: <b style='color:{plots.emotion_color(prediction.emotion)}'>"
         f"{label}</b> · {prediction.confidence:.0%}</div>",
         unsafe_allow_html=True,  # the label comes from the bundle, not from the user
     )
-    app_ui.chart(plots.probability_figure(probabilities=prediction.probabilities,
-                                             threshold=bundle.confidence_threshold, height=260), key="live-meter")
-    voiced = [(t, p) for t, p in history if p is not None]
+    if reading.audio_seconds < window - 0.01:
+        scored = (f"Scored on the {reading.audio_seconds:.1f} s received so far ({prediction.speech_seconds:.1f} s "
+                  f"of sound), less than the model's {window:g} s window: scored on what there is, the sound "
+                  "repeated to fill the window as for short training clips")
+    else:
+        scored = f"Scored on the last {window:g} s ({prediction.speech_seconds:.1f} s of sound in it)"
+    st.caption(scored + ".")
+    app_ui.chart(probability_chart(reading, bundle=bundle), key="live-meter")
+
+
+def emotion_meter() -> None:
+    """Score the newest audio when enough arrived; show the latest reading and the take's history."""
+    readings = take_readings()
+    if playing and buffer.streaming:
+        last_end = readings[-1].end_seconds if readings else 0.0
+        speaking = bool(readings) and readings[-1].prediction is not None
+        if buffer.seconds - last_end >= (READING_EVERY if speaking else ONSET_EVERY):
+            try:
+                readings.append(live.read_latest(buffer, bundle=bundle, seconds=window))
+            except SERError as error:  # e.g. a broken capture device sending absurd sample values
+                st.error(f"The live audio cannot be scored: {error}")
+                return
+            del readings[:-HISTORY]
+    voiced = [reading for reading in readings if reading.prediction is not None]
+    if not voiced:
+        if playing and buffer.streaming:
+            st.caption("No reading yet: the first one comes about a second after you start speaking.")
+        elif readings:
+            st.caption("No speech was heard in this take.")
+        return
+    latest = readings[-1]
+    if playing and latest.prediction is None:
+        st.info(f"No speech in the last {window:g} s. The last reading is shown below.")
+    show_reading(voiced[-1], bundle=bundle, now=playing and latest is voiced[-1])
     if len(voiced) >= 2:
-        times = np.array([t for t, _ in voiced])
-        app_ui.chart(
-            plots.timeline_figure(starts=times - window, ends=times,
-                                  probabilities=np.array([[p[e] for e in bundle.emotions] for _, p in voiced]),
-                                  emotions=bundle.emotions),
-            key="live-history",
-        )
-    st.caption(f"{buffer.seconds:.0f} s streamed · updated {time.strftime('%H:%M:%S')}")
+        app_ui.chart(history_chart(voiced, bundle=bundle), key="live-history")
 
 
-st.fragment(run_every=1.0 if playing else None)(meter)()
+def cached_figure(name: str, *, readings: list[live.Reading], build: Any) -> Any:
+    """``build()``, re-run only when ``readings`` gained a reading since the last call for ``name``.
+
+    The meter redraws twice a second; building a plotly figure is ~15-30 ms of Python, which
+    on a busy server competes with the WebRTC thread for the interpreter.
+    """
+    cache = st.session_state.setdefault("live_figures", {})
+    stamp = (id(readings[-1]), len(readings))
+    if name not in cache or cache[name][0] != stamp:
+        cache[name] = (stamp, build())
+    return cache[name][1]
+
+
+def probability_chart(reading: live.Reading, *, bundle: Bundle) -> Any:
+    return cached_figure("probabilities", readings=[reading], build=lambda: plots.probability_figure(
+        probabilities=reading.prediction.probabilities, threshold=bundle.confidence_threshold, height=260))
+
+
+def history_chart(voiced: list[live.Reading], *, bundle: Bundle) -> Any:
+    return cached_figure("history", readings=voiced, build=lambda: plots.timeline_figure(
+        starts=np.array([reading.start_seconds for reading in voiced]),
+        ends=np.array([reading.end_seconds for reading in voiced]),
+        probabilities=np.array([[reading.prediction.probabilities[e] for e in bundle.emotions] for reading in voiced]),
+        emotions=bundle.emotions,
+    ))
+
+
+def meters() -> None:
+    level_meter()
+    emotion_meter()
+
+
+st.fragment(run_every=REFRESH_SECONDS if playing else None)(meters)()
 
 if not playing and buffer.seconds > 0:
+    take_readings()  # forgets an analysis of an earlier take
     st.subheader("The whole take")
-    if st.button(f"Analyse the whole take ({min(buffer.seconds, TAKE_SECONDS):.0f} s)", key="analyse-take"):
-        st.session_state["live_take"] = waveform_to_wav(buffer.take(), sample_rate=buffer.sample_rate)
-    if "live_take" in st.session_state:
-        app_ui.analyze_and_show(st.session_state["live_take"], name="live-take.wav", key="take")
+    kept = min(buffer.seconds, TAKE_SECONDS)
+    label = f"Analyse this take ({kept:.0f} s)" if buffer.seconds <= TAKE_SECONDS else \
+        f"Analyse this take (its last {TAKE_SECONDS:.0f} s)"
+    if st.button(label, key="analyse-take"):
+        st.session_state["live_take_wav"] = waveform_to_wav(buffer.take(), sample_rate=buffer.sample_rate)
+    if "live_take_wav" in st.session_state:
+        app_ui.analyze_and_show(st.session_state["live_take_wav"], name="live-take.wav", key="take")

@@ -374,32 +374,48 @@ def test_dataset_page_draws_every_example():
 
 
 class FakeWebrtc:
-    """Stands in for streamlit_webrtc: records the arguments and hands out the frame callback."""
+    """Stands in for streamlit_webrtc: records the arguments, hands out the frame callback and
+    ends the stream as the real sink does (``on_ended`` after the last frame)."""
 
     def __init__(self) -> None:
         self.playing = False
         self.callback = None
+        self.on_ended = None
         self.kwargs: dict = {}
 
-    def create_audio_sink_track(self, callback, key, **_):
+    def create_audio_sink_track(self, callback, key, on_ended=None, **_):
         self.callback = callback
+        self.on_ended = on_ended
         return types.SimpleNamespace(key=key)
 
     def webrtc_streamer(self, **kwargs):
         self.kwargs = kwargs
         return types.SimpleNamespace(state=types.SimpleNamespace(playing=self.playing, signalling=False))
 
-    def send_clip(self) -> None:
-        """Feed the example clip as streamlit-webrtc would: 48 kHz packed s16 stereo, 20 ms frames."""
+    def send(self, signal: np.ndarray) -> float:
+        """Feed a 48 kHz mono signal as streamlit-webrtc would: packed s16 stereo, 20 ms frames.
+        Returns the seconds sent."""
         import av
 
-        pcm = np.round(decode_audio(CLIP, sample_rate=48000) * 32767).astype(np.int16)
-        for start in range(0, pcm.size - 960, 960):
+        pcm = np.round(np.clip(signal, -1, 1) * 32767).astype(np.int16)
+        frames = 0
+        for start in range(0, pcm.size - 959, 960):
             chunk = pcm[start : start + 960]
             frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk], 1).reshape(1, -1), format="s16",
                                                layout="stereo")
             frame.sample_rate = 48000
             self.callback(frame)
+            frames += 1
+        return frames * 960 / 48000
+
+    def send_clip(self) -> float:
+        """The example clip (angry, actor 12)."""
+        return self.send(decode_audio(CLIP, sample_rate=48000))
+
+    def stop(self) -> None:
+        self.playing = False
+        if self.on_ended is not None:
+            self.on_ended()
 
 
 @pytest.fixture
@@ -411,27 +427,107 @@ def fake_webrtc(monkeypatch) -> FakeWebrtc:
     return fake
 
 
-@pytest.mark.slow
-def test_live_page_meter_and_whole_take(fake_webrtc):
+def texts(at: AppTest) -> list[str]:
+    """Every text the page shows in markdown, captions, boxes and progress bars."""
+    boxes = [*at.markdown, *at.caption, *at.info, *at.warning, *at.error, *at.success, *at.text]
+    return [element.value for element in boxes] + [element.proto.text for element in at.get("progress")]
+
+
+def shown(at: AppTest, fragment: str) -> list[str]:
+    return [text for text in texts(at) if fragment in text]
+
+
+def meter_readings(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if "Now:" in m.value or "Last reading" in m.value]
+
+
+def test_live_page_before_start_explains_the_meter(fake_webrtc):
     at = run_page("pages/2_Live.py")
     # No public STUN server unless configured: an explicit empty list for browser and server.
     assert fake_webrtc.kwargs["rtc_configuration"] == {"iceServers": []}
     assert fake_webrtc.kwargs["mode"] == streamlit_webrtc.WebRtcMode.SENDONLY
-    assert any("Not streaming" in info.value for info in at.info)
+    # The microphone as it is: no browser gain control or noise suppression in front of the meter.
+    assert fake_webrtc.kwargs["media_stream_constraints"]["audio"] == {
+        "autoGainControl": False, "noiseSuppression": False, "echoCancellation": False}
+    assert shown(at, "Not listening yet") and shown(at, "Microphone level: – (not streaming)")
+    assert not shown(at, "Listening") and not meter_readings(at)
+    assert not [button for button in at.button if button.key == "analyse-take"]
 
+
+def test_live_page_streams_stops_with_history_kept_and_analyses_the_take(fake_webrtc):
+    at = run_page("pages/2_Live.py")
     fake_webrtc.playing = True
-    at.run()  # the stream starts (a new, empty take)
-    fake_webrtc.send_clip()
+    at.run()  # connected, no audio yet
+    assert shown(at, "Connecting")
+    clip = decode_audio(CLIP, sample_rate=48000)
+    sent = fake_webrtc.send(clip[: int(2.2 * 48000)])  # speech started 1.0 s in: less than a window so far
     at.run()
     assert not at.exception
-    meter = [m.value for m in at.markdown if "Now:" in m.value]
-    assert len(meter) == 1 and any(f">{label}<" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
+    # The counter is the audio received, to the frame.
+    assert shown(at, f"**Listening** · {sent:.1f} s of audio received")
+    level = shown(at, "Microphone level:")[0]
+    assert "dBFS" in level and "peak" in level
+    meter = meter_readings(at)
+    assert len(meter) == 1 and "Now:" in meter[0]
+    assert any(f">{label}<" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
+    # An early reading scores what there is, and says so.
+    assert shown(at, f"Scored on the {sent:.1f} s received so far") and shown(at, "less than the model's")
 
-    fake_webrtc.playing = False
-    at.run()  # stopped: the take can be analysed like an upload
+    sent += fake_webrtc.send(clip[int(2.2 * 48000) :])
+    sent += fake_webrtc.send_clip()
+    at.run()
+    assert shown(at, f"{sent:.1f} s of audio received")
+    timelines = [spec for spec in charts(at) if spec["data"][0]["type"] == "scatter"]
+    assert len(timelines) == 1  # the history: two readings so far
+    history = charts(at)
+
+    fake_webrtc.stop()
+    at.run()  # stopped: what the user was watching stays, "Listening" goes
+    assert not at.exception
+    assert not shown(at, "Listening")
+    assert shown(at, f"**Stopped** · {sent:.1f} s of audio received")
+    assert meter_readings(at) and "Last reading (at" in meter_readings(at)[0]
+    assert charts(at) == history  # the same probabilities and history chart
     at.button(key="analyse-take").click().run()
     assert not at.exception
     assert_one_emotion_shown(at)
+    assert shown(at, f"live-take.wav · {sent:.1f} s")  # the whole take, analysed like an upload
+    assert charts(at)[: len(history)] == history  # the readings are still there above it
+
+
+def test_a_new_take_starts_a_new_history(fake_webrtc):
+    at = run_page("pages/2_Live.py")
+    fake_webrtc.playing = True
+    at.run()
+    fake_webrtc.send_clip()
+    at.run()
+    fake_webrtc.stop()
+    at.run()
+    at.button(key="analyse-take").click().run()
+    assert answers(at)
+    fake_webrtc.playing = True
+    at.run()  # started again: until audio arrives the old take is still on screen
+    assert shown(at, "Connecting") and meter_readings(at)
+    sent = fake_webrtc.send(np.zeros(48000, np.float32))  # a second of silence
+    at.run()
+    assert not at.exception
+    assert shown(at, f"{sent:.1f} s of audio received")
+    assert not meter_readings(at) and not answers(at)  # the earlier take's readings and analysis are gone
+    assert shown(at, "No reading yet")
+
+
+@pytest.mark.parametrize(("gain", "warning"), [(4.0, "Clipping"), (0.003, "Too quiet"), (0.0, "No signal")])
+def test_live_page_warns_when_the_microphone_clips_or_is_too_quiet(fake_webrtc, gain, warning):
+    at = run_page("pages/2_Live.py")
+    fake_webrtc.playing = True
+    at.run()
+    fake_webrtc.send(gain * decode_audio(CLIP, sample_rate=48000))
+    at.run()
+    assert not at.exception
+    warnings = [box.value for box in at.warning]
+    assert any(warning in text for text in warnings), warnings
+    others = {"Clipping", "Too quiet", "No signal"} - {warning}
+    assert not any(other in text for text in warnings for other in others)
 
 
 def test_live_page_explains_when_webrtc_cannot_start(fake_webrtc, monkeypatch):
@@ -461,13 +557,38 @@ def test_pages_are_ui_only():
             assert forbidden not in source, f"{path.name} uses {forbidden}"
 
 
+def contrast(first: str, second: str) -> float:
+    """WCAG contrast ratio of two ``#RRGGBB`` colours."""
+
+    def luminance(color: str) -> float:
+        channels = [int(color.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted([luminance(first), luminance(second)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+#: Streamlit's dark theme background (its default for ``theme.dark.backgroundColor``).
+STREAMLIT_DARK_BACKGROUND = "#171614"
+
+
 def test_streamlit_config_sets_theme_upload_limit_and_no_statistics():
     import tomllib
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["maxUploadSize"] > 0
-    assert config["theme"]["primaryColor"]
+    # No forced base: a light and a dark theme, and the system's setting picks one.
+    assert "base" not in config["theme"]
+    light, dark = config["theme"]["light"], config["theme"]["dark"]
+    # Streamlit draws small text in the primary colour (active tabs, white labels on primary
+    # buttons): WCAG AA's 4.5:1 wherever it is drawn, body text at AAA's 7:1.
+    for background in (light["backgroundColor"], light["secondaryBackgroundColor"]):
+        assert contrast(light["primaryColor"], background) >= 4.5
+    assert contrast(light["primaryColor"], "#FFFFFF") >= 4.5
+    assert contrast(light["textColor"], light["backgroundColor"]) >= 7.0
+    assert contrast(dark["primaryColor"], dark.get("backgroundColor", STREAMLIT_DARK_BACKGROUND)) >= 4.5
 
 
 def test_live_page_reads_ice_servers_from_secrets(fake_webrtc):

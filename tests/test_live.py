@@ -1,4 +1,5 @@
-"""ser.serving.live: the ring buffer fed by WebRTC frames, and the ICE server settings."""
+"""ser.serving.live: the ring buffer fed by WebRTC frames, its counters and takes, the level
+meter's maths (dBFS, clipping, too quiet), one reading of the meter, and the ICE settings."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import numpy as np
 import pytest
 
 from ser.errors import SERError
+from ser.serving import level as levels
+from ser.serving import live
+from ser.serving.level import measure_level
 from ser.serving.live import LiveBuffer, ice_servers, to_mono
+from ser.testing import synthetic_voice
 
 RATE_IN = 48000
 FRAME = 960  # 20 ms at 48 kHz, what streamlit-webrtc delivers
@@ -59,13 +64,150 @@ def test_ring_keeps_only_the_newest_audio_in_order():
     np.testing.assert_array_equal(buffer.latest(seconds=0.25), kept[-4000:])
 
 
-def test_clear_starts_a_new_take():
+def test_clear_forgets_the_audio():
     buffer = LiveBuffer(sample_rate=16000, max_seconds=2.0)
     for frame in stereo_frames(tone(0.5)):
         buffer.push(frame, sample_rate=RATE_IN, channels=2)
     assert buffer.seconds > 0
     buffer.clear()
     assert buffer.seconds == 0 and buffer.take().size == 0
+
+
+def push_all(buffer: LiveBuffer, signal: np.ndarray) -> None:
+    for frame in stereo_frames(signal):
+        buffer.push(frame, sample_rate=RATE_IN, channels=2)
+
+
+@pytest.mark.parametrize("frame_size", [960, 441, 1920])  # 20 ms, an odd size, 40 ms
+def test_counter_equals_the_audio_received_frame_by_frame(frame_size):
+    """The "seconds received" counter is exact after every frame (no lag, no rounding drift),
+    also past the ring's capacity."""
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=1.0)
+    pcm = np.zeros(frame_size * 2, dtype=np.int16).reshape(1, -1)
+    for count in range(1, 201):
+        buffer.push(pcm, sample_rate=RATE_IN, channels=2)
+        assert buffer.seconds == pytest.approx(count * frame_size / RATE_IN, abs=1e-9)
+    # What is kept is the ring; what is counted is everything received.
+    assert buffer.take().size == pytest.approx(min(1.0, 200 * frame_size / RATE_IN) * 16000, abs=16)
+
+
+def test_a_new_take_starts_with_its_first_frame_and_the_stopped_take_stays_readable():
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=5.0)
+    assert buffer.take_number == 0 and not buffer.streaming
+    push_all(buffer, tone(1.0))
+    assert buffer.take_number == 1 and buffer.streaming
+    buffer.end_take()  # the stream ended (streamlit-webrtc's on_ended)
+    # Stopped: nothing is wiped, the page can still show and analyse the take.
+    assert not buffer.streaming and buffer.take_number == 1
+    assert buffer.seconds == pytest.approx(1.0, abs=0.03) and buffer.take().size > 15000
+    push_all(buffer, tone(0.5, frequency=220))  # a new stream: its very first frame counts
+    assert buffer.take_number == 2 and buffer.streaming
+    assert buffer.seconds == pytest.approx(0.5, abs=0.03)
+    assert buffer.take().size == pytest.approx(8000, abs=200)  # only the new take's audio
+
+
+def test_snapshot_reads_audio_and_its_end_together():
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=5.0)
+    push_all(buffer, tone(2.0))
+    audio, end = buffer.snapshot(seconds=3.0)
+    assert audio.size == pytest.approx(32000, abs=200)  # less than asked: all there is
+    assert end == pytest.approx(audio.size / 16000)
+
+
+@pytest.mark.parametrize("amplitude", [1.0, 0.5, 0.1, 0.01])
+def test_meter_reads_a_sine_at_its_dbfs(amplitude):
+    rate = 16000
+    t = np.arange(rate) / rate
+    sine = (amplitude * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    level = measure_level(sine, sample_rate=rate)
+    # RMS re full scale: a sine's RMS is its amplitude / sqrt(2), i.e. 3.01 dB below its peak.
+    assert level.rms_dbfs == pytest.approx(20 * np.log10(amplitude) - 3.01, abs=0.05)
+    assert level.peak_dbfs == pytest.approx(20 * np.log10(amplitude), abs=0.05)
+    assert level.loudest_dbfs == pytest.approx(level.rms_dbfs, abs=0.05)
+    assert 0.0 <= level.fraction <= 1.0
+
+
+def test_meter_shows_the_newest_100_ms_and_silence_at_the_floor():
+    rate = 16000
+    audio = np.concatenate([0.5 * np.ones(rate, np.float32), np.zeros(rate // 5, np.float32)])
+    level = measure_level(audio, sample_rate=rate)
+    assert level.rms_dbfs == levels.SILENCE_DBFS and level.peak_dbfs == levels.SILENCE_DBFS
+    assert level.fraction == 0.0
+    assert level.loudest_dbfs == pytest.approx(20 * np.log10(0.5), abs=0.01)  # the loud second before
+    empty = measure_level(np.zeros(0, np.float32), sample_rate=rate)
+    assert empty.rms_dbfs == levels.SILENCE_DBFS and empty.seconds == 0.0 and not empty.too_quiet
+
+
+@pytest.mark.parametrize(("peak_dbfs", "too_quiet", "no_signal"),
+                         [(-90, True, True), (-70, True, False), (-55, True, False), (-45, False, False),
+                          (-20, False, False)])
+def test_too_quiet_when_the_loudest_moment_is_below_the_threshold(peak_dbfs, too_quiet, no_signal):
+    voice = synthetic_voice(seconds=2.0, sample_rate=16000, seed=3)
+    voice = voice / np.sqrt(np.mean(voice.reshape(-1, 1600) ** 2, axis=1)).max() * 10 ** (peak_dbfs / 20)
+    level = measure_level(voice.astype(np.float32), sample_rate=16000)
+    assert level.loudest_dbfs == pytest.approx(peak_dbfs, abs=0.5)
+    assert level.too_quiet is too_quiet and level.no_signal is no_signal
+
+
+def test_too_quiet_is_not_judged_on_the_first_moments_of_a_stream():
+    level = measure_level(np.zeros(8000, np.float32), sample_rate=16000)  # 0.5 s of start-up silence
+    assert level.loudest_dbfs == levels.SILENCE_DBFS and not level.too_quiet
+
+
+def test_full_scale_runs():
+    assert levels.longest_full_scale_run(np.zeros(10)) == 0
+    assert levels.longest_full_scale_run(np.array([0, 1.0, 0, -1.0, -1.0, 0.2])) == 2
+    assert levels.longest_full_scale_run(np.array([0.9, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0])) == 4
+
+
+def test_clipped_input_is_flagged_and_forgotten_after_a_while():
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
+    loud = 3.0 * tone(0.5)  # a 1.5 sine: stereo_frames clips it to 16-bit full scale, flat tops
+    push_all(buffer, tone(1.0))
+    assert not buffer.level().clipping  # 0.5 amplitude: fine
+    push_all(buffer, loud)
+    assert buffer.level().clipping
+    push_all(buffer, tone(levels.CLIP_MEMORY_SECONDS - 0.5))
+    assert buffer.level().clipping  # still shown for a while, so it can be read
+    push_all(buffer, tone(1.0))
+    assert not buffer.level().clipping
+
+
+def test_a_peak_that_touches_full_scale_once_is_not_clipping():
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=2.0)
+    signal = 0.3 * tone(0.2)
+    signal[1000] = 1.0  # one sample at full scale (a plosive can do that)
+    push_all(buffer, signal)
+    assert not buffer.level().clipping
+    assert buffer.level().peak_dbfs < 0  # the newest 100 ms do not hold it
+
+
+def test_clipping_in_one_channel_is_found():
+    pcm = np.round(0.3 * tone(0.1) * 32767).astype(np.int16)
+    left, right = pcm.copy(), pcm.copy()
+    right[100:110] = 32767  # only the right channel is overloaded
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=1.0)
+    buffer.push(np.stack([left, right], axis=1).reshape(1, -1), sample_rate=RATE_IN, channels=2)
+    assert buffer.level().clipping
+
+
+def test_read_latest_scores_what_there_is(tiny_bundle):
+    from ser.serving.bundle import load_bundle
+
+    bundle = load_bundle(tiny_bundle)
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
+    silent = live.read_latest(buffer, bundle=bundle, seconds=3.0)
+    assert silent.prediction is None and silent.audio_seconds == 0 and silent.message  # says why
+    voice = synthetic_voice(seconds=1.2, sample_rate=RATE_IN, seed=1)
+    push_all(buffer, np.concatenate([np.zeros(RATE_IN // 2, np.float32), voice]).astype(np.float32))
+    reading = live.read_latest(buffer, bundle=bundle, seconds=3.0)
+    assert reading.prediction is not None, reading.message
+    assert reading.audio_seconds == pytest.approx(1.7, abs=0.05)  # less than a window: scored as it is
+    assert reading.end_seconds == pytest.approx(buffer.seconds, abs=0.02)
+    assert reading.start_seconds == pytest.approx(0.0, abs=0.05)
+    assert 0 < reading.prediction.speech_seconds <= reading.audio_seconds
+    assert sum(reading.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    live.warm_up(bundle)  # runs without a model call's side effects
 
 
 def test_push_frame_reads_av_frames():
@@ -122,3 +264,29 @@ def test_ice_servers_default_to_none_and_read_settings():
 def test_malformed_ice_setting_says_what_is_wrong(value):
     with pytest.raises(SERError, match="SER_ICE_SERVERS"):
         ice_servers(environ={"SER_ICE_SERVERS": value})
+
+
+def test_pauses_and_noise_are_not_scored_by_the_model(tiny_bundle):
+    from ser.serving.bundle import load_bundle
+
+    class Counting:
+        """The bundle, counting model calls."""
+
+        def __init__(self, bundle):
+            self.bundle, self.calls = bundle, 0
+            self.speech_settings = bundle.speech_settings
+
+        def predict_clip(self, audio, *, sample_rate):
+            self.calls += 1
+            return self.bundle.predict_clip(audio, sample_rate=sample_rate)
+
+    counting = Counting(load_bundle(tiny_bundle))
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
+    push_all(buffer, 10 ** (-80 / 20) * tone(2.0))  # a faint hum, under the detector's floor
+    reading = live.read_latest(buffer, bundle=counting, seconds=3.0)
+    assert reading.prediction is None and "no speech" in reading.message and counting.calls == 0
+    rng = np.random.default_rng(0)
+    push_all(buffer, (0.1 * rng.standard_normal(2 * RATE_IN)).astype(np.float32))  # loud noise, no voice
+    assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is None and counting.calls == 0
+    push_all(buffer, synthetic_voice(seconds=1.0, sample_rate=RATE_IN))
+    assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is not None and counting.calls == 1

@@ -1,0 +1,233 @@
+"""End-to-end: the Live page in headless Chromium with a fake microphone that plays a file once.
+
+Chromium's fake device plays ``silence + example clip + silence + clip`` once (``%noloop``)
+from the moment the page asks for the microphone, then sends silence, as a real microphone
+in a quiet room would. A probe polls the page every 50 ms and records what it shows: the
+seconds of audio received, the microphone level and the first emotion reading. A hook on
+``RTCPeerConnection`` (inside the component's iframe) reads how much audio the browser
+sent. The test checks the page's states (before Start, listening, stopped with the readings
+kept, the take analysed) and that the counter is the audio received; the timings it measures
+(time to the first reading after speech reached the app, the counter against the audio
+sent) go to ``test-artifacts/live-timing.json`` and the test output, not into assertions.
+
+Run: ``python -m pytest -q tests/e2e/test_live_browser.py -s``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser.config import read_json
+from ser.serving.audio import decode_audio
+from ser.serving.live import measure_level
+from tests.conftest import ROOT
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    MIC_CLIP,
+    TIMEOUT_MS,
+    VIEWPORT,
+    chromium_path,
+    screenshot,
+)
+
+pytestmark = pytest.mark.e2e
+
+EMOTIONS = read_json(ROOT / "models" / "labels.json")["emotion"]
+#: Silence before the first clip: longer than the WebRTC set-up (2-7 s measured on this
+#: machine under load), so the speech reaches the app after the stream is up.
+LEAD_SECONDS = 8.0
+#: Silence between the two clips (a second chance if the set-up took longer than the lead).
+GAP_SECONDS = 6.0
+#: A level at or above this is the clip's speech (its 100 ms blocks reach -38 dBFS within
+#: 50 ms of its onset; the silence between is digital zero, about -90 dBFS after the codec).
+SPEECH_DBFS = -45.0
+
+PROBE = r"""
+window.__probe = {samples: [], reading: null};
+setInterval(() => {
+  const text = document.body ? document.body.innerText : '';
+  const now = performance.now();
+  const counter = text.match(/([0-9.]+) s of audio received/);
+  const level = text.match(/Microphone level: (-?[0-9]+) dBFS/);
+  if (/Now:|Last reading \(at/.test(text) && window.__probe.reading === null) window.__probe.reading = now;
+  window.__probe.samples.push([now, counter ? parseFloat(counter[1]) : null, level ? parseFloat(level[1]) : null]);
+}, 50);
+"""
+#: Keeps the component's RTCPeerConnection reachable (this runs in every frame, the iframe too).
+PEER_HOOK = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  window.RTCPeerConnection = function (...args) { const pc = new Native(...args); window.__pc = pc; return pc; };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();
+"""
+SENT_STATS = """async () => {
+  if (!window.__pc) return null;
+  const out = {};
+  (await window.__pc.getStats()).forEach(s => {
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') out.packetsSent = s.packetsSent;
+    if (s.type === 'media-source' && s.kind === 'audio') out.capturedSeconds = s.totalSamplesDuration;
+  });
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return decode_audio(MIC_CLIP, sample_rate=48000)
+
+
+@pytest.fixture(scope="module")
+def once_mic_wav(tmp_path_factory, clip) -> Path:
+    """silence + clip + silence + clip + silence as 48 kHz 16-bit WAV."""
+    import soundfile
+
+    silence = np.zeros(int(GAP_SECONDS * 48000), np.float32)
+    signal = np.concatenate([np.zeros(int(LEAD_SECONDS * 48000), np.float32), clip, silence, clip, silence[:48000]])
+    path = tmp_path_factory.mktemp("mic-once") / "mic-once.wav"
+    soundfile.write(path, signal, 48000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def once_browser(browser, once_mic_wav) -> Iterator[object]:
+    """A second headless Chromium, whose fake microphone plays ``once_mic_wav`` once, then silence.
+
+    Launched through the shared browser's Playwright (one sync Playwright per thread).
+    """
+    once = browser.browser_type.launch(
+        executable_path=chromium_path(), headless=True,
+        args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={once_mic_wav}%noloop"],
+    )
+    try:
+        yield once
+    finally:
+        once.close()
+
+
+def component_frame(page):
+    """The streamlit-webrtc iframe (where the peer connection lives)."""
+    return next(frame for frame in page.frames if "streamlit_webrtc" in (frame.url or ""))
+
+
+def start_listening(page) -> float:
+    """Click Start (again if the component was not ready for the first click); returns the click time (ms)."""
+    widget = page.frame_locator('iframe[title*="webrtc"]')
+    start = widget.get_by_role("button", name="Start listening")
+    start.wait_for()
+    page.wait_for_timeout(1000)
+    for _ in range(3):
+        clicked = page.evaluate("performance.now()")
+        start.click()
+        try:
+            widget.get_by_role("button", name="Stop").wait_for(timeout=10_000)
+            return clicked
+        except Exception:  # the click fell on a component still loading: try again
+            continue
+    raise AssertionError("the WebRTC component never started")
+
+
+def speech_span_of_clip(clip: np.ndarray, *, rate: int = 48000) -> float:
+    """Seconds between the first and the last meter reading of the clip at or above SPEECH_DBFS."""
+    step = rate // 40  # the meter's maths every 25 ms
+    loud = [end / rate for end in range(step * 4, clip.size + 1, step)
+            if measure_level(clip[:end], sample_rate=rate).rms_dbfs >= SPEECH_DBFS]
+    return loud[-1] - loud[0]
+
+
+def test_live_first_reading_level_meter_stop_and_true_counter(once_browser, warm_app, clip):
+    context = once_browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.add_init_script(PEER_HOOK)
+    page = context.new_page()
+    try:
+        page.goto(f"{warm_app}/Live")
+        # Before Start: the meter is there and says what it will do.
+        page.get_by_text("Not listening yet").wait_for()
+        page.get_by_text("Microphone level: – (not streaming)").wait_for()
+        page.evaluate(PROBE)
+        clicked = start_listening(page)
+
+        page.get_by_text(re.compile(r"Microphone level: -?\d+ dBFS")).first.wait_for()  # live before any reading
+        meter = page.get_by_text(re.compile(r"Now:|Last reading \(at")).first
+        meter.wait_for()
+        assert any(label in meter.inner_text() for label in EMOTIONS)
+        # Two readings with speech draw the history chart under the probabilities.
+        page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').nth(1).wait_for()
+        page.wait_for_timeout(1500)
+        screenshot(page, "live")
+        frame = component_frame(page)
+        sent_before = frame.evaluate(SENT_STATS)
+        charts_streaming = page.locator('[data-testid="stPlotlyChart"]').count()
+
+        stop_clicked = page.evaluate("performance.now()")
+        page.frame_locator('iframe[title*="webrtc"]').get_by_role("button", name="Stop").click()
+        stopped = page.get_by_text(re.compile(r"Stopped · [0-9.]+ s of audio received"))
+        stopped.wait_for()
+        try:
+            sent_after = frame.evaluate(SENT_STATS)
+        except Exception:  # the component may have closed the connection already
+            sent_after = None
+        received = float(re.search(r"([0-9.]+) s of audio received", stopped.inner_text()).group(1))
+        probe = page.evaluate("window.__probe")
+
+        # Stop keeps what the user was watching; "Listening" goes.
+        page.get_by_text("Last reading (at").first.wait_for()
+        assert page.get_by_text(re.compile(r"Listening")).count() == 0  # case-sensitive: not "Start listening"
+        page.wait_for_function(  # the probabilities and the history chart, drawn again after the rerun
+            "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot').length >= n",
+            arg=charts_streaming)
+        assert charts_streaming >= 2
+
+        # The whole take, analysed like an upload: its length is the counter's.
+        page.get_by_role("button", name=re.compile("Analyse this take")).click()
+        answer = page.get_by_text("Predicted emotion:").first
+        answer.wait_for()
+        assert any(label in answer.inner_text() for label in EMOTIONS)
+        take = page.get_by_text(re.compile(r"live-take\.wav · [0-9.]+ s")).first.inner_text()
+        take_seconds = float(re.search(r"· ([0-9.]+) s", take).group(1))
+        assert take_seconds == pytest.approx(received, abs=0.11)
+        page.wait_for_timeout(800)
+        screenshot(page, "live-stopped")
+    finally:
+        context.close()
+
+    samples = [(t, counter, level) for t, counter, level in probe["samples"]]
+    counters = [counter for _, counter, _ in samples if counter is not None]
+    assert counters == sorted(counters), "the counter never runs backwards within a take"
+    # The browser sent whole 20 ms Opus packets; the app cannot have received more than that.
+    sent_seconds = (sent_after or sent_before)["packetsSent"] * 0.020
+    if sent_after is not None:
+        assert received <= sent_seconds + 0.1
+
+    first_audio = next(t for t, counter, _ in samples if counter)
+    speech = next((t for t, _, level in samples if level is not None and level >= SPEECH_DBFS), None)
+    reading = probe["reading"]
+    loud_counters = [counter for _, counter, level in samples if level is not None and level >= SPEECH_DBFS]
+    timing = {
+        "click_to_first_audio_s": round((first_audio - clicked) / 1000, 2),
+        "click_to_first_reading_s": round((reading - clicked) / 1000, 2),
+        "speech_on_meter_to_first_reading_s": None if speech is None else round((reading - speech) / 1000, 2),
+        "received_at_stop_s": received,
+        "sent_before_stop_s": round(sent_before["packetsSent"] * 0.020, 2),
+        "sent_after_stop_s": round(sent_seconds, 2),
+        "captured_by_browser_s": round((sent_after or sent_before).get("capturedSeconds", float("nan")), 2),
+        "take_analysed_s": take_seconds,
+        "speech_span_on_counter_s": round(loud_counters[-1] - loud_counters[0], 2) if loud_counters else None,
+        "speech_span_of_clip_s": round(speech_span_of_clip(clip), 2),
+    }
+    # Lag of the counter behind the wall clock since the first audio, at the last sample before Stop.
+    last_t, last_counter = next((t, c) for t, c, _ in reversed(samples) if c is not None and t < stop_clicked)
+    timing["counter_lag_behind_clock_s"] = round((last_t - first_audio) / 1000 - last_counter, 2)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "live-timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    print("\nlive timing:", json.dumps(timing))
+    assert speech is not None and speech < reading, "the level meter showed the speech before the first reading"
