@@ -115,7 +115,10 @@ class BatchReport:
     first_batch_seconds : float or None
         From the call to the first written batch (start-up and one batch).
     first_batch_files : int
-        Files in that first batch (the benchmark's steady rate leaves them out).
+        Files in that first batch.
+    written : list of (float, int)
+        After each batch: seconds since the call, files written so far (the benchmark's
+        steady rate is read from it).
     warnings : list of str
         Sources that matched nothing, a repaired output.
     """
@@ -134,6 +137,7 @@ class BatchReport:
     wall_seconds: float = 0.0
     first_batch_seconds: float | None = None
     first_batch_files: int = 0
+    written: list[tuple[float, int]] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> list[str]:
@@ -309,6 +313,7 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
                 else:
                     report.failed += 1
                     report.failures[row["error_kind"]] += 1
+            report.written.append((time.perf_counter() - started, report.scored + report.failed))
             progress.update(len(rows))
             elapsed = max(progress.format_dict["elapsed"], 1e-9)
             progress.set_postfix_str(f"failed {report.failed}, {report.audio_seconds / elapsed:.0f} s audio/s",
