@@ -92,6 +92,16 @@ class RayPipeline:
                 workers = settings.workers or max(1, (os.cpu_count() or 1) // cpus)
                 ray.init(num_cpus=workers * cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **options)
             self._started_ray = True
+        try:
+            self._dataset = self._build(paths, settings=settings, bundle_files=bundle_files)
+        except BaseException:
+            self.close()  # a local Ray started above would outlive the failed run
+            raise
+
+    def _build(self, paths: list[str], *, settings: BatchSettings, bundle_files: dict[str, bytes]) -> Any:
+        import ray
+
+        cpus = settings.cpus_per_worker
         self.workers = settings.workers or max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
         _quiet_ray_data()
         # Blocks of one batch each: actors take work a batch at a time, so a slow file only
@@ -101,7 +111,7 @@ class RayPipeline:
         # Ray Data puts the constructor arguments (the bundle's bytes among them) in the object
         # store once; each actor reads them when it starts. (Ray logs one core_worker line about
         # such arguments and actor restarts: Ray Data's own default, harmless here.)
-        self._dataset = dataset.map_batches(
+        return dataset.map_batches(
             Scorer,
             batch_size=settings.batch_size,
             batch_format="numpy",
