@@ -178,11 +178,14 @@ class ProcessPipeline:
         self._scorer = Scorer(bundle=bundle, timeline=settings.timeline, reference=settings.reference)
 
     def __iter__(self) -> Iterator[Batch]:
+        from ser.batch.scorer import blas_threads
+
         layout = self._scorer.layout
-        for start in range(0, len(self._paths), self._batch_size):
-            results = self._scorer.score(self._paths[start : start + self._batch_size])
-            yield ([layout.row(result) for result in results],
-                   [row for result in results for row in layout.timeline_rows(result)])
+        with blas_threads(1):  # restored when the run ends
+            for start in range(0, len(self._paths), self._batch_size):
+                results = self._scorer.score(self._paths[start : start + self._batch_size])
+                yield ([layout.row(result) for result in results],
+                       [row for result in results for row in layout.timeline_rows(result)])
 
     def close(self) -> None:
         """Nothing to stop in this process."""
