@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import ser  # noqa: F401
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    machine = common.machine()  # before the runs: its load average and commit are the start's
     with tempfile.TemporaryDirectory(prefix="ser-bench-clips-") as folder:
         paths = common.speech_clips(args.data, limit=args.clips)
         source = "RAVDESS speech" if paths else "generated"
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         batch = measure(bundle_path=args.bundle, paths=paths, source=source, repeats=args.repeats,
                         batch_size=args.batch_size)
     batch["generated"] = started
-    batch["machine"] = common.machine()
+    batch["machine"] = machine
     print(describe(batch))
     text = json.dumps(batch, indent=2)
     if args.out:
