@@ -7,10 +7,11 @@ they stream back, writing each batch before the next arrives. Ray is imported on
 and only when a batch runs on it: ``python -m ser predict`` and the app never load it.
 
 A local Ray is started for the run (``num_cpus = workers x cpus_per_worker``, no dashboard)
-and stopped after it; with ``address`` the run joins an existing cluster instead, ships
-the ``ser`` package to it (``runtime_env`` ``py_modules``) and sends the bundle's bytes to
-every actor, so the nodes need the dependencies (requirements.txt) and the audio files at
-the same paths, not the code or the model.
+and stopped after it; with ``address`` (or ``RAY_ADDRESS`` set, as in a ``ray job submit``
+job) the run joins an existing cluster instead, ships the ``ser`` package to it
+(``runtime_env`` ``py_modules``) and sends the bundle's bytes to every actor, so the nodes
+need the dependencies (requirements.txt) and the audio files at the same paths, not the
+code or the model.
 
 Example
 -------
@@ -78,10 +79,12 @@ class RayPipeline:
         if not ray.is_initialized():
             options: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING,
                                            log_to_driver=False)
-            if settings.address is not None:
+            # RAY_ADDRESS is how `ray job submit` tells a job which cluster it runs on.
+            address = settings.address or os.environ.get("RAY_ADDRESS") or None
+            if address is not None:
                 import ser
 
-                ray.init(address=settings.address,
+                ray.init(address=address,
                          runtime_env={"py_modules": [str(Path(ser.__file__).parent)],
                                       "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}},
                          **options)
@@ -90,7 +93,9 @@ class RayPipeline:
                 # and logs a warning that it did, on every run: that notice is not for our users.
                 logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
                 workers = settings.workers or max(1, (os.cpu_count() or 1) // cpus)
-                ray.init(num_cpus=workers * cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **options)
+                # "local": a new Ray of our own, even when `ray start` left a cluster on this machine.
+                ray.init(address="local", num_cpus=workers * cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                         **options)
             self._started_ray = True
         try:
             self._dataset = self._build(paths, settings=settings, bundle_files=bundle_files)
