@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-browser", action="store_true", help="start the app but do not drive it in Chromium")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start processes")
     parser.add_argument("--no-onednn", action="store_true", help="skip the TF_ENABLE_ONEDNN_OPTS 0-vs-1 processes")
+    parser.add_argument("--no-batch", action="store_true", help="skip batch scoring (one process vs Ray)")
     return parser.parse_args(argv)
 
 
@@ -95,6 +96,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _step(f"6. reference pipeline, same 4 s clip and {len(compare_paths)} clips")
         measured["reference"] = library.versus_reference(bundle, clip, compare_paths, warmup=w,
                                                          repeats=max(3, n // 2))
+        if args.no_batch:
+            measured["batch"] = {"not_measured": "--no-batch"}
+        else:
+            _step(f"7. batch scoring over {len(paths)} {source} clips: one process vs Ray (1 and 2 workers)")
+            from bench import batch
+
+            # Quick mode: the one-process path only, with the loaded bundle (Ray's start-up is ~20 s).
+            measured["batch"] = batch.measure(bundle_path=args.bundle, paths=paths, source=source,
+                                              repeats=1 if args.quick else 3, ray=not args.quick,
+                                              bundle=bundle if args.quick else None)
         results["bench_process_peak_rss_mb"] = library.own_peak_rss_mb()
 
         if args.no_cold:
@@ -129,6 +140,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(report.describe(results))
     print()
     print(report.table(results))
+    if "batch" in results["results"]:
+        from bench import batch
+
+        print()
+        print(batch.describe(results["results"]["batch"]))
     print(f"\n{'read' if args.render else 'written'}: {args.out}")
     if args.readme:
         report.update_readme(common.ROOT / "docs" / "speed.md", results)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ser {train,evaluate,predict} ...``.
+"""Command line: ``python -m ser {train,evaluate,predict,batch} ...``.
 
 Examples
 --------
@@ -13,6 +13,10 @@ Add the leaky-split comparison and the seed projects' baselines (``models/evalua
 Score clips, one JSON line each::
 
     python -m ser predict clip1.wav clip2.webm --json
+
+Score a whole archive into a table, resumably, on Ray (see docs/batch.md)::
+
+    python -m ser batch archive/ --out results.parquet
 """
 
 from __future__ import annotations
@@ -255,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, webm)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the shipped one)")
+    from ser.batch.cli import add_parser as add_batch_parser  # argparse only: imports no Ray
+    from ser.batch.cli import command_batch
+
+    add_batch_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "predict" and args.model is None:
         from ser.serving.bundle import DEFAULT_BUNDLE
@@ -264,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         from ser import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # keep TensorFlow's C++ notices off stderr, as predict does
-    handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict}
+    handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
+                "batch": command_batch}
     try:
         return handlers[args.command](args)
     except SERError as error:

@@ -1,0 +1,240 @@
+"""Score one file as ``python -m ser predict`` does, and lay the answer out as table rows.
+
+:func:`score_file` decodes and scores one path and never raises: a file that cannot be
+scored is a :class:`FileResult` with ``error`` set. :class:`Layout` turns results into flat
+rows whose columns come from the bundle's ``labels.json`` (one probability column per
+emotion), the same for every output format.
+
+Example
+-------
+>>> from ser.batch.results import Layout, score_file
+>>> from ser.serving.bundle import load_bundle
+>>> bundle = load_bundle("models")
+>>> layout = Layout.from_labels(bundle.labels)
+>>> row = layout.row(score_file(bundle, "assets/examples/03-01-05-02-01-01-12.flac", timeline=False))
+>>> row["emotion"], row["error"]
+('angry', None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser.errors import AudioDecodeError, NoSpeechError, SERError
+
+#: Values of the ``error_kind`` column (None when the file was scored).
+NO_SPEECH, UNREADABLE, REFUSED, INTERNAL = "no_speech", "unreadable", "refused", "internal"
+REFERENCE_UNAVAILABLE = (
+    "speaker calibration (--reference) is not available in this version of the model yet; "
+    "run without --reference"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakerReference:
+    """Recordings of one speaker's ordinary voice, to calibrate answers to (issue 14).
+
+    Carried as bytes so that every worker of a cluster has them without a shared disk.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The files' paths, for messages.
+    contents : tuple of bytes
+        Their encoded audio.
+    """
+
+    names: tuple[str, ...]
+    contents: tuple[bytes, ...]
+
+    @classmethod
+    def from_files(cls, paths: list[str | Path]) -> SpeakerReference:
+        """Read the reference files (raises SERError when one cannot be read)."""
+        contents = []
+        for path in paths:
+            try:
+                contents.append(Path(path).read_bytes())
+            except OSError as error:
+                raise SERError(f"{path}: cannot read the reference recording ({error.strerror}); check the path") \
+                    from error
+        return cls(names=tuple(str(path) for path in paths), contents=tuple(contents))
+
+
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """The outcome for one file.
+
+    Attributes
+    ----------
+    path : str
+    prediction : ClipPrediction or None
+        The answer ``python -m ser predict`` gives; None when the file failed.
+    duration_seconds : float or None
+        Length of the decoded audio; None when it could not be decoded.
+    error : str or None
+        What went wrong, without the path (it is in its own column).
+    error_kind : str or None
+        One of ``no_speech``, ``unreadable``, ``refused``, ``internal``.
+    timeline : Timeline or None
+        Window-by-window answers, when asked for and the recording is longer than a window.
+    """
+
+    path: str
+    prediction: Any = None
+    duration_seconds: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    timeline: Any = None
+
+
+def _error_text(error: BaseException, path: str) -> str:
+    message = str(error) if isinstance(error, SERError) else f"{type(error).__name__}: {error}"
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _error_kind(error: BaseException) -> str:
+    if isinstance(error, NoSpeechError):
+        return NO_SPEECH
+    if isinstance(error, AudioDecodeError):
+        return UNREADABLE
+    return REFUSED if isinstance(error, SERError) else INTERNAL
+
+
+def _predict(bundle: Any, waveform: np.ndarray, *, reference: SpeakerReference | None) -> Any:
+    """The clip's answer: ``Bundle.predict_clip``, as the CLI's predict path computes it."""
+    if reference is None:
+        return bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate)
+    # Speaker calibration (issue 14) plugs in here: adapt the answer to `reference` with the
+    # function `python -m ser predict --reference` uses, once it exists in ser.serving.
+    raise SERError(REFERENCE_UNAVAILABLE)
+
+
+def score_file(bundle: Any, path: str, *, timeline: bool, reference: SpeakerReference | None = None) -> FileResult:
+    """Decode and score one file; never raises (failures are results with ``error`` set).
+
+    Parameters
+    ----------
+    bundle : ser.serving.bundle.Bundle
+    path : str
+        The audio file (its content decides the format).
+    timeline : bool
+        Also score a recording longer than one model window window by window.
+    reference : SpeakerReference, optional
+        Calibrate to this speaker (hook for issue 14; refused until that feature exists).
+    """
+    from ser.serving.audio import decode_audio
+
+    rate = bundle.config.sample_rate
+    duration = None
+    try:
+        waveform = decode_audio(path, sample_rate=rate, name=path)
+        duration = waveform.size / rate
+        prediction = _predict(bundle, waveform, reference=reference)
+    except Exception as error:  # noqa: BLE001  one bad file never stops the run
+        return FileResult(path=path, duration_seconds=duration, error=_error_text(error, path),
+                          error_kind=_error_kind(error))
+    windows = None
+    if timeline and duration > bundle.config.window_seconds:
+        try:
+            windows = bundle.timeline(waveform, sample_rate=rate)
+        except SERError:
+            windows = None  # no window holds speech on its own: the clip's row says what was heard
+    return FileResult(path=path, prediction=prediction, duration_seconds=duration, timeline=windows)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The columns of the results and timeline tables, from the bundle's labels.
+
+    Attributes
+    ----------
+    emotions : tuple of str
+        One ``probability_<emotion>`` column each, in the bundle's order.
+    heads : tuple of str
+        The extra heads the bundle has (``gender``, ``intensity``): a label and a
+        ``<head>_confidence`` column each.
+    """
+
+    emotions: tuple[str, ...]
+    heads: tuple[str, ...] = ()
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, list[str]]) -> Layout:
+        """From the ``labels.json`` mapping (``emotion`` and optional ``gender``/``intensity``)."""
+        if not labels.get("emotion"):
+            raise SERError("labels.json names no emotions; the bundle is broken, train it again")
+        return cls(emotions=tuple(labels["emotion"]),
+                   heads=tuple(head for head in ("gender", "intensity") if labels.get(head)))
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names of the results table, in order."""
+        heads = [name for head in self.heads for name in (head, f"{head}_confidence")]
+        return ["path", "emotion", "confidence", "sure", *self.probability_columns, *heads,
+                "speech_seconds", "duration_seconds", "error", "error_kind"]
+
+    @property
+    def probability_columns(self) -> list[str]:
+        return [f"probability_{emotion}" for emotion in self.emotions]
+
+    @property
+    def timeline_columns(self) -> list[str]:
+        """Column names of the timeline table (one row per window), in order."""
+        return ["path", "start_seconds", "end_seconds", "voiced", "emotion", *self.probability_columns]
+
+    def column_types(self, *, timeline: bool = False) -> dict[str, str]:
+        """``column -> "string" | "float" | "bool"``, for typed formats (Parquet)."""
+        strings = {"path", "emotion", "error", "error_kind", *self.heads}
+        booleans = {"sure", "voiced"}
+        names = self.timeline_columns if timeline else self.columns
+        return {name: "string" if name in strings else "bool" if name in booleans else "float" for name in names}
+
+    def row(self, result: FileResult) -> dict[str, Any]:
+        """The results-table row of one file (None where a failed file has no value)."""
+        row: dict[str, Any] = dict.fromkeys(self.columns)
+        row.update(path=result.path, duration_seconds=result.duration_seconds, error=result.error,
+                   error_kind=result.error_kind)
+        prediction = result.prediction
+        if prediction is None:
+            return row
+        row.update(emotion=prediction.emotion, confidence=prediction.confidence, sure=prediction.sure,
+                   speech_seconds=prediction.speech_seconds)
+        for emotion, column in zip(self.emotions, self.probability_columns, strict=True):
+            row[column] = prediction.probabilities[emotion]
+        for head in self.heads:
+            values = getattr(prediction, head, None)
+            if values:
+                best = max(values, key=values.get)
+                row[head], row[f"{head}_confidence"] = best, values[best]
+        return row
+
+    def timeline_rows(self, result: FileResult) -> list[dict[str, Any]]:
+        """One row per model window of ``result.timeline`` (empty without one).
+
+        Unvoiced windows have ``voiced`` False and no emotion or probabilities.
+        """
+        timeline = result.timeline
+        if timeline is None:
+            return []
+        rows = []
+        for start, end, voiced, probabilities in zip(
+            timeline.starts, timeline.ends, timeline.voiced, timeline.probabilities, strict=True
+        ):
+            row: dict[str, Any] = {"path": result.path, "start_seconds": float(start), "end_seconds": float(end),
+                                   "voiced": bool(voiced), "emotion": None}
+            if voiced:
+                row["emotion"] = self.emotions[int(np.argmax(probabilities))]
+            for column, value in zip(self.probability_columns, probabilities, strict=True):
+                row[column] = _finite(value) if voiced else None
+            rows.append(row)
+        return rows
