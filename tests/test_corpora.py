@@ -125,3 +125,76 @@ def test_manifest_table_is_typed_like_the_others(tmp_path):
     table = read_manifest(_manifest(tmp_path, "path,emotion,speaker\na.wav,happy,p\n"))
     assert str(table["sentence"].dtype) == "Int64" and str(table["common_sentence"].dtype) == "boolean"
     assert np.array_equal(table["vocal_channel"].to_numpy(), np.array(["speech"], dtype=object))
+
+
+# ---- protocol helpers: class masks, speaker folds, reference clips ---------------------------
+
+import pandas as pd  # noqa: E402
+
+from ser.training.corpora import emotion_mask, fold_speakers, reference_clips, speaker_folds  # noqa: E402
+from ser.training.data import table_from_rows  # noqa: E402
+from ser.training.splits import actor_folds  # noqa: E402
+
+
+def _table(rows):
+    return table_from_rows([
+        {"path": f"/x/{i}", "corpus": corpus, "speaker": speaker, "gender": gender, "emotion": emotion,
+         "sentence": sentence, "text": text, "common_sentence": common, "repetition": repetition,
+         "vocal_channel": "speech", "intensity": None}
+        for i, (corpus, speaker, gender, emotion, sentence, text, common, repetition) in enumerate(rows)
+    ])
+
+
+def _ravdess_like(actors=range(1, 21)):
+    return _table([("ravdess", f"ravdess-{a:02d}", "male" if a % 2 else "female", "neutral", 1, "s1", True, 1)
+                   for a in actors])
+
+
+def test_speaker_folds_reproduce_the_headline_actor_folds():
+    folds = speaker_folds(_ravdess_like(), n_folds=5, seed=0)
+    expected = actor_folds(list(range(1, 21)), n_folds=5, seed=0)
+    assert folds == [[f"ravdess-{a:02d}" for a in fold] for fold in expected]
+
+
+def test_joint_folds_are_disjoint_cover_everyone_and_keep_each_corpus_split():
+    other = _table([("ased", f"ased-{s:02d}", ["male", "female", None][s % 3], "sad", 3, "t", False, 1)
+                    for s in range(1, 31)])
+    table = pd.concat([_ravdess_like(), other], ignore_index=True)
+    for fold in range(5):
+        train, validation, test = fold_speakers(table, n_folds=5, fold=fold, seed=0)
+        assert not (set(train) & set(validation)) and not (set(train) & set(test)) and not (set(validation) & set(test))
+        assert set(train) | set(validation) | set(test) == set(table["speaker"])
+        assert {s.split("-")[0] for s in test} == {"ravdess", "ased"}
+    ravdess_only = speaker_folds(_ravdess_like(), n_folds=5, seed=0)
+    joint = speaker_folds(table, n_folds=5, seed=0)
+    assert [[s for s in fold if s.startswith("ravdess")] for fold in joint] == ravdess_only
+    with pytest.raises(ValueError, match="n_folds"):
+        speaker_folds(_ravdess_like(range(1, 4)), n_folds=5, seed=0)
+
+
+def test_emotion_mask_follows_each_rows_corpus():
+    table = _table([("a", "a-1", "male", "happy", None, None, None, None),
+                    ("a", "a-1", "male", "sad", None, None, None, None),
+                    ("b", "b-1", "male", "calm", None, None, None, None)])
+    mask = emotion_mask(table)
+    assert mask.shape == (3, len(EMOTIONS)) and mask.dtype == bool
+    assert [EMOTIONS[i] for i in np.flatnonzero(mask[0])] == ["happy", "sad"]
+    assert [EMOTIONS[i] for i in np.flatnonzero(mask[2])] == ["calm"]
+    with pytest.raises(ValueError, match="no emotions known"):
+        emotion_mask(table, emotions={"a": ("happy",)})
+
+
+def test_reference_clips_two_neutral_per_speaker_distinct_words_specific_sentences_first():
+    table = _table([
+        ("ased", "ased-01", "male", "neutral", 1, "common-1", True, 1),
+        ("ased", "ased-01", "male", "neutral", 3, "neutral-3", False, 2),
+        ("ased", "ased-01", "male", "neutral", 3, "neutral-3", False, 1),
+        ("ased", "ased-01", "male", "neutral", 4, "neutral-4", False, 1),
+        ("ased", "ased-01", "male", "angry", 1, "common-1", True, 1),
+        ("ased", "ased-02", "female", "neutral", 1, "common-1", True, 1),  # one neutral clip: no reference
+        ("ased", "ased-03", "female", "neutral", 1, "common-1", True, 1),
+        ("ased", "ased-03", "female", "neutral", 1, "common-1", True, 2),
+    ])
+    chosen = reference_clips(table)
+    assert chosen.tolist() == [False, False, True, True, False, False, True, True]
+    assert not chosen[table["emotion"] != "neutral"].any()

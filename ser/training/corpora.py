@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ser.errors import DatasetError
@@ -191,3 +192,109 @@ def corpus_emotions(table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
         str(corpus): tuple(emotion for emotion in EMOTIONS if emotion in set(group["emotion"]))
         for corpus, group in table.groupby("corpus", sort=True)
     }
+
+
+def emotion_mask(table: pd.DataFrame, *, emotions: dict[str, tuple[str, ...]] | None = None) -> np.ndarray:
+    """Which of the eight emotions each row's corpus can teach: the class mask of a masked loss.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A corpus table (:data:`ser.training.data.TABLE_COLUMNS`).
+    emotions : dict, optional
+        ``corpus -> emotions``; by default :func:`corpus_emotions` of ``table`` itself (pass the
+        training table's when masking test rows).
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(table), len(EMOTIONS))
+    """
+    emotions = corpus_emotions(table) if emotions is None else emotions
+    missing = sorted(set(table["corpus"]) - set(emotions))
+    if missing:
+        raise ValueError(f"no emotions known for corpus {missing}")
+    allowed = {corpus: np.isin(EMOTIONS, names) for corpus, names in emotions.items()}
+    if not len(table):
+        return np.zeros((0, len(EMOTIONS)), dtype=bool)
+    return np.stack([allowed[corpus] for corpus in table["corpus"]])
+
+
+def speaker_folds(table: pd.DataFrame, *, n_folds: int, seed: int) -> list[list[str]]:
+    """Deal every speaker of ``table`` into ``n_folds`` disjoint folds, corpus by corpus.
+
+    Within a corpus, male speakers are shuffled and dealt round-robin first, then female, then
+    those of unknown gender, with a generator seeded by ``seed`` afresh for each corpus: for
+    RAVDESS that is exactly :func:`ser.training.splits.actor_folds` (the headline's folds).
+
+    Returns
+    -------
+    list of list of str
+        Speaker ids; each speaker in exactly one fold, each fold sorted.
+    """
+    speakers = table.groupby("speaker", sort=True).agg(corpus=("corpus", "first"), gender=("gender", "first"))
+    if n_folds < 2 or n_folds > len(speakers):
+        raise ValueError(f"n_folds must be between 2 and the number of speakers ({len(speakers)}), got {n_folds}")
+    folds: list[list[str]] = [[] for _ in range(n_folds)]
+    for _, group in speakers.groupby("corpus", sort=True):
+        rng = np.random.default_rng(seed)
+        position = 0
+        for gender in ("male", "female", None):
+            chosen = group.index[group["gender"].isna()] if gender is None else group.index[group["gender"] == gender]
+            members = sorted(chosen)
+            rng.shuffle(members)
+            for speaker in members:
+                folds[position % n_folds].append(str(speaker))
+                position += 1
+    return [sorted(fold) for fold in folds]
+
+
+def fold_speakers(
+    table: pd.DataFrame, *, n_folds: int, fold: int, seed: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Fold ``fold`` of :func:`speaker_folds` is the test set, the next one the validation set
+    (as :func:`ser.training.splits.train_validation_test`).
+
+    Returns
+    -------
+    train, validation, test : list of str
+        Disjoint speaker ids covering the table.
+    """
+    folds = speaker_folds(table, n_folds=n_folds, seed=seed)
+    test, validation = folds[fold], folds[(fold + 1) % n_folds]
+    train = sorted(speaker for group in folds for speaker in group if speaker not in test + validation)
+    return train, validation, test
+
+
+def reference_clips(table: pd.DataFrame, *, per_speaker: int = 2) -> np.ndarray:
+    """The neutral clips that stand for each speaker's ordinary voice in calibrated scoring.
+
+    Per speaker, ``per_speaker`` neutral clips, chosen without looking at audio or answers:
+    sentences whose words are not spoken in other emotions first (so the reference does not
+    share words with the scored clips where the corpus allows it), first repetitions first,
+    different sentences before a second take of the same one, then by path. A speaker with
+    fewer neutral clips gets none (their clips are left out of calibrated comparisons).
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(table),)
+        True for reference clips (never scored in a calibrated comparison).
+    """
+    chosen = np.zeros(len(table), dtype=bool)
+    neutral = table[table["emotion"] == "neutral"]
+    order = neutral.assign(
+        _common=neutral["common_sentence"].fillna(False).astype(bool),
+        _repetition=neutral["repetition"].fillna(1),
+        _sentence=neutral["sentence"].fillna(0),
+    ).sort_values(["speaker", "_common", "_repetition", "_sentence", "path"])
+    for _, clips in order.groupby("speaker", sort=True):
+        if len(clips) < per_speaker:
+            continue
+        picked: list = []
+        texts: set = set()
+        for row, text in zip(clips.index, clips["text"], strict=True):  # distinct words first
+            if len(picked) < per_speaker and (text is None or text not in texts):
+                picked.append(row)
+                texts.add(text)
+        picked += [row for row in clips.index if row not in picked][: per_speaker - len(picked)]
+        chosen[table.index.get_indexer(picked)] = True
+    return chosen
