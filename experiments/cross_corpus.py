@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ser.config import FeatureConfig  # noqa: E402
+from ser.serving.speaker import apply_neutral_bias, neutral_floor_bias  # noqa: E402
 from ser.training.corpora import corpus_emotions, fold_speakers, index_corpora  # noqa: E402
 from ser.training.corpus_scores import score  # noqa: E402
 from ser.training.data import EMOTIONS  # noqa: E402
@@ -75,6 +76,8 @@ RECIPES: dict[str, LinearRecipe] = {
     "centre_mfcc": LinearRecipe(utterance_centring="mfcc"),
     "centre_all": LinearRecipe(utterance_centring="all"),
 }
+#: Neutral floors compared (ser.serving.speaker.neutral_floor_bias).
+NEUTRAL_FLOORS = (0.3, 0.5)
 PROTOCOLS = ("ravdess_cv", "ased_cv", "ravdess_to_ased", "ased_to_ravdess", "joint_cv")
 N_FOLDS, SEED = 5, 0
 
@@ -122,6 +125,7 @@ class Predictions:
     functionals: list[np.ndarray] = dataclasses.field(default_factory=list)
     calibrated: list[np.ndarray] = dataclasses.field(default_factory=list)
     calibrated_half: list[np.ndarray] = dataclasses.field(default_factory=list)
+    floors: dict[float, list[np.ndarray]] = dataclasses.field(default_factory=dict)
     answer_space: list[tuple[str, ...]] = dataclasses.field(default_factory=list)
 
 
@@ -134,8 +138,9 @@ def _views(clips, train, validation, recipe, *, log, label):
     plan = (("functionals", None, recipe.c_grid), ("voicing", voicing(clips), recipe.voicing_c_grid))
     for name, columns, grid in plan:
         started = time.perf_counter()
-        if validation is None:
-            view = fit_views(clips, train, recipe=recipe, c_values=grid, columns=columns)[0]
+        if validation is None or len(grid) == 1:  # nothing to choose: fit on everything given
+            everyone = train if validation is None else train | validation
+            view = fit_views(clips, everyone, recipe=recipe, c_values=grid[:1], columns=columns)[0]
             choice[name] = {"chosen": grid[0]}
         else:
             candidates = fit_views(clips, train, recipe=recipe, c_values=grid, columns=columns)
@@ -179,6 +184,16 @@ def predict(clips, views, trained_on, test, recipe, out: Predictions) -> None:
     half = fused(raw + 0.5 * np.nan_to_num(offsets))[0]
     half[no_reference] = np.nan
     out.calibrated_half.append(half)
+    # The neutral floor: one bias per speaker on the neutral class, from the model's own answer
+    # for that speaker's reference clips (ser.serving.speaker; works on any model's output).
+    speakers, references = clips.speaker[test], clips.reference[test]
+    for floor in NEUTRAL_FLOORS:
+        adapted = np.full_like(both, np.nan)
+        for speaker in np.unique(speakers[references]):
+            own = speakers == speaker
+            bias = neutral_floor_bias(both[own & references][:, allowed], neutral=0, floor=floor)
+            adapted[own] = apply_neutral_bias(both[own], neutral=EMOTIONS.index("neutral"), bias=bias)
+        out.floors.setdefault(floor, []).append(adapted)
     out.answer_space.append(emotions)
 
 
@@ -188,6 +203,7 @@ def summarise(clips, predictions: Predictions, *, subsets: dict[str, np.ndarray]
     fused, functionals = np.concatenate(predictions.fused), np.concatenate(predictions.functionals)
     calibrated = np.concatenate(predictions.calibrated)
     calibrated_half = np.concatenate(predictions.calibrated_half)
+    floors = {floor: np.concatenate(parts) for floor, parts in predictions.floors.items()}
     app = predictions.answer_space[0]
     result = {}
     for name, subset in subsets.items():
@@ -218,11 +234,17 @@ def summarise(clips, predictions: Predictions, *, subsets: dict[str, np.ndarray]
                 entry[f"calibrated_half_{space_name}"] = score(
                     calibrated_half[scored], labels, speakers=speakers, answer_space=space
                 ).to_dict()
+                for floor, adapted in floors.items():
+                    entry[f"neutral_floor_{floor}_{space_name}"] = score(
+                        adapted[scored], labels, speakers=speakers, answer_space=space
+                    ).to_dict()
         result[name] = entry
     return result
 
 
-def run_recipe(clips: FunctionalClips, recipe: LinearRecipe, *, protocols, log) -> dict:
+def run_recipe(clips: FunctionalClips, recipe: LinearRecipe, *, protocols, log, save_to: Path | None = None) -> dict:
+    """Every protocol of one recipe; with ``save_to``, each protocol's test probabilities are also
+    saved as ``<save_to>-<protocol>.npz`` (rows into the clip table, fused probabilities)."""
     if recipe.utterance_centring != "none":
         pairs = utterance_centring(clips.names, families=CENTRING_FAMILIES[recipe.utterance_centring])
         names = clips.names
@@ -259,11 +281,14 @@ def run_recipe(clips: FunctionalClips, recipe: LinearRecipe, *, protocols, log) 
         else:
             source, target = ("ravdess", "ased") if protocol == "ravdess_to_ased" else ("ased", "ravdess")
             own = selections.get(f"{source}_cv")
-            if own is None:
-                raise SystemExit(f"{protocol} takes C from {source}_cv: run that protocol first (as the default does)")
             chosen = {}
             for view in ("functionals", "voicing"):
                 grid = recipe.c_grid if view == "functionals" else recipe.voicing_c_grid
+                if len(grid) == 1:  # --fixed-c: nothing to choose
+                    chosen[view] = grid[0]
+                    continue
+                if own is None:
+                    raise SystemExit(f"{protocol} takes C from {source}_cv: run that protocol first")
                 mean = {c: np.mean([fold[view]["validation_accuracy"][str(c)] for fold in own]) for c in grid}
                 chosen[view] = max(grid, key=lambda c: (mean[c], -c))
             train = clips.corpus == source
@@ -273,6 +298,9 @@ def run_recipe(clips: FunctionalClips, recipe: LinearRecipe, *, protocols, log) 
             target_rows = clips.corpus == target
             predict(clips, views, train, target_rows, recipe, predictions)
             choices = chosen
+        if save_to is not None:
+            np.savez(f"{save_to}-{protocol}.npz", rows=np.concatenate(predictions.rows),
+                     fused=np.concatenate(predictions.fused), calibrated=np.concatenate(predictions.calibrated))
         results["protocols"][protocol] = {
             "c": choices, "scores": summarise(clips, predictions, subsets=subsets),
             "seconds": round(time.perf_counter() - started, 1),
@@ -290,7 +318,8 @@ def headline(protocol: str, scores: dict) -> str:
             line += (
                 f", same clips {100 * entry['same_clips_uncalibrated_restricted']['accuracy']:.1f}"
                 f" -> calibrated {100 * entry['calibrated_restricted']['accuracy']:.1f}"
-                f" (half {100 * entry['calibrated_half_restricted']['accuracy']:.1f})"
+                f" (half {100 * entry['calibrated_half_restricted']['accuracy']:.1f}); neutral floor 0.5: "
+                f"{100 * entry['neutral_floor_0.5_restricted']['accuracy']:.1f}"
             )
         parts.append(line)
     return f"  {protocol}: " + "; ".join(parts)
@@ -304,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "cross_corpus")
     parser.add_argument("--recipe", action="append", choices=sorted(RECIPES), help="repeat for several")
     parser.add_argument("--protocol", action="append", choices=PROTOCOLS, help="repeat; default all")
+    parser.add_argument(
+        "--fixed-c", nargs=2, type=float, metavar=("FUNCTIONALS", "VOICING"),
+        help="quick comparison: one L2 strength per view, no selection (results named <recipe>-fixed)",
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -314,8 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     protocols = args.protocol or list(PROTOCOLS)
     for name in args.recipe or ["shipped"]:
-        log(f"recipe {name}: {RECIPES[name]}")
-        results = run_recipe(clips, RECIPES[name], protocols=protocols, log=log)
+        recipe = RECIPES[name]
+        if args.fixed_c:
+            recipe = dataclasses.replace(recipe, c_grid=(args.fixed_c[0],), voicing_c_grid=(args.fixed_c[1],))
+            name = f"{name}-fixed"
+        log(f"recipe {name}: {recipe}")
+        results = run_recipe(clips, recipe, protocols=protocols, log=log, save_to=args.out / name)
         results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         results["command"] = "python experiments/cross_corpus.py " + " ".join(argv or sys.argv[1:])
         (args.out / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")

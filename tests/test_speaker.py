@@ -2,82 +2,98 @@ import numpy as np
 import pytest
 
 from ser.config import FeatureConfig
-from ser.errors import BundleError, NoSpeechError
-from ser.serving.features import prepare_waveform
-from ser.serving.functionals import acoustic_functionals, n_functionals
+from ser.errors import NoSpeechError
 from ser.serving.speaker import (
+    NEUTRAL_FLOOR,
     SpeakerAdaptation,
-    SpeakerCalibration,
-    adapt_to_speaker,
+    adapt_to_reference,
+    apply_neutral_bias,
+    neutral_floor_bias,
     reference_segments,
 )
 from ser.testing import synthetic_voice
 
 CONFIG = FeatureConfig()
+FEARFUL = np.array([0.1, 0.05, 0.05, 0.05, 0.05, 0.6, 0.05, 0.05])
 
 
-def test_a_reference_equal_to_the_centroid_gives_no_offset():
-    voice = synthetic_voice(seconds=2.5, seed=1)
-    centroid = acoustic_functionals(prepare_waveform(voice, config=CONFIG), config=CONFIG)
-    adaptation = adapt_to_speaker([voice], config=CONFIG, calibration=SpeakerCalibration(centroid=centroid))
-    assert adaptation.segments == 1
-    assert np.allclose(adaptation.offset, 0.0, atol=1e-3 * (1 + np.abs(centroid)))
-    assert 2.0 < adaptation.reference_seconds <= 2.5
+def _neutral_share(probabilities: np.ndarray) -> float:
+    logs = np.log(probabilities).mean(axis=0)
+    mean = np.exp(logs - logs.max())
+    return float(mean[0] / mean.sum())
 
 
-def test_offset_moves_the_reference_mean_onto_the_centroid_with_strength():
-    voices = [synthetic_voice(seconds=2.0, pitch=120.0, seed=2), synthetic_voice(seconds=2.0, pitch=160.0, seed=3)]
-    values = np.stack([acoustic_functionals(prepare_waveform(v, config=CONFIG), config=CONFIG) for v in voices])
-    centroid = np.linspace(-1, 1, n_functionals(CONFIG))
-    full = adapt_to_speaker(voices, config=CONFIG, calibration=SpeakerCalibration(centroid=centroid))
-    half = adapt_to_speaker(voices, config=CONFIG, calibration=SpeakerCalibration(centroid=centroid, strength=0.5))
-    assert full.segments == 2
-    scale = 1 + np.abs(values).max(axis=0)  # float32 offsets: compare relative to each functional's size
-    assert np.all(np.abs(full.apply(values.mean(axis=0)) - centroid) <= 1e-5 * scale)
-    assert np.all(np.abs(half.offset - full.offset / 2) <= 1e-5 * scale)
-    assert full.apply(values).shape == values.shape and full.apply(values).dtype == np.float32
+def test_bias_lifts_the_reference_exactly_to_the_floor():
+    rng = np.random.default_rng(0)
+    reference = rng.dirichlet(np.ones(8), 4)
+    reference[:, 0] *= 0.05
+    reference /= reference.sum(axis=1, keepdims=True)
+    for floor in (0.3, 0.5, 0.7):
+        bias = neutral_floor_bias(reference, neutral=0, floor=floor)
+        assert bias > 0
+        assert np.isclose(_neutral_share(apply_neutral_bias(reference, neutral=0, bias=bias)), floor)
+
+
+def test_a_reference_already_neutral_changes_nothing():
+    reference = np.array([[0.8, 0.05, 0.05, 0.02, 0.02, 0.02, 0.02, 0.02]])
+    assert neutral_floor_bias(reference, neutral=0) == 0.0
+    clip = np.array([0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert np.allclose(apply_neutral_bias(clip, neutral=0, bias=0.0), clip)
+
+
+def test_bias_keeps_the_order_of_the_other_emotions_and_sums_to_one():
+    rng = np.random.default_rng(1)
+    clips = rng.dirichlet(np.ones(8), 20)
+    adapted = apply_neutral_bias(clips, neutral=0, bias=2.0)
+    assert np.allclose(adapted.sum(axis=1), 1.0) and (adapted[:, 0] >= clips[:, 0]).all()
+    others = np.delete(adapted, 0, axis=1) / np.delete(clips, 0, axis=1)
+    assert np.allclose(others, others[:, :1])  # the rest scaled alike: their ranking never changes
+
+
+def test_adapt_to_reference_scores_every_piece():
+    seen = []
+
+    def score(piece):
+        seen.append(piece.size)
+        return FEARFUL
+
+    adaptation = adapt_to_reference([synthetic_voice(seconds=10.0, seed=1), synthetic_voice(seconds=2.0, seed=2)],
+                                    config=CONFIG, score=score, neutral=0)
+    assert adaptation.segments == len(seen) == 4  # 3 windows of the long one (+ a short tail dropped), 1 whole
+    assert np.isclose(adaptation.reference_neutral, 0.1) and adaptation.bias > 0
+    assert np.isclose(adaptation.apply(FEARFUL)[0], NEUTRAL_FLOOR)
+    assert adaptation.to_dict()["segments"] == 4
+    assert isinstance(adaptation, SpeakerAdaptation)
 
 
 def test_long_reference_is_cut_into_window_length_pieces():
     pieces = reference_segments(synthetic_voice(seconds=10.0, seed=4), config=CONFIG)
-    assert len(pieces) == 3  # 10 s -> 3 s + 3 s + 3 s (+ a last second, under half a window: dropped)
-    assert all(piece.size <= CONFIG.window_samples for piece in pieces)
+    assert len(pieces) == 3 and all(piece.size <= CONFIG.window_samples for piece in pieces)
     assert len(reference_segments(synthetic_voice(seconds=4.0, seed=4), config=CONFIG)) == 1
 
 
 def test_silent_noisy_or_too_short_references_are_refused():
-    calibration = SpeakerCalibration(centroid=np.zeros(n_functionals(CONFIG)))
     rng = np.random.default_rng(0)
+
+    def score(piece):
+        return FEARFUL
+
     with pytest.raises(NoSpeechError, match="reference recording 2"):
-        adapt_to_speaker([synthetic_voice(seconds=2.0), np.zeros(32000, np.float32)], config=CONFIG,
-                         calibration=calibration)
+        adapt_to_reference([synthetic_voice(seconds=2.0), np.zeros(32000, np.float32)], config=CONFIG, score=score,
+                           neutral=0)
     with pytest.raises(NoSpeechError, match="reference recording 1"):
-        adapt_to_speaker([0.1 * rng.standard_normal(32000).astype(np.float32)], config=CONFIG, calibration=calibration)
+        adapt_to_reference([0.1 * rng.standard_normal(32000).astype(np.float32)], config=CONFIG, score=score,
+                           neutral=0)
     with pytest.raises(NoSpeechError, match="at least 1.5 s"):
-        adapt_to_speaker([synthetic_voice(seconds=1.0)], config=CONFIG, calibration=calibration)
+        adapt_to_reference([synthetic_voice(seconds=1.0)], config=CONFIG, score=score, neutral=0)
     with pytest.raises(NoSpeechError, match="no reference"):
-        adapt_to_speaker([], config=CONFIG, calibration=calibration)
+        adapt_to_reference([], config=CONFIG, score=score, neutral=0)
 
 
-def test_calibration_round_trips_through_json_and_is_checked(tmp_path):
-    calibration = SpeakerCalibration(centroid=np.arange(n_functionals(CONFIG), dtype=float), strength=0.5)
-    calibration.save(tmp_path)
-    loaded = SpeakerCalibration.load(tmp_path, config=CONFIG)
-    assert np.array_equal(loaded.centroid, calibration.centroid) and loaded.strength == 0.5
-    assert SpeakerCalibration.load(tmp_path / "missing", config=CONFIG) is None
-    with pytest.raises(BundleError, match="different trainings"):
-        SpeakerCalibration.from_dict({"centroid": [0.0, 1.0]}, config=CONFIG)
-    with pytest.raises(BundleError, match="malformed"):
-        SpeakerCalibration.from_dict({"strength": 1.0}, config=CONFIG)
-    with pytest.raises(BundleError, match="finite"):
-        SpeakerCalibration(centroid=np.array([np.nan]))
-    with pytest.raises(BundleError, match="strength"):
-        SpeakerCalibration(centroid=np.zeros(3), strength=0.0)
-    with pytest.raises(BundleError, match="reads no functionals"):
-        adapt_to_speaker([synthetic_voice()], config=FeatureConfig(functionals=""), calibration=calibration)
-
-
-def test_apply_refuses_the_wrong_length():
-    adaptation = SpeakerAdaptation(offset=np.zeros(4, np.float32), reference_seconds=2.0, segments=1)
-    with pytest.raises(ValueError, match="4"):
-        adaptation.apply(np.zeros(5))
+def test_bad_floor_or_shapes_are_refused():
+    with pytest.raises(ValueError, match="strictly between"):
+        neutral_floor_bias(FEARFUL[None], neutral=0, floor=1.0)
+    with pytest.raises(ValueError, match="n_pieces"):
+        neutral_floor_bias(FEARFUL, neutral=0)
+    with pytest.raises(ValueError, match="n_pieces"):
+        neutral_floor_bias(FEARFUL[None], neutral=9)
