@@ -1,0 +1,162 @@
+"""The log-mel CNN trained on several corpora with a masked emotion loss.
+
+The CNN's emotion head is a softmax over all eight emotions, as shipped. For a clip of a
+corpus that has only some of them (ASED: five), the loss is the cross-entropy of that softmax
+renormalised over the corpus's emotions::
+
+    loss = -log p_label + log sum_{c in corpus emotions} p_c
+
+so ASED never teaches "this is not calm" (it has no calm clips at all). The target passed to
+Keras encodes both the label and the mask in one row (:func:`encode_targets`). The gender head
+learns where the gender is known; the intensity head only from RAVDESS (ASED has no intensity
+labels): the other rows get weight 0 for that head.
+
+Example
+-------
+>>> import numpy as np
+>>> from ser.training.masked_cnn import encode_targets, masked_emotion_loss
+>>> targets = encode_targets(np.array([4]), np.array([[1, 0, 1, 1, 1, 1, 0, 0]], dtype=bool))
+>>> targets.tolist()
+[[1.0, 0.0, 1.0, 1.0, 2.0, 1.0, 0.0, 0.0]]
+>>> probabilities = np.full((1, 8), 0.125, dtype=np.float32)
+>>> round(float(masked_emotion_loss(targets, probabilities)[0]), 4)  # log 5: uniform over five
+1.6094
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ser import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+from ser.config import FeatureConfig  # noqa: E402
+from ser.training.cache import SPEED_FACTORS  # noqa: E402
+from ser.training.cross_validation import TrainSettings, _crop, augment_window  # noqa: E402
+
+#: Probabilities are floored here before the log (the softmax can underflow to 0 in float32).
+PROBABILITY_FLOOR = 1e-7
+
+
+def encode_targets(labels: np.ndarray, class_mask: np.ndarray) -> np.ndarray:
+    """One row per clip: 1 for the classes its corpus has, 2 for its label, 0 elsewhere.
+
+    Parameters
+    ----------
+    labels : np.ndarray of int, shape (n,)
+    class_mask : np.ndarray of bool, shape (n, n_classes)
+
+    Returns
+    -------
+    np.ndarray, shape (n, n_classes), float32
+    """
+    labels = np.asarray(labels)
+    class_mask = np.asarray(class_mask, dtype=bool)
+    if not class_mask[np.arange(len(labels)), labels].all():
+        raise ValueError("a clip's label is not among its corpus's emotions (class_mask)")
+    targets = class_mask.astype(np.float32)
+    targets[np.arange(len(labels)), labels] = 2.0
+    return targets
+
+
+def masked_emotion_loss(y_true, y_pred):
+    """Cross-entropy of the softmax renormalised over each row's allowed classes.
+
+    Parameters
+    ----------
+    y_true : tensor, shape (batch, n_classes)
+        From :func:`encode_targets`.
+    y_pred : tensor, shape (batch, n_classes)
+        Softmax probabilities over all classes.
+
+    Returns
+    -------
+    tensor, shape (batch,)
+    """
+    y_pred = ops.clip(y_pred, PROBABILITY_FLOOR, 1.0)
+    label = ops.cast(ops.equal(y_true, 2.0), y_pred.dtype)
+    allowed = ops.cast(ops.greater(y_true, 0.0), y_pred.dtype)
+    return -ops.log(ops.sum(label * y_pred, axis=-1)) + ops.log(ops.sum(allowed * y_pred, axis=-1))
+
+
+class MaskedBatches(keras.utils.PyDataset):
+    """Random crops of augmented training clips of several corpora, reshuffled every epoch.
+
+    Parameters
+    ----------
+    variants : dict
+        ``speed -> list`` of log-mel matrices (frames, n_mels), one per clip.
+    targets : np.ndarray, shape (n, n_emotions)
+        :func:`encode_targets` rows.
+    gender, intensity : np.ndarray of int, shape (n,)
+        Labels; ``-1`` where unknown (that head then gets weight 0 for the clip).
+    emotion_weights : np.ndarray, shape (n,)
+        Per-clip weight of the emotion loss (e.g. classes balanced within each corpus).
+    """
+
+    def __init__(
+        self,
+        *,
+        variants: dict[float, list[np.ndarray]],
+        targets: np.ndarray,
+        gender: np.ndarray,
+        intensity: np.ndarray,
+        emotion_weights: np.ndarray,
+        config: FeatureConfig,
+        settings: TrainSettings,
+        seed: int,
+    ):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.variants, self.targets = variants, targets
+        self.gender, self.intensity = gender, intensity
+        self.emotion_weights = emotion_weights.astype(np.float32)
+        self.config, self.settings = config, settings
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(targets))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.targets) / self.settings.batch_size)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.targets))
+
+    def __getitem__(self, batch_index: int):
+        size = self.settings.batch_size
+        rows = self.order[batch_index * size : (batch_index + 1) * size]
+        windows = []
+        for row in rows:
+            speed = 1.0
+            if self.rng.random() < self.settings.speed_probability:
+                speed = float(self.rng.choice([s for s in SPEED_FACTORS if s != 1.0]))
+            window = _crop(self.variants[speed][row], frames=self.config.window_frames, rng=self.rng)
+            windows.append(augment_window(window, settings=self.settings, rng=self.rng))
+        gender, intensity = self.gender[rows], self.intensity[rows]
+        targets = {
+            "emotion": self.targets[rows], "gender": np.maximum(gender, 0), "intensity": np.maximum(intensity, 0),
+        }
+        weights = {
+            "emotion": self.emotion_weights[rows],
+            "gender": (gender >= 0).astype(np.float32),
+            "intensity": (intensity >= 0).astype(np.float32),
+        }
+        return np.stack(windows), targets, weights
+
+
+def compile_masked(model: keras.Model, *, settings: TrainSettings) -> keras.Model:
+    """Compile the shipped architecture with the masked emotion loss (the other heads as shipped)."""
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=settings.learning_rate, weight_decay=1e-3),
+        loss={
+            "emotion": masked_emotion_loss,
+            "gender": "sparse_categorical_crossentropy",
+            "intensity": "sparse_categorical_crossentropy",
+        },
+        loss_weights={"emotion": 1.0, "gender": 0.2, "intensity": 0.3},
+    )
+    return model

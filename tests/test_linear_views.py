@@ -1,0 +1,124 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ser.training.data import EMOTIONS, table_from_rows
+from ser.training.linear_views import (
+    FunctionalClips,
+    LinearRecipe,
+    centre_utterances,
+    fit_views,
+    fuse_probabilities,
+    neutral_centroid,
+    speaker_offsets,
+    training_rows,
+    utterance_centring,
+)
+
+N_FEATURES = 6
+
+
+def _clips(seed: int = 0) -> FunctionalClips:
+    """Two corpora: 'big' (4 speakers, 4 emotions) and 'small' (2 speakers, 2 emotions); each
+    speaker's voice is a constant offset, each emotion a direction."""
+    rng = np.random.default_rng(seed)
+    rows, values = [], []
+    emotion_direction = rng.standard_normal((len(EMOTIONS), N_FEATURES))
+    plan = [("big", s, ("neutral", "happy", "sad", "angry"), 6) for s in range(4)]
+    plan += [("small", s, ("neutral", "angry"), 3) for s in range(2)]
+    for corpus, speaker, emotions, per_emotion in plan:
+        voice = 3 * rng.standard_normal(N_FEATURES)
+        for emotion in emotions:
+            for take in range(per_emotion):
+                rows.append({"path": f"/{corpus}/{speaker}/{emotion}/{take}", "corpus": corpus,
+                             "speaker": f"{corpus}-{speaker}", "gender": "male", "emotion": emotion,
+                             "sentence": take % 2 + 1, "text": f"t{take % 2}", "common_sentence": False,
+                             "repetition": take // 2 + 1, "vocal_channel": "speech", "intensity": None})
+                noise = 0.3 * rng.standard_normal(N_FEATURES)
+                values.append(voice + emotion_direction[EMOTIONS.index(emotion)] + noise)
+    values = np.array(values, dtype=np.float32)
+    return FunctionalClips(table=table_from_rows(rows), speeds={1.0: values, 0.9: values + 0.01, 1.1: values - 0.01},
+                           room=values + 0.1 * rng.standard_normal(values.shape).astype(np.float32))
+
+
+def test_training_rows_copies_masks_and_weights():
+    clips = _clips()
+    everyone = np.ones(len(clips), dtype=bool)
+    values, labels, mask, weights = training_rows(clips, everyone, recipe=LinearRecipe())
+    assert values.shape == (4 * len(clips), N_FEATURES) and labels.shape == weights.shape == (4 * len(clips),)
+    assert mask[np.arange(len(labels)), labels].all()  # every label is taught by its row
+    small = np.tile(clips.corpus == "small", 4)
+    assert set(np.flatnonzero(mask[small].any(axis=0))) == {EMOTIONS.index("neutral"), EMOTIONS.index("angry")}
+    # Equal corpus shares, classes balanced within each corpus.
+    assert np.isclose(weights[small].sum(), weights[~small].sum())
+    for corpus_rows in (small, ~small):
+        totals = pd.Series(weights[corpus_rows]).groupby(labels[corpus_rows]).sum()
+        assert np.allclose(totals, totals.iloc[0])
+    unmasked = training_rows(clips, everyone, recipe=LinearRecipe(masked=False, room_copies=False))[2]
+    assert unmasked.all() and unmasked.shape[0] == 3 * len(clips)
+    by_size = training_rows(clips, everyone, recipe=LinearRecipe(corpus_share="size", speed_copies=False))[3]
+    small_share = by_size[np.tile(clips.corpus == "small", 2)].sum() / by_size.sum()
+    assert np.isclose(small_share, np.mean(clips.corpus == "small"))
+
+
+def test_speaker_offsets_move_each_reference_onto_the_centroid():
+    clips = _clips(1)
+    everyone = np.ones(len(clips), dtype=bool)
+    centroid = neutral_centroid(clips, everyone)
+    offsets = speaker_offsets(clips, everyone, centroid=centroid)
+    shifted = clips.speeds[1.0] + offsets
+    for speaker in np.unique(clips.speaker):
+        reference = clips.reference & (clips.speaker == speaker)
+        assert reference.sum() == 2
+        assert np.allclose(shifted[reference].mean(axis=0), centroid, atol=1e-4)
+    # The shift removes most of the between-speaker spread of neutral clips.
+    neutral = clips.labels == EMOTIONS.index("neutral")
+    spread_before = pd.DataFrame(clips.speeds[1.0][neutral]).groupby(clips.speaker[neutral]).mean().std().mean()
+    spread_after = pd.DataFrame(shifted[neutral]).groupby(clips.speaker[neutral]).mean().std().mean()
+    assert spread_after < 0.3 * spread_before
+
+
+def test_calibration_recovers_emotions_that_unseen_voices_hide():
+    # Each voice is a large constant offset: unseen voices confuse the plain model; moving each
+    # speaker's neutral reference onto the training centroid (and training that way) undoes it.
+    clips = _clips(2)
+    train = np.isin(clips.speaker, ["big-0", "big-1", "big-2", "small-0"])
+    test = ~train & ~clips.reference
+    offsets = np.nan_to_num(speaker_offsets(clips, test, centroid=neutral_centroid(clips, train))[test])
+    accuracy = {}
+    for name, recipe, shift in (("plain", LinearRecipe(), 0), ("plain+offset", LinearRecipe(), offsets),
+                                ("shift-trained", LinearRecipe(speaker_shift="shifted"), offsets)):
+        view = fit_views(clips, train, recipe=recipe, c_values=(1.0,))[0]
+        probabilities = view.probabilities(clips.speeds[1.0][test] + shift)
+        assert probabilities.shape == (test.sum(), len(EMOTIONS))
+        assert np.allclose(probabilities.sum(axis=1), 1.0)
+        accuracy[name] = np.mean(probabilities.argmax(axis=1) == clips.labels[test])
+    assert accuracy["shift-trained"] > 0.9 and accuracy["plain+offset"] > accuracy["plain"]
+
+
+def test_utterance_centring_subtracts_the_median_from_location_functionals():
+    names = ["mfcc_sma[1]_quartile2", "mfcc_sma[1]_amean", "mfcc_sma[1]_stddev", "mfcc_sma_de[1]_quartile2",
+             "mfcc_sma_de[1]_amean", "F0final_sma_quartile2", "F0final_sma_percentile99.0"]
+    pairs = utterance_centring(names, families=("mfcc",))
+    assert [(m, t.tolist()) for m, t in pairs] == [(0, [1, 0])]  # deltas and other families untouched
+    values = np.arange(14, dtype=np.float32).reshape(2, 7)
+    centred = centre_utterances(values, pairs)
+    assert centred[0, 0] == 0 and centred[0, 1] == values[0, 1] - values[0, 0]
+    assert np.array_equal(centred[:, 2:], values[:, 2:])
+    assert len(utterance_centring(names, families=("",))) == 2
+
+
+def test_fusion_matches_the_shipped_numpy_twin():
+    layers = pytest.importorskip("ser.serving.layers")
+    rng = np.random.default_rng(3)
+    a, b = rng.dirichlet(np.ones(8), 5), rng.dirichlet(np.ones(8), 5)
+    assert np.allclose(fuse_probabilities(a, b), layers.fuse_views(a, b))
+
+
+def test_recipe_refuses_unknown_choices():
+    with pytest.raises(ValueError, match="corpus_share"):
+        LinearRecipe(corpus_share="half")
+    with pytest.raises(ValueError, match="speaker_shift"):
+        LinearRecipe(speaker_shift="yes")
+    with pytest.raises(ValueError, match="utterance_centring"):
+        LinearRecipe(utterance_centring="f0")
