@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ../shared/data/ravdess
 
-.PHONY: run test test-fast install install-dev browser train evaluate robustness lint bench load clean
+.PHONY: run test test-fast install install-dev install-batch browser train evaluate robustness lint bench load clean
 
 # The pinned versions first, then this package itself (editable, its dependencies already there).
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -23,6 +23,13 @@ install: $(VENV)/.runtime
 
 install-dev: $(VENV)/.dev
 
+# Ray for batch scoring (optional: `make run` and the app never need it).
+$(VENV)/.batch: $(VENV)/.runtime requirements-batch.txt
+	$(PY) -m pip install -q -r requirements-batch.txt
+	touch $@
+
+install-batch: $(VENV)/.batch
+
 # Debian's Chromium for the end-to-end tests (Playwright cannot download browsers here).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
@@ -31,7 +38,7 @@ run: install
 	$(VENV)/bin/streamlit run app.py
 
 # Everything: unit tests, doctests, import contracts, end-to-end tests in Chromium, the short load test.
-test: install-dev browser
+test: install-dev install-batch browser
 	$(PY) -m pytest -q
 
 # The unit tier (about 2 minutes): no browser, nothing marked slow.
@@ -54,7 +61,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-bench: install-dev
+bench: install-dev install-batch
 	$(PY) -m bench
 
 load: install-dev browser
