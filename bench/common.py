@@ -112,12 +112,15 @@ def machine() -> dict[str, Any]:
 
 
 def bundle_info(bundle: Any) -> dict[str, Any]:
-    """Size of the loaded model: parameters, ensemble members, file size."""
+    """Which model was measured (SHA-256 of model.keras, the identifier every result file records;
+    never the machine's path) and its size: parameters, ensemble members, file size."""
+    from ser.reporting.provenance import model_sha256
+
     model = bundle.model
     members = [layer.name for layer in model.layers if hasattr(layer, "layers")]
     path = Path(bundle.path) / "model.keras"
     return {
-        "path": str(bundle.path),
+        "model_sha256": model_sha256(path) if path.is_file() else None,
         "parameters": int(model.count_params()),
         "ensemble_members": len(members) or 1,
         "model_file_mb": round(path.stat().st_size / 1e6, 2) if path.is_file() else None,
