@@ -3,7 +3,7 @@ with a masked loss; with and without calibration to the speaker.
 
 Run (features are cached in ``.cache/``; the first run extracts them, ~15 min here)::
 
-    python experiments/cross_corpus.py --ravdess ../shared/data/ravdess --ased ../shared/data/ased \\
+    python -m experiments.cross_corpus --ravdess ../shared/data/ravdess --ased ../shared/data/ased \\
         --recipe shipped --recipe joint
 
 Every protocol is grouped by speaker (no speaker is ever in two parts of a split):
@@ -43,7 +43,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from ser.config import FeatureConfig  # noqa: E402
 from ser.serving.speaker import apply_neutral_bias, neutral_floor_bias  # noqa: E402
@@ -354,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"recipe {name}: {recipe}")
         results = run_recipe(clips, recipe, protocols=protocols, log=log, save_to=args.out / name)
         results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        results["command"] = "python experiments/cross_corpus.py " + " ".join(argv or sys.argv[1:])
+        results["command"] = "python -m experiments.cross_corpus " + " ".join(argv or sys.argv[1:])
         (args.out / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
     return 0
 

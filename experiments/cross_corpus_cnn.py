@@ -4,7 +4,7 @@ masked training runs and what it does on one fold; it is not the shipped model's
 
 Run (log-mel features are cached in ``.cache/``)::
 
-    python experiments/cross_corpus_cnn.py --fold 0 --epochs 15
+    python -m experiments.cross_corpus_cnn --fold 0 --epochs 15
 
 One joint fold (:func:`ser.training.corpora.fold_speakers`, seed 0): the CNN trains on the
 training speakers of both corpora (RAVDESS speech and song, ASED) for a fixed number of
@@ -29,7 +29,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from ser.config import FeatureConfig  # noqa: E402
 from ser.training.cache import load_features  # noqa: E402
@@ -76,7 +75,7 @@ def _fit(rows, *, table, variants, config, settings, epochs, seed, log):
     )
     model = compile_masked(
         build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=settings.width,
-                    frontend_2d=settings.frontend_2d, dropout=settings.dropout, seed=seed),
+                    dropout=settings.dropout, seed=seed),
         settings=settings,
     )
     started = time.perf_counter()
@@ -102,7 +101,7 @@ def _clip_probabilities(model, rows, *, variants, config) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ser.training.cross_validation import TrainSettings
+    from ser.training.settings import TrainSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ravdess", type=Path, default=ROOT.parent / "shared" / "data" / "ravdess")
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{100 * entry[subset]['app']['accuracy']:.1f}%")
         results[name] = entry
     results["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    results["command"] = "python experiments/cross_corpus_cnn.py " + " ".join(argv or sys.argv[1:])
+    results["command"] = "python -m experiments.cross_corpus_cnn " + " ".join(argv or sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"cnn_fold{args.fold}.json").write_text(json.dumps(results, indent=1) + "\n")
     return 0

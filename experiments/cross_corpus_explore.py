@@ -3,8 +3,8 @@ view fixed a priori, no speed copies, so each fit takes seconds to a minute here
 
 Run::
 
-    python experiments/cross_corpus_explore.py calibration   # ways to use a speaker's reference
-    python experiments/cross_corpus_explore.py features      # L2 strength and functional families
+    python -m experiments.cross_corpus_explore calibration   # ways to use a speaker's reference
+    python -m experiments.cross_corpus_explore features      # L2 strength and functional families
 
 ``calibration`` compares, on RAVDESS -> ASED, ASED -> RAVDESS (its 5 shared emotions), the 5
 RAVDESS headline folds and 2 ASED speaker folds, for speakers with a reference (reference clips
@@ -28,11 +28,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "experiments"))
 
-from cross_corpus import load_clips, voicing  # noqa: E402
-
+from experiments.cross_corpus import load_clips, voicing  # noqa: E402
 from ser.serving.speaker import apply_neutral_bias, neutral_floor_bias  # noqa: E402
 from ser.training.corpora import corpus_emotions, fold_speakers  # noqa: E402
 from ser.training.data import EMOTIONS  # noqa: E402

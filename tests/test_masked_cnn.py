@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from ser.config import FeatureConfig
-from ser.training.cross_validation import TrainSettings
 from ser.training.masked_cnn import MaskedBatches, compile_masked, encode_targets, masked_emotion_loss
+from ser.training.settings import TrainSettings
 
 
 def test_loss_equals_cross_entropy_over_the_allowed_classes():
@@ -45,7 +45,7 @@ def test_batches_and_one_training_step_on_a_tiny_network():
     assert targets["emotion"].shape == (4, 8) and (targets["gender"] >= 0).all()
     order = batches.order[:4]
     assert np.array_equal(weights["intensity"], (np.array([-1, -1, -1, 0, 1, 0])[order] >= 0).astype(np.float32))
-    model = compile_masked(build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=8,
-                                       frontend_2d=False), settings=settings)
+    model = compile_masked(build_model(window_frames=config.window_frames, n_mels=config.n_mels, width=8),
+                           settings=settings)
     history = model.fit(batches, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])

@@ -45,7 +45,7 @@ import numpy as np
 from ser.config import FeatureConfig
 from ser.errors import NoSpeechError
 from ser.serving.features import prepare_waveform
-from ser.serving.speech import SpeechSettings, require_speech
+from ser.serving.speech import SpeechSettings, detect_speech
 
 #: Least probability of "neutral" the speaker's own reference gets after calibration: their
 #: ordinary voice then reads as neutral more than as anything else.
@@ -192,8 +192,8 @@ def adapt_to_reference(
     pieces = []
     for number, waveform in enumerate(waveforms, start=1):
         try:
-            require_speech(np.asarray(waveform, dtype=np.float32), sample_rate=config.sample_rate,
-                           settings=speech_settings)
+            detect_speech(np.asarray(waveform, dtype=np.float32), sample_rate=config.sample_rate,
+                          settings=speech_settings).require()
             pieces += reference_segments(waveform, config=config)
         except NoSpeechError as error:
             raise NoSpeechError(f"reference recording {number}: {error}") from error

@@ -38,7 +38,8 @@ from keras import ops  # noqa: E402
 
 from ser.config import FeatureConfig  # noqa: E402
 from ser.training.cache import SPEED_FACTORS  # noqa: E402
-from ser.training.cross_validation import TrainSettings, _crop, augment_window  # noqa: E402
+from ser.training.cnn import _crop, augment_window  # noqa: E402
+from ser.training.settings import TrainSettings  # noqa: E402
 
 #: Probabilities are floored here before the log (the softmax can underflow to 0 in float32).
 PROBABILITY_FLOOR = 1e-7
