@@ -215,7 +215,7 @@ def emotion_meter() -> None:
         st.info(f"No speech in the last {window:g} s. The last reading is shown below.")
     show_reading(voiced[-1], bundle=bundle, now=playing and latest is voiced[-1])
     if len(voiced) >= 2:
-        app_ui.chart(history_chart(voiced, bundle=bundle), key="live-history")
+        app_ui.chart(history_chart(readings, bundle=bundle), key="live-history")
 
 
 def cached_figure(name: str, *, readings: list[live.Reading], build: Any) -> Any:
@@ -236,11 +236,13 @@ def probability_chart(reading: live.Reading, *, bundle: Bundle) -> Any:
         probabilities=reading.prediction.probabilities, threshold=bundle.confidence_threshold, height=260))
 
 
-def history_chart(voiced: list[live.Reading], *, bundle: Bundle) -> Any:
-    return cached_figure("history", readings=voiced, build=lambda: plots.timeline_figure(
-        starts=np.array([reading.start_seconds for reading in voiced]),
-        ends=np.array([reading.end_seconds for reading in voiced]),
-        probabilities=np.array([[reading.prediction.probabilities[e] for e in bundle.emotions] for reading in voiced]),
+def history_chart(readings: list[live.Reading], *, bundle: Bundle) -> Any:
+    """The take's readings over time; readings without speech are gaps, not lines across the pause."""
+    return cached_figure("history", readings=readings, build=lambda: plots.timeline_figure(
+        starts=np.array([reading.start_seconds for reading in readings]),
+        ends=np.array([reading.end_seconds for reading in readings]),
+        probabilities=np.array([[reading.prediction.probabilities[e] if reading.prediction else np.nan
+                                 for e in bundle.emotions] for reading in readings]),
         emotions=bundle.emotions,
     ))
 
