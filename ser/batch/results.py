@@ -107,9 +107,13 @@ def _error_kind(error: BaseException) -> str:
 
 
 def _predict(bundle: Any, waveform: np.ndarray, *, reference: SpeakerReference | None) -> Any:
-    """The clip's answer: ``Bundle.predict_clip``, as the CLI's predict path computes it."""
+    """The file's answer exactly as ``python -m ser predict`` computes it: cut where the speaker
+    pauses, each utterance scored as a clip (:func:`ser.serving.segments.score_recording`)."""
     if reference is None:
-        return bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate)
+        from ser.serving.segments import score_recording
+
+        recording = bundle.recording(waveform, sample_rate=bundle.config.sample_rate)
+        return score_recording(recording, bundle=bundle).overall
     # Speaker calibration (issue 14) plugs in here: adapt the answer to `reference` with the
     # function `python -m ser predict --reference` uses, once it exists in ser.serving.
     raise SERError(REFERENCE_UNAVAILABLE)
