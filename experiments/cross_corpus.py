@@ -75,6 +75,8 @@ RECIPES: dict[str, LinearRecipe] = {
     "no_class_balance": LinearRecipe(class_balance=False),
     "centre_mfcc": LinearRecipe(utterance_centring="mfcc"),
     "centre_all": LinearRecipe(utterance_centring="all"),
+    "common_only": LinearRecipe(specific_sentence_weight=0.0),
+    "specific_half": LinearRecipe(specific_sentence_weight=0.5),
 }
 #: Neutral floors compared (ser.serving.speaker.neutral_floor_bias).
 NEUTRAL_FLOORS = (0.3, 0.5)

@@ -64,6 +64,9 @@ class LinearRecipe:
     utterance_centring : str
         ``"none"``, ``"mfcc"`` or ``"all"``: which contours' levels are centred on the clip's own
         median before anything else (:func:`utterance_centring`), in training and scoring alike.
+    specific_sentence_weight : float
+        Weight of clips whose sentence is spoken in one emotion only (ASED's sentences 03-07,
+        whose words give the emotion away) relative to the others; 0 leaves them out.
     """
 
     c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)
@@ -76,12 +79,15 @@ class LinearRecipe:
     speaker_shift: str = "none"
     masked: bool = True
     utterance_centring: str = "none"
+    specific_sentence_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.corpus_share not in ("equal", "size"):
             raise ValueError(f"corpus_share must be 'equal' or 'size', got {self.corpus_share!r}")
         if self.speaker_shift not in ("none", "shifted", "both"):
             raise ValueError(f"speaker_shift must be 'none', 'shifted' or 'both', got {self.speaker_shift!r}")
+        if self.specific_sentence_weight < 0:
+            raise ValueError(f"specific_sentence_weight must be >= 0, got {self.specific_sentence_weight}")
         if self.utterance_centring not in CENTRING_FAMILIES:
             raise ValueError(f"utterance_centring must be one of {sorted(CENTRING_FAMILIES)}")
 
@@ -211,6 +217,10 @@ def training_rows(
     class_mask : np.ndarray of bool, shape (m, len(EMOTIONS))
     weights : np.ndarray, shape (m,)
     """
+    # Unknown (a manifest's clips) counts as a sentence spoken in every emotion.
+    specific = ~clips.table["common_sentence"].fillna(True).to_numpy(bool)
+    if recipe.specific_sentence_weight == 0:
+        rows = rows & ~specific
     copies = _copies(clips, recipe)
     parts, selected = [], []
     if recipe.speaker_shift in ("none", "both"):
@@ -231,10 +241,10 @@ def training_rows(
     index = np.concatenate([np.flatnonzero(chosen) for chosen in selected])
     labels, corpus, speaker = clips.labels[index], clips.corpus[index], clips.speaker[index]
     class_mask = clips.class_mask[index] if recipe.masked else np.ones((len(index), len(EMOTIONS)), dtype=bool)
-    weights = np.ones(len(index))
+    weights = np.where(specific[index], recipe.specific_sentence_weight, 1.0)
     if recipe.speaker_balance:
         counts = pd.Series(speaker).value_counts()
-        weights = 1.0 / counts.loc[speaker].to_numpy()
+        weights = weights / counts.loc[speaker].to_numpy()
         for name in np.unique(corpus):  # each corpus keeps its total before the shares below
             weights[corpus == name] *= (corpus == name).sum() / weights[corpus == name].sum()
     if recipe.class_balance:
