@@ -143,3 +143,11 @@ def test_specific_sentences_can_be_weighted_down_or_left_out():
     assert len(values) == 4 * int((~specific).sum())
     with pytest.raises(ValueError, match="specific_sentence_weight"):
         LinearRecipe(specific_sentence_weight=-1.0)
+
+
+def test_corpus_weights_set_each_corpus_share():
+    clips = _clips(5)
+    everyone = np.ones(len(clips), dtype=bool)
+    weights = training_rows(clips, everyone, recipe=LinearRecipe(corpus_weights=(("big", 3.0), ("small", 1.0))))[3]
+    big = np.tile(clips.corpus == "big", 4)
+    assert np.isclose(weights[big].sum() / weights.sum(), 0.75)

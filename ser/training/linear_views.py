@@ -52,6 +52,9 @@ class LinearRecipe:
         Also train on one noisy / reverberant copy of each clip.
     corpus_share : str
         ``"equal"``: every training corpus has the same total weight; ``"size"``: its share of clips.
+    corpus_weights : tuple of (str, float)
+        Relative total weight per corpus name, overriding ``corpus_share`` for the corpora named
+        (unnamed corpora weigh 1).
     class_balance : bool
         Inverse class frequency within each corpus (the shipped view's "balanced").
     speaker_balance : bool
@@ -74,6 +77,7 @@ class LinearRecipe:
     speed_copies: bool = True
     room_copies: bool = True
     corpus_share: str = "equal"
+    corpus_weights: tuple[tuple[str, float], ...] = ()
     class_balance: bool = True
     speaker_balance: bool = False
     speaker_shift: str = "none"
@@ -257,8 +261,12 @@ def training_rows(
                 balanced[chosen] = weights[chosen] / weights[chosen].sum() / len(np.unique(labels[in_corpus]))
         weights = balanced
     shares = pd.Series(weights).groupby(corpus).sum()
+    named = dict(recipe.corpus_weights)
     for name in shares.index:
-        target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
+        if named:
+            target = named.get(name, 1.0) / sum(named.get(other, 1.0) for other in shares.index)
+        else:
+            target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
         weights[corpus == name] *= target / shares[name]
     weights *= len(weights) / weights.sum()
     return values, labels, class_mask, weights
