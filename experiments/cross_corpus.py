@@ -74,6 +74,10 @@ RECIPES: dict[str, LinearRecipe] = {
     "no_class_balance": LinearRecipe(class_balance=False),
     "centre_mfcc": LinearRecipe(utterance_centring="mfcc"),
     "centre_all": LinearRecipe(utterance_centring="all"),
+    "common_only": LinearRecipe(specific_sentence_weight=0.0),
+    "ravdess_2to1": LinearRecipe(corpus_weights=(("ravdess", 2.0), ("ased", 1.0))),
+    "ravdess_3to1": LinearRecipe(corpus_weights=(("ravdess", 3.0), ("ased", 1.0))),
+    "specific_half": LinearRecipe(specific_sentence_weight=0.5),
 }
 #: Neutral floors compared (ser.serving.speaker.neutral_floor_bias).
 NEUTRAL_FLOORS = (0.3, 0.5)

@@ -36,8 +36,8 @@ def _percent(value: float) -> str:
 
 def summary(results: dict[str, dict]) -> str:
     lines = [
-        "| recipe | protocol | clips | restricted: acc | UAR | as the app answers: acc | max answer share | "
-        "calibration, same clips: before -> after (acc) | UAR before -> after |",
+        "| recipe | protocol | clips | restricted: acc | UAR | as the app answers: acc | largest answer share | "
+        "with reference, same clips (acc): none / neutral floor 0.3 / 0.5 / functional shift | UAR: none / floor 0.5 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in results.items():
@@ -47,14 +47,13 @@ def summary(results: dict[str, dict]) -> str:
                 continue
             restricted, app = entry["restricted"], entry["app"]
             share = max(restricted["answer_share"].items(), key=lambda item: item[1])
-            calibrated = ""
-            uar = ""
-            if "calibrated_restricted" in entry:
-                before, after = entry["same_clips_uncalibrated_restricted"], entry["calibrated_restricted"]
-                half = entry.get("calibrated_half_restricted")
-                calibrated = f"{_percent(before['accuracy'])} -> {_percent(after['accuracy'])}"
-                calibrated += f" (half: {_percent(half['accuracy'])})" if half else ""
-                uar = f"{_percent(before['uar'])} -> {_percent(after['uar'])}"
+            calibrated = uar = ""
+            if "neutral_floor_0.5_restricted" in entry:
+                before = entry["same_clips_uncalibrated_restricted"]
+                calibrated = " / ".join(_percent(entry[key]["accuracy"]) for key in (
+                    "same_clips_uncalibrated_restricted", "neutral_floor_0.3_restricted",
+                    "neutral_floor_0.5_restricted", "calibrated_restricted"))
+                uar = f"{_percent(before['uar'])} / {_percent(entry['neutral_floor_0.5_restricted']['uar'])}"
             lines.append(
                 f"| {name} | {label} | {restricted['n_clips']} | {_percent(restricted['accuracy'])} | "
                 f"{_percent(restricted['uar'])} | {_percent(app['accuracy'])} | {share[0]} {_percent(share[1])} | "
@@ -71,10 +70,11 @@ def detail(name: str, result: dict) -> str:
             continue
         out.append(f"\n**{label}** ({name})\n")
         columns = [("restricted", "restricted"), ("app", "as the app answers")]
-        if "calibrated_restricted" in entry:
-            columns += [("same_clips_uncalibrated_restricted", "same clips, no calibration"),
-                        ("calibrated_restricted", "calibrated (restricted)"),
-                        ("calibrated_app", "calibrated (as the app answers)")]
+        if "neutral_floor_0.5_restricted" in entry:
+            columns += [("same_clips_uncalibrated_restricted", "with reference: same clips, none"),
+                        ("neutral_floor_0.5_restricted", "neutral floor 0.5"),
+                        ("neutral_floor_0.5_app", "neutral floor 0.5, as the app answers"),
+                        ("calibrated_restricted", "functional shift")]
         emotions = list(entry["app"]["answer_share"])
         lines = ["| | " + " | ".join(title for _, title in columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for emotion in emotions:

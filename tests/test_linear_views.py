@@ -122,3 +122,32 @@ def test_recipe_refuses_unknown_choices():
         LinearRecipe(speaker_shift="yes")
     with pytest.raises(ValueError, match="utterance_centring"):
         LinearRecipe(utterance_centring="f0")
+
+
+def test_specific_sentences_can_be_weighted_down_or_left_out():
+    clips = _clips(4)
+    clips.table["common_sentence"] = clips.table["sentence"] == 1  # sentence 2: spoken in one emotion only
+    everyone = np.ones(len(clips), dtype=bool)
+    specific = ~clips.table["common_sentence"].to_numpy(bool)
+    plain = LinearRecipe(speed_copies=False, room_copies=False, class_balance=False, corpus_share="size")
+    kept = training_rows(clips, everyone, recipe=plain)[3]
+    assert np.allclose(kept, 1.0)
+    half_weight = LinearRecipe(speed_copies=False, room_copies=False, class_balance=False, corpus_share="size",
+                               specific_sentence_weight=0.5)
+    half = training_rows(clips, everyone, recipe=half_weight)[3]
+    for corpus in ("big", "small"):  # within a corpus, half the weight (each corpus keeps its share)
+        mine = clips.corpus == corpus
+        assert np.allclose(half[mine & specific], 0.5 * half[mine & ~specific][0])
+        assert np.allclose(half[mine & ~specific], half[mine & ~specific][0])
+    values = training_rows(clips, everyone, recipe=LinearRecipe(specific_sentence_weight=0.0))[0]
+    assert len(values) == 4 * int((~specific).sum())
+    with pytest.raises(ValueError, match="specific_sentence_weight"):
+        LinearRecipe(specific_sentence_weight=-1.0)
+
+
+def test_corpus_weights_set_each_corpus_share():
+    clips = _clips(5)
+    everyone = np.ones(len(clips), dtype=bool)
+    weights = training_rows(clips, everyone, recipe=LinearRecipe(corpus_weights=(("big", 3.0), ("small", 1.0))))[3]
+    big = np.tile(clips.corpus == "big", 4)
+    assert np.isclose(weights[big].sum() / weights.sum(), 0.75)

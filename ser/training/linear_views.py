@@ -52,6 +52,9 @@ class LinearRecipe:
         Also train on one noisy / reverberant copy of each clip.
     corpus_share : str
         ``"equal"``: every training corpus has the same total weight; ``"size"``: its share of clips.
+    corpus_weights : tuple of (str, float)
+        Relative total weight per corpus name, overriding ``corpus_share`` for the corpora named
+        (unnamed corpora weigh 1).
     class_balance : bool
         Inverse class frequency within each corpus (the shipped view's "balanced").
     speaker_balance : bool
@@ -64,6 +67,9 @@ class LinearRecipe:
     utterance_centring : str
         ``"none"``, ``"mfcc"`` or ``"all"``: which contours' levels are centred on the clip's own
         median before anything else (:func:`utterance_centring`), in training and scoring alike.
+    specific_sentence_weight : float
+        Weight of clips whose sentence is spoken in one emotion only (ASED's sentences 03-07,
+        whose words give the emotion away) relative to the others; 0 leaves them out.
     """
 
     c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)
@@ -71,17 +77,21 @@ class LinearRecipe:
     speed_copies: bool = True
     room_copies: bool = True
     corpus_share: str = "equal"
+    corpus_weights: tuple[tuple[str, float], ...] = ()
     class_balance: bool = True
     speaker_balance: bool = False
     speaker_shift: str = "none"
     masked: bool = True
     utterance_centring: str = "none"
+    specific_sentence_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.corpus_share not in ("equal", "size"):
             raise ValueError(f"corpus_share must be 'equal' or 'size', got {self.corpus_share!r}")
         if self.speaker_shift not in ("none", "shifted", "both"):
             raise ValueError(f"speaker_shift must be 'none', 'shifted' or 'both', got {self.speaker_shift!r}")
+        if self.specific_sentence_weight < 0:
+            raise ValueError(f"specific_sentence_weight must be >= 0, got {self.specific_sentence_weight}")
         if self.utterance_centring not in CENTRING_FAMILIES:
             raise ValueError(f"utterance_centring must be one of {sorted(CENTRING_FAMILIES)}")
 
@@ -211,6 +221,10 @@ def training_rows(
     class_mask : np.ndarray of bool, shape (m, len(EMOTIONS))
     weights : np.ndarray, shape (m,)
     """
+    # Unknown (a manifest's clips) counts as a sentence spoken in every emotion.
+    specific = ~clips.table["common_sentence"].fillna(True).to_numpy(bool)
+    if recipe.specific_sentence_weight == 0:
+        rows = rows & ~specific
     copies = _copies(clips, recipe)
     parts, selected = [], []
     if recipe.speaker_shift in ("none", "both"):
@@ -231,10 +245,10 @@ def training_rows(
     index = np.concatenate([np.flatnonzero(chosen) for chosen in selected])
     labels, corpus, speaker = clips.labels[index], clips.corpus[index], clips.speaker[index]
     class_mask = clips.class_mask[index] if recipe.masked else np.ones((len(index), len(EMOTIONS)), dtype=bool)
-    weights = np.ones(len(index))
+    weights = np.where(specific[index], recipe.specific_sentence_weight, 1.0)
     if recipe.speaker_balance:
         counts = pd.Series(speaker).value_counts()
-        weights = 1.0 / counts.loc[speaker].to_numpy()
+        weights = weights / counts.loc[speaker].to_numpy()
         for name in np.unique(corpus):  # each corpus keeps its total before the shares below
             weights[corpus == name] *= (corpus == name).sum() / weights[corpus == name].sum()
     if recipe.class_balance:
@@ -247,8 +261,12 @@ def training_rows(
                 balanced[chosen] = weights[chosen] / weights[chosen].sum() / len(np.unique(labels[in_corpus]))
         weights = balanced
     shares = pd.Series(weights).groupby(corpus).sum()
+    named = dict(recipe.corpus_weights)
     for name in shares.index:
-        target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
+        if named:
+            target = named.get(name, 1.0) / sum(named.get(other, 1.0) for other in shares.index)
+        else:
+            target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
         weights[corpus == name] *= target / shares[name]
     weights *= len(weights) / weights.sum()
     return values, labels, class_mask, weights
