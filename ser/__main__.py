@@ -14,6 +14,11 @@ Score clips, one JSON line each::
 
     python -m ser predict clip1.wav clip2.webm --json
 
+The same, calibrated to the speaker: a few seconds of their ordinary voice as the reference
+(each JSON line then says ``"adapted": true`` and holds the ``unadapted`` answer too)::
+
+    python -m ser predict --reference my_normal_voice.wav --json clip1.wav clip2.webm
+
 Score a whole archive into a table, resumably, on Ray (see docs/batch.md)::
 
     python -m ser batch archive/ --out results.parquet
@@ -205,13 +210,25 @@ def command_predict(args: argparse.Namespace) -> int:
     except SERError as error:
         _log_error(str(error))
         return 2
+    adaptation = None
+    if args.reference:
+        from ser.serving.speaker import calibrate_bundle
+
+        try:
+            adaptation = calibrate_bundle(bundle, references=[str(path) for path in args.reference])
+        except SERError as error:
+            _log_error(f"--reference: {error}")
+            return 2
+        _log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
+             f"{adaptation.reference_neutral:.0%} neutral before calibration"
+             + (f"; neutral's log-odds raised by {adaptation.bias:.2f}" if adaptation.bias else "; no change needed"))
     failures = 0
     for path in args.files:
         try:
             waveform = decode_audio(path, sample_rate=bundle.config.sample_rate)
             # As the app: cut where the speaker pauses, each utterance scored as a clip.
             scored = score_recording(bundle.recording(waveform, sample_rate=bundle.config.sample_rate),
-                                     bundle=bundle)
+                                     bundle=bundle, adaptation=adaptation)
             prediction = scored.overall
         except SERError as error:
             failures += 1
@@ -231,10 +248,18 @@ def command_predict(args: argparse.Namespace) -> int:
                 for segment in scored.segments
             ]
             record = {"path": str(path), **prediction.to_dict(), "segments": segments,
-                      "model_version": bundle.version, "threshold": bundle.confidence_threshold}
+                      "model_version": bundle.version, "threshold": bundle.confidence_threshold,
+                      "adapted": scored.adapted}
+            if scored.adapted:
+                record["unadapted"] = {key: value for key, value in scored.unadapted.to_dict().items()
+                                       if key in ("emotion", "confidence", "probabilities", "sure")}
+                record["reference"] = scored.adaptation.to_dict()
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
             note = "" if prediction.sure else "  (not sure)"
+            if scored.adapted:
+                unadapted = scored.unadapted
+                note += f"  (adapted to the speaker; without: {unadapted.emotion} {unadapted.confidence:.2f})"
             print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
     return 1 if failures else 0
 
@@ -259,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, m4a, webm)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--model", type=Path, default=None, help="bundle folder (default: the shipped one)")
+    predict.add_argument("--reference", type=Path, action="append", default=None, metavar="FILE",
+                         help="a recording of the same speaker's ordinary (neutral) voice, a few seconds; answers "
+                              "are calibrated to it (repeatable; nothing is stored)")
     from ser.batch.cli import add_parser as add_batch_parser  # argparse only: imports no Ray
     from ser.batch.cli import command_batch
 

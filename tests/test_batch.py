@@ -268,12 +268,41 @@ def test_one_process_run_scores_every_file_and_a_rerun_skips_them(tmp_path, bund
     assert len(read_table(out)) == 5 and len(read_table(timeline_path(out))) == len(windows)
 
 
-def test_the_speaker_reference_hook_is_refused_until_calibration_exists(tmp_path):
+@needs_bundle
+def test_a_calibrated_run_gives_the_answers_of_predict_reference(tmp_path, bundle, mixed_folder):
     from ser.batch.results import SpeakerReference
+    from ser.serving.audio import decode_audio
+    from ser.serving.segments import score_recording
+    from ser.serving.speaker import calibrate_bundle
 
-    reference = SpeakerReference(names=("me.wav",), contents=(b"",))
-    with pytest.raises(SERError, match="--reference"):
-        run_batch([str(EXAMPLES)], settings=BatchSettings(out=tmp_path / "r.csv", reference=reference))
+    reference_path = EXAMPLES / "03-01-01-01-01-01-12.flac"
+    reference = SpeakerReference.from_files([reference_path])
+    out = tmp_path / "calibrated.csv"
+    notes = []
+    settings = BatchSettings(out=out, model=BUNDLE, engine="process", progress=False, reference=reference)
+    report = run_batch([str(mixed_folder)], settings=settings, bundle=bundle, log=notes.append)
+    assert report.scored == 3 and any("calibrated to the speaker" in note for note in notes)
+    table = read_table(out).set_index("path")
+    adaptation = calibrate_bundle(bundle, references=[str(reference_path)])
+    for name in ("voice-0.flac", "voice-2.flac"):
+        path = mixed_folder / name
+        recording = bundle.recording(decode_audio(path, sample_rate=RATE), sample_rate=RATE)
+        expected = score_recording(recording, bundle=bundle, adaptation=adaptation)
+        row = table.loc[str(path)]
+        assert row["emotion"] == expected.overall.emotion
+        assert row["confidence"] == pytest.approx(expected.overall.confidence, abs=1e-6)
+        assert row["unadapted_emotion"] == expected.unadapted.emotion
+        assert row["unadapted_confidence"] == pytest.approx(expected.unadapted.confidence, abs=1e-6)
+
+
+def test_a_reference_without_speech_stops_the_run_before_scoring(tmp_path):
+    from ser.batch.results import SpeakerReference
+    from ser.serving.analysis import waveform_to_wav
+
+    silent = SpeakerReference(names=("me.wav",), contents=(waveform_to_wav(np.zeros(RATE * 3), sample_rate=RATE),))
+    with pytest.raises(SERError, match="me.wav"):
+        run_batch([str(EXAMPLES)], settings=BatchSettings(out=tmp_path / "r.csv", reference=silent))
+    assert not (tmp_path / "r.csv").exists()
 
 
 # ---------------------------------------------------------------- as a user runs it

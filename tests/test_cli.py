@@ -56,3 +56,35 @@ def test_train_with_a_missing_data_folder_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing'}: no such folder; "
                                                   "pass the folder that holds the RAVDESS audio"]
+
+
+@pytest.mark.slow
+def test_predict_with_a_reference_is_adapted_and_keeps_the_unadapted_answer(tmp_path, two_clips):
+    reference = "assets/examples/03-01-01-01-01-01-12.flac"  # actor 12's ordinary (neutral) voice
+    plain = [json.loads(line) for line in run_cli("predict", *two_clips, "--json").stdout.splitlines()]
+    result = run_cli("predict", "--reference", reference, "--json", *two_clips)
+    assert result.returncode == 0, result.stderr
+    calibrated = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [record["adapted"] for record in plain] == [False, False]
+    assert all("unadapted" not in record for record in plain)
+    for before, after in zip(plain, calibrated, strict=True):
+        assert after["adapted"] is True and after["path"] == before["path"]
+        assert after["unadapted"]["probabilities"] == pytest.approx(before["probabilities"], abs=1e-6)
+        assert after["unadapted"]["emotion"] == before["emotion"]
+        assert sum(after["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert after["probabilities"]["neutral"] >= before["probabilities"]["neutral"] - 1e-9
+        assert after["reference"]["bias"] >= 0 and after["reference"]["reference_seconds"] > 1
+    assert "calibrated to the speaker" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_reference_without_speech_stops_before_scoring(tmp_path, two_clips):
+    import numpy as np
+    import soundfile
+
+    silence = tmp_path / "silence.wav"
+    soundfile.write(silence, np.zeros(48000, dtype=np.float32), 16000)
+    result = run_cli("predict", "--reference", str(silence), *two_clips)
+    assert result.returncode == 2 and result.stdout == ""
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: --reference: ") and str(silence) in errors[0]

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,74 @@ def test_bad_floor_or_shapes_are_refused():
         neutral_floor_bias(FEARFUL, neutral=0)
     with pytest.raises(ValueError, match="n_pieces"):
         neutral_floor_bias(FEARFUL[None], neutral=9)
+
+
+# --- the bundle, the recording and the command line, calibrated -------------------------------
+
+def _prediction(probabilities: dict[str, float], *, threshold: float = 0.5):
+    from ser.serving.bundle import ClipPrediction
+
+    best = max(probabilities, key=probabilities.get)
+    return ClipPrediction(emotion=best, confidence=probabilities[best], probabilities=probabilities,
+                          sure=probabilities[best] >= threshold, gender={"male": 0.3, "female": 0.7},
+                          speech_seconds=2.0)
+
+
+def test_adapt_prediction_rederives_the_answer_and_keeps_the_other_heads():
+    from ser.serving.speaker import adapt_prediction
+
+    labels = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    before = _prediction(dict(zip(labels, FEARFUL.tolist(), strict=True)))
+    adaptation = SpeakerAdaptation(neutral=0, bias=3.0, reference_neutral=0.05, reference_seconds=3.0, segments=1)
+    after = adapt_prediction(before, adaptation=adaptation, confidence_threshold=0.5)
+    assert list(after.probabilities) == labels
+    assert sum(after.probabilities.values()) == pytest.approx(1.0)
+    assert after.probabilities["neutral"] > before.probabilities["neutral"]
+    assert after.emotion == max(after.probabilities, key=after.probabilities.get) == "neutral"
+    assert after.confidence == after.probabilities["neutral"] and after.sure == (after.confidence >= 0.5)
+    assert after.gender == before.gender and after.speech_seconds == before.speech_seconds
+    # Neutral aside, the other emotions keep their ratios.
+    assert after.probabilities["fearful"] / after.probabilities["happy"] == pytest.approx(12.0)
+    unchanged = adapt_prediction(before, adaptation=dataclasses.replace(adaptation, bias=0.0),
+                                 confidence_threshold=0.5)
+    assert unchanged.probabilities == pytest.approx(before.probabilities) and unchanged.emotion == "fearful"
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle):
+    from ser.serving.bundle import load_bundle
+
+    return load_bundle(tiny_bundle)
+
+
+def test_calibrated_recording_keeps_the_unadapted_answer_and_never_lowers_neutral(bundle):
+    from ser.serving.analysis import waveform_to_wav as wav_bytes
+    from ser.serving.segments import score_recording
+    from ser.serving.speaker import calibrate_bundle
+
+    reference = wav_bytes(synthetic_voice(seconds=3.0, seed=1), sample_rate=CONFIG.sample_rate)
+    adaptation = calibrate_bundle(bundle, references=[reference])
+    assert adaptation.bias >= 0 and adaptation.segments >= 1 and adaptation.reference_seconds >= 1.5
+    recording = bundle.recording(synthetic_voice(seconds=4.0, seed=2), sample_rate=CONFIG.sample_rate)
+    plain = score_recording(recording, bundle=bundle)
+    calibrated = score_recording(recording, bundle=bundle, adaptation=adaptation)
+    assert not plain.adapted and plain.unadapted is None
+    assert calibrated.adapted and calibrated.adaptation == adaptation
+    assert calibrated.unadapted.probabilities == pytest.approx(plain.overall.probabilities)
+    assert calibrated.overall.probabilities["neutral"] >= plain.overall.probabilities["neutral"] - 1e-9
+    assert len(calibrated.segments) == len(plain.segments)
+    assert [s.start for s in calibrated.segments] == [s.start for s in plain.segments]
+
+
+def test_calibrating_to_silence_or_garbage_says_what_to_do(bundle):
+    from ser.errors import AudioDecodeError
+    from ser.serving.analysis import waveform_to_wav as wav_bytes
+    from ser.serving.speaker import calibrate_bundle
+
+    silence = wav_bytes(np.zeros(3 * CONFIG.sample_rate, dtype=np.float32), sample_rate=CONFIG.sample_rate)
+    with pytest.raises(NoSpeechError, match="reference recording 1"):
+        calibrate_bundle(bundle, references=[silence])
+    with pytest.raises(AudioDecodeError):
+        calibrate_bundle(bundle, references=[b"not audio at all"], names=["notes.txt"])
+    with pytest.raises(NoSpeechError, match="no reference"):
+        calibrate_bundle(bundle, references=[])

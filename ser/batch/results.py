@@ -29,15 +29,11 @@ from ser.errors import AudioDecodeError, NoSpeechError, SERError
 
 #: Values of the ``error_kind`` column (None when the file was scored).
 NO_SPEECH, UNREADABLE, REFUSED, INTERNAL = "no_speech", "unreadable", "refused", "internal"
-REFERENCE_UNAVAILABLE = (
-    "speaker calibration (--reference) is not available in this version of the model yet; "
-    "run without --reference"
-)
 
 
 @dataclasses.dataclass(frozen=True)
 class SpeakerReference:
-    """Recordings of one speaker's ordinary voice, to calibrate answers to (issue 14).
+    """Recordings of one speaker's ordinary voice, to calibrate answers to.
 
     Carried as bytes so that every worker of a cluster has them without a shared disk.
 
@@ -64,6 +60,13 @@ class SpeakerReference:
                     from error
         return cls(names=tuple(str(path) for path in paths), contents=tuple(contents))
 
+    def adaptation(self, bundle: Any) -> Any:
+        """The speaker's :class:`ser.serving.speaker.SpeakerAdaptation` for ``bundle``
+        (deterministic: every worker computes the same one). Raises SERError naming the file."""
+        from ser.serving.speaker import calibrate_bundle
+
+        return calibrate_bundle(bundle, references=list(self.contents), names=list(self.names))
+
 
 @dataclasses.dataclass(frozen=True)
 class FileResult:
@@ -82,6 +85,8 @@ class FileResult:
         One of ``no_speech``, ``unreadable``, ``refused``, ``internal``.
     timeline : Timeline or None
         Window-by-window answers, when asked for and the recording is longer than a window.
+    unadapted : ClipPrediction or None
+        The answer without the speaker calibration, when the run was calibrated.
     """
 
     path: str
@@ -90,6 +95,7 @@ class FileResult:
     error: str | None = None
     error_kind: str | None = None
     timeline: Any = None
+    unadapted: Any = None
 
 
 def _error_text(error: BaseException, path: str) -> str:
@@ -106,20 +112,17 @@ def _error_kind(error: BaseException) -> str:
     return REFUSED if isinstance(error, SERError) else INTERNAL
 
 
-def _predict(bundle: Any, waveform: np.ndarray, *, reference: SpeakerReference | None) -> Any:
-    """The file's answer exactly as ``python -m ser predict`` computes it: cut where the speaker
-    pauses, each utterance scored as a clip (:func:`ser.serving.segments.score_recording`)."""
-    if reference is None:
-        from ser.serving.segments import score_recording
+def _predict(bundle: Any, waveform: np.ndarray, *, adaptation: Any) -> Any:
+    """The file's scored recording exactly as ``python -m ser predict`` computes it: cut where the
+    speaker pauses, each utterance scored as a clip, adapted to the speaker when an adaptation is
+    given (:func:`ser.serving.segments.score_recording`)."""
+    from ser.serving.segments import score_recording
 
-        recording = bundle.recording(waveform, sample_rate=bundle.config.sample_rate)
-        return score_recording(recording, bundle=bundle).overall
-    # Speaker calibration (issue 14) plugs in here: adapt the answer to `reference` with the
-    # function `python -m ser predict --reference` uses, once it exists in ser.serving.
-    raise SERError(REFERENCE_UNAVAILABLE)
+    recording = bundle.recording(waveform, sample_rate=bundle.config.sample_rate)
+    return score_recording(recording, bundle=bundle, adaptation=adaptation)
 
 
-def score_file(bundle: Any, path: str, *, timeline: bool, reference: SpeakerReference | None = None) -> FileResult:
+def score_file(bundle: Any, path: str, *, timeline: bool, adaptation: Any = None) -> FileResult:
     """Decode and score one file; never raises (failures are results with ``error`` set).
 
     Parameters
@@ -129,8 +132,8 @@ def score_file(bundle: Any, path: str, *, timeline: bool, reference: SpeakerRefe
         The audio file (its content decides the format).
     timeline : bool
         Also score a recording longer than one model window window by window.
-    reference : SpeakerReference, optional
-        Calibrate to this speaker (hook for issue 14; refused until that feature exists).
+    adaptation : ser.serving.speaker.SpeakerAdaptation, optional
+        Calibrate every answer to this speaker (:meth:`SpeakerReference.adaptation`).
     """
     from ser.serving.audio import decode_audio
 
@@ -139,7 +142,7 @@ def score_file(bundle: Any, path: str, *, timeline: bool, reference: SpeakerRefe
     try:
         waveform = decode_audio(path, sample_rate=rate, name=path)
         duration = waveform.size / rate
-        prediction = _predict(bundle, waveform, reference=reference)
+        scored = _predict(bundle, waveform, adaptation=adaptation)
     except Exception as error:  # noqa: BLE001  one bad file never stops the run
         return FileResult(path=path, duration_seconds=duration, error=_error_text(error, path),
                           error_kind=_error_kind(error))
@@ -149,7 +152,8 @@ def score_file(bundle: Any, path: str, *, timeline: bool, reference: SpeakerRefe
             windows = bundle.timeline(waveform, sample_rate=rate)
         except SERError:
             windows = None  # no window holds speech on its own: the clip's row says what was heard
-    return FileResult(path=path, prediction=prediction, duration_seconds=duration, timeline=windows)
+    return FileResult(path=path, prediction=scored.overall, duration_seconds=duration, timeline=windows,
+                      unadapted=scored.unadapted)
 
 
 def _finite(value: float) -> float | None:
@@ -167,24 +171,29 @@ class Layout:
     heads : tuple of str
         The extra heads the bundle has (``gender``, ``intensity``): a label and a
         ``<head>_confidence`` column each.
+    calibrated : bool
+        The run is calibrated to a speaker (``--reference``): the answer columns are adapted,
+        and ``unadapted_emotion`` / ``unadapted_confidence`` say what it would be without.
     """
 
     emotions: tuple[str, ...]
     heads: tuple[str, ...] = ()
+    calibrated: bool = False
 
     @classmethod
-    def from_labels(cls, labels: dict[str, list[str]]) -> Layout:
+    def from_labels(cls, labels: dict[str, list[str]], *, calibrated: bool = False) -> Layout:
         """From the ``labels.json`` mapping (``emotion`` and optional ``gender``/``intensity``)."""
         if not labels.get("emotion"):
             raise SERError("labels.json names no emotions; the bundle is broken, train it again")
         return cls(emotions=tuple(labels["emotion"]),
-                   heads=tuple(head for head in ("gender", "intensity") if labels.get(head)))
+                   heads=tuple(head for head in ("gender", "intensity") if labels.get(head)), calibrated=calibrated)
 
     @property
     def columns(self) -> list[str]:
         """Column names of the results table, in order."""
         heads = [name for head in self.heads for name in (head, f"{head}_confidence")]
-        return ["path", "emotion", "confidence", "sure", *self.probability_columns, *heads,
+        unadapted = ["unadapted_emotion", "unadapted_confidence"] if self.calibrated else []
+        return ["path", "emotion", "confidence", "sure", *unadapted, *self.probability_columns, *heads,
                 "speech_seconds", "duration_seconds", "error", "error_kind"]
 
     @property
@@ -198,7 +207,7 @@ class Layout:
 
     def column_types(self, *, timeline: bool = False) -> dict[str, str]:
         """``column -> "string" | "float" | "bool"``, for typed formats (Parquet)."""
-        strings = {"path", "emotion", "error", "error_kind", *self.heads}
+        strings = {"path", "emotion", "unadapted_emotion", "error", "error_kind", *self.heads}
         booleans = {"sure", "voiced"}
         names = self.timeline_columns if timeline else self.columns
         return {name: "string" if name in strings else "bool" if name in booleans else "float" for name in names}
@@ -213,6 +222,8 @@ class Layout:
             return row
         row.update(emotion=prediction.emotion, confidence=prediction.confidence, sure=prediction.sure,
                    speech_seconds=prediction.speech_seconds)
+        if self.calibrated and result.unadapted is not None:
+            row.update(unadapted_emotion=result.unadapted.emotion, unadapted_confidence=result.unadapted.confidence)
         for emotion, column in zip(self.emotions, self.probability_columns, strict=True):
             row[column] = prediction.probabilities[emotion]
         for head in self.heads:

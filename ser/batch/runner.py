@@ -258,12 +258,14 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
     if not (model / "labels.json").is_file():
         raise SERError(f"{model / 'labels.json'} is missing; train with `python -m ser train --out {model}`")
     if settings.reference is not None:
-        # Issue 14 hook: drop this check once ser.serving calibrates to a speaker (the reference
-        # already reaches every worker and score_file).
-        from ser.batch.results import REFERENCE_UNAVAILABLE
+        # Checked here, once, so that a reference without speech stops the run before any worker
+        # starts (each worker then computes the same adaptation from the same bytes).
+        from ser.serving.bundle import load_bundle
 
-        raise SERError(REFERENCE_UNAVAILABLE)
-    layout = Layout.from_labels(read_json(model / "labels.json"))
+        adaptation = settings.reference.adaptation(bundle if bundle is not None else load_bundle(model))
+        log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
+            f"{adaptation.reference_neutral:.0%} neutral before calibration")
+    layout = Layout.from_labels(read_json(model / "labels.json"), calibrated=settings.reference is not None)
     found = expand_sources(sources)
     report = BatchReport(out=str(settings.out), found=len(found.paths), warnings=list(found.warnings))
     for warning in found.warnings:

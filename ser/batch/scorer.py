@@ -95,7 +95,7 @@ class Scorer:
     timeline : bool
         Also score recordings longer than one model window window by window.
     reference : SpeakerReference, optional
-        Calibrate to this speaker (issue 14 hook, passed through to :func:`score_file`).
+        Calibrate every answer to this speaker (the adaptation is computed once, here).
     threads : int, optional
         Cores TensorFlow may use in this worker (default: all).
     """
@@ -119,13 +119,13 @@ class Scorer:
                 shutil.rmtree(folder, ignore_errors=True)  # the model is in memory now
         else:
             self.bundle = load_bundle(bundle)
-        self.layout = Layout.from_labels(self.bundle.labels)
+        self.layout = Layout.from_labels(self.bundle.labels, calibrated=reference is not None)
         self.timeline = timeline
-        self.reference = reference
+        self.adaptation = reference.adaptation(self.bundle) if reference is not None else None
 
     def score(self, paths: list[str]) -> list[FileResult]:
         """One result per path, in order (failures included, never raised)."""
-        return [score_file(self.bundle, str(path), timeline=self.timeline, reference=self.reference)
+        return [score_file(self.bundle, str(path), timeline=self.timeline, adaptation=self.adaptation)
                 for path in paths]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

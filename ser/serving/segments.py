@@ -47,6 +47,7 @@ import numpy as np
 from ser.errors import NoSpeechError
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.recording import Recording
+from ser.serving.speaker import SpeakerAdaptation, adapt_prediction
 from ser.serving.speech import SILENT_MESSAGE, SpeechActivity
 
 #: Threads scoring segments at once (each also uses the shared openSMILE threads).
@@ -107,10 +108,21 @@ class Segment:
 
 @dataclasses.dataclass(frozen=True)
 class ScoredRecording:
-    """The segments of a recording and its overall answer."""
+    """The segments of a recording and its overall answer.
+
+    With a speaker adaptation, ``segments`` and ``overall`` are adapted to the speaker and
+    ``unadapted`` is the overall answer without it (None when no adaptation was given).
+    """
 
     segments: tuple[Segment, ...]
     overall: ClipPrediction
+    unadapted: ClipPrediction | None = None
+    adaptation: SpeakerAdaptation | None = None
+
+    @property
+    def adapted(self) -> bool:
+        """Whether the answers are calibrated to the speaker's reference recording."""
+        return self.adaptation is not None
 
 
 def _runs(mask: np.ndarray) -> np.ndarray:
@@ -209,7 +221,8 @@ def combine(predictions: list[ClipPrediction], *, bundle: Bundle) -> ClipPredict
 
 
 def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSettings | None = None,
-                    progress: Progress | None = None) -> ScoredRecording:
+                    progress: Progress | None = None,
+                    adaptation: SpeakerAdaptation | None = None) -> ScoredRecording:
     """Cut a recording into utterances and score each as a clip.
 
     Parameters
@@ -220,6 +233,9 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
     settings : SegmentSettings, optional
     progress : callable, optional
         ``progress(done, total, elapsed_seconds)`` after each segment (for a progress bar).
+    adaptation : SpeakerAdaptation, optional
+        Calibration to the speaker (:func:`ser.serving.speaker.calibrate_bundle`): every
+        segment's answer is adapted before they are combined; the unadapted overall answer is kept.
 
     Returns
     -------
@@ -259,4 +275,18 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
         problems = [segment.problem for segment in segments]
         raise NoSpeechError(problems[0] if len(problems) == 1 else "no speech detected: no part of the "
                             "recording holds enough voiced sound to score; record someone speaking")
-    return ScoredRecording(segments=tuple(segments), overall=combine(scored, bundle=bundle))
+    if adaptation is None:
+        return ScoredRecording(segments=tuple(segments), overall=combine(scored, bundle=bundle))
+    threshold = bundle.confidence_threshold
+    adapted = tuple(
+        dataclasses.replace(segment, prediction=adapt_prediction(segment.prediction, adaptation=adaptation,
+                                                                 confidence_threshold=threshold))
+        if segment.prediction is not None else segment
+        for segment in segments
+    )
+    return ScoredRecording(
+        segments=adapted,
+        overall=combine([segment.prediction for segment in adapted if segment.prediction is not None], bundle=bundle),
+        unadapted=combine(scored, bundle=bundle),
+        adaptation=adaptation,
+    )

@@ -39,12 +39,15 @@ array([0.5 , 0.33])
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from ser.config import FeatureConfig
 from ser.errors import NoSpeechError
+from ser.serving.audio import AudioSource, decode_audio
+from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.features import prepare_waveform
 from ser.serving.speech import SpeechSettings, detect_speech
 
@@ -168,6 +171,7 @@ def adapt_to_reference(
     floor: float = NEUTRAL_FLOOR,
     min_reference_seconds: float = MIN_REFERENCE_SECONDS,
     speech_settings: SpeechSettings | None = None,
+    names: Sequence[str] | None = None,
 ) -> SpeakerAdaptation:
     """Score a speaker's reference recordings and return their adaptation.
 
@@ -181,6 +185,8 @@ def adapt_to_reference(
         in the bundle's label order.
     neutral : int
         Index of neutral in those probabilities.
+    names : sequence of str, optional
+        The recordings' names for error messages (default "reference recording 1", ...).
 
     Raises
     ------
@@ -197,7 +203,8 @@ def adapt_to_reference(
                           settings=speech_settings).require()
             pieces += reference_segments(waveform, config=config)
         except NoSpeechError as error:
-            raise NoSpeechError(f"reference recording {number}: {error}") from error
+            name = names[number - 1] if names is not None else f"reference recording {number}"
+            raise NoSpeechError(f"{name}: {error}") from error
     seconds = sum(piece.size for piece in pieces) / config.sample_rate
     if seconds < min_reference_seconds:
         raise NoSpeechError(
@@ -211,4 +218,63 @@ def adapt_to_reference(
     return SpeakerAdaptation(
         neutral=neutral, bias=bias, reference_neutral=float(reference[neutral] / reference.sum()),
         reference_seconds=seconds, segments=len(pieces),
+    )
+
+
+def calibrate_bundle(bundle: Bundle, *, references: Sequence[AudioSource],
+                     names: Sequence[str] | None = None) -> SpeakerAdaptation:
+    """The speaker's adaptation for ``bundle``, from their reference recordings.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        The model whose answers will be adapted.
+    references : sequence of path, bytes or binary file object
+        Recordings of the speaker's ordinary (neutral) voice, in any format the app reads;
+        a few seconds in all (at least :data:`MIN_REFERENCE_SECONDS` of speech).
+    names : sequence of str, optional
+        Shown in error messages (default: the paths, or "reference 1", ...).
+
+    Raises
+    ------
+    AudioDecodeError
+        If a recording cannot be decoded.
+    NoSpeechError
+        If a recording holds no speech, or all of them together too little.
+    """
+    if "neutral" not in bundle.emotions:
+        raise NoSpeechError("this model has no neutral class, so it cannot be calibrated to a speaker's "
+                            "ordinary voice; run without a reference")
+    rate = bundle.config.sample_rate
+    if names is None:
+        names = [str(source) if isinstance(source, (str, os.PathLike)) else f"reference recording {number}"
+                 for number, source in enumerate(references, start=1)]
+    waveforms = [decode_audio(source, sample_rate=rate, name=name) for source, name in zip(references, names,
+                                                                                             strict=True)]
+
+    def score(piece: np.ndarray) -> np.ndarray:
+        prediction = bundle.predict_clip(piece, sample_rate=rate)
+        return np.array([prediction.probabilities[emotion] for emotion in bundle.emotions])
+
+    return adapt_to_reference(waveforms, config=bundle.config, score=score,
+                              neutral=bundle.emotions.index("neutral"), speech_settings=bundle.speech_settings,
+                              names=names)
+
+
+def adapt_prediction(prediction: ClipPrediction, *, adaptation: SpeakerAdaptation,
+                     confidence_threshold: float) -> ClipPrediction:
+    """``prediction`` with its emotion probabilities adapted to the speaker.
+
+    The answer, its confidence and whether it is sure are re-derived from the adapted
+    probabilities (same threshold); the other heads and the seconds of speech are kept.
+    """
+    labels = list(prediction.probabilities)
+    adapted = adaptation.apply(np.array([prediction.probabilities[label] for label in labels]))
+    best = int(np.argmax(adapted))
+    return dataclasses.replace(
+        prediction,
+        emotion=labels[best],
+        confidence=float(adapted[best]),
+        probabilities={label: float(value) for label, value in zip(labels, adapted, strict=True)},
+        sure=bool(adapted[best] >= confidence_threshold),
     )
