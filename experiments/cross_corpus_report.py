@@ -2,8 +2,8 @@
 
 Run after ``experiments/cross_corpus.py``::
 
-    python experiments/cross_corpus_report.py                    # every recipe found, summary table
-    python experiments/cross_corpus_report.py --detail shipped   # per-class recall, answer shares, speakers
+    python -m experiments.cross_corpus_report                    # every recipe found, summary table
+    python -m experiments.cross_corpus_report --detail shipped   # per-class recall, answer shares, speakers
 
 Prints to stdout; ``docs/cross-corpus.md`` quotes these tables.
 """

@@ -8,8 +8,9 @@ training data) is in expanders at the end. Tables are static ``st.table``s of a 
 they wrap to a phone's width, and every figure is one format: a percentage with one decimal.
 
 ``ser.reporting.model_results.load_model_results`` reads ``metrics.json`` (train), and
-``evaluation.json``, ``robustness.json``, ``seed_check.json``, ``level_check.json`` when present and
-measured on this ``model.keras``; a section whose file is absent is explained instead.
+``evaluation.json``, ``robustness.json``, ``seed_check.json``, ``level_check.json``,
+``corpus_check.json`` (voices it was not trained on) when present and measured on this
+``model.keras``; a section whose file is absent is explained instead.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ import streamlit as st
 
 import app_ui
 from ser.reporting import report_plots
+from ser.reporting.corpus_results import ClipSetScores, CorpusCheckResults
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
+from ser.reporting.results import TrainingResults
 from ser.reporting.schema import ResultsError
-from ser.reporting.summary import percent, plain_summary, sentence
+from ser.reporting.summary import corpus_summary, percent, plain_summary, sentence
 
 #: The learning-curve series a reader can choose, by the Keras history key they show.
 CURVE_METRICS = {"emotion accuracy": "emotion_accuracy", "emotion loss": "emotion_loss", "total loss": "loss"}
 CONFUSION_VIEWS = ("share of each true emotion", "clips")
+CORPUS_VIEWS = ("answers it gives", "emotions it recognises")
 #: Readable names of ``ser.training.settings.TrainSettings`` fields whose own name is not (others: ``_`` -> space).
 SETTING_NAMES = {"n_folds": "folds", "width": "CNN width (filters)", "max_warp": "largest time warp",
                  "functional_c_grid": "L2 strengths tried (functionals)",
@@ -58,6 +62,79 @@ def table(rows: Sequence[dict[str, Any]]) -> None:
 def plain_rule(text: str) -> str:
     """A recorded rule in the page's one format: ``0.1-wide band`` reads ``10-point-wide band``."""
     return re.sub(r"\b(0\.\d+)-wide", lambda match: f"{100 * float(match.group(1)):g}-point-wide", text)
+
+
+def calibration_of(training: TrainingResults) -> dict[str, float | None]:
+    """The training corpus's figures for the confidence table: its unseen speakers, after temperature scaling."""
+    calibration = training.cross_validation.calibration
+    sure_right = calibration.accuracy_above_threshold
+    return {"ece": calibration.ece_15_bins_after, "sure": calibration.coverage_above_threshold,
+            "wrong": None if sure_right is None else 1 - sure_right}
+
+
+def show_corpus_check(check: CorpusCheckResults, *, training: TrainingResults) -> None:
+    """The section on a corpus the model never heard: plain words, then tables and the answers per emotion."""
+    st.markdown("\n".join(f"- **{lead}:** {text}" for lead, text in corpus_summary(check, training=training).items()))
+    calibrated, common = check.calibrated, check.calibrated_common
+    rows = [("all sentences", check.all_sentences), ("sentences spoken in every emotion", check.common_sentences),
+            ("speakers with a reference, without it", calibrated.unadapted),
+            ("the same clips, calibrated to the speaker", calibrated.adapted),
+            ("every-emotion sentences, without a reference", common.unadapted),
+            ("every-emotion sentences, calibrated", common.adapted)]
+    table([{"clips": f"{name} ({scores.restricted.answered})",
+            f"right, among its {len(check.emotions)} emotions": percent(scores.restricted.accuracy),
+            f"right, among all {len(check.labels)}": percent(scores.app.accuracy),
+            "neutral called neutral": percent(scores.app.recall.get("neutral")),
+            "median speaker": percent(scores.restricted.speaker_accuracy.median)} for name, scores in rows])
+    spread = {name: scores.restricted.speaker_accuracy for name, scores in rows[2:4]}
+    st.caption(f"{check.corpus}: {check.speakers} speakers, {check.clips} clips; the number of clips scored is in "
+               f"brackets ({check.all_sentences.app.refused} were refused as no speech). Calibrated: each speaker's "
+               f"two reference clips ({calibrated.reference_clips} in all) are not scored; "
+               f"{calibrated.speakers_without_reference} speakers without two neutral clips are left out. Per "
+               "speaker, among its emotions, "
+               + "; ".join(f"{name}: lowest {percent(row.min)}, highest {percent(row.max)}"
+                           for name, row in spread.items()) + ".")
+
+    shown = st.segmented_control("Show", CORPUS_VIEWS, default=CORPUS_VIEWS[0], key="corpus-view") or CORPUS_VIEWS[0]
+    before, after = calibrated.unadapted.app, calibrated.adapted.app
+    if shown == CORPUS_VIEWS[0]:
+        truth = {name: before.support.get(name, 0) / before.answered for name in check.labels}
+        series = {"true emotions": truth, "its answers": before.answer_share, "with a reference": after.answer_share}
+        app_ui.chart(report_plots.emotion_shares_figure(series=series, emotions=check.labels,
+                                                        axis_title="share of answers"), key="corpus-answers")
+        st.caption(f"Share of each answer among the {len(check.labels)} emotions the app answers in, beside the share "
+                   f"of each true emotion ({check.corpus} has only {', '.join(check.emotions)}), without and with "
+                   f"calibration to the speaker, on the same {before.answered} clips of the {calibrated.speakers} "
+                   "speakers with a reference.")
+    else:
+        series = {"without a reference": before.recall, "with a reference": after.recall}
+        app_ui.chart(report_plots.emotion_shares_figure(series=series, emotions=check.emotions,
+                                                        axis_title="recall"), key="corpus-recall")
+        st.caption("Recall: the share of each emotion's clips it names right, as the app answers (among all "
+                   f"{len(check.labels)}), on the same clips of the {calibrated.speakers} speakers with a reference.")
+
+    confidence = [("unseen actors of its training corpus", calibration_of(training)),
+                  (f"{check.corpus}, as the app answers", _confidence(check.all_sentences.app)),
+                  (f"{check.corpus}, among its {len(check.emotions)} emotions",
+                   _confidence(check.all_sentences.restricted)),
+                  (f"{check.corpus}, calibrated to the speaker", _confidence(after))]
+    table([{"voices": name, "calibration error": percent(row["ece"]), "answers it is sure of": percent(row["sure"]),
+            "wrong when sure": percent(row["wrong"])} for name, row in confidence])
+    synthetic = check.synthetic
+    st.caption(
+        f"Sure: confidence of at least {percent(check.confidence_threshold)}, where the app stops saying “not sure”. "
+        "Calibration error: the expected calibration error over 15 confidence bins, the gap between how sure it is "
+        "and how often it is right."
+        + (f" Synthetic English (espeak-ng, {synthetic.clips} neutral sentences): sure of "
+           f"{percent(synthetic.sure_share)}, called neutral {percent(synthetic.neutral_share)}." if synthetic else "")
+    )
+    st.caption(f"{sentence(check.protocol)} Reproduce with `{check.command}`. A study of the linear views across "
+               "corpora (trained on ASED and tested on RAVDESS, and on both corpora; not the shipped model) is in "
+               "docs/cross-corpus.md.")
+
+
+def _confidence(scores: ClipSetScores) -> dict[str, float | None]:
+    return {"ece": scores.ece_15_bins, "sure": scores.sure_share, "wrong": scores.wrong_when_sure}
 
 
 app_ui.page_setup("Model")
@@ -137,6 +214,14 @@ if robustness:
                     f"changed; {level.refused_quieter} of {level.answered} quieter and {level.refused_louder} of "
                     f"{level.answered} louder copies were refused as no speech (`{level.command}`).")
     st.caption(caption)
+
+st.header("Voices it was not trained on")
+check = results.corpus_check
+if check is None:
+    st.info("Not measured for this model yet: `python -m experiments.corpus_check --data ../shared/data` scores a "
+            "corpus it never heard (ASED, Amharic) and writes `corpus_check.json`.")
+else:
+    show_corpus_check(check, training=training)
 
 # ---- for specialists --------------------------------------------------------------------------------
 st.header("For specialists")

@@ -253,7 +253,8 @@ def test_model_page_text_is_readable_and_in_one_number_format():
     for frame in tables(at):
         figures = [column for column in frame.columns if column not in {"emotion", "condition", "view", "model",
                                                                           "fold", "test actors", "epochs", "clips",
-                                                                          "setting", "value", "package", "version"}]
+                                                                          "setting", "value", "package", "version",
+                                                                          "voices"}]
         for column in figures:
             assert all(re.fullmatch(r"\d+\.\d%|not measured", str(cell)) for cell in frame[column]), column
         assert len(frame.columns) <= 5  # a phone's width
@@ -356,6 +357,41 @@ def test_model_page_leaves_out_a_file_measured_on_another_model(model_dir_with):
     assert not any("condition" in frame.columns for frame in tables(at))
     assert "Off the studio" not in at.markdown[0].value  # the summary leaves the point out
     assert any("robustness.json was measured on another model.keras" in info.value for info in at.info)
+
+
+def test_model_page_shows_voices_it_was_not_trained_on():
+    at = run_page("pages/3_Model.py")
+    check = read_json(ROOT / "models" / "corpus_check.json")
+    restricted, app = check["all_sentences"]["restricted"], check["all_sentences"]["app"]
+    assert "Voices it was not trained on" in [header.value for header in at.header]
+    words = next(block.value for block in at.markdown if block.value.startswith("- **Right:**"))
+    assert f"**{restricted['accuracy']:.1%}**" in words and "Amharic speakers of ASED" in words
+    assert f"neutral speech is called neutral {app['recall']['neutral']:.1%}" in words
+    assert "**With a reference:**" in words and "**When it is sure:**" in words
+    assert f"{restricted['accuracy']:.1%}" in at.markdown[0].value  # one line of it in the page's summary
+    rows = table_with(at, "right, among its 5 emotions")
+    assert rows["right, among its 5 emotions"].tolist()[:4] == [
+        f"{check[key][part]['restricted']['accuracy']:.1%}" if part else f"{check[key]['restricted']['accuracy']:.1%}"
+        for key, part in (("all_sentences", None), ("common_sentences", None), ("calibrated", "unadapted"),
+                          ("calibrated", "adapted"))]
+    confidence = table_with(at, "wrong when sure")
+    assert f"{app['wrong_when_sure']:.1%}" in confidence["wrong when sure"].tolist()
+    answers = next(spec for spec in charts(at) if spec["data"][0].get("name") == "true emotions")
+    assert [trace["name"] for trace in answers["data"]] == ["true emotions", "its answers", "with a reference"]
+    assert answers["data"][0]["x"] == EMOTIONS  # every answer the app can give, so a collapse shows
+    at.segmented_control(key="corpus-view").set_value("emotions it recognises").run()
+    recall = next(spec for spec in charts(at) if spec["data"][0].get("name") == "without a reference")
+    assert recall["data"][0]["x"] == check["emotions"]
+    assert any("docs/cross-corpus.md" in caption.value for caption in at.caption)
+
+
+def test_model_page_without_the_corpus_check_says_how_to_measure_it(model_dir_with):
+    model_dir_with({"metrics.json": shipped("metrics.json")})
+    at = run_page("pages/3_Model.py")
+    assert "Voices it was not trained on" in [header.value for header in at.header]
+    assert any("python -m experiments.corpus_check" in info.value for info in at.info)
+    assert not any("wrong when sure" in frame.columns for frame in tables(at))
+    assert "Another language" not in at.markdown[0].value
 
 
 def test_model_page_explains_a_metrics_file_in_another_format(model_dir_with):

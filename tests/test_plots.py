@@ -148,6 +148,8 @@ def test_report_figures_keep_the_top_margin_for_the_toolbar_and_read_in_percent(
                                       chance=0.125),
         report_plots.class_distribution_figure(counts={"speech": {"calm": 160}, "song": {"calm": 151}}),
         report_plots.reliability_figure(before=reliability, after=reliability),
+        report_plots.emotion_shares_figure(series={"true": {"sad": 0.5}, "answers": {"sad": 0.2}},
+                                           emotions=["sad"], axis_title="share"),
     ]
     for figure in figures:
         assert figure.layout.title.text is None
@@ -156,3 +158,16 @@ def test_report_figures_keep_the_top_margin_for_the_toolbar_and_read_in_percent(
             assert figure.layout.legend.orientation == "h" and figure.layout.legend.y < 0  # under the plot
     assert figures[1].layout.yaxis.tickformat == ".0%"
     assert figures[4].layout.xaxis.tickformat == ".0%" and figures[4].layout.yaxis.tickformat == ".0%"
+
+
+def test_emotion_shares_are_grouped_bars_per_series_and_leave_unmeasured_emotions_blank():
+    series = {"true emotions": {"neutral": 0.5, "sad": 0.5}, "its answers": {"neutral": 0.1, "sad": 0.2,
+                                                                              "fearful": 0.7}}
+    figure = report_plots.emotion_shares_figure(series=series, emotions=["neutral", "sad", "fearful"],
+                                                axis_title="share of answers")
+    assert [trace.name for trace in figure.data] == ["true emotions", "its answers"]
+    assert list(figure.data[0].y) == [0.5, 0.5, None]  # no bar, not a zero: the corpus has no fearful clips
+    assert list(figure.data[1].y) == [0.1, 0.2, 0.7]
+    assert figure.data[0].marker.color != figure.data[1].marker.color
+    assert figure.layout.barmode == "group" and tuple(figure.layout.yaxis.range) == (0, 1)
+    assert figure.layout.yaxis.tickformat == ".0%"

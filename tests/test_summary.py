@@ -57,7 +57,9 @@ def test_plain_summary_reads_every_point_from_the_files(results):
     cv = results.training.cross_validation
     leads = [lead for lead, _ in summary.items()]
     assert leads == ["Trained on", "On a voice it never heard", "Emotions", "Voices", "Off the studio",
-                     "When it is sure"]
+                     "Another language", "When it is sure"]
+    check = results.corpus_check.all_sentences.restricted
+    assert f"**{percent(check.accuracy)}**" in summary.other_language and "Amharic" in summary.other_language
     weakest = min(cv.per_class, key=lambda name: cv.per_class[name].recall)
     assert f"{weakest} ({percent(cv.per_class[weakest].recall)})" in summary.emotions
     assert percent(cv.per_actor_spread.min) in summary.speakers
@@ -73,9 +75,9 @@ def test_plain_summary_leaves_out_what_was_not_measured(results):
         results.training,
         cross_validation=dataclasses.replace(results.training.cross_validation, calibration=calibration),
     )
-    summary = plain_summary(dataclasses.replace(results, training=training, robustness=None))
-    assert summary.conditions is None
-    assert "Off the studio" not in [lead for lead, _ in summary.items()]
+    summary = plain_summary(dataclasses.replace(results, training=training, robustness=None, corpus_check=None))
+    assert summary.conditions is None and summary.other_language is None
+    assert not {"Off the studio", "Another language"} & {lead for lead, _ in summary.items()}
     assert "right on" not in summary.confidence and summary.confidence.endswith(".")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ser.config import read_json
 from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH, BenchResults, load_bench
+from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.provenance import model_sha256
 from ser.reporting.results import (
     FILES,
@@ -25,6 +26,7 @@ from ser.reporting.results import (
     RobustnessResults,
     SeedCheckResults,
     TrainingResults,
+    load_corpus_check,
     load_evaluation,
     load_level_check,
     load_robustness,
@@ -46,6 +48,7 @@ class ModelResults:
     robustness: RobustnessResults | None
     seed_check: SeedCheckResults | None
     level_check: LevelCheckResults | None
+    corpus_check: CorpusCheckResults | None
     bench: BenchResults | None
     notes: tuple[str, ...]
 
@@ -74,6 +77,7 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
         ("robustness", RobustnessResults, load_robustness),
         ("seed_check", SeedCheckResults, load_seed_check),
         ("level_check", LevelCheckResults, load_level_check),
+        ("corpus_check", CorpusCheckResults, load_corpus_check),
     ):
         filename, command = FILES[cls]
         results = loader(folder / filename) if (folder / filename).is_file() else None

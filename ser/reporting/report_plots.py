@@ -2,7 +2,8 @@
 
 The analysis figures (waveform, spectrogram, probabilities, timeline) and the shared colours are
 in :mod:`ser.reporting.plots`; these draw what :mod:`ser.reporting.results` holds: the confusion
-matrix, learning curves, accuracy per held-out actor, the class counts and the reliability diagram.
+matrix, learning curves, accuracy per held-out actor, the class counts, the reliability diagram and
+shares per emotion on a corpus the model never heard.
 
 Example
 -------
@@ -186,4 +187,39 @@ def reliability_figure(*, before: Mapping[str, Sequence[float]], after: Mapping[
     figure.update_layout(height=380, xaxis={"range": [0, 1], "title": "confidence", "tickformat": ".0%"},
                          yaxis={"range": [0, 1], "title": "accuracy", "tickformat": ".0%"}, legend=_LEGEND_BELOW,
                          **_LAYOUT)
+    return figure
+
+
+#: Colours of the series of :func:`emotion_shares_figure`, in order (colour-blind safe, as the reliability diagram).
+_SERIES_COLORS = ("#999999", "#D55E00", "#0072B2", "#009E73")
+
+
+def emotion_shares_figure(*, series: Mapping[str, Mapping[str, float]], emotions: Sequence[str],
+                          axis_title: str) -> go.Figure:
+    """Grouped bars of a share per emotion for a few series, e.g. the share of each answer against the
+    share of each true emotion (a model that answers one emotion for everything shows as one tall bar).
+
+    Parameters
+    ----------
+    series : mapping name -> (mapping emotion -> fraction in [0, 1])
+        An emotion missing from a series is drawn as no bar (not 0), so "not measured" stays visible.
+    emotions : sequence of str
+        The x axis, in order.
+    axis_title : str
+        What the fractions are ("share of answers", "recall").
+    """
+    figure = go.Figure()
+    for index, (name, values) in enumerate(series.items()):
+        figure.add_trace(
+            go.Bar(
+                x=list(emotions),
+                y=[values.get(emotion) for emotion in emotions],
+                name=name,
+                marker_color=_SERIES_COLORS[index % len(_SERIES_COLORS)],
+                hovertemplate=f"{name}, %{{x}}: %{{y:.1%}}<extra></extra>",
+            )
+        )
+    figure.update_layout(height=360, barmode="group", yaxis={"range": [0, 1], "tickformat": ".0%",
+                                                             "title": axis_title},
+                         legend=_LEGEND_BELOW, **_LAYOUT)
     return figure

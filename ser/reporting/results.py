@@ -11,6 +11,8 @@ the same way) and one loader:
   :func:`load_seed_check`.
 - ``models/level_check.json``: ``python -m experiments.level_check``; :class:`LevelCheckResults`,
   :func:`load_level_check`.
+- ``models/corpus_check.json``: ``python -m experiments.corpus_check``;
+  :class:`ser.reporting.corpus_results.CorpusCheckResults`, :func:`load_corpus_check`.
 - ``bench/results.json``: ``python -m bench`` (``make bench``), which owns its larger format;
   :mod:`ser.reporting.bench_results` reads the part the model card shows.
 
@@ -38,6 +40,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.schema import ResultsError, read_results
 
 TRAIN_COMMAND = "python -m ser train --data ../shared/data/ravdess --out models/"
@@ -45,6 +48,7 @@ EVALUATE_COMMAND = "python -m ser evaluate --data ../shared/data/ravdess --out m
 ROBUSTNESS_COMMAND = "python -m experiments.robustness --data ../shared/data/ravdess"
 SEED_CHECK_COMMAND = "python -m experiments.seed_check --data ../shared/data/ravdess --offset 100"
 LEVEL_CHECK_COMMAND = "python -m experiments.level_check --data ../shared/data/ravdess"
+CORPUS_CHECK_COMMAND = "python -m experiments.corpus_check --data ../shared/data"
 
 
 # ---- models/metrics.json: python -m ser train ------------------------------------------------
@@ -353,6 +357,7 @@ SCHEMAS: dict[type, str] = {
     RobustnessResults: "robustness/1",
     SeedCheckResults: "seed-check/1",
     LevelCheckResults: "level-check/1",
+    CorpusCheckResults: "corpus-check/1",
 }
 #: The file each producer writes (in the bundle folder) and the command that writes it.
 FILES: dict[type, tuple[str, str]] = {
@@ -361,6 +366,7 @@ FILES: dict[type, tuple[str, str]] = {
     RobustnessResults: ("robustness.json", ROBUSTNESS_COMMAND),
     SeedCheckResults: ("seed_check.json", SEED_CHECK_COMMAND),
     LevelCheckResults: ("level_check.json", LEVEL_CHECK_COMMAND),
+    CorpusCheckResults: ("corpus_check.json", CORPUS_CHECK_COMMAND),
 }
 
 
@@ -398,3 +404,8 @@ def load_seed_check(path: Path) -> SeedCheckResults:
 def load_level_check(path: Path) -> LevelCheckResults:
     """Read ``models/level_check.json`` (:class:`LevelCheckResults`)."""
     return _load(path, LevelCheckResults)
+
+
+def load_corpus_check(path: Path) -> CorpusCheckResults:
+    """Read ``models/corpus_check.json`` (:class:`ser.reporting.corpus_results.CorpusCheckResults`)."""
+    return _load(path, CorpusCheckResults)

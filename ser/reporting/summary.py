@@ -3,7 +3,8 @@
 A non-specialist reads :func:`plain_summary` in ten seconds: what the model was trained on, which
 voices it knows, how often it is right on a voice it never heard, and where it is weak (the
 emotions it recognises least, the spread between speakers, the recording conditions that cost
-most). :func:`voices_sentence` is its one-sentence form for the Home page. :func:`percent` is
+most). :func:`voices_sentence` is its one-sentence form for the Home page. :func:`corpus_summary`
+says in words how it does on a corpus it never heard (``corpus_check.json``). :func:`percent` is
 the one number format of both pages.
 
 Example
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.model_card import CONDITION_NAMES
 from ser.reporting.model_results import ModelResults
 from ser.reporting.results import ConfusionMatrix, TrainingResults
@@ -125,12 +127,13 @@ class PlainSummary:
     speakers: str
     conditions: str | None
     confidence: str
+    other_language: str | None = None
 
     def items(self) -> list[tuple[str, str]]:
         """(lead words, sentence) in reading order, the missing points left out."""
         points = [("Trained on", self.trained_on), ("On a voice it never heard", self.unseen_voices),
                   ("Emotions", self.emotions), ("Voices", self.speakers), ("Off the studio", self.conditions),
-                  ("When it is sure", self.confidence)]
+                  ("Another language", self.other_language), ("When it is sure", self.confidence)]
         return [(lead, text) for lead, text in points if text]
 
 
@@ -178,5 +181,78 @@ def plain_summary(results: ModelResults) -> PlainSummary:
                   f"{percent(calibration.coverage_above_threshold)} of the clips of unseen speakers")
     if calibration.accuracy_above_threshold is not None:
         confidence += f" and is right on {percent(calibration.accuracy_above_threshold)} of those"
+    other_language = corpus_summary(results.corpus_check, training=training).right if results.corpus_check else None
     return PlainSummary(trained_on=trained_on, unseen_voices=unseen_voices, emotions=emotions, speakers=speakers,
-                        conditions=conditions, confidence=confidence + ".")
+                        conditions=conditions, confidence=confidence + ".", other_language=other_language)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSummary:
+    """How the model does on a corpus it never heard, one Markdown sentence per point (``synthetic``
+    is None when it was not measured, ``confidence`` names RAVDESS beside it when known)."""
+
+    right: str
+    words: str
+    answers: str
+    calibrated: str
+    confidence: str
+    speakers: str
+    synthetic: str | None
+
+    def items(self) -> list[tuple[str, str]]:
+        """(lead words, sentence) in reading order, the missing points left out."""
+        points = [("Right", self.right), ("Where the words cannot help", self.words), ("What it answers", self.answers),
+                  ("With a reference", self.calibrated), ("When it is sure", self.confidence),
+                  ("Voices", self.speakers), ("Synthetic speech", self.synthetic)]
+        return [(lead, text) for lead, text in points if text]
+
+
+def _quoted(names: list[str]) -> str:
+    return " and ".join(f"“{name}”" for name in names) if len(names) < 3 else \
+        ", ".join(f"“{name}”" for name in names[:-1]) + f" and “{names[-1]}”"
+
+
+def corpus_summary(check: CorpusCheckResults, *, training: TrainingResults | None = None) -> CorpusSummary:
+    """``corpus_check.json`` in words: right how often, on which words, what it answers, with a reference,
+    how honest its confidence is (beside the training corpus's unseen speakers, from ``training``)."""
+    who = f"{check.language} speakers of {check.corpus}"
+    restricted, app = check.all_sentences.restricted, check.all_sentences.app
+    refused = f"; {app.refused} of {app.clips} clips were refused as no speech" if app.refused else ""
+    right = (f"on {check.speakers} {who}, none heard in training, it is right **{percent(restricted.accuracy)}** of "
+             f"the time among their {len(check.emotions)} emotions (chance: {percent(1 / len(check.emotions))}), "
+             f"{percent(app.accuracy)} among the {len(check.labels)} it answers in{refused}.")
+    common = check.common_sentences.restricted
+    words = (f"on the sentences spoken in every emotion ({common.answered} clips), so the words cannot give the "
+             f"emotion away, {percent(common.accuracy)}.")
+    top = max(app.answer_share, key=app.answer_share.get)
+    absent = [name for name in check.labels if name not in check.emotions and app.answer_share.get(name, 0) > 0]
+    answers = (f"neutral speech is called neutral {percent(app.recall.get('neutral'))} of the time; "
+               f"{percent(app.answer_share[top])} of all answers are “{top}”")
+    if absent:
+        answers += (f", and {percent(sum(app.answer_share[name] for name in absent))} are {_quoted(absent)}, "
+                    f"which {check.corpus} does not have")
+    calibrated = check.calibrated
+    before, after = calibrated.unadapted, calibrated.adapted
+    left_out = (f"; {calibrated.speakers_without_reference} speakers without two neutral clips are left out"
+                if calibrated.speakers_without_reference else "")
+    with_reference = (
+        f"with two clips of the speaker's ordinary (neutral) voice as a reference, it is right "
+        f"**{percent(after.restricted.accuracy)}** of the time instead of {percent(before.restricted.accuracy)} on the "
+        f"same clips, and neutral speech is called neutral {percent(after.app.recall.get('neutral'))} of the time "
+        f"instead of {percent(before.app.recall.get('neutral'))} ({calibrated.speakers} speakers{left_out}).")
+    confidence = f"it calls itself sure of {percent(app.sure_share)} of these answers"
+    if app.wrong_when_sure is not None:
+        confidence += f" and is wrong on {percent(app.wrong_when_sure)} of those"
+    ravdess = training.cross_validation.calibration.accuracy_above_threshold if training else None
+    if ravdess is not None:
+        confidence += f", against {percent(1 - ravdess)} for the unseen actors of the corpus it was trained on"
+    spread = restricted.speaker_accuracy
+    speakers = (f"from {percent(spread.min)} right for the hardest speaker to {percent(spread.max)} for the easiest "
+                f"(median {percent(spread.median)}; some speakers have as few as {spread.fewest_clips} clips).")
+    synthetic = None
+    if check.synthetic:
+        synthetic = (f"flat synthetic English sentences ({check.synthetic.clips} in {len(check.synthetic.voices)} "
+                     f"espeak-ng voices, meant as neutral) are called neutral {percent(check.synthetic.neutral_share)} "
+                     f"of the time, and it is sure of {percent(check.synthetic.sure_share)} of them.")
+    return CorpusSummary(right=right, words=words, answers=answers + ".", calibrated=with_reference,
+                         confidence=confidence + ".", speakers=speakers, synthetic=synthetic)
