@@ -82,7 +82,7 @@ def compared_with(analysis: Analysis, *, reference: CueReference, own: bool) -> 
     gender = analysis.prediction.gender or {}
     heard = max(gender, key=gender.get) if gender else ""
     return (f"the {heard} actors of the training data speaking neutrally (the model heard a {heard} voice, "
-            f"{gender.get(heard, 0.0):.0%}; record your own voice to compare with it instead)")
+            f"{gender.get(heard, 0.0):.0%})")
 
 
 def comparisons_of(analysis: Analysis, *, reference_cues: VoiceCues | None = None
@@ -95,8 +95,8 @@ def comparisons_of(analysis: Analysis, *, reference_cues: VoiceCues | None = Non
             compared_with(analysis, reference=reference, own=reference_cues is not None))
 
 
-def show_cues(analysis: Analysis, *, reference_cues: VoiceCues | None = None) -> None:
-    """The cues the model hears, one line each in words, and their numbers in an expander."""
+def show_cues(analysis: Analysis, *, reference_cues: VoiceCues | None = None, numbers: bool = True) -> None:
+    """The cues the model hears, one line each in words, and (``numbers``) their values in an expander."""
     comparisons, whom = comparisons_of(analysis, reference_cues=reference_cues)
     if not comparisons:
         st.caption("No voice cues to show: the recording holds too little voiced speech, or the cue "
@@ -106,8 +106,9 @@ def show_cues(analysis: Analysis, *, reference_cues: VoiceCues | None = None) ->
     st.markdown(f"**What the model hears{scope}**")
     st.markdown("\n".join(f"- {comparison.sentence}" for comparison in comparisons))
     st.caption(f"Compared with {whom}. {LOUDNESS_NOTE}")
-    with st.expander("The numbers"):
-        st.table(cue_rows(comparisons))
+    if numbers:
+        with st.expander("The numbers"):
+            st.table(cue_rows(comparisons))
 
 
 def _points(analysis: Analysis) -> tuple[list[float], list[float], list[str]]:

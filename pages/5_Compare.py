@@ -84,7 +84,7 @@ side_by_side(header)
 side_by_side(lambda analysis, key: app_ui.show_prediction(analysis, bundle=bundle))
 side_by_side(probabilities)
 side_by_side(recording)
-side_by_side(lambda analysis, key: app_why.show_cues(analysis))
+side_by_side(lambda analysis, key: app_why.show_cues(analysis, numbers=False))  # numbers: the table below
 
 
 def cue_cell(cues: VoiceCues | None, field: str) -> str:

@@ -43,12 +43,11 @@ def _emotion_places(degrees: Mapping[str, float | None]) -> tuple[list[str], np.
 
 
 def _outside(x: float, y: float) -> str:
-    """Where a label goes so it sits outside the circle, clear of its neighbours."""
-    if x == 0 and y == 0:
-        return "top center"
-    vertical = "top" if y > 0.5 else "bottom" if y < -0.5 else "middle"
-    horizontal = "left" if x < -0.3 else "right" if x > 0.3 else "center"
-    return f"{vertical} {horizontal}" if vertical != "middle" or horizontal != "center" else "top center"
+    """Where an emotion's label goes: above or below its point, to the side only where neighbours crowd,
+    never past the circle's left or right edge (a phone's width clips it there)."""
+    vertical = "top" if y >= 0 else "bottom"
+    horizontal = "center" if abs(x) <= 0.3 or abs(x) >= 0.8 else "left" if x < 0 else "right"
+    return f"{vertical} {horizontal}"
 
 
 def circumplex_figure(*, arousal: Sequence[float], valence: Sequence[float], labels: Sequence[str] = (),
