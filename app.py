@@ -71,12 +71,14 @@ def home() -> None:
     st.markdown(
         f"""
     1. **Analyze** — upload one or several files (WAV, FLAC, OGG, MP3, M4A, WebM) or record a sentence.
-       You get the waveform, the log-mel spectrogram, the probability of every emotion and, for clips
-       longer than {bundle.config.window_seconds:g} s, an emotion timeline. Results download as JSON or CSV.
+       You get the waveform, the log-mel spectrogram, the probability of every emotion, the answer of each
+       segment of a long recording, and why: the cues the model hears (pitch, loudness, speaking rate, voice
+       quality) in words. Results download as JSON, CSV or a one-file report to share.
     2. **Live** — stream the microphone; a meter shows the emotion of the last few seconds, about once a second.
     3. **Model** — how well it works, in plain words first: which emotions it mixes up, each emotion and
        voice, noisy and phone audio, then the detail for specialists.
     4. **Dataset** — what the training data looks like and sounds like.
+    5. **Compare** — any two analyses of this session side by side.
 
     The answer is "not sure" when the model's calibrated confidence is below
     {percent(bundle.confidence_threshold)}. Speak one sentence, close to the microphone; acted emotions
@@ -110,6 +112,7 @@ navigation = st.navigation(
         st.Page("pages/2_Live.py", title="Live", icon="🎙️", url_path="Live"),
         st.Page("pages/3_Model.py", title="Model", icon="📊", url_path="Model"),
         st.Page("pages/4_Dataset.py", title="Dataset", icon="📚", url_path="Dataset"),
+        st.Page("pages/5_Compare.py", title="Compare", icon="⚖️", url_path="Compare"),
     ]
 )
 navigation.run()

@@ -22,6 +22,7 @@ from ser.errors import SERError
 from ser.reporting import plots
 from ser.serving.analysis import NOT_SURE, Analysis, analyze_audio, answer_label
 from ser.serving.bundle import Bundle, load_bundle
+from ser.serving.cues import VoiceCues
 from ser.serving.segments import Segment
 from ser.training.data import parse_ravdess_name
 
@@ -106,6 +107,11 @@ def analyze(data: bytes, name: str) -> Analysis:
     while len(kept) > 1 and sum(item.duration for item in kept.values()) > KEPT_SECONDS:
         kept.pop(next(iter(kept)))
     return analysis
+
+
+def session_analyses() -> dict[str, Analysis]:
+    """Every analysis this session keeps, by :func:`analysis_key`, oldest first (a copy: for listing)."""
+    return dict(_kept())
 
 
 def kept_analyses(keys: list[str]) -> list[Analysis]:
@@ -204,8 +210,9 @@ def show_segments(analysis: Analysis, *, key: str) -> None:
     st.audio(analysis.waveform[int(segment.start * rate) : int(segment.end * rate)], sample_rate=rate)
 
 
-def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str) -> None:
-    """Full view of one clip: player, answer, probabilities, waveform + segments + spectrogram, downloads.
+def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str, reference_cues: VoiceCues | None = None) -> None:
+    """Full view of one clip: player, answer, probabilities, waveform + segments + spectrogram, the
+    "why" (cues in words, arousal/valence), downloads (JSON, CSV, one-file HTML report).
 
     Parameters
     ----------
@@ -214,7 +221,11 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str) -> None:
         For the threshold, the emotion order and the feature config.
     key : str
         Unique per call on a page (widget keys of the download buttons).
+    reference_cues : VoiceCues, optional
+        Cues of the speaker's own calibration recording: the cues are compared with them, else
+        with the training actors of the gender the model heard.
     """
+    import app_why  # here, not at the top: app_why builds on this module
     st.text(f"{analysis.name} · {analysis.duration:.1f} s")  # st.text: a file name is never rendered as markup
     left, right = st.columns([2, 3])
     with left:
@@ -245,15 +256,18 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str) -> None:
         ),
         key=f"{key}-recording",
     )
+    app_why.show_why(analysis, key=key, reference_cues=reference_cues)
     stem = Path(analysis.name).stem or "clip"
-    first, second, _ = st.columns([1, 1, 3])
+    first, second, third, _ = st.columns([1, 1, 1.6, 1.4])
     first.download_button("Download JSON", analysis.to_json(), file_name=f"{stem}-emotion.json",
                           mime="application/json", key=f"{key}-json")
     second.download_button("Download CSV", analysis.to_csv(), file_name=f"{stem}-emotion.csv", mime="text/csv",
                            key=f"{key}-csv")
+    with third:
+        app_why.report_button(analysis, key=key, reference_cues=reference_cues)
 
 
-def analyze_and_show(data: bytes, *, name: str, key: str) -> Analysis | None:
+def analyze_and_show(data: bytes, *, name: str, key: str, reference_cues: VoiceCues | None = None) -> Analysis | None:
     """Analyse bytes and show the result, or show the library's message for bad input."""
     bundle = bundle_or_stop()
     try:
@@ -261,5 +275,5 @@ def analyze_and_show(data: bytes, *, name: str, key: str) -> Analysis | None:
     except SERError as error:
         st.error(plain(str(error)))
         return None
-    show_analysis(analysis, bundle=bundle, key=key)
+    show_analysis(analysis, bundle=bundle, key=key, reference_cues=reference_cues)
     return analysis

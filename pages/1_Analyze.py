@@ -11,12 +11,15 @@ from __future__ import annotations
 import streamlit as st
 
 import app_ui
+import app_why
 from ser.errors import SERError
 from ser.serving.analysis import results_table, segments_table
 
 app_ui.page_setup("Analyze")
 st.title("Analyze a recording")
 bundle = app_ui.bundle_or_stop()
+if voices := app_why.known_voices():
+    st.caption(voices)
 #: Keys (app_ui.analysis_key) of what this page showed last, so it is shown again after navigating.
 LAST = "analyze-last"
 

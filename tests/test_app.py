@@ -78,7 +78,7 @@ def test_home_says_in_one_sentence_which_voices_the_model_knows():
     assert at.metric[2].value == f"{1 / len(EMOTIONS):.1%}"
     genders = [row["gender"] for row in METRICS["cross_validation"]["per_actor"]]
     sentence = next(block.value for block in at.markdown if block.value.startswith("It knows the voices of"))
-    assert f"{len(METRICS['data']['actors'])} North-American English actors of RAVDESS" in sentence
+    assert f"{len(METRICS['data']['actors'])} of the 24 North-American English actors of RAVDESS" in sentence
     assert f"{genders.count('female')} women, {genders.count('male')} men" in sentence
     assert "in a studio" in sentence and "other languages" in sentence and "unacted speech" in sentence
     assert sentence.count(".") == 1 and sentence.endswith(".")  # one sentence
@@ -101,7 +101,7 @@ def test_upload_one_file_gives_prediction_charts_and_downloads():
     bars = next(spec for spec in charts(at) if spec["data"][0]["type"] == "bar")
     assert bars["data"][0]["x"] == EMOTIONS
     assert values(bars["data"][0]["y"]).sum() == pytest.approx(1.0, abs=1e-4)
-    assert len(at.get("download_button")) == 2  # JSON and CSV
+    assert len(at.get("download_button")) == 3  # JSON, CSV and the HTML report
 
 
 def test_several_uploads_give_a_table_and_bad_files_an_explanation():

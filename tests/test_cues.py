@@ -131,3 +131,16 @@ def test_affect_rejects_bad_probabilities():
         affect_of({"bored": 1.0})
     with pytest.raises(ValueError, match="sum to 1"):
         affect_of({"angry": 0.5})
+
+
+def test_reference_is_the_speakers_own_recording_else_the_gender_the_model_heard():
+    from ser.serving.cues import reference_for
+
+    references = load_cue_references()
+    own = voice_cues(_clips()[0], sample_rate=RATE)
+    mine = reference_for(gender={"male": 0.9, "female": 0.1}, references=references, own=own)
+    assert mine.whom == "your usual voice" and mine.centre == own
+    assert all(c.sentence.endswith("about the same as your usual voice.") for c in describe_cues(own, reference=mine))
+    assert reference_for(gender={"male": 0.3, "female": 0.7}, references=references) is references["female"]
+    assert reference_for(gender={"male": 0.6, "female": 0.4}, references=references) is references["male"]
+    assert reference_for(gender=None, references=references) is None

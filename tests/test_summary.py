@@ -35,9 +35,10 @@ def test_voices_sentence_names_corpus_language_speakers_and_what_reads_worse(res
     training = results.training
     text = voices_sentence(training)
     genders = [row.gender for row in training.cross_validation.per_actor]
-    assert text.startswith(f"It knows the voices of {len(training.data.actors)} North-American English actors "
-                           f"of RAVDESS ({genders.count('female')} women, {genders.count('male')} men)")
-    assert "acting emotions in a studio" in text and "other languages" in text and "unacted speech" in text
+    assert text.startswith(f"It knows the voices of {len(training.data.actors)} of the 24 North-American English "
+                           f"actors of RAVDESS ({genders.count('female')} women, {genders.count('male')} men)")
+    assert "professionals acting emotions in a studio" in text
+    assert "other languages" in text and "unacted speech" in text and "phone calls" in text
     assert text.count(".") == 1 and text.endswith(".")
 
 

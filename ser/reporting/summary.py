@@ -12,7 +12,7 @@ Example
 >>> from ser.reporting.results import load_training
 >>> from ser.reporting.summary import voices_sentence
 >>> voices_sentence(load_training("models/metrics.json"))  # doctest: +SKIP
-'It knows the voices of 20 North-American English actors of RAVDESS (10 women, 10 men), acting emotions ...'
+'It knows the voices of 20 of the 24 North-American English actors of RAVDESS (10 women, 10 men), ...'
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ class Corpus:
     """What a training corpus's result files do not record: its language and how it was recorded.
 
     ``speakers`` names its speakers ("actors"); ``acted`` says the emotions were acted, not
-    spontaneous; ``place`` says where it was recorded ("in a studio").
+    spontaneous; ``place`` says where it was recorded ("in a studio"); ``corpus_speakers`` is how
+    many speakers the whole corpus has (some may be kept back from training); ``professional``
+    says they act for a living.
     """
 
     name: str
@@ -39,12 +41,16 @@ class Corpus:
     speakers: str
     acted: bool
     place: str
+    corpus_speakers: int = 0
+    professional: bool = False
 
 
 #: The corpora of ``../shared/data`` (see its README), found by name in the protocol ``train`` records.
 CORPORA: tuple[Corpus, ...] = (
-    Corpus(name="RAVDESS", language="North-American English", speakers="actors", acted=True, place="in a studio"),
-    Corpus(name="ASED", language="Amharic", speakers="speakers", acted=True, place="in their own rooms"),
+    Corpus(name="RAVDESS", language="North-American English", speakers="actors", acted=True, place="in a studio",
+           corpus_speakers=24, professional=True),
+    Corpus(name="ASED", language="Amharic", speakers="speakers", acted=True, place="in their own rooms",
+           corpus_speakers=65),
 )
 _GENDER_WORDS = {"female": "women", "male": "men"}
 
@@ -66,8 +72,9 @@ def training_corpora(training: TrainingResults) -> tuple[Corpus, ...]:
     return tuple(corpus for corpus in CORPORA if re.search(rf"\b{re.escape(corpus.name)}\b", protocol))
 
 
-def _speakers_phrase(training: TrainingResults) -> str:
-    """``"20 North-American English actors of RAVDESS (10 women, 10 men)"``, from the data counts."""
+def _speakers_phrase(training: TrainingResults, *, of_corpus: bool = False) -> str:
+    """``"20 North-American English actors of RAVDESS (10 women, 10 men)"``, from the data counts;
+    ``of_corpus`` says how many the corpus has when training used fewer ("20 of the 24 ...")."""
     corpora = training_corpora(training)
     count = len(training.data.actors)
     genders = [row.gender for row in training.cross_validation.per_actor]
@@ -75,7 +82,9 @@ def _speakers_phrase(training: TrainingResults) -> str:
                       for gender in sorted(sorted(set(genders)), key=lambda gender: -genders.count(gender)))
     if len(corpora) == 1:
         corpus = corpora[0]
-        phrase = f"{count} {corpus.language} {corpus.speakers} of {corpus.name}"
+        some = f"{count} of the {corpus.corpus_speakers}" if of_corpus and 0 < count < corpus.corpus_speakers \
+            else f"{count}"
+        phrase = f"{some} {corpus.language} {corpus.speakers} of {corpus.name}"
     elif corpora:
         phrase = f"{count} speakers of {' and '.join(corpus.name for corpus in corpora)} " \
                  f"({' and '.join(corpus.language for corpus in corpora)})"
@@ -85,20 +94,26 @@ def _speakers_phrase(training: TrainingResults) -> str:
 
 
 def voices_sentence(training: TrainingResults) -> str:
-    """One sentence: which voices the model knows, and which it reads worse.
+    """One sentence: which voices the model knows, and which it reads less reliably.
 
     Built from ``metrics.json`` (speakers, their genders, the corpus named in the protocol) and
-    :data:`CORPORA` (language, acted or not, where recorded).
+    :data:`CORPORA` (language, size, acted or not, by professionals or not, where recorded). Phone
+    calls are named because the telephone band is the recording condition that costs most
+    (``models/robustness.json``).
     """
     corpora = training_corpora(training)
     how = ""
     if corpora and all(corpus.acted for corpus in corpora):
         places = sorted({corpus.place for corpus in corpora})
-        how = f", acting emotions {' or '.join(places)}"
+        who = "professionals acting" if all(corpus.professional for corpus in corpora) else "acting"
+        how = f", {who} emotions {' or '.join(places)}"
     worse = ["other languages"]
     if any(corpus.acted for corpus in corpora):
-        worse.append("everyday, unacted speech")
-    return f"It knows the voices of {_speakers_phrase(training)}{how}, and reads {' and '.join(worse)} worse."
+        worse.append("everyday unacted speech")
+    worse.append("phone calls")
+    listed = ", ".join(worse[:-1]) + f" and {worse[-1]}"
+    speakers = _speakers_phrase(training, of_corpus=True)
+    return f"It knows the voices of {speakers}{how}, and reads {listed} less reliably."
 
 
 def _listed(pairs: list[tuple[float, str]]) -> str:

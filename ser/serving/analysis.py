@@ -24,8 +24,10 @@ True
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import io
 import json
+import math
 import time
 from typing import Any
 
@@ -36,6 +38,8 @@ import soundfile
 from ser.errors import AudioDecodeError, NoSpeechError
 from ser.serving.audio import decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction
+from ser.serving.cues import VoiceCues, recording_cues
+from ser.serving.recording import Recording
 from ser.serving.segments import Progress, Segment, score_recording
 from ser.serving.speech import SILENT_MESSAGE
 
@@ -79,6 +83,11 @@ class Analysis:
         The bundle's confidence threshold ("not sure" below it).
     analysis_seconds : float
         Wall time of the analysis (decode to answer).
+    cues : VoiceCues or None
+        What a listener hears in the whole clip (pitch, loudness, rate, voice quality;
+        :func:`overall_cues`); None when no segment was scored.
+    analysed_at : datetime.datetime or None
+        When the analysis finished (UTC).
     """
 
     name: str
@@ -91,6 +100,8 @@ class Analysis:
     model_version: str = ""
     threshold: float = 0.0
     analysis_seconds: float = 0.0
+    cues: VoiceCues | None = None
+    analysed_at: datetime.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time."""
@@ -190,6 +201,31 @@ def waveform_to_wav(waveform: np.ndarray, *, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
+def overall_cues(recording: Recording, segments: tuple[Segment, ...]) -> VoiceCues | None:
+    """The cues of a whole recording, from what scoring it computed.
+
+    One segment: its own cues (the segment is the recording). Several: pitch, loudness and rate
+    over the whole recording's speech-detector frames, and voice quality (from each segment's
+    functionals) averaged over the scored segments, weighted by their seconds of speech as the
+    answer is. None when no segment was scored.
+    """
+    described = [segment for segment in segments if segment.cues is not None]
+    if not described:
+        return None
+    if len(segments) == 1:
+        return described[0].cues
+    weights = [segment.speech_seconds for segment in described]
+
+    def weighted(field: str) -> float:
+        pairs = [(getattr(segment.cues, field), weight) for segment, weight in zip(described, weights, strict=True)
+                 if math.isfinite(getattr(segment.cues, field)) and weight > 0]
+        total = sum(weight for _, weight in pairs)
+        return sum(value * weight for value, weight in pairs) / total if total > 0 else math.nan
+
+    return dataclasses.replace(recording_cues(recording), harmonics_to_noise_db=weighted("harmonics_to_noise_db"),
+                               jitter_percent=weighted("jitter_percent"))
+
+
 def analyze_audio(data: bytes, *, name: str, bundle: Bundle, progress: Progress | None = None) -> Analysis:
     """Decode, segment and score one clip.
 
@@ -226,6 +262,7 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle, progress: Progress 
     if recording.is_silent:
         raise NoSpeechError(f"{name}: {SILENT_MESSAGE}")
     scored = score_recording(recording, bundle=bundle, progress=progress)
+    cues = overall_cues(recording, scored.segments)
     return Analysis(
         name=name,
         sample_rate=config.sample_rate,
@@ -237,4 +274,6 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle, progress: Progress 
         model_version=bundle.version,
         threshold=bundle.confidence_threshold,
         analysis_seconds=time.perf_counter() - started,
+        cues=cues,
+        analysed_at=datetime.datetime.now(datetime.UTC),
     )

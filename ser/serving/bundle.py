@@ -252,6 +252,7 @@ class Bundle:
             raise refused
         windows, _ = window_features(recording.utterance_log_mel, config=config)
         functionals = pending.result() if pending is not None else None
+        recording.functionals = functionals  # kept for the voice-quality cues: extracted once
         outputs = self.score_windows(windows, functionals=functionals)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
         return self._clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate)

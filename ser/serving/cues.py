@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.serving.functionals import functional_names
+from ser.serving.recording import Recording
 from ser.serving.speech import SpeechActivity, detect_speech
 
 DEFAULT_CUES = Path(__file__).resolve().parents[2] / "models" / "cues.json"
@@ -229,6 +231,20 @@ def voice_cues(
                      harmonics_to_noise_db=hnr, jitter_percent=jitter)
 
 
+def recording_cues(recording: Recording) -> VoiceCues:
+    """:func:`voice_cues` of a recording from the stages it has computed already.
+
+    The speech detector's frames (:attr:`~ser.serving.recording.Recording.activity`) give pitch,
+    loudness and rate; the functionals the model was given (:attr:`~ser.serving.recording.Recording.functionals`,
+    set when the recording was scored) give voice quality, NaN when there are none. Nothing is
+    computed twice: a clip scored and described runs the detector and openSMILE once each.
+    """
+    functionals = recording.functionals
+    return voice_cues(recording.audio, sample_rate=recording.config.sample_rate, activity=recording.activity,
+                      functionals=functionals,
+                      functional_names=functional_names(recording.config) if functionals is not None else None)
+
+
 def describe_cues(cues: VoiceCues, *, reference: CueReference) -> list[CueComparison]:
     """Each measurable cue compared with the reference, in words.
 
@@ -288,6 +304,33 @@ def reference_from_cues(own: VoiceCues, *, path: str | Path = DEFAULT_CUES) -> C
     """
     stored = json.loads(Path(path).read_text())
     return CueReference(centre=own, spread=_cues_from(stored["within_speaker"]), whom="your usual voice")
+
+
+def reference_for(*, gender: Mapping[str, float] | None, references: Mapping[str, CueReference],
+                  own: VoiceCues | None = None, path: str | Path = DEFAULT_CUES) -> CueReference | None:
+    """What a clip's cues are compared with.
+
+    Parameters
+    ----------
+    gender : mapping label -> probability, optional
+        The model's gender answer (:attr:`ser.serving.bundle.ClipPrediction.gender`).
+    references : mapping gender -> CueReference
+        :func:`load_cue_references`.
+    own : VoiceCues, optional
+        Cues of the speaker's own calibration recording; when given, they are the reference
+        (:func:`reference_from_cues`).
+
+    Returns
+    -------
+    CueReference or None
+        The speaker's own voice; else the training speakers of the gender the model heard
+        (its most probable gender); None when neither is known.
+    """
+    if own is not None:
+        return reference_from_cues(own, path=path)
+    if not gender:
+        return None
+    return references.get(max(gender, key=gender.get))
 
 
 #: Direction of each emotion on Russell's (1980) circumplex, degrees anticlockwise from pleasure

@@ -92,6 +92,10 @@ class Recording:
         self.speech_settings = speech_settings
         #: The audio at ``config.sample_rate``, untrimmed, DC offset kept; shape (samples,), float32.
         self.audio = resample(waveform, orig_sample_rate=sample_rate, target_sample_rate=config.sample_rate)
+        #: ComParE functionals of :attr:`utterance`, shape (n_functionals,), once
+        #: :meth:`ser.serving.bundle.Bundle.predict_recording` has extracted them for the model (None
+        #: before, or when the model uses none): the voice-quality cues (:mod:`ser.serving.cues`) reuse them.
+        self.functionals: np.ndarray | None = None
 
     @property
     def duration(self) -> float:

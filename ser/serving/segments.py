@@ -46,6 +46,7 @@ import numpy as np
 
 from ser.errors import NoSpeechError
 from ser.serving.bundle import Bundle, ClipPrediction
+from ser.serving.cues import VoiceCues, recording_cues
 from ser.serving.recording import Recording
 from ser.serving.speaker import SpeakerAdaptation, adapt_prediction
 from ser.serving.speech import SILENT_MESSAGE, SpeechActivity
@@ -93,12 +94,15 @@ class Segment:
     prediction : ClipPrediction or None
         None when the segment holds too little speech to score (``problem`` says why).
     problem : str
+    cues : VoiceCues or None
+        What a listener hears in the segment (:func:`ser.serving.cues.recording_cues`); None when unscored.
     """
 
     start: float
     end: float
     prediction: ClipPrediction | None
     problem: str = ""
+    cues: VoiceCues | None = None
 
     @property
     def speech_seconds(self) -> float:
@@ -257,9 +261,11 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
         piece = recording if len(bounds) == 1 else recording.piece(first_frame=first, last_frame=last)
         start, end = first * activity.frame_seconds, min(last * activity.frame_seconds, recording.duration)
         try:
-            return Segment(start=float(start), end=float(end), prediction=bundle.predict_recording(piece))
+            prediction = bundle.predict_recording(piece)
         except NoSpeechError as error:
             return Segment(start=float(start), end=float(end), prediction=None, problem=str(error))
+        # The cues from the stages the prediction computed: the detector's frames, the model's functionals.
+        return Segment(start=float(start), end=float(end), prediction=prediction, cues=recording_cues(piece))
 
     # Segments are scored on a few threads: trimming, log-mel and openSMILE release the GIL for
     # much of their work, and the model calls are serialised by the bundle's lock anyway.
