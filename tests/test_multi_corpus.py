@@ -207,3 +207,15 @@ def test_masked_views_fit_each_corpus_on_its_emotions_and_answer_in_eight():
     np.testing.assert_allclose(outputs["emotion"].sum(axis=1), 1.0, atol=1e-5)
     kernel = model.get_layer("emotion").get_weights()[0]
     assert np.all(kernel[6:] == 0) and np.any(kernel[:6] != 0)  # only its own columns count
+
+
+def test_evaluate_refuses_the_ravdess_baselines_on_other_corpora(tmp_path, capsys):
+    from ser.__main__ import main
+
+    ravdess, manifest = _write_corpora(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.keras").write_bytes(b"")
+    assert main(["evaluate", "--data", str(ravdess), "--data", str(manifest), "--out", str(tmp_path / "out"),
+                 "--baselines"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and "--baselines" in errors[0] and "one RAVDESS folder" in errors[0]
