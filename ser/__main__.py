@@ -6,6 +6,13 @@ Train the shipped model (cross-validated by actor) into ``models/``::
 
     python -m ser train --data ../shared/data/ravdess --out models/
 
+Train on several corpora at once, or on your own clips described by a CSV manifest
+(``path,emotion,speaker[,gender]``): folds grouped by speaker over every corpus, each corpus
+teaching only its emotions; ``metrics.json`` adds each corpus's scores::
+
+    python -m ser train --data ../shared/data/ravdess --data ../shared/data/ased --out runs/joint/
+    python -m ser train --data my_clips.csv --out runs/mine/
+
 Add the leaky-split comparison and the seed projects' baselines (``models/evaluation.json``)::
 
     python -m ser evaluate --data ../shared/data/ravdess --out models/ --baselines
@@ -47,20 +54,49 @@ def _log_error(message: str) -> None:
     _log(f"error: {line}")
 
 
-def _load_dataset(data: Path, cache: Path):
+def _one_ravdess_folder(data: list[Path]) -> bool:
+    """True for the shipped recipe's input: one folder (existing or not) that is not another corpus."""
+    from ser.errors import DatasetError
+    from ser.training.data import audio_files, name_format
+
+    if len(data) != 1 or data[0].is_file() or data[0].suffix.lower() == ".csv":
+        return False
+    try:
+        first = audio_files(data[0], what="RAVDESS")[0]
+    except DatasetError:
+        return True  # index_dataset says what is wrong with it, as it always has
+    return name_format(first) == "ravdess"
+
+
+def _load_dataset(data: list[Path], cache: Path):
+    """Index and load the clips: one RAVDESS folder as the shipped recipe has always read it, or
+    several corpora / a manifest / an ASED folder as one corpus table (``clips.masked``)."""
     from ser.config import FeatureConfig
-    from ser.training.clips import build_clip_set
+    from ser.training.clips import build_clip_set, build_corpus_clip_set
+    from ser.training.corpora import index_corpora
     from ser.training.data import index_dataset
 
     config = FeatureConfig()
-    index = index_dataset(data)
-    clips = build_clip_set(index, config=config, cache_dir=cache)
+    if _one_ravdess_folder(data):
+        index = index_dataset(data[0])
+        clips = build_clip_set(index, config=config, cache_dir=cache)
+    else:
+        index = index_corpora(data)
+        clips = build_corpus_clip_set(index, config=config, cache_dir=cache)
     speech = (index["vocal_channel"] == "speech").to_numpy()
     return config, index, clips, speech
 
 
-def _command(base: str, args: argparse.Namespace) -> str:
-    """The canonical command recorded in a result file, with the options that differ from the defaults."""
+def _command(base: str, args: argparse.Namespace, *, masked: bool = False) -> str:
+    """The canonical command recorded in a result file, with the options that differ from the defaults.
+
+    A multi-corpus run names its ``--data`` (as given when relative; an absolute path by its last
+    part, so no result file holds a path of the machine that wrote it).
+    """
+    if masked:
+        verb, rest = base.split(" --data ", 1)
+        given = [str(path) if not path.is_absolute() else path.name for path in args.data]
+        base = " ".join([verb, *(f"--data {path}" for path in given), rest.split(" ", 1)[1]])
     extra = [f"--{name} {getattr(args, name)}" for name, default in (("seed", 0), ("epochs", 100), ("folds", 0))
              if getattr(args, name, default) != default]
     return " ".join([base, *extra])
@@ -92,7 +128,15 @@ def command_train(args: argparse.Namespace) -> int:
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
     run = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log,
                          verbose=int(os.environ.get("SER_VERBOSE", "0")))
-    summary = summarize_cross_validation(clips, run)
+    corpora = None
+    if clips.masked:  # several corpora: RAVDESS's protocol stays the headline, each corpus beside it
+        from ser.training.corpus_summary import headline_protocol, summarize_corpora
+
+        summary, corpora = summarize_corpora(clips, run, n_folds=settings.n_folds)
+        protocol = headline_protocol(list(dict.fromkeys(index["corpus"])), n_folds=settings.n_folds,
+                                     headline=corpora.headline_corpus)
+    else:
+        summary, protocol = summarize_cross_validation(clips, run), HEADLINE_PROTOCOL
     cnns, functional, voicing = (run.models(view) for view in ("log_mel_cnn", "functionals", "voicing"))
     if functional:
         ensemble = build_fused(cnns, functional, voicing)
@@ -119,11 +163,11 @@ def command_train(args: argparse.Namespace) -> int:
         schema=SCHEMAS[TrainingResults],
         model_sha256=model_sha256(out / "model.keras"),
         measured=utc_now(),
-        command=_command(TRAIN_COMMAND, args),
+        command=_command(TRAIN_COMMAND, args, masked=clips.masked),
         versions=package_versions(),
         labels=list(EMOTIONS),
         headline=Headline(accuracy=summary.accuracy, uar=summary.uar, macro_f1=summary.macro_f1,
-                          protocol=HEADLINE_PROTOCOL),
+                          protocol=protocol),
         cross_validation=summary,
         data=data_counts(index),
         training=TrainingRun(
@@ -144,11 +188,15 @@ def command_train(args: argparse.Namespace) -> int:
                 n_voicing_functionals=len(columns.get("voicing", [])),
             ),
         ),
+        corpora=corpora,
     )
     # Only metrics.json: the evaluation, robustness and seed checks keep their own files, which
     # the model card leaves out while they describe the previous model.keras.
     write_results(out / FILES[TrainingResults][0], results)
     write_model_card(out)
+    for corpus in corpora.corpora if corpora else []:
+        _log(f"{corpus.corpus}: accuracy {corpus.accuracy:.3f} UAR {corpus.uar:.3f} within its "
+             f"{len(corpus.emotions)} emotions ({corpus.n_speakers} test speakers)")
     _log(
         f"cross-validation: accuracy {summary.accuracy:.3f} UAR {summary.uar:.3f}; "
         f"bundle written to {out} in {wall / 60:.1f} min"
@@ -174,6 +222,10 @@ def command_evaluate(args: argparse.Namespace) -> int:
     if not (out / "model.keras").is_file():
         raise SERError(f"{out} holds no model.keras; run `python -m ser train --out {out}` first "
                        "(evaluation.json records the model it was measured beside)")
+    masked = not _one_ravdess_folder(args.data)
+    if args.baselines and masked:
+        raise SERError("--baselines reproduces the seed projects' RAVDESS recipes: give one RAVDESS folder "
+                       "as --data, or leave --baselines out")
     config, index, clips, speech = _load_dataset(args.data, args.cache)
     settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
     _log("leaky random 80/20 split (for comparison only)")
@@ -188,7 +240,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
         schema=SCHEMAS[EvaluationResults],
         model_sha256=model_sha256(out / "model.keras"),
         measured=utc_now(),
-        command=_command(command, args),
+        command=_command(command, args, masked=masked),
         versions=package_versions(),
         leaky_random_split=leaky,
         baselines=baselines,
@@ -269,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, helptext in (("train", "train the shipped model"), ("evaluate", "speaker-grouped evaluation")):
         sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--data", type=Path, required=True, help="folder with RAVDESS .wav/.flac files")
+        sub.add_argument("--data", type=Path, required=True, action="append",
+                         help="a RAVDESS folder, an ASED folder or a CSV manifest (path,emotion,speaker[,gender]); "
+                              "repeat for several corpora (trained together, each teaching its own emotions)")
         sub.add_argument("--out", type=Path, default=Path("models"), help="bundle folder")
         sub.add_argument("--cache", type=Path, default=Path(".cache/features"), help="feature cache folder")
         sub.add_argument("--seed", type=int, default=0)

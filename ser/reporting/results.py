@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.reporting.corpus_results import CorpusCheckResults
+from ser.reporting.multi_corpus import CorporaSummary
 from ser.reporting.schema import ResultsError, read_results
 
 TRAIN_COMMAND = "python -m ser train --data ../shared/data/ravdess --out models/"
@@ -96,10 +97,14 @@ class ChosenC:
 
 @dataclasses.dataclass(frozen=True)
 class ActorScore:
+    """A test speaker: RAVDESS actor number, or in a multi-corpus run a numeric code with the
+    speaker's name (``speaker``, e.g. ``ased-07``); ``gender`` may be ``unknown`` there."""
+
     actor: int
     gender: str
     n: int
     accuracy: float
+    speaker: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,8 +178,8 @@ class CrossValidationSummary:
     functional_c: list[ChosenC]
     voicing_c: list[ChosenC]
     protocol: str
-    gender_accuracy: float
-    intensity_accuracy: float
+    gender_accuracy: float | None
+    intensity_accuracy: float | None
     per_actor: list[ActorScore]
     per_actor_spread: Spread
     per_fold: list[FoldScore]
@@ -240,6 +245,8 @@ class TrainingResults:
     cross_validation: CrossValidationSummary
     data: DataCounts
     training: TrainingRun
+    #: Per-corpus scores of a run on several corpora or a manifest; None for one RAVDESS folder.
+    corpora: CorporaSummary | None = None
 
 
 # ---- models/evaluation.json: python -m ser evaluate -------------------------------------------

@@ -4,7 +4,9 @@ A result file is one dataclass (:mod:`ser.reporting.results`). :func:`write_resu
 field by field; :func:`read_results` rebuilds it and refuses a file whose keys or value types
 differ from the dataclass, with a message naming the key, the file and the command that
 rewrites it. Supported field types: ``bool``, ``int``, ``float``, ``str``, ``Any``, ``X | None``,
-``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` and nested dataclasses.
+``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` and nested dataclasses. A field with a default
+(added to a schema later) may be missing from a file, which then reads as that default, and is
+left out of the file while it holds its default.
 
 Example
 -------
@@ -40,7 +42,10 @@ class ResultsError(SERError):
 def to_json(value: Any) -> Any:
     """A dataclass (or list/tuple/dict of them) as JSON-ready values, fields in declaration order."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)}
+        # A field added later with a default is written only when it differs from it, so a file
+        # that does not use it reads (and is written) exactly as before the field existed.
+        return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)
+                if field.default is dataclasses.MISSING or getattr(value, field.name) != field.default}
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
     if isinstance(value, dict):
@@ -83,13 +88,17 @@ def _build(kind: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise _Mismatch(where, f"expected an object ({kind.__name__}), got {type(value).__name__}")
         fields = [field.name for field in dataclasses.fields(kind)]
-        missing, extra = [name for name in fields if name not in value], sorted(set(value) - set(fields))
+        # A field with a default was added later: a file written before it may lack it.
+        optional = {field.name for field in dataclasses.fields(kind) if field.default is not dataclasses.MISSING}
+        missing = [name for name in fields if name not in value and name not in optional]
+        extra = sorted(set(value) - set(fields))
         if missing or extra:
             problems = [f"missing key(s) {missing}"] if missing else []
             problems += [f"unknown key(s) {extra}"] if extra else []
             raise _Mismatch(where, " and ".join(problems))
         hints = _hints(kind)
-        return kind(**{name: _build(hints[name], value[name], f"{where}.{name}".lstrip(".")) for name in fields})
+        return kind(**{name: _build(hints[name], value[name], f"{where}.{name}".lstrip("."))
+                       for name in fields if name in value})
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise _Mismatch(where, f"expected a list, got {type(value).__name__}")

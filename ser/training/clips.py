@@ -42,6 +42,18 @@ class ClipSet:
     functionals: dict[float, np.ndarray] | None = None
     functional_names: list[str] | None = None
     room_functionals: np.ndarray | None = None
+    #: Several corpora (:func:`build_corpus_clip_set`): each clip's corpus name, shape (n,) ...
+    corpus: np.ndarray | None = None
+    #: ... which of the eight emotions its corpus can teach, bool (n, len(EMOTIONS)) (the masked loss) ...
+    class_mask: np.ndarray | None = None
+    #: ... and the speaker each code of ``actor`` stands for (``speakers[code - 1]``, e.g. ``ased-07``).
+    #: None for one RAVDESS folder, where ``actor`` is the actor's number and every clip has all 8.
+    speakers: tuple[str, ...] | None = None
+
+    @property
+    def masked(self) -> bool:
+        """True when the clips come from several corpora (or a manifest): train with the masked loss."""
+        return self.class_mask is not None
 
     def subset(self, mask: np.ndarray) -> ClipSet:
         """The clips where ``mask`` (bool, shape ``(len(self),)``) is true, in their order."""
@@ -57,6 +69,9 @@ class ClipSet:
             else {speed: values[positions] for speed, values in self.functionals.items()},
             functional_names=self.functional_names,
             room_functionals=None if self.room_functionals is None else self.room_functionals[positions],
+            corpus=None if self.corpus is None else self.corpus[positions],
+            class_mask=None if self.class_mask is None else self.class_mask[positions],
+            speakers=self.speakers,
         )
 
     def functional_copies(self) -> list[np.ndarray]:
@@ -93,6 +108,59 @@ def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Pat
         functionals=functionals,
         functional_names=functional_names(config) if config.functionals else None,
         room_functionals=room,
+    )
+
+
+def build_corpus_clip_set(table: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
+    """Features and labels of a corpus table (:func:`ser.training.corpora.index_corpora`), for the
+    masked recipe.
+
+    Features are cached corpus by corpus (a corpus's cache file serves any combination it is in;
+    RAVDESS's is the one a one-folder run uses). Unknown gender or intensity is ``-1`` (that head
+    does not learn from the clip); ``actor`` holds speaker codes 1..n (``speakers[code - 1]``, in
+    table order of first appearance); ``class_mask`` the emotions of each clip's corpus.
+
+    Returns
+    -------
+    ClipSet
+        Rows aligned with ``table`` (``table`` must list each corpus's clips together).
+    """
+    from ser.training.corpora import emotion_mask
+
+    table = table.reset_index(drop=True)
+    names = list(dict.fromkeys(table["corpus"]))
+    if (table["corpus"] != table["corpus"].shift()).sum() != len(names):  # features are joined per corpus
+        raise ValueError("the table must list each corpus's clips together (as index_corpora does)")
+    variants: dict[float, list[np.ndarray]] = {}
+    functionals: dict[float, list[np.ndarray]] = {}
+    rooms: list[np.ndarray] = []
+    for name in names:
+        part = table[table["corpus"] == name]
+        index = pd.DataFrame({"path": part["path"].tolist(), "vocal_channel": part["vocal_channel"].tolist()})
+        for speed, items in load_features(index, config=config, cache_dir=cache_dir).items():
+            variants.setdefault(speed, []).extend(items)
+        if config.functionals:
+            for speed, values in load_functionals(index, config=config, cache_dir=cache_dir).items():
+                functionals.setdefault(speed, []).append(values)
+            rooms.append(load_room_functionals(index, config=config, cache_dir=cache_dir))
+    speakers = tuple(dict.fromkeys(table["speaker"]))
+    code = {speaker: position + 1 for position, speaker in enumerate(speakers)}
+
+    def labels(column: str, values: tuple[str, ...]) -> np.ndarray:
+        return table[column].map(lambda value: values.index(value) if value in values else -1).to_numpy(np.int64)
+
+    return ClipSet(
+        variants=variants,
+        emotion=table["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
+        gender=labels("gender", GENDERS),
+        intensity=labels("intensity", INTENSITIES),
+        actor=table["speaker"].map(code).to_numpy(np.int64),
+        functionals={speed: np.concatenate(parts) for speed, parts in functionals.items()} if functionals else None,
+        functional_names=functional_names(config) if config.functionals else None,
+        room_functionals=np.concatenate(rooms) if rooms else None,
+        corpus=table["corpus"].to_numpy(str),
+        class_mask=emotion_mask(table),
+        speakers=speakers,
     )
 
 

@@ -152,7 +152,10 @@ def fit_fold(
     """Train one CNN; early stopping restores the weights best on validation speakers.
 
     With ``schedule`` (one learning rate per epoch, see :func:`refit_schedule`) and no
-    ``validation``, train for exactly that many epochs at those rates instead.
+    ``validation``, train for exactly that many epochs at those rates instead. Clips of several
+    corpora (``train.masked``) train with the masked emotion loss, classes balanced within each
+    corpus and corpora equal (:mod:`ser.training.masked_cnn`); early stopping watches the same
+    masked loss on the validation speakers of every corpus.
 
     Returns
     -------
@@ -165,13 +168,19 @@ def fit_fold(
         window_frames=config.window_frames, n_mels=config.n_mels, width=settings.width, dropout=settings.dropout,
         seed=seed,
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=settings.learning_rate, weight_decay=1e-3),
-        loss=dict.fromkeys(LOSS_WEIGHTS, "sparse_categorical_crossentropy"),
-        loss_weights=LOSS_WEIGHTS,
-        metrics={head: ["accuracy"] for head in LOSS_WEIGHTS},
-    )
-    batches = TrainingBatches(train, config=config, settings=settings, seed=seed)
+    if train.masked:  # several corpora: each teaches only its emotions (ser.training.masked_cnn)
+        from ser.training.masked_cnn import compile_masked, masked_batches
+
+        compile_masked(model, settings=settings)
+        batches = masked_batches(train, config=config, settings=settings, seed=seed)
+    else:
+        model.compile(
+            optimizer=keras.optimizers.AdamW(learning_rate=settings.learning_rate, weight_decay=1e-3),
+            loss=dict.fromkeys(LOSS_WEIGHTS, "sparse_categorical_crossentropy"),
+            loss_weights=LOSS_WEIGHTS,
+            metrics={head: ["accuracy"] for head in LOSS_WEIGHTS},
+        )
+        batches = TrainingBatches(train, config=config, settings=settings, seed=seed)
     if schedule is not None:
         rates = list(schedule)
         history = model.fit(
@@ -192,7 +201,15 @@ def fit_fold(
             for features in validation.variants[1.0]
         ]
     )
-    val_targets = {"emotion": validation.emotion, "gender": validation.gender, "intensity": validation.intensity}
+    if validation.masked:
+        from ser.training.masked_cnn import masked_targets
+
+        validation_data = (val_windows, *masked_targets(validation))
+    else:
+        validation_data = (
+            val_windows,
+            {"emotion": validation.emotion, "gender": validation.gender, "intensity": validation.intensity},
+        )
     callbacks = [
         keras.callbacks.EarlyStopping(
             monitor="val_emotion_loss", mode="min", patience=settings.patience, restore_best_weights=True
@@ -200,7 +217,7 @@ def fit_fold(
         keras.callbacks.ReduceLROnPlateau(monitor="val_emotion_loss", mode="min", factor=0.5, patience=5, min_lr=1e-5),
     ]
     history = model.fit(
-        batches, validation_data=(val_windows, val_targets), epochs=settings.epochs, callbacks=callbacks,
+        batches, validation_data=validation_data, epochs=settings.epochs, callbacks=callbacks,
         verbose=verbose,
     )
     return model, {key: [float(value) for value in values] for key, values in history.history.items()}

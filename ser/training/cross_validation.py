@@ -86,6 +86,40 @@ class CrossValidationRun:
         return [fold.view(view).model for fold in self.folds if fold.view(view) is not None]
 
 
+def _accuracy(probabilities: np.ndarray, truth: np.ndarray, allowed: np.ndarray | None) -> float:
+    """Share of clips answered right; with ``allowed`` (bool, like ``probabilities``) the answer is
+    the most probable of the clip's corpus's emotions (an emotion the corpus lacks is never wrong)."""
+    if allowed is not None:
+        probabilities = np.where(allowed, probabilities, -np.inf)
+    return float(np.mean(probabilities.argmax(1) == truth))
+
+
+def split_speakers(clips: ClipSet, *, n_folds: int, fold: int, seed: int) -> tuple[list[int], list[int], list[int]]:
+    """Training, validation and test speakers (codes of ``clips.actor``) of one fold.
+
+    One RAVDESS folder: :func:`ser.training.splits.train_validation_test` over the actors (the
+    headline's folds). Several corpora: :func:`ser.training.corpora.fold_speakers`, which deals
+    each corpus's speakers into the folds on its own (RAVDESS's actors land exactly as in the
+    headline's folds, and every fold holds speakers of every corpus that has enough of them).
+    """
+    if clips.speakers is None:
+        return train_validation_test(sorted(set(clips.actor.tolist())), n_folds=n_folds, fold=fold, seed=seed)
+    import pandas as pd
+
+    from ser.training.corpora import fold_speakers
+    from ser.training.data import GENDERS
+
+    codes, first = np.unique(clips.actor, return_index=True)
+    table = pd.DataFrame({
+        "speaker": [clips.speakers[code - 1] for code in codes],
+        "corpus": clips.corpus[first],
+        "gender": [GENDERS[gender] if gender >= 0 else None for gender in clips.gender[first]],
+    })
+    parts = fold_speakers(table, n_folds=n_folds, fold=fold, seed=seed)
+    code = {name: int(value) for name, value in zip(table["speaker"], codes, strict=True)}
+    return tuple(sorted(code[name] for name in part) for part in parts)
+
+
 def cross_validate(
     clips: ClipSet,
     *,
@@ -108,12 +142,10 @@ def cross_validate(
     verbose : int
         Keras' verbosity while fitting.
     """
-    actors = sorted(set(clips.actor.tolist()))
     runs = []
     for fold in folds if folds is not None else range(settings.n_folds):
-        train_actors, val_actors, test_actors = train_validation_test(
-            actors, n_folds=settings.n_folds, fold=fold, seed=settings.seed
-        )
+        train_actors, val_actors, test_actors = split_speakers(clips, n_folds=settings.n_folds, fold=fold,
+                                                               seed=settings.seed)
         overlap = (
             (set(train_actors) & set(val_actors))
             | (set(train_actors) & set(test_actors))
@@ -155,10 +187,12 @@ def cross_validate(
         }
         seconds = time.perf_counter() - started
         truth = clips.emotion[test_mask]
-        accuracy = np.mean(test_probabilities["emotion"].argmax(1) == truth)
+        allowed = None if clips.class_mask is None else clips.class_mask[test_mask]
+        accuracy = _accuracy(test_probabilities["emotion"], truth, allowed)
+        who = "actors" if clips.speakers is None else "speakers"
         log(
-            f"fold {fold}: test actors {test_actors} accuracy {accuracy:.3f} "
-            + " ".join(f"{name} {np.mean(p.argmax(1) == truth):.3f}" for name, p in view_probabilities.items())
+            f"fold {fold}: test {who} {test_actors} accuracy {accuracy:.3f} "
+            + " ".join(f"{name} {_accuracy(p, truth, allowed):.3f}" for name, p in view_probabilities.items())
             + f" ({len(history['loss'])} epochs, {seconds:.0f} s)"
         )
         runs.append(

@@ -113,18 +113,53 @@ def _calibration(
     return record, calibrated
 
 
-def summarize_cross_validation(clips: ClipSet, run: CrossValidationRun) -> CrossValidationSummary:
-    """Pool the out-of-fold predictions into the metrics the app and model card show."""
+def restrict(probabilities: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """Probabilities renormalised over each clip's allowed emotions (``allowed``: bool, the same
+    shape; None keeps all eight): an emotion a clip's corpus lacks can then be neither its answer
+    nor counted as a wrong one. Temperature scaling commutes with this (it is the masked loss)."""
+    if allowed is None:
+        return probabilities
+    kept = np.where(allowed, probabilities, 0.0)
+    return kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)
+
+
+def _known_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float | None:
+    known = labels >= 0  # -1: unknown in this clip's corpus
+    return float(np.mean(probabilities[known].argmax(1) == labels[known])) if known.any() else None
+
+
+def summarize_cross_validation(
+    clips: ClipSet, run: CrossValidationRun, *, scope: np.ndarray | None = None, protocol: str | None = None
+) -> CrossValidationSummary:
+    """Pool the out-of-fold predictions into the metrics the app and model card show.
+
+    Parameters
+    ----------
+    scope : np.ndarray of bool, shape (len(clips),), optional
+        The test clips the summary counts (a multi-corpus run: RAVDESS's, for the headline);
+        all by default. Calibration is fitted on every validation clip, whatever the scope.
+    protocol : str, optional
+        Replaces the RAVDESS protocol text (a multi-corpus run says its own).
+
+    For clips of several corpora (``clips.masked``) every probability is first restricted to the
+    clip's corpus's emotions (:func:`restrict`); RAVDESS clips have all eight, so they are unchanged.
+    """
     positions = np.concatenate([fold.test_positions for fold in run.folds])
+    keep = np.ones(len(positions), dtype=bool) if scope is None else scope[positions]
+    allowed = None if clips.class_mask is None else clips.class_mask[positions][keep]
+    validation_positions = np.concatenate([fold.validation_positions for fold in run.folds])
     probabilities = {
-        head: np.concatenate([fold.test_probabilities[head] for fold in run.folds])
+        head: np.concatenate([fold.test_probabilities[head] for fold in run.folds])[keep]
         for head in ("emotion", "gender", "intensity")
     }
+    probabilities["emotion"] = restrict(probabilities["emotion"], allowed)
+    positions = positions[keep]
     truth = clips.emotion[positions]
     calibration, calibrated = _calibration(
         probabilities["emotion"], truth,
-        np.concatenate([fold.validation_probabilities["emotion"] for fold in run.folds]),
-        clips.emotion[np.concatenate([fold.validation_positions for fold in run.folds])],
+        restrict(np.concatenate([fold.validation_probabilities["emotion"] for fold in run.folds]),
+                 None if clips.class_mask is None else clips.class_mask[validation_positions]),
+        clips.emotion[validation_positions],
     )
     predictions = calibrated.argmax(axis=1)
     report = classification_report(truth, predictions, names=list(EMOTIONS))
@@ -132,13 +167,19 @@ def summarize_cross_validation(clips: ClipSet, run: CrossValidationRun) -> Cross
     per_actor = []
     for actor in sorted(set(clips.actor[positions].tolist())):
         mine = clips.actor[positions] == actor
+        if clips.speakers is None:
+            gender, speaker = GENDERS[0] if actor % 2 else GENDERS[1], None
+        else:
+            code = int(clips.gender[positions][mine][0])
+            gender, speaker = GENDERS[code] if code >= 0 else "unknown", clips.speakers[actor - 1]
         per_actor.append(
-            ActorScore(actor=int(actor), gender=GENDERS[0] if actor % 2 else GENDERS[1], n=int(mine.sum()),
-                       accuracy=float(np.mean(predictions[mine] == truth[mine])))
+            ActorScore(actor=int(actor), gender=gender, n=int(mine.sum()),
+                       accuracy=float(np.mean(predictions[mine] == truth[mine])), speaker=speaker)
         )
-    per_fold, start = [], 0
+    per_fold, start, offset = [], 0, 0
     for fold in run.folds:
-        stop = start + len(fold.test_positions)
+        stop = start + int(keep[offset : offset + len(fold.test_positions)].sum())
+        offset += len(fold.test_positions)
         scores = _scores(truth[start:stop], predictions[start:stop])
         per_fold.append(
             FoldScore(fold=fold.fold, train=list(fold.train_actors), validation=list(fold.validation_actors),
@@ -150,7 +191,8 @@ def summarize_cross_validation(clips: ClipSet, run: CrossValidationRun) -> Cross
     view_names = list(run.folds[0].view_probabilities)
     views: dict[str, ViewScores] = {}
     if len(view_names) > 1:
-        pooled = {name: np.concatenate([fold.view_probabilities[name] for fold in run.folds]) for name in view_names}
+        pooled = {name: restrict(np.concatenate([fold.view_probabilities[name] for fold in run.folds])[keep], allowed)
+                  for name in view_names}
         views = {name: _scores(truth, values.argmax(axis=1)) for name, values in pooled.items()}
         views["fused"] = ViewScores(accuracy=report["accuracy"], uar=report["uar"], macro_f1=report["macro_f1"])
         # The fusion it replaced, for the record: the plain average of the views' clip probabilities.
@@ -160,6 +202,7 @@ def summarize_cross_validation(clips: ClipSet, run: CrossValidationRun) -> Cross
         fits = [(fold.fold, fold.view(name)) for fold in run.folds if fold.view(name) is not None]
         return [ChosenC(fold=number, chosen=fit.c, validation_accuracy=fit.validation_accuracy) for number, fit in fits]
 
+    default_protocol = PROTOCOL + (FUNCTIONAL_PROTOCOL if views else "") + REFIT_PROTOCOL
     return CrossValidationSummary(
         n=report["n"],
         accuracy=report["accuracy"],
@@ -170,9 +213,9 @@ def summarize_cross_validation(clips: ClipSet, run: CrossValidationRun) -> Cross
         views=views,
         functional_c=chosen("functionals"),
         voicing_c=chosen("voicing"),
-        protocol=PROTOCOL + (FUNCTIONAL_PROTOCOL if views else "") + REFIT_PROTOCOL,
-        gender_accuracy=float(np.mean(probabilities["gender"].argmax(1) == clips.gender[positions])),
-        intensity_accuracy=float(np.mean(probabilities["intensity"].argmax(1) == clips.intensity[positions])),
+        protocol=default_protocol if protocol is None else protocol,
+        gender_accuracy=_known_accuracy(probabilities["gender"], clips.gender[positions]),
+        intensity_accuracy=_known_accuracy(probabilities["intensity"], clips.intensity[positions]),
         per_actor=per_actor,
         per_actor_spread=Spread(min=float(actor_accuracies.min()), max=float(actor_accuracies.max()),
                                 std=float(actor_accuracies.std())),
@@ -213,11 +256,13 @@ def leaky_random_split(
     fused = predict_clips(
         model, test_clips, config=config, functional_probabilities=[view.test_probabilities for view in views]
     )["emotion"]
-    scores = _scores(truth, fused.argmax(1))
+    # Several corpora: each clip answered within its corpus's emotions (restrict is a no-op otherwise).
+    allowed = None if clips.class_mask is None else clips.class_mask[test_mask]
+    scores = _scores(truth, restrict(fused, allowed).argmax(1))
     view_accuracy = {}
     if views:
         alone = {"log_mel_cnn": cnn_alone, **{view.name: view.test_probabilities["emotion"] for view in views}}
-        view_accuracy = {name: float(np.mean(p.argmax(1) == truth)) for name, p in alone.items()}
+        view_accuracy = {name: float(np.mean(restrict(p, allowed).argmax(1) == truth)) for name, p in alone.items()}
     return LeakySplit(
         protocol=LEAKY_PROTOCOL,
         accuracy=scores.accuracy,
@@ -232,13 +277,18 @@ def leaky_random_split(
 
 
 def data_counts(index: pd.DataFrame) -> DataCounts:
-    """Clip counts per vocal channel and emotion (for the Model and Dataset pages)."""
+    """Clip counts per vocal channel and emotion (for the Model and Dataset pages) of a RAVDESS
+    index (:func:`ser.training.data.index_dataset`) or a corpus table (several corpora)."""
     def per_emotion(channel: str) -> dict[str, int]:
         group = index[index["vocal_channel"] == channel]
         return {emotion: int((group["emotion"] == emotion).sum()) for emotion in EMOTIONS}
 
+    if "actor" in index:
+        actors = sorted(int(actor) for actor in index["actor"].unique())
+    else:  # a corpus table (several corpora): the speaker codes of ser.training.clips.build_corpus_clip_set
+        actors = list(range(1, index["speaker"].nunique() + 1))
     return DataCounts(
-        actors=sorted(int(actor) for actor in index["actor"].unique()),
+        actors=actors,
         song_clips=int((index["vocal_channel"] == "song").sum()),
         song_per_emotion=per_emotion("song"),
         speech_clips=int((index["vocal_channel"] == "speech").sum()),

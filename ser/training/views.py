@@ -192,11 +192,16 @@ def fit_views(
     grids = {"functionals": settings.functional_c_grid, "voicing": settings.voicing_c_grid}
     test = clips.subset(test_mask)
     fits = []
+    choose, fit = choose_functional_c, fit_functional_member
+    if clips.masked:  # several corpora: the masked loss, corpora equal (ser.training.masked_views)
+        from ser.training.masked_views import choose_masked_c, fit_masked_member
+
+        choose, fit = choose_masked_c, fit_masked_member
     for name, columns in view_columns(clips).items():
-        c, scores, validation_probabilities = choose_functional_c(
+        c, scores, validation_probabilities = choose(
             clips.subset(train_mask), clips.subset(validation_mask), grid=grids[name], columns=columns
         )
-        model = fit_functional_member(clips.subset(train_mask | validation_mask), c=c, columns=columns)
+        model = fit(clips.subset(train_mask | validation_mask), c=c, columns=columns)
         fits.append(
             ViewFit(
                 name=name, model=model, c=c, validation_accuracy=scores,

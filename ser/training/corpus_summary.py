@@ -1,0 +1,119 @@
+"""The numbers of a run on several corpora: the headline (RAVDESS's protocol when RAVDESS is among
+them) and each corpus's own scores, speaker by speaker.
+
+``python -m ser train --data ../shared/data/ravdess --data ../shared/data/ased --out DIR`` calls
+:func:`summarize_corpora` after :func:`ser.training.cross_validation.cross_validate`::
+
+    summary, corpora = summarize_corpora(clips, run, n_folds=5)
+    summary.accuracy                      # RAVDESS clips, 8 emotions (the headline)
+    [(c.corpus, c.accuracy) for c in corpora.corpora]  # each within its own emotions
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ser.reporting.multi_corpus import CorporaSummary, CorpusFold, CorpusScores, SpeakerScore, SpeakerSpread
+from ser.reporting.results import CrossValidationSummary
+from ser.training.clips import ClipSet
+from ser.training.corpus_scores import score
+from ser.training.cross_validation import CrossValidationRun
+from ser.training.data import EMOTIONS
+from ser.training.evaluate import summarize_cross_validation
+
+#: The corpus whose protocol stays the headline when it is among the corpora (comparable with
+#: a RAVDESS-only run: the same actors in the same folds, all eight emotions).
+HEADLINE_CORPUS = "ravdess"
+
+
+def corpora_protocol(names: list[str], *, n_folds: int, headline: str | None) -> str:
+    """The protocol of a multi-corpus run, in words (``cross_validation.protocol``)."""
+    said = (
+        f"The headline is {headline.upper()}'s speech clips, 8 emotions (its actors fall in the same "
+        "folds as in the RAVDESS-only protocol, so the figures compare)."
+        if headline else
+        "The headline pools every corpus's speech clips, each answered within its corpus's emotions."
+    )
+    return (
+        f"Speech clips of {', '.join(names)}. {n_folds}-fold cross-validation grouped by speaker: each "
+        "corpus's speakers are dealt into the folds on their own (male, female, then unknown gender), so a "
+        "fold holds speakers of every corpus; in each fold the next fold's speakers are the validation set "
+        "(early stopping, the linear views' L2 strength, calibration) and the rest (with RAVDESS's song "
+        "clips) the training set. The CNN and the linear views learn with a masked loss: each clip's "
+        "softmax is normalised over its own corpus's emotions, so an emotion a corpus lacks is never "
+        "taught as wrong; classes are balanced within each corpus and the corpora weigh the same. The "
+        "shipped model still answers in all eight emotions. Every clip is scored once, by the fold that "
+        "never heard its speaker; a corpus's figures answer within its own emotions. " + said
+    )
+
+
+def headline_protocol(names: list[str], *, n_folds: int, headline: str | None) -> str:
+    """One line for ``headline.protocol``."""
+    where = f"{headline.upper()} speech, 8 emotions" if headline else "every corpus, each within its emotions"
+    return f"{n_folds}-fold cross-validation grouped by speaker over {' + '.join(names)} (masked loss); {where}"
+
+
+def _corpus_scores(clips: ClipSet, positions: np.ndarray, probabilities: np.ndarray, name: str) -> CorpusScores:
+    mine = clips.corpus[positions] == name
+    emotions = tuple(emotion for emotion, allowed in zip(EMOTIONS, clips.class_mask[positions][mine][0], strict=True)
+                     if allowed)
+    labels = clips.emotion[positions][mine]
+    speakers = np.array([clips.speakers[code - 1] for code in clips.actor[positions][mine]])
+    own = score(probabilities[mine], labels, speakers=speakers, answer_space=emotions)
+    app = score(probabilities[mine], labels, speakers=speakers, answer_space=EMOTIONS)
+    accuracies = np.array(list(own.speaker_accuracy.values()))
+    return CorpusScores(
+        corpus=name,
+        emotions=list(emotions),
+        n_clips=own.n_clips,
+        n_speakers=own.n_speakers,
+        accuracy=own.accuracy,
+        uar=own.uar,
+        recall=own.recall,
+        app_accuracy=app.accuracy,
+        app_uar=app.uar,
+        per_speaker=[SpeakerScore(speaker=speaker, n=int(np.sum(speakers == speaker)), accuracy=accuracy)
+                     for speaker, accuracy in own.speaker_accuracy.items()],
+        per_speaker_spread=SpeakerSpread(min=float(accuracies.min()), median=float(np.median(accuracies)),
+                                         max=float(accuracies.max()), std=float(accuracies.std())),
+    )
+
+
+def summarize_corpora(
+    clips: ClipSet, run: CrossValidationRun, *, n_folds: int
+) -> tuple[CrossValidationSummary, CorporaSummary]:
+    """The headline summary and the per-corpus scores of a multi-corpus run (``clips.masked``).
+
+    Returns
+    -------
+    summary : CrossValidationSummary
+        :func:`ser.training.evaluate.summarize_cross_validation` over RAVDESS's test clips when
+        RAVDESS is among the corpora, else over every test clip (each within its corpus's emotions).
+    corpora : CorporaSummary
+        Each corpus's test clips pooled over the folds, within its own emotions and as the app
+        answers, with every speaker's accuracy and their spread.
+    """
+    if not clips.masked:
+        raise ValueError("these clips are one RAVDESS folder's; summarize_cross_validation is their summary")
+    names = list(dict.fromkeys(clips.corpus.tolist()))
+    positions = np.concatenate([fold.test_positions for fold in run.folds])
+    probabilities = np.concatenate([fold.test_probabilities["emotion"] for fold in run.folds])
+    # RAVDESS's protocol is the headline when its clips were tested (a --folds run may hold none).
+    headline = HEADLINE_CORPUS if np.any(clips.corpus[positions] == HEADLINE_CORPUS) else None
+    scope = None if headline is None else clips.corpus == headline
+    summary = summarize_cross_validation(
+        clips, run, scope=scope, protocol=corpora_protocol(names, n_folds=n_folds, headline=headline)
+    )
+    tested = [name for name in names if np.any(clips.corpus[positions] == name)]
+
+    def named(codes: tuple[int, ...]) -> list[str]:
+        return sorted(clips.speakers[code - 1] for code in codes)
+
+    return summary, CorporaSummary(
+        protocol=summary.protocol,
+        headline_corpus=headline,
+        corpora=[_corpus_scores(clips, positions, probabilities, name) for name in tested],
+        folds=[CorpusFold(fold=fold.fold, train=named(fold.train_actors), validation=named(fold.validation_actors),
+                          test=named(fold.test_actors)) for fold in run.folds],
+        speakers=list(clips.speakers),
+    )
