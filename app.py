@@ -82,7 +82,9 @@ def home() -> None:
 
     The answer is "not sure" when the model's calibrated confidence is below
     {percent(bundle.confidence_threshold)}. Speak one sentence, close to the microphone; acted emotions
-    (as in the training data) are easier than everyday speech.
+    (as in the training data) are easier than everyday speech. If it hears your ordinary voice as afraid or
+    sad, open **Calibrate to your voice** on Analyze or Live and record a few seconds of your normal speech once:
+    every answer in your session is then read relative to it (kept only in the session, never saved).
     """
     )
 

@@ -4,7 +4,9 @@ The model bundle is loaded once per process (``st.cache_resource``; a Bundle is
 thread-safe), ``metrics.json`` is read once, and an analysis is cached by the clip's
 bytes so re-running a page (every widget click does) does not score the clip again.
 :func:`show_analysis` is the one view of a result, used for uploads, recordings, live
-takes and the examples alike.
+takes and the examples alike. When the session is calibrated to the speaker's voice
+(``app_calibration``), every analysis is adapted to it as it is handed out (the kept one is
+unadapted), so calibrating or forgetting never scores a clip again.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import streamlit as st
 from ser.config import read_json
 from ser.errors import SERError
 from ser.reporting import plots
-from ser.serving.analysis import NOT_SURE, Analysis, analyze_audio, answer_label
-from ser.serving.bundle import Bundle, load_bundle
+from ser.serving.analysis import NOT_SURE, Analysis, adapt_analysis, analyze_audio, answer_label
+from ser.serving.bundle import Bundle, ClipPrediction, load_bundle
 from ser.serving.cues import VoiceCues
 from ser.serving.segments import Segment
+from ser.serving.speaker import SpeakerAdaptation
 from ser.training.data import parse_ravdess_name
 
 ROOT = Path(__file__).resolve().parent
@@ -72,6 +75,22 @@ def get_metrics() -> dict[str, Any] | None:
 KEPT_SECONDS = 1800.0
 
 
+#: Session key of the calibration to the speaker's voice: {bundle folder: SpeakerAdaptation}. Written by
+#: app_calibration, read here; only ever in st.session_state (this browser session), never on disk.
+VOICE = "voice-calibration"
+
+
+def speaker_adaptation(bundle: Bundle) -> SpeakerAdaptation | None:
+    """This session's calibration to the speaker's voice for ``bundle``; None when there is none."""
+    return st.session_state.get(VOICE, {}).get(str(bundle.path))
+
+
+def for_speaker(analysis: Analysis) -> Analysis:
+    """``analysis`` adapted to the session's calibration (itself when there is none): no audio is scored."""
+    bundle = get_bundle()
+    return adapt_analysis(analysis, adaptation=speaker_adaptation(bundle), bundle=bundle)
+
+
 def _kept() -> dict[str, Analysis]:
     """This session's analyses by content, name and bundle (oldest first)."""
     return st.session_state.setdefault("analyses", {})
@@ -87,12 +106,12 @@ def analyze(data: bytes, name: str) -> Analysis:
     A clip already analysed in this session (same bytes, name and bundle) is never scored
     again: re-running a page, choosing a file of a batch or coming back from another page
     shows the kept result. While a new clip is scored, a progress bar counts its segments
-    and estimates the time left.
+    and estimates the time left. The answer is adapted to the speaker (:func:`for_speaker`).
     """
     key = analysis_key(data, name)
     kept = _kept()
     if key in kept:
-        return kept[key]
+        return for_speaker(kept[key])
     bar = st.progress(0.0, text=f"Analysing {name}…")
 
     def progress(done: int, total: int, elapsed: float) -> None:
@@ -106,7 +125,7 @@ def analyze(data: bytes, name: str) -> Analysis:
     kept[key] = analysis
     while len(kept) > 1 and sum(item.duration for item in kept.values()) > KEPT_SECONDS:
         kept.pop(next(iter(kept)))
-    return analysis
+    return for_speaker(analysis)
 
 
 def session_analyses() -> dict[str, Analysis]:
@@ -115,9 +134,10 @@ def session_analyses() -> dict[str, Analysis]:
 
 
 def kept_analyses(keys: list[str]) -> list[Analysis]:
-    """The session's analyses with these keys (:func:`analysis_key`), those still kept, in order."""
+    """The session's analyses with these keys (:func:`analysis_key`), those still kept, in order,
+    adapted to the speaker (:func:`for_speaker`)."""
     kept = _kept()
-    return [kept[key] for key in keys if key in kept]
+    return [for_speaker(kept[key]) for key in keys if key in kept]
 
 
 def chart(figure: Any, *, key: str) -> None:
@@ -157,8 +177,16 @@ def _top(values: dict[str, float] | None) -> tuple[str, float] | None:
     return label, values[label]
 
 
+def in_words(prediction: ClipPrediction) -> str:
+    """ "fearful 61%", or "not sure (best guess sad, 31%)": an answer in one short line."""
+    if prediction.sure:
+        return f"{prediction.emotion} {prediction.confidence:.0%}"
+    return f"{NOT_SURE} (best guess {prediction.emotion}, {prediction.confidence:.0%})"
+
+
 def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
-    """The answer in words: emotion + calibrated confidence, or a plain "not sure"."""
+    """The answer in words: emotion + calibrated confidence, or a plain "not sure"; calibrated to
+    the speaker, the answer without the calibration under it."""
     prediction = analysis.prediction
     if prediction.sure:
         st.success(f"Predicted emotion: **{prediction.emotion}** — {prediction.confidence:.0%} confidence")
@@ -168,6 +196,8 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             f"{prediction.confidence:.0%} confidence, below the {bundle.confidence_threshold:.0%} the model "
             "needs to be right clearly more often than chance."
         )
+    if analysis.unadapted is not None:
+        st.caption(f"Calibrated to your voice. Without calibration: {in_words(analysis.unadapted)}")
     extras = []
     for head, word in (("gender", "voice"), ("intensity", "intensity")):
         top = _top(getattr(prediction, head))
@@ -237,7 +267,8 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str, reference_cue
     with right:
         chart(
             plots.probability_figure(probabilities=analysis.prediction.probabilities,
-                                     threshold=bundle.confidence_threshold, height=280),
+                                     threshold=bundle.confidence_threshold, height=280,
+                                     unadapted=analysis.unadapted.probabilities if analysis.unadapted else None),
             key=f"{key}-probabilities",
         )
     if len(analysis.segments) > 1:

@@ -137,7 +137,8 @@ def _upload_and_wait(page: Any, base: str, analyze: str, clip: Path, steps: list
     link = page.locator(f'a[data-testid="stSidebarNavLink"][href$="/{analyze}" i]')
     link.first.click(timeout=STEP_TIMEOUT * 1000)
     steps.append("wait for the file uploader")
-    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]').first
+    # By its widget key: the "Calibrate to your voice" panel above it has a file input too.
+    uploader = page.locator('.st-key-uploads [data-testid="stFileUploader"] input[type="file"]')
     uploader.wait_for(state="attached", timeout=STEP_TIMEOUT * 1000)
     uploaded = time.monotonic()
     steps.append(f"upload {clip.name}, wait for {ANSWER_TEXT!r}")

@@ -3,13 +3,15 @@
 Uploads and recordings go through the same function (``ser.serving.analysis.analyze_audio`` via
 ``app_ui.analyze``) and the same view (``app_ui.show_analysis``). Analyses are kept in the
 session: choosing a file of a batch never re-scores, and the last result is still shown after
-visiting another page (the uploader itself forgets its files then).
+visiting another page (the uploader itself forgets its files then). The "Calibrate to your voice"
+panel (``app_calibration``) adapts every answer of the session to the speaker's ordinary voice.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+import app_calibration
 import app_ui
 import app_why
 from ser.errors import SERError
@@ -20,6 +22,7 @@ st.title("Analyze a recording")
 bundle = app_ui.bundle_or_stop()
 if voices := app_why.known_voices():
     st.caption(voices)
+app_calibration.panel(bundle=bundle, key="analyze")
 #: Keys (app_ui.analysis_key) of what this page showed last, so it is shown again after navigating.
 LAST = "analyze-last"
 

@@ -6,6 +6,8 @@ second: the level meter (dBFS of the last 100 ms, clipping, "too quiet" and "no 
 warnings, the seconds of audio received) and the emotion meter, which scores the newest
 ``window_seconds`` of audio every half second until it hears speech, then every second. After Stop the readings
 stay on screen and the whole take (up to ``TAKE_SECONDS``) can be analysed like an upload.
+Calibrated to the speaker's voice (``app_calibration``), readings are adapted as they are shown
+(they are kept unadapted, so calibrating or forgetting never scores the audio again).
 
 ICE servers default to none, which is what localhost and a LAN need and keeps the
 component from contacting a public STUN server; a deployment behind NAT sets them in
@@ -21,6 +23,7 @@ import numpy as np
 import streamlit as st
 import streamlit_webrtc as webrtc
 
+import app_calibration
 import app_ui
 from ser.errors import SERError
 from ser.reporting import plots
@@ -28,6 +31,7 @@ from ser.serving import live
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.bundle import Bundle
 from ser.serving.level import CLIP_MEMORY_SECONDS, QUIET_WINDOW_SECONDS, TOO_QUIET_DBFS
+from ser.serving.speaker import SpeakerAdaptation
 
 #: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
@@ -104,6 +108,7 @@ st.markdown(
     "once a second. "
     "**Stop** keeps the readings on screen, and you can then analyse the whole take like an upload."
 )
+app_calibration.panel(bundle=bundle, key="live")
 try:
     ice_servers = configured_ice_servers()
     context = start_stream(buffer=buffer, ice_servers=ice_servers)
@@ -168,9 +173,10 @@ def level_meter() -> None:
                    "microphone up.")
 
 
-def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool) -> None:
-    """The answer of one voiced reading in words, how much sound it scored, and its probabilities."""
-    prediction = reading.prediction
+def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool, adaptation: SpeakerAdaptation | None) -> None:
+    """The answer of one voiced reading in words (adapted to the speaker's voice when calibrated,
+    the unadapted answer under it), how much sound it scored, and its probabilities."""
+    prediction = adapted(reading, bundle=bundle, adaptation=adaptation).prediction
     if prediction is None:
         return
     label = prediction.emotion if prediction.sure else f"not sure (maybe {prediction.emotion})"
@@ -180,6 +186,8 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool) -> None:
         f"{label}</b> · {prediction.confidence:.0%}</div>",
         unsafe_allow_html=True,  # the label comes from the bundle, not from the user
     )
+    if adaptation is not None:
+        st.caption(f"Calibrated to your voice. Without calibration: {app_ui.in_words(reading.prediction)}")
     if reading.audio_seconds < window - 0.01:
         scored = (f"Scored on the {reading.audio_seconds:.1f} s received so far ({prediction.speech_seconds:.1f} s "
                   f"of sound), less than the model's {window:g} s window: scored on what there is, the sound "
@@ -187,7 +195,12 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool) -> None:
     else:
         scored = f"Scored on the last {window:g} s ({prediction.speech_seconds:.1f} s of sound in it)"
     st.caption(scored + ".")
-    app_ui.chart(probability_chart(reading, bundle=bundle), key="live-meter")
+    app_ui.chart(probability_chart(reading, bundle=bundle, adaptation=adaptation), key="live-meter")
+
+
+def adapted(reading: live.Reading, *, bundle: Bundle, adaptation: SpeakerAdaptation | None) -> live.Reading:
+    """A kept (unadapted) reading as it is shown: adapted to the session's calibration, if any."""
+    return live.adapt_reading(reading, adaptation=adaptation, confidence_threshold=bundle.confidence_threshold)
 
 
 def emotion_meter() -> None:
@@ -213,38 +226,49 @@ def emotion_meter() -> None:
     latest = readings[-1]
     if playing and latest.prediction is None:
         st.info(f"No speech in the last {window:g} s. The last reading is shown below.")
-    show_reading(voiced[-1], bundle=bundle, now=playing and latest is voiced[-1])
+    adaptation = app_ui.speaker_adaptation(bundle)
+    show_reading(voiced[-1], bundle=bundle, now=playing and latest is voiced[-1], adaptation=adaptation)
     if len(voiced) >= 2:
-        app_ui.chart(history_chart(readings, bundle=bundle), key="live-history")
+        app_ui.chart(history_chart(readings, bundle=bundle, adaptation=adaptation), key="live-history")
 
 
-def cached_figure(name: str, *, readings: list[live.Reading], build: Any) -> Any:
-    """``build()``, re-run only when ``readings`` gained a reading since the last call for ``name``.
+def cached_figure(name: str, *, readings: list[live.Reading], build: Any,
+                  adaptation: SpeakerAdaptation | None = None) -> Any:
+    """``build()``, re-run only when ``readings`` gained a reading (or the calibration changed) since
+    the last call for ``name``.
 
     The meter redraws twice a second; building a plotly figure is ~15-30 ms of Python, which
     on a busy server competes with the WebRTC thread for the interpreter.
     """
     cache = st.session_state.setdefault("live_figures", {})
-    stamp = (id(readings[-1]), len(readings))
+    stamp = (id(readings[-1]), len(readings), adaptation)
     if name not in cache or cache[name][0] != stamp:
         cache[name] = (stamp, build())
     return cache[name][1]
 
 
-def probability_chart(reading: live.Reading, *, bundle: Bundle) -> Any:
-    return cached_figure("probabilities", readings=[reading], build=lambda: plots.probability_figure(
-        probabilities=reading.prediction.probabilities, threshold=bundle.confidence_threshold, height=260))
+def probability_chart(reading: live.Reading, *, bundle: Bundle, adaptation: SpeakerAdaptation | None) -> Any:
+    shown = adapted(reading, bundle=bundle, adaptation=adaptation)
+    return cached_figure("probabilities", readings=[reading], adaptation=adaptation,
+                         build=lambda: plots.probability_figure(
+                             probabilities=shown.prediction.probabilities, threshold=bundle.confidence_threshold,
+                             height=260, unadapted=shown.unadapted.probabilities if shown.unadapted else None))
 
 
-def history_chart(readings: list[live.Reading], *, bundle: Bundle) -> Any:
-    """The take's readings over time; readings without speech are gaps, not lines across the pause."""
-    return cached_figure("history", readings=readings, build=lambda: plots.timeline_figure(
-        starts=np.array([reading.start_seconds for reading in readings]),
-        ends=np.array([reading.end_seconds for reading in readings]),
-        probabilities=np.array([[reading.prediction.probabilities[e] if reading.prediction else np.nan
-                                 for e in bundle.emotions] for reading in readings]),
-        emotions=bundle.emotions,
-    ))
+def history_chart(readings: list[live.Reading], *, bundle: Bundle, adaptation: SpeakerAdaptation | None) -> Any:
+    """The take's readings over time (adapted when calibrated); readings without speech are gaps,
+    not lines across the pause."""
+    def build() -> Any:
+        shown = [adapted(reading, bundle=bundle, adaptation=adaptation) for reading in readings]
+        return plots.timeline_figure(
+            starts=np.array([reading.start_seconds for reading in shown]),
+            ends=np.array([reading.end_seconds for reading in shown]),
+            probabilities=np.array([[reading.prediction.probabilities[e] if reading.prediction else np.nan
+                                     for e in bundle.emotions] for reading in shown]),
+            emotions=bundle.emotions,
+        )
+
+    return cached_figure("history", readings=readings, adaptation=adaptation, build=build)
 
 
 def meters() -> None:

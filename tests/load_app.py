@@ -49,6 +49,8 @@ CLIPS = [
     "03-01-02-02-01-01-12.flac", "03-01-07-02-01-01-03.flac",
 ]
 #: The "remove this file" button of an uploaded file (test ids of Streamlit 1.67, and older).
+#: The Analyze page's file input, by its widget key: the "Calibrate to your voice" panel above it has one too.
+UPLOADER = '.st-key-uploads [data-testid="stFileUploaderDropzoneInput"]'
 DELETE_BUTTON = '[data-testid="stFileChipDeleteBtn"] button, [data-testid="stFileUploaderDeleteBtn"] button'
 LOAD_LINE = "loaded the model bundle"
 ANSWER = re.compile(r"Predicted emotion:\s*(?:not sure\s*—\s*the best guess,\s*)?(\w+)")
@@ -188,7 +190,7 @@ async def open_session(browser: Any, url: str, *, timeout_ms: float) -> Any:
     context.set_default_timeout(timeout_ms)
     page = await context.new_page()
     await page.goto(f"{url}/Analyze")
-    await page.locator('[data-testid="stFileUploaderDropzoneInput"]').wait_for(state="attached")
+    await page.locator(UPLOADER).wait_for(state="attached")
     return page
 
 
@@ -204,7 +206,7 @@ async def upload_and_read(page: Any, *, name: str, data: bytes) -> str:
     """Replace the page's upload with ``data`` named ``name``; return the answer's text."""
     await clear_uploads(page)
     await page.get_by_text("Predicted emotion:").first.wait_for(state="detached")
-    await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+    await page.locator(UPLOADER).set_input_files(
         files=[{"name": name, "mimeType": "audio/wav", "buffer": data}]
     )
     # The file name is shown above the result: wait for *this* upload's result.
@@ -233,7 +235,7 @@ async def upload_and_read_error(page: Any, *, name: str, data: bytes, phrase: st
     """Upload a bad file; return the error shown (None if none with ``phrase`` appears)."""
     await clear_uploads(page)
     await page.locator('[data-testid="stAlert"]').first.wait_for(state="detached")
-    await page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+    await page.locator(UPLOADER).set_input_files(
         files=[{"name": name, "mimeType": "audio/wav", "buffer": data}]
     )
     alert = page.locator('[data-testid="stAlert"]').filter(has_text=phrase).first

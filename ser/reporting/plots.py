@@ -274,7 +274,7 @@ def recording_figure(*, waveform: np.ndarray, sample_rate: int, log_mel: np.ndar
 
 
 def probability_figure(*, probabilities: Mapping[str, float], threshold: float | None = None,
-                       height: int = 300) -> go.Figure:
+                       height: int = 300, unadapted: Mapping[str, float] | None = None) -> go.Figure:
     """Bar chart of every emotion's calibrated probability, one fixed colour per emotion.
 
     Parameters
@@ -282,6 +282,9 @@ def probability_figure(*, probabilities: Mapping[str, float], threshold: float |
     probabilities : mapping label -> probability
     threshold : float, optional
         Drawn as a dashed line: the confidence under which the app says "not sure".
+    unadapted : mapping label -> probability, optional
+        The answer without the calibration to the speaker's voice: drawn as hollow grey bars beside
+        each emotion's bar (the first trace stays ``probabilities``).
     """
     labels = list(probabilities)
     values = [float(probabilities[label]) for label in labels]
@@ -295,11 +298,21 @@ def probability_figure(*, probabilities: Mapping[str, float], threshold: float |
             hovertemplate="%{x}: %{y:.1%}<extra></extra>",
         )
     )
+    if unadapted is not None:
+        figure.update_traces(name="calibrated to your voice")
+        figure.add_trace(go.Bar(
+            x=labels, y=[float(unadapted[label]) for label in labels], name="without calibration",
+            marker={"color": "rgba(0,0,0,0)", "line": {"color": "#555", "width": 1.5}},
+            hovertemplate="%{x} without calibration: %{y:.1%}<extra></extra>",
+        ))
     if threshold is not None and threshold > 0:
         figure.add_hline(y=threshold, line_dash="dash", line_color="#555",
                          annotation_text="not-sure threshold", annotation_position="top left")
     figure.update_layout(height=height, yaxis={"range": [0, 1.08], "tickformat": ".0%", "title": "probability"},
                          showlegend=False, **_LAYOUT)
+    if unadapted is not None:
+        figure.update_layout(showlegend=True, barmode="group",
+                             legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return figure
 
 

@@ -9,6 +9,11 @@ Bad input raises only :class:`~ser.errors.SERError` subclasses, whose messages t
 they are. :meth:`Analysis.to_dict` / :meth:`Analysis.to_csv` and :func:`results_table` share one
 schema (file, overall answer, segments, model version, threshold, time).
 
+Calibrated to a speaker (:mod:`ser.serving.speaker`), :func:`adapt_analysis` turns an analysis
+into its adapted twin without scoring anything again: each segment's probabilities are adapted
+and recombined, and the unadapted answers are kept beside them (``adapted``, ``unadapted`` in
+the downloads, as in ``python -m ser predict --reference --json``).
+
 Example
 -------
 >>> from ser.serving.analysis import analyze_audio
@@ -40,7 +45,8 @@ from ser.serving.audio import decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.cues import VoiceCues, recording_cues
 from ser.serving.recording import Recording
-from ser.serving.segments import Progress, Segment, score_recording
+from ser.serving.segments import Progress, Segment, combine, score_recording
+from ser.serving.speaker import SpeakerAdaptation, adapt_prediction
 from ser.serving.speech import SILENT_MESSAGE
 
 #: Digits kept in downloads: probabilities to 0.1 percentage point, times to the millisecond.
@@ -88,6 +94,13 @@ class Analysis:
         :func:`overall_cues`); None when no segment was scored.
     analysed_at : datetime.datetime or None
         When the analysis finished (UTC).
+    unadapted : ClipPrediction or None
+        Calibrated to the speaker (:func:`adapt_analysis`): the overall answer without the
+        calibration (``prediction`` and ``segments`` are then adapted). None when not calibrated.
+    unadapted_segments : tuple of Segment or None
+        The segments without the calibration, in the same order; None when not calibrated.
+    adaptation : SpeakerAdaptation or None
+        The calibration the answers are adapted to.
     """
 
     name: str
@@ -102,11 +115,20 @@ class Analysis:
     analysis_seconds: float = 0.0
     cues: VoiceCues | None = None
     analysed_at: datetime.datetime | None = None
+    unadapted: ClipPrediction | None = None
+    unadapted_segments: tuple[Segment, ...] | None = None
+    adaptation: SpeakerAdaptation | None = None
+
+    @property
+    def adapted(self) -> bool:
+        """Whether the answers are calibrated to the speaker's voice (:func:`adapt_analysis`)."""
+        return self.adaptation is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time."""
+        """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time,
+        ``adapted``; calibrated, also the ``unadapted`` answers and the ``reference``'s figures."""
         prediction = self.prediction
-        return {
+        record = {
             "file": self.name,
             "duration_seconds": round(self.duration, TIME_DIGITS),
             "answer": answer_label(prediction),
@@ -129,7 +151,16 @@ class Analysis:
             "model_version": self.model_version,
             "threshold": round(self.threshold, DIGITS),
             "analysis_seconds": round(self.analysis_seconds, TIME_DIGITS),
+            "adapted": self.adapted,
         }
+        if self.adapted:
+            record["unadapted"] = _answer_dict(self.unadapted) | {
+                "probabilities": {label: round(p, DIGITS) for label, p in self.unadapted.probabilities.items()}}
+            for row, segment in zip(record["segments"], self.unadapted_segments, strict=True):
+                row["unadapted"] = _answer_dict(segment.prediction)
+            record["reference"] = {key: round(value, DIGITS) if isinstance(value, float) else value
+                                   for key, value in self.adaptation.to_dict().items()}
+        return record
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON."""
@@ -140,9 +171,18 @@ class Analysis:
         return segments_table([self]).to_csv(index=False)
 
 
-#: Columns of :func:`segments_table`: the same for one clip, a long recording or a batch.
+def _answer_dict(prediction: ClipPrediction | None) -> dict[str, Any]:
+    """The answer in the download schema: what the app says, the best guess and its confidence."""
+    return {"answer": answer_label(prediction), "emotion": prediction.emotion if prediction else None,
+            "confidence": round(prediction.confidence, DIGITS) if prediction else None}
+
+
+#: Columns of :func:`segments_table`: the same for one clip, a long recording or a batch, calibrated
+#: or not (the ``unadapted_*`` columns are empty when ``adapted`` is False).
 SEGMENT_COLUMNS = ["file", "answer", "confidence", "segment", "start", "end", "segment_answer",
-                   "segment_confidence", "model_version", "threshold", "analysis_seconds"]
+                   "segment_confidence", "model_version", "threshold", "analysis_seconds", "adapted",
+                   "unadapted_answer", "unadapted_confidence", "segment_unadapted_answer",
+                   "segment_unadapted_confidence"]
 
 
 def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
@@ -155,25 +195,31 @@ def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
     rows = []
     for analysis in analyses:
         record = analysis.to_dict()
+        unadapted = record.get("unadapted", {})
         for index, segment in enumerate(record["segments"], start=1):
             rows.append({
                 "file": record["file"], "answer": record["answer"], "confidence": record["confidence"],
                 "segment": index, "start": segment["start"], "end": segment["end"],
                 "segment_answer": segment["answer"], "segment_confidence": segment["confidence"],
                 "model_version": record["model_version"], "threshold": record["threshold"],
-                "analysis_seconds": record["analysis_seconds"],
+                "analysis_seconds": record["analysis_seconds"], "adapted": record["adapted"],
+                "unadapted_answer": unadapted.get("answer"), "unadapted_confidence": unadapted.get("confidence"),
+                "segment_unadapted_answer": segment.get("unadapted", {}).get("answer"),
+                "segment_unadapted_confidence": segment.get("unadapted", {}).get("confidence"),
             })
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
 
 
 def results_table(analyses: list[Analysis]) -> pd.DataFrame:
     """One row per analysed clip, as the detail view says it: file, seconds, answer ("not sure"
-    below the threshold), best guess, confidence, segments.
+    below the threshold), best guess, confidence, segments; when any clip is calibrated to the
+    speaker, also its answer "without calibration".
 
     Returns
     -------
-    pandas.DataFrame, shape (len(analyses), 6)
+    pandas.DataFrame, shape (len(analyses), 6), or (len(analyses), 7) calibrated
     """
+    calibrated = any(analysis.adapted for analysis in analyses)
     return pd.DataFrame([
         {
             "file": analysis.name,
@@ -182,9 +228,61 @@ def results_table(analyses: list[Analysis]) -> pd.DataFrame:
             "best guess": analysis.prediction.emotion,
             "confidence": round(analysis.prediction.confidence, DIGITS),
             "segments": len(analysis.segments),
-        }
+        } | ({"without calibration": answer_label(analysis.unadapted) if analysis.adapted else ""}
+             if calibrated else {})
         for analysis in analyses
     ])
+
+
+def adapt_analysis(analysis: Analysis, *, adaptation: SpeakerAdaptation | None, bundle: Bundle) -> Analysis:
+    """``analysis`` calibrated to the speaker, without scoring the audio again.
+
+    Each scored segment's probabilities are adapted (:func:`ser.serving.speaker.adapt_prediction`,
+    the answer re-derived with the bundle's threshold) and the overall answer recombined from
+    them (:func:`ser.serving.segments.combine`), exactly as
+    :func:`ser.serving.segments.score_recording` does with an adaptation; the unadapted overall
+    answer and segments are kept. An analysis that is already adapted is first taken back to
+    its unadapted answers, so a new calibration replaces the old one; with ``adaptation=None``
+    the unadapted analysis is returned (the very object, when it was never adapted).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From :func:`analyze_audio`, adapted or not.
+    adaptation : SpeakerAdaptation or None
+        From :func:`ser.serving.speaker.calibrate_bundle` with ``bundle``.
+    bundle : Bundle
+        The model that scored ``analysis`` (its threshold re-derives "not sure").
+
+    Raises
+    ------
+    ValueError
+        If ``analysis`` was scored by another model than ``bundle``.
+    """
+    if analysis.adapted:
+        analysis = dataclasses.replace(analysis, prediction=analysis.unadapted, segments=analysis.unadapted_segments,
+                                       unadapted=None, unadapted_segments=None, adaptation=None)
+    if adaptation is None:
+        return analysis
+    if analysis.model_version and analysis.model_version != bundle.version:
+        raise ValueError(f"{analysis.name} was analysed by model {analysis.model_version}, not {bundle.version}; "
+                         "analyse it again with this model")
+    threshold = bundle.confidence_threshold
+    segments = tuple(
+        dataclasses.replace(segment, prediction=adapt_prediction(segment.prediction, adaptation=adaptation,
+                                                                 confidence_threshold=threshold))
+        if segment.prediction is not None else segment
+        for segment in analysis.segments
+    )
+    scored = [segment.prediction for segment in segments if segment.prediction is not None]
+    return dataclasses.replace(
+        analysis,
+        prediction=combine(scored, bundle=bundle) if scored else analysis.prediction,
+        segments=segments,
+        unadapted=analysis.prediction,
+        unadapted_segments=analysis.segments,
+        adaptation=adaptation,
+    )
 
 
 def waveform_to_wav(waveform: np.ndarray, *, sample_rate: int) -> bytes:

@@ -8,7 +8,8 @@ read "the last few seconds" for the meter and, when the stream stops, the whole 
 also counts the audio received (the page's counter) and remembers clipped input frames.
 
 :meth:`LiveBuffer.level` is the microphone level meter (the maths are in
-:mod:`ser.serving.level`); :func:`read_latest` scores the newest audio as one reading;
+:mod:`ser.serving.level`); :func:`read_latest` scores the newest audio as one reading, and
+:func:`adapt_reading` calibrates a reading to the speaker's voice when it is shown;
 :func:`warm_up` does the one-off work of a process's first reading ahead of time;
 :func:`ice_servers` reads the ICE servers a deployment needs from settings.
 
@@ -49,6 +50,7 @@ from ser.serving.speech import detect_speech
 
 if TYPE_CHECKING:  # the buffer and the meter maths need no model; only read_latest/warm_up take one
     from ser.serving.bundle import Bundle, ClipPrediction
+    from ser.serving.speaker import SpeakerAdaptation
 
 #: The "no STUN/TURN" default: host candidates only, which is all loopback or a LAN needs.
 NO_ICE_SERVERS: list[dict[str, Any]] = []
@@ -222,12 +224,15 @@ class Reading:
     prediction : ClipPrediction or None
         None when the audio held no speech (``message`` says why).
     message : str
+    unadapted : ClipPrediction or None
+        Calibrated to the speaker (:func:`adapt_reading`): the answer without the calibration.
     """
 
     end_seconds: float
     audio_seconds: float
     prediction: ClipPrediction | None
     message: str = ""
+    unadapted: ClipPrediction | None = None
 
     @property
     def start_seconds(self) -> float:
@@ -259,6 +264,22 @@ def read_latest(buffer: LiveBuffer, *, bundle: Bundle, seconds: float) -> Readin
     except NoSpeechError as error:
         return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=str(error))
     return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=prediction)
+
+
+def adapt_reading(reading: Reading, *, adaptation: SpeakerAdaptation | None, confidence_threshold: float) -> Reading:
+    """``reading`` calibrated to the speaker (:func:`ser.serving.speaker.adapt_prediction`), its
+    unadapted answer kept in ``unadapted``; the reading itself without an adaptation or without speech.
+
+    Readings are kept unadapted and adapted when shown, so calibrating or forgetting the
+    calibration never scores the audio again.
+    """
+    if adaptation is None or reading.prediction is None:
+        return reading
+    from ser.serving.speaker import adapt_prediction
+
+    unadapted = reading.unadapted or reading.prediction
+    return dataclasses.replace(reading, unadapted=unadapted, prediction=adapt_prediction(
+        unadapted, adaptation=adaptation, confidence_threshold=confidence_threshold))
 
 
 def warm_up(bundle: Bundle) -> None:

@@ -27,6 +27,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 #: The example the fake microphone plays: angry, actor 12 (female).
 MIC_CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
+#: The Analyze page's file input, by its widget key: the "Calibrate to your voice" panel above it has one too.
+UPLOADER = '.st-key-uploads [data-testid="stFileUploaderDropzoneInput"]'
 #: Generous: the machine may be busy (the first page load imports TensorFlow and loads the model).
 TIMEOUT_MS = 120_000
 #: Tall enough for a result's answer, charts and spectrogram in one screenshot.

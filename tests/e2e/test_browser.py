@@ -14,7 +14,7 @@ import pytest
 
 from ser.config import read_json
 from tests.conftest import ROOT
-from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, VIEWPORT, app_server, screenshot
+from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, UPLOADER, VIEWPORT, app_server, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def wait_for_charts(page, count: int) -> None:
 
 def test_upload_shows_emotion(page, warm_app):
     page.goto(f"{warm_app}/Analyze")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(MIC_CLIP)
+    page.locator(UPLOADER).set_input_files(MIC_CLIP)
     answer = page.get_by_text("Predicted emotion:").first
     answer.wait_for()
     assert shown_emotion(answer.inner_text()) in EMOTIONS

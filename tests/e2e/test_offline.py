@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, VIEWPORT, screenshot
+from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, UPLOADER, VIEWPORT, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +68,7 @@ def test_no_request_leaves_the_machine(browser, warm_app):
         favicons["Home"] = page.evaluate(FAVICON)
 
         page.goto(f"{warm_app}/Analyze")
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(MIC_CLIP)
+        page.locator(UPLOADER).set_input_files(MIC_CLIP)
         page.get_by_text("Predicted emotion:").first.wait_for()
         settle(page)
         favicons["Analyze"] = page.evaluate(FAVICON)
