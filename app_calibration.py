@@ -23,6 +23,7 @@ import streamlit as st
 
 import app_ui
 from ser.errors import NoSpeechError, SERError
+from ser.serving.analysis import analyze_audio
 from ser.serving.bundle import Bundle
 from ser.serving.speaker import MIN_REFERENCE_SECONDS, NEUTRAL_FLOOR, SpeakerAdaptation, calibrate_bundle
 
@@ -67,15 +68,22 @@ def calibrate(data: bytes, *, name: str, bundle: Bundle) -> str | None:
     try:
         with st.spinner("Listening to your ordinary voice…"):
             adaptation = calibrate_bundle(bundle, references=[data], names=[name])
+            # Its cues (pitch, loudness, rate, voice quality) become what "why" compares with.
+            cues = analyze_audio(data, name=name, bundle=bundle).cues
     except SERError as error:
         return problem_in_words(error)
     st.session_state.setdefault(app_ui.VOICE, {})[str(bundle.path)] = adaptation
+    if cues is not None:
+        st.session_state.setdefault(app_ui.VOICE_CUES, {})[str(bundle.path)] = cues
+    else:
+        st.session_state.get(app_ui.VOICE_CUES, {}).pop(str(bundle.path), None)
     return None
 
 
 def forget(bundle_path: str) -> None:
     """Drop the session's calibration for the bundle and empty the panels' widgets (a button callback)."""
     st.session_state.get(app_ui.VOICE, {}).pop(bundle_path, None)
+    st.session_state.get(app_ui.VOICE_CUES, {}).pop(bundle_path, None)
     for key in (USED, PROBLEM):
         st.session_state.pop(key, None)
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1

@@ -80,6 +80,18 @@ KEPT_SECONDS = 1800.0
 VOICE = "voice-calibration"
 
 
+#: Session key of the cues of the speaker's calibration recording: {bundle folder: VoiceCues}; the
+#: "why" compares each analysis with them while the session is calibrated.
+VOICE_CUES = "voice-calibration-cues"
+
+
+def speaker_cues(bundle: Bundle) -> VoiceCues | None:
+    """Cues of this session's calibration recording, while the session is calibrated for ``bundle``."""
+    if speaker_adaptation(bundle) is None:
+        return None
+    return st.session_state.get(VOICE_CUES, {}).get(str(bundle.path))
+
+
 def speaker_adaptation(bundle: Bundle) -> SpeakerAdaptation | None:
     """This session's calibration to the speaker's voice for ``bundle``; None when there is none."""
     return st.session_state.get(VOICE, {}).get(str(bundle.path))
@@ -287,6 +299,8 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str, reference_cue
         ),
         key=f"{key}-recording",
     )
+    if reference_cues is None and analysis.adapted:
+        reference_cues = speaker_cues(bundle)  # compare with the speaker's own ordinary voice
     app_why.show_why(analysis, key=key, reference_cues=reference_cues)
     stem = Path(analysis.name).stem or "clip"
     first, second, third, _ = st.columns([1, 1, 1.6, 1.4])

@@ -55,6 +55,12 @@ def unadapted_lines(at: AppTest) -> list[str]:
     return [caption.value for caption in at.caption if caption.value.startswith(WITHOUT)]
 
 
+def compared_with(at: AppTest) -> list[str]:
+    """Whom the "why" section compares the voice with (its caption)."""
+    return [caption.value.removeprefix("Compared with ").split(". ")[0] for caption in at.caption
+            if caption.value.startswith("Compared with ")]
+
+
 def probability_bars(at: AppTest) -> list[dict]:
     return [spec for spec in charts(at) if spec["data"][0]["type"] == "bar" and spec["data"][0]["x"][0] == "neutral"]
 
@@ -95,10 +101,13 @@ def test_calibrating_adapts_the_answer_without_scoring_again_and_forget_undoes_i
     assert adapted.sum() == pytest.approx(1.0, abs=1e-4) and adapted[0] >= before[0] - 1e-9  # neutral never lower
     best = int(np.argmax(unadapted))
     assert bars[0]["x"][best] in line and f"{unadapted[best]:.0%}" in line
+    assert compared_with(at) == ["your calibration recording"]  # "why" compares with the speaker's own voice
 
     at.button(key="analyze-forget-voice").click().run()
     assert not at.exception and scored == [CLIP.name]
     assert not status(at) and not unadapted_lines(at)
+    [whom] = compared_with(at)
+    assert whom.startswith("the ") and "actors of the training data" in whom
     [bars] = probability_bars(at)
     assert len(bars["data"]) == 1
     np.testing.assert_allclose(values(bars["data"][0]["y"]), before)
