@@ -36,6 +36,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start processes")
     parser.add_argument("--no-onednn", action="store_true", help="skip the TF_ENABLE_ONEDNN_OPTS 0-vs-1 processes")
     parser.add_argument("--no-batch", action="store_true", help="skip batch scoring (one process vs Ray)")
+    parser.add_argument("--only", choices=["long_file"], default=None,
+                        help="measure this case alone and merge it into the existing --out file (long_file: "
+                             "a 10-minute recording answered as the app answers an upload)")
+    parser.add_argument("--long-runs", type=int, default=None,
+                        help="timed runs of the 10-minute file (default 3; 1 with --quick)")
+    parser.add_argument("--long-seconds", type=float, default=None,
+                        help="length of the long file (default 600 s; 20 s with --quick)")
     return parser.parse_args(argv)
 
 
@@ -43,14 +50,56 @@ def plan(quick: bool) -> dict[str, int]:
     """Repeat counts: a full run, or tiny ones for ``--quick``."""
     if quick:
         return dict(warmup=1, repeats=3, timeline_repeats=1, throughput_clips=4, compare_files=2,
-                    cold_runs=1, onednn_rounds=1, onednn_repeats=3, generated=4)
+                    cold_runs=1, onednn_rounds=1, onednn_repeats=3, generated=4, long_runs=1, long_seconds=20)
     return dict(warmup=5, repeats=50, timeline_repeats=7, throughput_clips=0, compare_files=-1,
-                cold_runs=3, onednn_rounds=2, onednn_repeats=30, generated=48)
+                cold_runs=3, onednn_rounds=2, onednn_repeats=30, generated=48, long_runs=3, long_seconds=600)
 
 
 def _step(name: str) -> float:
     print(f"[bench] {name} …", file=sys.stderr, flush=True)
     return time.perf_counter()
+
+
+def measure_long_file(args: argparse.Namespace, *, bundle: Any, work: Path) -> dict[str, Any]:
+    """Item 8: a seeded synthetic recording with pauses (10 minutes in a full run), answered by
+    ``analyze_audio`` as the app answers an upload; its own time, load and commit recorded with it."""
+    import dataclasses
+
+    from bench import library
+
+    counts = plan(args.quick)
+    seconds = args.long_seconds or counts["long_seconds"]
+    _step(f"8. a {seconds:g} s recording answered as the app does ({args.long_runs or counts['long_runs']} runs)")
+    path = common.make_long_synthetic_recording(work / f"synthetic-{seconds:g}s.wav", seconds=seconds, seed=0)
+    result = library.long_file(bundle, path, runs=args.long_runs or counts["long_runs"],
+                               target_s=report.TARGETS["long_file_s"])
+    machine = common.machine()
+    return dataclasses.asdict(result) | {
+        "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if args.quick else "full",
+        "git_commit": machine["git_commit"],
+        "model_sha256": common.bundle_info(bundle)["model_sha256"],
+        "how": "python -m bench --only long_file: ser.serving.analysis.analyze_audio on the file's bytes "
+               "(bench.common.make_long_synthetic_recording, seed 0, 48 kHz 16-bit WAV)",
+    }
+
+
+def run_only(args: argparse.Namespace) -> dict[str, Any]:
+    """``--only``: measure one case and put it into the existing results (a fresh file when there is none)."""
+    from ser.serving.bundle import load_bundle
+
+    if args.out.is_file():
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+    else:
+        results = {"generated": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                   "mode": "quick" if args.quick else "full", "machine": common.machine(), "results": {}}
+    results["targets"] = {**results.get("targets", {}), **report.TARGETS}
+    _step("loading the bundle")
+    bundle = load_bundle(args.bundle)
+    results.setdefault("bundle", common.bundle_info(bundle))  # a full run's entry describes its own model
+    with tempfile.TemporaryDirectory(prefix="ser-bench-") as folder:
+        results["results"]["long_file"] = measure_long_file(args, bundle=bundle, work=Path(folder))
+    return results
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -106,6 +155,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             measured["batch"] = batch.measure(bundle_path=args.bundle, paths=paths, source=source,
                                               repeats=1 if args.quick else 3, ray=not args.quick,
                                               bundle=bundle if args.quick else None)
+        measured["long_file"] = measure_long_file(args, bundle=bundle, work=work)
         results["bench_process_peak_rss_mb"] = library.own_peak_rss_mb()
 
         if args.no_cold:
@@ -134,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.render:
         results = json.loads(args.out.read_text(encoding="utf-8"))
     else:
-        results = run(args)
+        results = run_only(args) if args.only else run(args)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(report.describe(results))

@@ -226,3 +226,31 @@ def make_recording(path: Path, *, seconds: float, sources: list[Path], gap_secon
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, np.concatenate(parts)[:samples], SAMPLE_RATE, subtype="PCM_16")
     return path
+
+
+def make_long_synthetic_recording(path: Path, *, seconds: float, seed: int = 0, sample_rate: int = 48000) -> Path:
+    """Write a seeded, speech-like recording of exactly ``seconds``: utterances with pauses.
+
+    Utterances are :func:`ser.testing.synthetic_voice` (voiced, syllable-modulated), 1.5-6 s
+    long at 95-260 Hz and -6 to -18 dB apart in level; the pauses between them are 0.3-2.5 s
+    of faint noise (-70 dBFS), so some are shorter than the segmenter's 0.8 s join gap (two
+    utterances scored as one) and most are longer. Written as 16-bit WAV at ``sample_rate``
+    (48 kHz: what a browser or phone records), so decoding pays the resampling as an upload does.
+    """
+    import soundfile
+
+    rng = np.random.default_rng(seed)
+    total = int(round(seconds * sample_rate))
+    parts: list[np.ndarray] = []
+    filled = 0
+    index = 0
+    while filled < total:
+        voice = testing.synthetic_voice(seconds=float(rng.uniform(1.5, 6.0)), sample_rate=sample_rate,
+                                        pitch=float(rng.uniform(95.0, 260.0)), seed=seed * 100_000 + index)
+        pause = 10 ** (-70 / 20) * rng.standard_normal(int(rng.uniform(0.3, 2.5) * sample_rate))
+        parts += [voice * 10 ** (-float(rng.uniform(0.0, 12.0)) / 20), pause.astype(np.float32)]
+        filled += voice.size + pause.size
+        index += 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, np.concatenate(parts)[:total], sample_rate, subtype="PCM_16")
+    return path

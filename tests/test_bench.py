@@ -6,6 +6,7 @@ only check that every measurement runs and returns positive, consistent numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -110,6 +111,38 @@ def test_library_measurements(bundle, clips):
     assert versus["clip_latency"]["ours"]["n"] == 2 and versus["file_latency"]["reference"]["n"] == 1
 
 
+def test_long_synthetic_recording_is_seeded_speech_with_pauses(tmp_path):
+    import soundfile
+
+    first = common.make_long_synthetic_recording(tmp_path / "a.wav", seconds=30.0, seed=3, sample_rate=16000)
+    again = common.make_long_synthetic_recording(tmp_path / "b.wav", seconds=30.0, seed=3, sample_rate=16000)
+    other = common.make_long_synthetic_recording(tmp_path / "c.wav", seconds=30.0, seed=4, sample_rate=16000)
+    audio, rate = soundfile.read(first, dtype="float32")
+    assert rate == 16000 and audio.shape == (30 * 16000,)
+    assert first.read_bytes() == again.read_bytes() != other.read_bytes()
+    # 100 ms blocks: loud speech and near-silent pauses (-70 dBFS noise) both present.
+    blocks = 20 * np.log10(np.sqrt((audio.reshape(-1, 1600).astype(np.float64) ** 2).mean(axis=1)) + 1e-12)
+    assert (blocks > -30).mean() > 0.4 and (blocks < -60).sum() >= 5
+
+
+@pytest.mark.slow
+def test_long_file_is_answered_as_the_app_answers_it(bundle, tmp_path):
+    from ser.serving.analysis import analyze_audio
+
+    path = common.make_long_synthetic_recording(tmp_path / "long.wav", seconds=25.0, seed=0)
+    result = library.long_file(bundle, path, runs=2, target_s=15.0)
+    app = analyze_audio(path.read_bytes(), name=path.name, bundle=bundle)
+    assert result.seconds == pytest.approx(25.0) and result.sample_rate == 48000 and result.runs == 2
+    assert result.segments == len(app.segments) >= 2 and 1 <= result.scored_segments <= result.segments
+    assert result.answer == app.prediction.emotion
+    assert 0 < result.wall_min_s <= result.wall_median_s <= result.wall_max_s and result.cpu_median_s > 0
+    row = [cells for cells in report.rows({"results": {"long_file": {
+        **dataclasses.asdict(result), "measured": "now"}}})][0]
+    assert row[2] == "≤ 15 s" and row[3] in ("met", "**missed**")
+    with pytest.raises(ValueError, match="runs"):
+        library.long_file(bundle, path, runs=0, target_s=15.0)
+
+
 def test_window_batch_size_does_not_change_the_scores(bundle, monkeypatch):
     """ser.serving.bundle scores windows 8 at a time (faster, less memory): same numbers as 32."""
     import ser.serving.bundle
@@ -185,7 +218,7 @@ def test_quick_run_writes_results_and_table(tmp_path):
     results = main(["--quick", "--out", str(out), "--no-app", "--no-cold", "--no-onednn"])
     saved = json.loads(out.read_text())
     assert saved["mode"] == "quick" and saved["machine"]["packages"]
-    assert {"clip", "clip_48k_wav", "timeline", "throughput", "reference"} <= set(saved["results"])
+    assert {"clip", "clip_48k_wav", "timeline", "throughput", "reference", "long_file"} <= set(saved["results"])
     assert saved["results"]["clip"]["median_ms"] > 0
     assert saved["results"]["timeline"]["rtf_median"] > 0
     text = report.table(results)

@@ -13,10 +13,6 @@ from tests.load_app import main
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known regression, open in issue 16: the Analyze page now keeps the last analysis when the uploader is "
-    "emptied (results survive navigation), and tests/load_app.py still waits for the old answer to disappear "
-    "between uploads; the 8 concurrent sessions pass (8 of 8 right), the analyses in a row time out"))
 def test_eight_sessions_at_once_then_analyses_in_a_row(tmp_path, capsys):
     chromium = chromium_path()
     if chromium is None:
