@@ -189,9 +189,11 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool) -> None:
     when = "Now" if now else f"Last reading (at {reading.end_seconds:.1f} s)"
     if agreement is not None:
         when += ", first impression"
+    # The emotion's colour on a dot, the word in the theme's text colour: some emotion colours
+    # (happy's yellow) are unreadable as text on white, others (sad's blue) on the dark theme.
     st.markdown(
-        f"<div style='font-size:1.6rem'>{when}: <b style='color:{plots.emotion_color(prediction.emotion)}'>"
-        f"{label}</b> · {prediction.confidence:.0%}</div>",
+        f"<div style='font-size:1.6rem'>{when}: <span style='color:{plots.emotion_color(prediction.emotion)}'>"
+        f"●</span> <b>{label}</b> · {prediction.confidence:.0%}</div>",
         unsafe_allow_html=True,  # the label comes from the bundle, not from the user
     )
     if reading.audio_seconds < window - 0.01:

@@ -300,7 +300,7 @@ def test_live_page_streams_stops_with_history_kept_and_analyses_the_take(fake_we
     assert "dBFS" in level and "peak" in level
     meter = meter_readings(at)
     assert len(meter) == 1 and meter[0].startswith("<div style='font-size:1.6rem'>Now")
-    assert any(f">{label}<" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
+    assert any(f"<b>{label}</b>" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
     # An early reading scores what there is, and says so, and how far such a reading goes.
     assert shown(at, f"Scored on the {sent:.1f} s received so far") and shown(at, "less than the model's")
     assert "first impression" in meter[0] and shown(at, "of the time (measured on two corpora)")
