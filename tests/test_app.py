@@ -474,7 +474,7 @@ def shown(at: AppTest, fragment: str) -> list[str]:
 
 
 def meter_readings(at: AppTest) -> list[str]:
-    return [m.value for m in at.markdown if "Now:" in m.value or "Last reading" in m.value]
+    return [m.value for m in at.markdown if re.search(r"Now[:,]|Last reading", m.value)]
 
 
 def test_live_page_before_start_explains_the_meter(fake_webrtc):
@@ -504,10 +504,11 @@ def test_live_page_streams_stops_with_history_kept_and_analyses_the_take(fake_we
     level = shown(at, "Microphone level:")[0]
     assert "dBFS" in level and "peak" in level
     meter = meter_readings(at)
-    assert len(meter) == 1 and "Now:" in meter[0]
-    assert any(f">{label}<" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
-    # An early reading scores what there is, and says so.
+    assert len(meter) == 1 and meter[0].startswith("<div style='font-size:1.6rem'>Now")
+    assert any(f"<b>{label}</b>" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
+    # An early reading scores what there is, and says so, and how far such a reading goes.
     assert shown(at, f"Scored on the {sent:.1f} s received so far") and shown(at, "less than the model's")
+    assert "first impression" in meter[0] and shown(at, "of the time (measured on two corpora)")
 
     sent += fake_webrtc.send(clip[int(2.2 * 48000) :])
     sent += fake_webrtc.send_clip()

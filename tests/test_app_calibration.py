@@ -17,7 +17,7 @@ import app_ui
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.audio import decode_audio
 from tests.conftest import EXAMPLES, ROOT
-from tests.test_app import CLIP, FakeWebrtc, charts, shown, values
+from tests.test_app import CLIP, FakeWebrtc, charts, meter_readings, shown, values
 
 TIMEOUT = 120
 NEUTRAL_CLIP = EXAMPLES / "03-01-01-01-01-01-12.flac"  # actor 12's ordinary (neutral) voice
@@ -172,13 +172,13 @@ def test_the_live_page_shares_the_calibration_and_adapts_its_readings(fake_webrt
     fake_webrtc.send(decode_audio(CLIP, sample_rate=48000)[: int(2.2 * 48000)])  # ends in speech: the tiny
     at.run()  # model's window is 1 s
     assert not at.exception
-    assert shown(at, "Now:") and shown(at, WITHOUT)
+    assert meter_readings(at) and shown(at, WITHOUT)
     bars = probability_bars(at)[0]["data"]
     assert [trace["name"] for trace in bars] == ["calibrated to your voice", "without calibration"]
     assert values(bars[0]["y"])[0] >= values(bars[1]["y"])[0] - 1e-9
 
     at.button(key="live-forget-voice").click().run()  # forgotten on Live: the kept reading, unadapted
-    assert not at.exception and not status(at) and not shown(at, WITHOUT) and shown(at, "Now:")
+    assert not at.exception and not status(at) and not shown(at, WITHOUT) and meter_readings(at)
     assert len(probability_bars(at)[0]["data"]) == 1
     at.switch_page("pages/1_Analyze.py").run()
     assert not status(at)
