@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -312,13 +313,20 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str, reference_cue
         app_why.report_button(analysis, key=key, reference_cues=reference_cues)
 
 
-def analyze_and_show(data: bytes, *, name: str, key: str, reference_cues: VoiceCues | None = None) -> Analysis | None:
-    """Analyse bytes and show the result, or show the library's message for bad input."""
+def analyze_and_show(data: bytes, *, name: str, key: str, reference_cues: VoiceCues | None = None,
+                     on_analysed: Callable[[Analysis], None] | None = None) -> Analysis | None:
+    """Analyse bytes and show the result, or show the library's message for bad input.
+
+    ``on_analysed`` runs as soon as the analysis exists, before the (slower) view is drawn: a page
+    that remembers what it showed must not lose it when the user leaves while charts are drawn.
+    """
     bundle = bundle_or_stop()
     try:
         analysis = analyze(data, name)
     except SERError as error:
         st.error(plain(str(error)))
         return None
+    if on_analysed is not None:
+        on_analysed(analysis)
     show_analysis(analysis, bundle=bundle, key=key, reference_cues=reference_cues)
     return analysis

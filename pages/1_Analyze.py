@@ -51,9 +51,10 @@ with upload_tab:
         key="uploads",
     )
     if files and len(files) == 1:
-        data = files[0].getvalue()
-        if app_ui.analyze_and_show(data, name=files[0].name, key="upload") is not None:
-            st.session_state[LAST] = [app_ui.analysis_key(data, files[0].name)]
+        data, name = files[0].getvalue(), files[0].name
+        # Remembered before the view is drawn, so leaving the page mid-draw still keeps it.
+        app_ui.analyze_and_show(data, name=name, key="upload", on_analysed=lambda _: st.session_state.update(
+            {LAST: [app_ui.analysis_key(data, name)]}))
     elif files:
         analyses, failures = [], []
         progress = st.progress(0.0, text="Analysing…")
