@@ -246,7 +246,11 @@ def test_live_first_reading_level_meter_stop_and_true_counter(once_browser, warm
     assert waveform is not None, "the take's waveform chart was not found"
     clip_starts = sound_starts(np.asarray(waveform["x"]), np.asarray(waveform["y"]))
     assert len(clip_starts) == 2, clip_starts
-    assert clip_starts[1] - clip_starts[0] == pytest.approx(clip.size / 48000 + GAP_SECONDS, abs=0.05)
+    # Nothing may be doubled (+50 ms at most); under CPU load the browser's WebRTC stack may drop
+    # a few late packets before they reach the server (seen: 115 ms of 9.6 s at load ~8, with the
+    # take exactly as long as what the server received), so up to 200 ms may be missing.
+    spacing, expected = clip_starts[1] - clip_starts[0], clip.size / 48000 + GAP_SECONDS
+    assert expected - 0.2 <= spacing <= expected + 0.05, (spacing, expected)
     # What the browser says it sent (20 ms Opus packets) is reported beside the counter, not
     # asserted: its statistics after Stop come from a closed connection and may be stale.
     sent_seconds = (sent_after or sent_before)["packetsSent"] * 0.020
