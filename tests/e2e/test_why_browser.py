@@ -16,7 +16,7 @@ import re
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, VIEWPORT, screenshot
+from tests.e2e.conftest import MIC_CLIP, TIMEOUT_MS, UPLOADER, VIEWPORT, screenshot
 from tests.e2e.test_offline import is_local
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def test_why_and_compare_in_the_browser(context, warm_app):
     context.on("request", lambda request: requests.append(request.url))
     page = context.new_page()
     page.goto(f"{warm_app}/Analyze")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([MIC_CLIP, SAD])
+    page.locator(UPLOADER).set_input_files([MIC_CLIP, SAD])
     why = page.get_by_text("Why this answer").first
     why.wait_for()
     page.get_by_text(re.compile(r"Pitch: .* than most (fe)?male training voices\.")).first.wait_for()
@@ -61,7 +61,7 @@ def test_why_and_compare_in_the_browser(context, warm_app):
 def test_the_report_opens_offline(context, warm_app, browser, tmp_path):
     page = context.new_page()
     page.goto(f"{warm_app}/Analyze")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(MIC_CLIP)
+    page.locator(UPLOADER).set_input_files(MIC_CLIP)
     answer = page.get_by_text("Predicted emotion:").first.inner_text()
     emotion = re.search(r"Predicted emotion:\s*(?:not sure\s*—\s*the best guess,\s*)?(\w+)", answer).group(1)
     with page.expect_download() as download:
