@@ -45,8 +45,8 @@ from ser.serving.audio import decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.cues import VoiceCues, recording_cues
 from ser.serving.recording import Recording
-from ser.serving.segments import Progress, Segment, combine, score_recording
-from ser.serving.speaker import SpeakerAdaptation, adapt_prediction
+from ser.serving.segments import Progress, Segment, adapt_segments, combine, score_recording
+from ser.serving.speaker import SpeakerAdaptation
 from ser.serving.speech import SILENT_MESSAGE
 
 #: Digits kept in downloads: probabilities to 0.1 percentage point, times to the millisecond.
@@ -237,7 +237,7 @@ def results_table(analyses: list[Analysis]) -> pd.DataFrame:
 def adapt_analysis(analysis: Analysis, *, adaptation: SpeakerAdaptation | None, bundle: Bundle) -> Analysis:
     """``analysis`` calibrated to the speaker, without scoring the audio again.
 
-    Each scored segment's probabilities are adapted (:func:`ser.serving.speaker.adapt_prediction`,
+    Each scored segment's probabilities are adapted (:func:`ser.serving.segments.adapt_segments`,
     the answer re-derived with the bundle's threshold) and the overall answer recombined from
     them (:func:`ser.serving.segments.combine`), exactly as
     :func:`ser.serving.segments.score_recording` does with an adaptation; the unadapted overall
@@ -267,13 +267,7 @@ def adapt_analysis(analysis: Analysis, *, adaptation: SpeakerAdaptation | None, 
     if analysis.model_version and analysis.model_version != bundle.version:
         raise ValueError(f"{analysis.name} was analysed by model {analysis.model_version}, not {bundle.version}; "
                          "analyse it again with this model")
-    threshold = bundle.confidence_threshold
-    segments = tuple(
-        dataclasses.replace(segment, prediction=adapt_prediction(segment.prediction, adaptation=adaptation,
-                                                                 confidence_threshold=threshold))
-        if segment.prediction is not None else segment
-        for segment in analysis.segments
-    )
+    segments = adapt_segments(analysis.segments, adaptation=adaptation, bundle=bundle)
     scored = [segment.prediction for segment in segments if segment.prediction is not None]
     return dataclasses.replace(
         analysis,

@@ -40,7 +40,7 @@ import concurrent.futures
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -224,6 +224,19 @@ def combine(predictions: list[ClipPrediction], *, bundle: Bundle) -> ClipPredict
     )
 
 
+def adapt_segments(segments: Sequence[Segment], *, adaptation: SpeakerAdaptation,
+                   bundle: Bundle) -> tuple[Segment, ...]:
+    """Every scored segment's answer calibrated to the speaker (:func:`ser.serving.speaker.adapt_prediction`,
+    "not sure" re-derived with the bundle's threshold); unscored segments as they are."""
+    threshold = bundle.confidence_threshold
+    return tuple(
+        dataclasses.replace(segment, prediction=adapt_prediction(segment.prediction, adaptation=adaptation,
+                                                                 confidence_threshold=threshold))
+        if segment.prediction is not None else segment
+        for segment in segments
+    )
+
+
 def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSettings | None = None,
                     progress: Progress | None = None,
                     adaptation: SpeakerAdaptation | None = None) -> ScoredRecording:
@@ -283,13 +296,7 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
                             "recording holds enough voiced sound to score; record someone speaking")
     if adaptation is None:
         return ScoredRecording(segments=tuple(segments), overall=combine(scored, bundle=bundle))
-    threshold = bundle.confidence_threshold
-    adapted = tuple(
-        dataclasses.replace(segment, prediction=adapt_prediction(segment.prediction, adaptation=adaptation,
-                                                                 confidence_threshold=threshold))
-        if segment.prediction is not None else segment
-        for segment in segments
-    )
+    adapted = adapt_segments(segments, adaptation=adaptation, bundle=bundle)
     return ScoredRecording(
         segments=adapted,
         overall=combine([segment.prediction for segment in adapted if segment.prediction is not None], bundle=bundle),
