@@ -88,6 +88,31 @@ def augment_window(window: np.ndarray, *, settings: TrainSettings, rng: np.rando
     return window
 
 
+def augmented_windows(variants: dict[float, list[np.ndarray]], rows: np.ndarray, *, config: FeatureConfig,
+                      settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
+    """One training window per row: a speed copy drawn with ``settings.speed_probability``, a random
+    crop of ``config.window_frames`` frames, then :func:`augment_window`.
+
+    Parameters
+    ----------
+    variants : dict speed -> list of np.ndarray, each of shape (frames, n_mels)
+        The clips' log-mel features at each speed (:attr:`ClipSet.variants`).
+    rows : np.ndarray of int, shape (batch,)
+
+    Returns
+    -------
+    np.ndarray, shape (batch, window_frames, n_mels)
+    """
+    windows = []
+    for row in rows:
+        speed = 1.0
+        if rng.random() < settings.speed_probability:
+            speed = float(rng.choice([s for s in SPEED_FACTORS if s != 1.0]))
+        window = _crop(variants[speed][row], frames=config.window_frames, rng=rng)
+        windows.append(augment_window(window, settings=settings, rng=rng))
+    return np.stack(windows)
+
+
 class TrainingBatches(keras.utils.PyDataset):
     """Random crops of augmented training clips, reshuffled every epoch.
 
@@ -113,19 +138,13 @@ class TrainingBatches(keras.utils.PyDataset):
     def __getitem__(self, batch_index: int):
         size = self.settings.batch_size
         rows = self.order[batch_index * size : (batch_index + 1) * size]
-        windows = []
-        for row in rows:
-            speed = 1.0
-            if self.rng.random() < self.settings.speed_probability:
-                speed = float(self.rng.choice([s for s in SPEED_FACTORS if s != 1.0]))
-            features = self.clips.variants[speed][row]
-            window = _crop(features, frames=self.config.window_frames, rng=self.rng)
-            windows.append(augment_window(window, settings=self.settings, rng=self.rng))
+        windows = augmented_windows(self.clips.variants, rows, config=self.config, settings=self.settings,
+                                    rng=self.rng)
         emotion = self.clips.emotion[rows]
         targets = {"emotion": emotion, "gender": self.clips.gender[rows], "intensity": self.clips.intensity[rows]}
         ones = np.ones(len(rows), dtype=np.float32)
         weights = {"emotion": self.weights[emotion], "gender": ones, "intensity": ones}
-        return np.stack(windows), targets, weights
+        return windows, targets, weights
 
 
 def refit_schedule(history: dict[str, list[float]]) -> list[float]:

@@ -37,9 +37,8 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ser.config import FeatureConfig  # noqa: E402
-from ser.training.cache import SPEED_FACTORS  # noqa: E402
 from ser.training.clips import ClipSet  # noqa: E402
-from ser.training.cnn import _crop, augment_window  # noqa: E402
+from ser.training.cnn import augmented_windows  # noqa: E402
 from ser.training.masked_linear import group_balanced_weights  # noqa: E402
 from ser.training.settings import TrainSettings  # noqa: E402
 
@@ -132,13 +131,7 @@ class MaskedBatches(keras.utils.PyDataset):
     def __getitem__(self, batch_index: int):
         size = self.settings.batch_size
         rows = self.order[batch_index * size : (batch_index + 1) * size]
-        windows = []
-        for row in rows:
-            speed = 1.0
-            if self.rng.random() < self.settings.speed_probability:
-                speed = float(self.rng.choice([s for s in SPEED_FACTORS if s != 1.0]))
-            window = _crop(self.variants[speed][row], frames=self.config.window_frames, rng=self.rng)
-            windows.append(augment_window(window, settings=self.settings, rng=self.rng))
+        windows = augmented_windows(self.variants, rows, config=self.config, settings=self.settings, rng=self.rng)
         gender, intensity = self.gender[rows], self.intensity[rows]
         targets = {
             "emotion": self.targets[rows], "gender": np.maximum(gender, 0), "intensity": np.maximum(intensity, 0),
@@ -148,7 +141,7 @@ class MaskedBatches(keras.utils.PyDataset):
             "gender": (gender >= 0).astype(np.float32),
             "intensity": (intensity >= 0).astype(np.float32),
         }
-        return np.stack(windows), targets, weights
+        return windows, targets, weights
 
 
 def masked_accuracy(y_true, y_pred):
