@@ -262,7 +262,9 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
         # starts (each worker then computes the same adaptation from the same bytes).
         from ser.serving.bundle import load_bundle
 
-        adaptation = settings.reference.adaptation(bundle if bundle is not None else load_bundle(model))
+        if bundle is None:
+            bundle = load_bundle(model)  # kept: the process engine scores with it (no second load)
+        adaptation = settings.reference.adaptation(bundle)
         log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
             f"{adaptation.reference_neutral:.0%} neutral before calibration")
     layout = Layout.from_labels(read_json(model / "labels.json"), calibrated=settings.reference is not None)
