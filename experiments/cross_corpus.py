@@ -44,10 +44,11 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from experiments.cross_corpus_report import study_scores  # noqa: E402
 from ser.config import FeatureConfig  # noqa: E402
+from ser.reporting.metrics import clip_set_scores  # noqa: E402
 from ser.serving.speaker import apply_neutral_bias, neutral_floor_bias  # noqa: E402
 from ser.training.corpora import corpus_emotions, fold_speakers, index_corpora  # noqa: E402
-from ser.training.corpus_scores import score  # noqa: E402
 from ser.training.data import EMOTIONS  # noqa: E402
 from ser.training.linear_views import (  # noqa: E402
     CENTRING_FAMILIES,
@@ -209,38 +210,32 @@ def summarise(clips, predictions: Predictions, *, subsets: dict[str, np.ndarray]
     floors = {floor: np.concatenate(parts) for floor, parts in predictions.floors.items()}
     app = predictions.answer_space[0]
     result = {}
+
+    def score(probabilities: np.ndarray, chosen: np.ndarray, space: tuple[str, ...]) -> dict:
+        truth = np.asarray(EMOTIONS)[clips.labels[rows][chosen]]
+        return study_scores(clip_set_scores(probabilities[chosen], truth=truth, speakers=clips.speaker[rows][chosen],
+                                            labels=EMOTIONS, answer_space=space))
+
     for name, subset in subsets.items():
         keep = subset[rows]
         if not keep.any():
             continue
-        labels, speakers = clips.labels[rows][keep], clips.speaker[rows][keep]
         corpus = clips.table.loc[rows[keep], "corpus"].iloc[0]
         test_space = corpus_emotions(clips.table.iloc[rows[keep]])[corpus]
         entry = {
-            "app": score(fused[keep], labels, speakers=speakers, answer_space=app).to_dict(),
-            "restricted": score(fused[keep], labels, speakers=speakers, answer_space=test_space).to_dict(),
-            "functionals_only_restricted": score(
-                functionals[keep], labels, speakers=speakers, answer_space=test_space
-            ).to_dict(),
+            "app": score(fused, keep, app),
+            "restricted": score(fused, keep, test_space),
+            "functionals_only_restricted": score(functionals, keep, test_space),
         }
         # Calibrated comparison: speakers with a reference, reference clips not scored.
         scored = keep & ~clips.reference[rows] & ~np.isnan(calibrated).any(axis=1)
         if scored.any():
-            labels, speakers = clips.labels[rows][scored], clips.speaker[rows][scored]
             for space_name, space in (("app", app), ("restricted", test_space)):
-                entry[f"same_clips_uncalibrated_{space_name}"] = score(
-                    fused[scored], labels, speakers=speakers, answer_space=space
-                ).to_dict()
-                entry[f"calibrated_{space_name}"] = score(
-                    calibrated[scored], labels, speakers=speakers, answer_space=space
-                ).to_dict()
-                entry[f"calibrated_half_{space_name}"] = score(
-                    calibrated_half[scored], labels, speakers=speakers, answer_space=space
-                ).to_dict()
+                entry[f"same_clips_uncalibrated_{space_name}"] = score(fused, scored, space)
+                entry[f"calibrated_{space_name}"] = score(calibrated, scored, space)
+                entry[f"calibrated_half_{space_name}"] = score(calibrated_half, scored, space)
                 for floor, adapted in floors.items():
-                    entry[f"neutral_floor_{floor}_{space_name}"] = score(
-                        adapted[scored], labels, speakers=speakers, answer_space=space
-                    ).to_dict()
+                    entry[f"neutral_floor_{floor}_{space_name}"] = score(adapted, scored, space)
         result[name] = entry
     return result
 

@@ -30,10 +30,11 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
+from experiments.cross_corpus_report import study_scores  # noqa: E402
 from ser.config import FeatureConfig  # noqa: E402
+from ser.reporting.metrics import clip_set_scores  # noqa: E402
 from ser.training.cache import load_features  # noqa: E402
 from ser.training.corpora import corpus_emotions, emotion_mask, fold_speakers, index_corpora  # noqa: E402
-from ser.training.corpus_scores import score  # noqa: E402
 from ser.training.data import EMOTIONS, GENDERS, INTENSITIES  # noqa: E402
 
 
@@ -139,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"emotion_loss": losses}
         for subset, (chosen, space) in subsets.items():
             probabilities = _clip_probabilities(model, chosen, variants=variants, config=config)
-            labels = table.loc[chosen, "emotion"].map(EMOTIONS.index).to_numpy()
-            speakers = table.loc[chosen, "speaker"].to_numpy(str)
+            shared = {"truth": table.loc[chosen, "emotion"].to_numpy(str), "labels": EMOTIONS,
+                      "speakers": table.loc[chosen, "speaker"].to_numpy(str)}
             entry[subset] = {
-                "restricted": score(probabilities, labels, speakers=speakers, answer_space=space).to_dict(),
-                "app": score(probabilities, labels, speakers=speakers, answer_space=EMOTIONS).to_dict(),
+                "restricted": study_scores(clip_set_scores(probabilities, answer_space=space, **shared)),
+                "app": study_scores(clip_set_scores(probabilities, **shared)),
             }
             log(f"  {subset}: {100 * entry[subset]['restricted']['accuracy']:.1f}% "
                 f"(UAR {100 * entry[subset]['restricted']['uar']:.1f}), as the app answers "

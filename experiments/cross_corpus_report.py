@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from ser.reporting.metrics import ClipSetScores
+
 ROOT = Path(__file__).resolve().parent.parent
 #: (protocol, subset, label) rows of the summary, in reading order.
 SUMMARY_ROWS = (
@@ -28,6 +30,23 @@ SUMMARY_ROWS = (
     ("joint_cv", "ased", "both corpora, masked: ASED folds, all sentences"),
     ("joint_cv", "ased_common_sentences", "both corpora, masked: ASED folds, common sentences"),
 )
+
+
+def study_scores(scores: ClipSetScores) -> dict:
+    """One score entry of ``runs/cross_corpus/*.json`` as this report reads it (the format the
+    study's results have always had, so the files written before still read)."""
+    spread = scores.speaker_accuracy
+    return {
+        "answer_space": list(scores.answer_space),
+        "n_clips": scores.clips,
+        "n_speakers": scores.speakers,
+        "accuracy": scores.accuracy,
+        "uar": scores.uar,
+        "recall": scores.recall,
+        "answer_share": scores.answer_share,
+        "speaker_accuracy": {speaker.speaker: speaker.accuracy for speaker in scores.per_speaker},
+        "speaker_spread": {"min": spread.min, "median": spread.median, "max": spread.max},
+    }
 
 
 def _percent(value: float) -> str:

@@ -12,14 +12,8 @@ import pytest
 from experiments.corpus_check import ScoreCache, adapted_probabilities
 from ser.config import read_json, write_json
 from ser.reporting import results as r
-from ser.reporting.corpus_results import (
-    CorpusCheckResults,
-    calibrated_comparison,
-    clip_set_scores,
-    corpus_comparison,
-    restrict,
-    synthetic_check,
-)
+from ser.reporting.corpus_results import CorpusCheckResults, calibrated_comparison, corpus_comparison, synthetic_check
+from ser.reporting.metrics import clip_set_scores, restrict
 from ser.reporting.model_card import render
 from ser.reporting.model_results import load_model_results
 from ser.reporting.schema import ResultsError, write_results

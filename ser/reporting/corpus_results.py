@@ -2,18 +2,19 @@
 
 ``models/corpus_check.json`` is written by ``python -m experiments.corpus_check --data ../shared/data``
 (:class:`CorpusCheckResults`; read with :func:`ser.reporting.results.load_corpus_check`). Its
-numbers come from per-clip probabilities through the functions here, which only count: a refused
-clip (no speech) is a row of NaN, counted apart and left out of every score.
+numbers come from per-clip probabilities through the functions here, which only count (each set of
+clips through :func:`ser.reporting.metrics.clip_set_scores`): a refused clip (no speech) is a row of
+NaN, counted apart and left out of every score.
 
 Example
 -------
 >>> import numpy as np
->>> from ser.reporting.corpus_results import clip_set_scores
+>>> from ser.reporting.corpus_results import corpus_comparison
 >>> probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [np.nan] * 3])
->>> scores = clip_set_scores(probabilities, truth=np.array(["a", "b", "b"]), speakers=np.array(["s", "s", "t"]),
-...                          labels=["a", "b", "c"], answer_space=["a", "b"], threshold=0.6)
->>> scores.answered, scores.refused, scores.accuracy, scores.answer_share
-(2, 1, 1.0, {'a': 0.5, 'b': 0.5})
+>>> both = corpus_comparison(probabilities, truth=np.array(["a", "b", "b"]), speakers=np.array(["s", "s", "t"]),
+...                          labels=["a", "b", "c"], emotions=["a", "b"], threshold=0.6)
+>>> both.app.accuracy, both.restricted.accuracy, both.restricted.answer_share
+(0.5, 1.0, {'a': 0.5, 'b': 0.5})
 """
 
 from __future__ import annotations
@@ -23,62 +24,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ser.reporting.metrics import expected_calibration_error
-
-
-@dataclasses.dataclass(frozen=True)
-class SpeakerSpread:
-    """Lowest, median and highest accuracy of a speaker (over speakers with an answered clip), and the
-    fewest answered clips a speaker has (a speaker of a few clips can only score coarsely)."""
-
-    min: float
-    median: float
-    max: float
-    fewest_clips: int
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipSetScores:
-    """One set of clips, answered within ``answer_space``; fractions in [0, 1], over the answered clips.
-
-    Attributes
-    ----------
-    answer_space : list of str
-        The emotions an answer could be (the probabilities of these, renormalised).
-    clips, answered, refused : int
-        Clips in the set; scored; refused as "no speech" (``clips = answered + refused``).
-    speakers : int
-    accuracy, uar : float
-        UAR: the recall of every emotion the clips have, averaged.
-    support : dict
-        ``emotion -> answered clips`` of every emotion the clips have.
-    recall : dict
-        ``emotion -> recall`` for every emotion the clips have.
-    answer_share : dict
-        ``emotion -> share of the answers`` for every emotion of ``answer_space`` (a collapse shows).
-    speaker_accuracy : SpeakerSpread
-    ece_15_bins : float
-        Expected calibration error of the top answer, 15 equal-width bins.
-    sure_share : float
-        Share of answers whose top probability is at or above the bundle's threshold ("sure").
-    wrong_when_sure : float or None
-        Share of those sure answers that are wrong (None when none is sure).
-    """
-
-    answer_space: list[str]
-    clips: int
-    answered: int
-    refused: int
-    speakers: int
-    accuracy: float
-    uar: float
-    support: dict[str, int]
-    recall: dict[str, float]
-    answer_share: dict[str, float]
-    speaker_accuracy: SpeakerSpread
-    ece_15_bins: float
-    sure_share: float
-    wrong_when_sure: float | None
+# ClipSetScores is imported for the result types below (and pages/3_Model.py imports it from here).
+from ser.reporting.metrics import ClipSetScores, clip_probabilities, clip_set_scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,85 +110,6 @@ class CorpusCheckResults:
     synthetic: SyntheticCheck | None
 
 
-def _check(probabilities: np.ndarray, labels: Sequence[str], *others: np.ndarray) -> np.ndarray:
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.ndim != 2 or probabilities.shape[1] != len(labels):
-        raise ValueError(f"probabilities must be (n_clips, {len(labels)}) in label order, got {probabilities.shape}")
-    if any(np.shape(other) != probabilities.shape[:1] for other in others):
-        raise ValueError(f"truth and speakers must have one entry per clip ({len(probabilities)})")
-    return probabilities
-
-
-def restrict(probabilities: np.ndarray, *, labels: Sequence[str], answer_space: Sequence[str]) -> np.ndarray:
-    """The probabilities of ``answer_space`` renormalised (others 0); shape (n_clips, len(labels)) kept."""
-    unknown = sorted(set(answer_space) - set(labels))
-    if unknown or not answer_space:
-        raise ValueError(f"answer_space must be some of the labels {list(labels)}; unknown: {unknown}")
-    kept = np.where(np.isin(list(labels), list(answer_space)), _check(probabilities, labels), 0.0)
-    total = kept.sum(axis=1, keepdims=True)
-    return np.divide(kept, total, out=np.full_like(kept, np.nan), where=total > 0)
-
-
-def clip_set_scores(probabilities: np.ndarray, *, truth: np.ndarray, speakers: np.ndarray, labels: Sequence[str],
-                    answer_space: Sequence[str], threshold: float) -> ClipSetScores:
-    """Score one set of clips answered within ``answer_space``.
-
-    Parameters
-    ----------
-    probabilities : np.ndarray, shape (n_clips, len(labels))
-        Calibrated probabilities in ``labels`` order; a row of NaN is a clip refused as no speech.
-    truth : np.ndarray of str, shape (n_clips,)
-        Each clip's emotion (one of ``labels``).
-    speakers : np.ndarray, shape (n_clips,)
-    labels : sequence of str
-    answer_space : sequence of str
-        The emotions an answer may be: all ``labels`` as the app answers, or the corpus's emotions.
-    threshold : float
-        The bundle's confidence threshold: at or above it the app calls itself sure.
-
-    Raises
-    ------
-    ValueError
-        On mismatched shapes, an unknown emotion, or no answered clip.
-    """
-    probabilities = restrict(_check(probabilities, labels, truth, speakers), labels=labels, answer_space=answer_space)
-    answered = ~np.isnan(probabilities).any(axis=1)
-    if not answered.any():
-        raise ValueError("no clip of the set was answered; nothing to score")
-    unknown = sorted(set(truth.tolist()) - set(labels))
-    if unknown:
-        raise ValueError(f"truth holds emotions the model does not know: {unknown}")
-    scored, who = probabilities[answered], np.asarray(speakers)[answered]
-    true_index = np.array([list(labels).index(name) for name in np.asarray(truth)[answered]])
-    answers = scored.argmax(axis=1)
-    right = answers == true_index
-    present = [name for name in labels if name in set(np.asarray(truth)[answered].tolist())]
-    support = {name: int((true_index == list(labels).index(name)).sum()) for name in present}
-    recall = {name: float(right[true_index == list(labels).index(name)].mean()) for name in present}
-    shares = np.bincount(answers, minlength=len(labels)) / len(answers)
-    voices = sorted(set(who.tolist()))
-    per_speaker = np.array([right[who == speaker].mean() for speaker in voices])
-    sure = scored.max(axis=1) >= threshold
-    return ClipSetScores(
-        answer_space=list(answer_space),
-        clips=len(probabilities),
-        answered=int(answered.sum()),
-        refused=int((~answered).sum()),
-        speakers=len(set(np.asarray(speakers).tolist())),
-        accuracy=float(right.mean()),
-        uar=float(np.mean(list(recall.values()))),
-        support=support,
-        recall=recall,
-        answer_share={name: float(shares[index]) for index, name in enumerate(labels) if name in answer_space},
-        speaker_accuracy=SpeakerSpread(min=float(per_speaker.min()), median=float(np.median(per_speaker)),
-                                       max=float(per_speaker.max()),
-                                       fewest_clips=min(int((who == speaker).sum()) for speaker in voices)),
-        ece_15_bins=expected_calibration_error(scored, true_index, bins=15),
-        sure_share=float(sure.mean()),
-        wrong_when_sure=float((~right[sure]).mean()) if sure.any() else None,
-    )
-
-
 def corpus_comparison(probabilities: np.ndarray, *, truth: np.ndarray, speakers: np.ndarray, labels: Sequence[str],
                       emotions: Sequence[str], threshold: float) -> Comparison:
     """:func:`clip_set_scores` as the app answers (all ``labels``) and restricted to the corpus's ``emotions``."""
@@ -268,7 +136,7 @@ def calibrated_comparison(probabilities: np.ndarray, adapted: np.ndarray, *, tru
         ``speaker -> SpeakerAdaptation.to_dict()`` (``bias``, ``reference_neutral``, ...) or None
         when the speaker has no usable reference; speakers absent from it have none either.
     """
-    probabilities = _check(probabilities, labels, truth, speakers, reference)
+    probabilities = clip_probabilities(probabilities, labels=labels, per_clip=(truth, speakers, reference))
     if np.shape(adapted) != probabilities.shape:
         raise ValueError("adapted must have the shape of probabilities")
     speakers, reference = np.asarray(speakers), np.asarray(reference, dtype=bool)
@@ -296,7 +164,7 @@ def synthetic_check(probabilities: np.ndarray, *, labels: Sequence[str], thresho
 
     ``probabilities`` has shape (n_clips, len(labels)), NaN rows refused.
     """
-    probabilities = _check(probabilities, labels)
+    probabilities = clip_probabilities(probabilities, labels=labels)
     answered = probabilities[~np.isnan(probabilities).any(axis=1)]
     if not len(answered):
         raise ValueError("no synthetic sentence was answered")

@@ -1,16 +1,28 @@
-"""Classification and calibration metrics (pure numpy / scikit-learn).
+"""Classification and calibration metrics (pure numpy / scikit-learn), and the scores of a clip set.
+
+:func:`clip_set_scores` is the one place a set of clips is scored (accuracy, UAR, recall and
+answer share per emotion, every speaker's accuracy and their spread, calibration): for
+``models/corpus_check.json``, the per-corpus scores of ``models/metrics.json``, and the
+cross-corpus experiments.
 
 Example
 -------
 >>> import numpy as np
->>> from ser.reporting.metrics import expected_calibration_error
+>>> from ser.reporting.metrics import clip_set_scores, expected_calibration_error
 >>> probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
 >>> round(expected_calibration_error(probabilities, np.array([0, 1])), 3)
 0.15
+>>> probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [np.nan] * 3])
+>>> scores = clip_set_scores(probabilities, truth=np.array(["a", "b", "b"]), speakers=np.array(["s", "s", "t"]),
+...                          labels=["a", "b", "c"], answer_space=["a", "b"], threshold=0.6)
+>>> scores.answered, scores.refused, scores.accuracy, scores.answer_share
+(2, 1, 1.0, {'a': 0.5, 'b': 0.5})
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -121,3 +133,171 @@ def reliability_curve(probabilities: np.ndarray, labels: np.ndarray, *, bins: in
         curve["accuracy"].append(float(correct[in_bin].mean()) if in_bin.any() else 0.0)
         curve["count"].append(int(in_bin.sum()))
     return curve
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakerScore:
+    """One speaker of a clip set: answered clips and accuracy on them."""
+
+    speaker: str
+    n: int
+    accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeakerSpread:
+    """Lowest, median and highest accuracy of a speaker (over speakers with an answered clip), and the
+    fewest answered clips a speaker has (a speaker of a few clips can only score coarsely)."""
+
+    min: float
+    median: float
+    max: float
+    fewest_clips: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSetScores:
+    """One set of clips, answered within ``answer_space``; fractions in [0, 1], over the answered clips.
+
+    Attributes
+    ----------
+    answer_space : list of str
+        The emotions an answer could be (the probabilities of these, renormalised).
+    clips, answered, refused : int
+        Clips in the set; scored; refused as "no speech" (``clips = answered + refused``).
+    speakers : int
+    accuracy, uar : float
+        UAR: the recall of every emotion the clips have, averaged.
+    support : dict
+        ``emotion -> answered clips`` of every emotion the clips have.
+    recall : dict
+        ``emotion -> recall`` for every emotion the clips have.
+    answer_share : dict
+        ``emotion -> share of the answers`` for every emotion of ``answer_space`` (a collapse shows).
+    speaker_accuracy : SpeakerSpread
+    ece_15_bins : float
+        Expected calibration error of the top answer, 15 equal-width bins.
+    sure_share : float or None
+        Share of answers whose top probability is at or above the bundle's threshold ("sure");
+        None when no threshold was given.
+    wrong_when_sure : float or None
+        Share of those sure answers that are wrong (None when none is sure or no threshold was given).
+    per_speaker : tuple of SpeakerScore
+        Every speaker with an answered clip, sorted by speaker (empty in a ``corpus_check.json``
+        written before it was kept).
+    """
+
+    answer_space: list[str]
+    clips: int
+    answered: int
+    refused: int
+    speakers: int
+    accuracy: float
+    uar: float
+    support: dict[str, int]
+    recall: dict[str, float]
+    answer_share: dict[str, float]
+    speaker_accuracy: SpeakerSpread
+    ece_15_bins: float
+    sure_share: float | None
+    wrong_when_sure: float | None
+    per_speaker: tuple[SpeakerScore, ...] = ()
+
+
+def clip_probabilities(probabilities: np.ndarray, *, labels: Sequence[str],
+                       per_clip: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """``probabilities`` as float64 after checking its shape (n_clips, len(labels)) and that every
+    array of ``per_clip`` (truth, speakers, ...) has one entry per clip."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(labels):
+        raise ValueError(f"probabilities must be (n_clips, {len(labels)}) in label order, got {probabilities.shape}: "
+                         "pass one row per clip with a column per label")
+    if any(np.shape(other) != probabilities.shape[:1] for other in per_clip):
+        raise ValueError(f"truth and speakers must have one entry per clip ({len(probabilities)}), got shapes "
+                         f"{[np.shape(other) for other in per_clip]}: pass them in the order of the probability rows")
+    return probabilities
+
+
+def restrict(probabilities: np.ndarray, *, labels: Sequence[str], answer_space: Sequence[str]) -> np.ndarray:
+    """The probabilities of ``answer_space`` renormalised (others 0); shape (n_clips, len(labels)) kept.
+
+    A row whose ``answer_space`` probabilities are all 0 (or NaN: a refused clip) comes back NaN.
+    """
+    unknown = sorted(set(answer_space) - set(labels))
+    if unknown or not len(answer_space):
+        raise ValueError(f"answer_space must be some of the labels {list(labels)}; unknown: {unknown}")
+    kept = np.where(np.isin(list(labels), list(answer_space)), clip_probabilities(probabilities, labels=labels), 0.0)
+    total = kept.sum(axis=1, keepdims=True)
+    return np.divide(kept, total, out=np.full_like(kept, np.nan), where=total > 0)
+
+
+def clip_set_scores(probabilities: np.ndarray, *, truth: np.ndarray, speakers: np.ndarray, labels: Sequence[str],
+                    answer_space: Sequence[str] | None = None, threshold: float | None = None) -> ClipSetScores:
+    """Score one set of clips answered within ``answer_space`` (the most probable of those emotions).
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (n_clips, len(labels))
+        Probabilities in ``labels`` order; a row of NaN is a clip refused as no speech.
+    truth : np.ndarray of str, shape (n_clips,)
+        Each clip's emotion (one of ``labels``).
+    speakers : np.ndarray, shape (n_clips,)
+    labels : sequence of str
+        The model's emotions, in probability order.
+    answer_space : sequence of str, optional
+        The emotions an answer may be: all ``labels`` (the default) as the app answers, or the
+        corpus's emotions ("restricted").
+    threshold : float, optional
+        The bundle's confidence threshold: at or above it the app calls itself sure. Without it
+        ``sure_share`` and ``wrong_when_sure`` are None.
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, an emotion not among ``labels``, or no answered clip.
+    """
+    answer_space = list(labels) if answer_space is None else list(answer_space)
+    truth, speakers = np.asarray(truth), np.asarray(speakers)
+    probabilities = restrict(clip_probabilities(probabilities, labels=labels, per_clip=(truth, speakers)),
+                             labels=labels, answer_space=answer_space)
+    unknown = sorted(set(truth.tolist()) - set(labels))
+    if unknown:
+        raise ValueError(f"truth holds emotions the model does not know: {unknown}; "
+                         f"name each clip's emotion as one of {list(labels)}")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a probability in [0, 1] (the bundle's), got {threshold}")
+    answered = ~np.isnan(probabilities).any(axis=1)
+    if not answered.any():
+        raise ValueError("no clip of the set was answered (every row is NaN); score a set with an answered clip")
+    scored, who = probabilities[answered], speakers[answered]
+    true_index = np.array([list(labels).index(name) for name in truth[answered]])
+    answers = scored.argmax(axis=1)
+    right = answers == true_index
+    present = [index for index in range(len(labels)) if (true_index == index).any()]
+    support = {labels[index]: int((true_index == index).sum()) for index in present}
+    recall = {labels[index]: float(right[true_index == index].mean()) for index in present}
+    shares = np.bincount(answers, minlength=len(labels)) / len(answers)
+    per_speaker = tuple(SpeakerScore(speaker=str(speaker), n=int((who == speaker).sum()),
+                                     accuracy=float(right[who == speaker].mean()))
+                        for speaker in sorted(set(who.tolist())))
+    accuracies = np.array([speaker.accuracy for speaker in per_speaker])
+    sure = None if threshold is None else scored.max(axis=1) >= threshold
+    return ClipSetScores(
+        answer_space=answer_space,
+        clips=len(probabilities),
+        answered=int(answered.sum()),
+        refused=int((~answered).sum()),
+        speakers=len(set(speakers.tolist())),
+        accuracy=float(right.mean()),
+        uar=float(np.mean(list(recall.values()))),
+        support=support,
+        recall=recall,
+        answer_share={name: float(shares[index]) for index, name in enumerate(labels) if name in answer_space},
+        speaker_accuracy=SpeakerSpread(min=float(accuracies.min()), median=float(np.median(accuracies)),
+                                       max=float(accuracies.max()),
+                                       fewest_clips=min(speaker.n for speaker in per_speaker)),
+        ece_15_bins=expected_calibration_error(scored, true_index, bins=15),
+        sure_share=None if sure is None else float(sure.mean()),
+        wrong_when_sure=float((~right[sure]).mean()) if sure is not None and sure.any() else None,
+        per_speaker=per_speaker,
+    )

@@ -20,19 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 
-
-@dataclasses.dataclass(frozen=True)
-class SpeakerScore:
-    """One test speaker (``<corpus>-<id>``): clips and accuracy within their corpus's emotions."""
-
-    speaker: str
-    n: int
-    accuracy: float
+# A test speaker (``<corpus>-<id>``): clips and accuracy within their corpus's emotions.
+from ser.reporting.metrics import SpeakerScore
 
 
 @dataclasses.dataclass(frozen=True)
 class SpeakerSpread:
-    """Lowest, median, highest and standard deviation of the per-speaker accuracies."""
+    """Lowest, median, highest and standard deviation of the per-speaker accuracies (this file's
+    spread; ``corpus_check.json``'s is :class:`ser.reporting.metrics.SpeakerSpread`)."""
 
     min: float
     median: float

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser.reporting.multi_corpus import CorporaSummary, CorpusFold, CorpusScores, SpeakerScore, SpeakerSpread
+from ser.reporting.metrics import clip_set_scores
+from ser.reporting.multi_corpus import CorporaSummary, CorpusFold, CorpusScores, SpeakerSpread
 from ser.reporting.results import CrossValidationSummary
 from ser.training.clips import ClipSet
-from ser.training.corpus_scores import score
 from ser.training.cross_validation import CrossValidationRun
 from ser.training.data import EMOTIONS
 from ser.training.evaluate import summarize_cross_validation
@@ -55,27 +55,27 @@ def headline_protocol(names: list[str], *, n_folds: int, headline: str | None) -
 
 def _corpus_scores(clips: ClipSet, positions: np.ndarray, probabilities: np.ndarray, name: str) -> CorpusScores:
     mine = clips.corpus[positions] == name
-    emotions = tuple(emotion for emotion, allowed in zip(EMOTIONS, clips.class_mask[positions][mine][0], strict=True)
-                     if allowed)
-    labels = clips.emotion[positions][mine]
+    emotions = [emotion for emotion, allowed in zip(EMOTIONS, clips.class_mask[positions][mine][0], strict=True)
+                if allowed]
+    truth = np.asarray(EMOTIONS)[clips.emotion[positions][mine]]
     speakers = np.array([clips.speakers[code - 1] for code in clips.actor[positions][mine]])
-    own = score(probabilities[mine], labels, speakers=speakers, answer_space=emotions)
-    app = score(probabilities[mine], labels, speakers=speakers, answer_space=EMOTIONS)
-    accuracies = np.array(list(own.speaker_accuracy.values()))
+    shared = {"truth": truth, "speakers": speakers, "labels": EMOTIONS}
+    own = clip_set_scores(probabilities[mine], answer_space=emotions, **shared)
+    app = clip_set_scores(probabilities[mine], **shared)
+    spread = own.speaker_accuracy
     return CorpusScores(
         corpus=name,
-        emotions=list(emotions),
-        n_clips=own.n_clips,
-        n_speakers=own.n_speakers,
+        emotions=emotions,
+        n_clips=own.clips,
+        n_speakers=own.speakers,
         accuracy=own.accuracy,
         uar=own.uar,
         recall=own.recall,
         app_accuracy=app.accuracy,
         app_uar=app.uar,
-        per_speaker=[SpeakerScore(speaker=speaker, n=int(np.sum(speakers == speaker)), accuracy=accuracy)
-                     for speaker, accuracy in own.speaker_accuracy.items()],
-        per_speaker_spread=SpeakerSpread(min=float(accuracies.min()), median=float(np.median(accuracies)),
-                                         max=float(accuracies.max()), std=float(accuracies.std())),
+        per_speaker=list(own.per_speaker),
+        per_speaker_spread=SpeakerSpread(min=spread.min, median=spread.median, max=spread.max,
+                                         std=float(np.std([speaker.accuracy for speaker in own.per_speaker]))),
     )
 
 
