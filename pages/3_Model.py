@@ -26,7 +26,8 @@ import streamlit as st
 
 import app_ui
 from ser.reporting import report_plots
-from ser.reporting.corpus_results import ClipSetScores, CorpusCheckResults
+from ser.reporting.corpus_results import CorpusCheckResults
+from ser.reporting.metrics import ClipSetScores
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.results import TrainingResults

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-# ClipSetScores is imported for the result types below (and pages/3_Model.py imports it from here).
+# ClipSetScores is the type of the clip-set fields of the results below.
 from ser.reporting.metrics import ClipSetScores, clip_probabilities, clip_set_scores
 
 
