@@ -208,3 +208,14 @@ def test_the_analyze_page_warns_under_the_answer_for_a_band_limited_upload_only(
     assert warnings_after("angry.wav", _wav(original)) == []
     shown = warnings_after("phone.wav", _wav(band_limited(original)))
     assert len(shown) == 1 and REASONS["phone_line"] in shown[0] and "rough guess" in shown[0]
+
+
+@pytest.mark.slow
+def test_batch_workers_get_the_detector_with_the_bundle_bytes():
+    from ser.batch.scorer import Scorer, read_bundle_files
+    from ser.serving.unfamiliarity import DEFAULT_UNFAMILIARITY
+
+    files = read_bundle_files(DEFAULT_UNFAMILIARITY.parent)
+    assert "unfamiliarity.npz" in files
+    scorer = Scorer(bundle=files, timeline=False)  # as a Ray worker loads it: from bytes, folder removed
+    assert scorer.bundle.unfamiliarity_detector is not None
