@@ -19,7 +19,7 @@ sentence. Each check reads the ComParE functionals the model computes anyway (no
     a logistic-regression domain classifier on the standardised functionals, RAVDESS (in) against
     ASED (Amharic, another studio and speaking style; out).
 
-Every threshold is set on held-out RAVDESS actors (about 1 % of unseen training-corpus clips fire
+Every threshold is set on held-out RAVDESS actors (about 0.5 % of unseen training-corpus clips fire
 each check); what each catches is measured on held-out ASED speakers and on conditions never used
 for fitting (``docs/familiarity.md``). The detector is written by
 ``python -m experiments.unfamiliarity`` to ``models/unfamiliarity.npz`` (float16/float32 arrays and
