@@ -28,6 +28,7 @@ from ser.serving.bundle import Bundle, ClipPrediction, load_bundle
 from ser.serving.cues import VoiceCues
 from ser.serving.segments import Segment
 from ser.serving.speaker import SpeakerAdaptation
+from ser.serving.unfamiliarity import ADVICE, Unfamiliarity
 from ser.training.data import parse_ravdess_name
 
 ROOT = Path(__file__).resolve().parent
@@ -209,6 +210,7 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             f"{prediction.confidence:.0%} confidence, below the {bundle.confidence_threshold:.0%} the model "
             "needs to be right clearly more often than chance."
         )
+    show_unfamiliarity(analysis.unfamiliarity)
     if analysis.unadapted is not None:
         st.caption(f"Calibrated to your voice. Without calibration: {in_words(analysis.unadapted)}")
     extras = []
@@ -218,6 +220,13 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             extras.append(f"{word}: {top[0]} ({top[1]:.0%})")
     if extras:
         st.caption(" · ".join(extras) + f" · {prediction.speech_seconds:.1f} s of sound scored")
+
+
+def show_unfamiliarity(unfamiliarity: Unfamiliarity | None) -> None:
+    """A plain warning under the answer when the input is unlike the training data
+    (:mod:`ser.serving.unfamiliarity`); nothing when it looks familiar or was not checked."""
+    if unfamiliarity is not None and not unfamiliarity.familiar:
+        st.warning("**Unlike the training data.** " + " ".join(unfamiliarity.messages) + " " + ADVICE)
 
 
 def summary_sentence(analysis: Analysis) -> str:

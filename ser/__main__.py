@@ -253,6 +253,7 @@ def command_evaluate(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
+    from ser.serving.analysis import unfamiliar_codes
     from ser.serving.audio import decode_audio
     from ser.serving.bundle import load_bundle
     from ser.serving.segments import score_recording
@@ -301,7 +302,7 @@ def command_predict(args: argparse.Namespace) -> int:
             ]
             record = {"path": str(path), **prediction.to_dict(), "segments": segments,
                       "model_version": bundle.version, "threshold": bundle.confidence_threshold,
-                      "adapted": scored.adapted}
+                      "adapted": scored.adapted, "unfamiliar": unfamiliar_codes(scored.unfamiliarity)}
             if scored.adapted:
                 record["unadapted"] = {key: value for key, value in scored.unadapted.to_dict().items()
                                        if key in ("emotion", "confidence", "probabilities", "sure")}
@@ -313,6 +314,8 @@ def command_predict(args: argparse.Namespace) -> int:
                 unadapted = scored.unadapted
                 note += f"  (adapted to the speaker; without: {unadapted.emotion} {unadapted.confidence:.2f})"
             print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
+            if scored.unfamiliarity is not None and not scored.unfamiliarity.familiar:
+                print(f"{path}\twarning: {scored.unfamiliarity.warning}", flush=True)
     return 1 if failures else 0
 
 

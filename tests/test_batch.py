@@ -467,6 +467,7 @@ def test_ray_with_two_workers_answers_as_predict_does(tmp_path, equality_clips):
     for path, record in answers.items():
         row = table.loc[path]
         assert pd.isna(row["error"]) and row["emotion"] == record["emotion"] and row["sure"] == record["sure"]
+        assert row["unfamiliar"] == ";".join(record["unfamiliar"])  # the same checks, one column
         for emotion, probability in record["probabilities"].items():
             assert row[f"probability_{emotion}"] == pytest.approx(probability, abs=1e-6)
         assert row["confidence"] == pytest.approx(record["confidence"], abs=1e-6)

@@ -36,6 +36,7 @@ def test_predict_json_on_real_clips_with_shipped_model(two_clips):
         assert record["confidence"] == pytest.approx(max(record["probabilities"].values()))
         assert record["emotion"] == max(record["probabilities"], key=record["probabilities"].get)
         assert set(record["gender"]) == {"male", "female"}
+        assert record["unfamiliar"] == []  # studio speech of the training corpus: no warning
     assert result.stderr.strip() == ""
 
 

@@ -279,9 +279,15 @@ def test_pauses_and_noise_are_not_scored_by_the_model(tiny_bundle):
             self.bundle, self.calls = bundle, 0
             self.speech_settings = bundle.speech_settings
 
-        def predict_clip(self, audio, *, sample_rate):
+        def recording(self, audio, *, sample_rate):
+            return self.bundle.recording(audio, sample_rate=sample_rate)
+
+        def predict_recording(self, recording):
             self.calls += 1
-            return self.bundle.predict_clip(audio, sample_rate=sample_rate)
+            return self.bundle.predict_recording(recording)
+
+        def unfamiliarity_of(self, recording):
+            return self.bundle.unfamiliarity_of(recording)
 
     counting = Counting(load_bundle(tiny_bundle))
     buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)

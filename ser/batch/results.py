@@ -87,6 +87,9 @@ class FileResult:
         Window-by-window answers, when asked for and the recording is longer than a window.
     unadapted : ClipPrediction or None
         The answer without the speaker calibration, when the run was calibrated.
+    unfamiliarity : Unfamiliarity or None
+        Which "unlike the training data" checks fired (as ``predict --json``'s ``unfamiliar``);
+        None when the file failed or the bundle has no detector.
     """
 
     path: str
@@ -96,6 +99,7 @@ class FileResult:
     error_kind: str | None = None
     timeline: Any = None
     unadapted: Any = None
+    unfamiliarity: Any = None
 
 
 def _error_text(error: BaseException, path: str) -> str:
@@ -153,7 +157,7 @@ def score_file(bundle: Any, path: str, *, timeline: bool, adaptation: Any = None
         except SERError:
             windows = None  # no window holds speech on its own: the clip's row says what was heard
     return FileResult(path=path, prediction=scored.overall, duration_seconds=duration, timeline=windows,
-                      unadapted=scored.unadapted)
+                      unadapted=scored.unadapted, unfamiliarity=scored.unfamiliarity)
 
 
 def _finite(value: float) -> float | None:
@@ -194,7 +198,7 @@ class Layout:
         heads = [name for head in self.heads for name in (head, f"{head}_confidence")]
         unadapted = ["unadapted_emotion", "unadapted_confidence"] if self.calibrated else []
         return ["path", "emotion", "confidence", "sure", *unadapted, *self.probability_columns, *heads,
-                "speech_seconds", "duration_seconds", "error", "error_kind"]
+                "unfamiliar", "speech_seconds", "duration_seconds", "error", "error_kind"]
 
     @property
     def probability_columns(self) -> list[str]:
@@ -207,7 +211,7 @@ class Layout:
 
     def column_types(self, *, timeline: bool = False) -> dict[str, str]:
         """``column -> "string" | "float" | "bool"``, for typed formats (Parquet)."""
-        strings = {"path", "emotion", "unadapted_emotion", "error", "error_kind", *self.heads}
+        strings = {"path", "emotion", "unadapted_emotion", "unfamiliar", "error", "error_kind", *self.heads}
         booleans = {"sure", "voiced"}
         names = self.timeline_columns if timeline else self.columns
         return {name: "string" if name in strings else "bool" if name in booleans else "float" for name in names}
@@ -222,6 +226,8 @@ class Layout:
             return row
         row.update(emotion=prediction.emotion, confidence=prediction.confidence, sure=prediction.sure,
                    speech_seconds=prediction.speech_seconds)
+        if result.unfamiliarity is not None:  # the codes that fired, ";"-joined ("" when none did)
+            row["unfamiliar"] = ";".join(result.unfamiliarity.reasons)
         if self.calibrated and result.unadapted is not None:
             row.update(unadapted_emotion=result.unadapted.emotion, unadapted_confidence=result.unadapted.confidence)
         for emotion, column in zip(self.emotions, self.probability_columns, strict=True):

@@ -30,6 +30,9 @@ from ser.batch.results import FileResult, Layout, SpeakerReference, score_file
 
 #: Files a bundle needs (see :func:`ser.serving.bundle.load_bundle`), shipped to every worker.
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
+#: Files shipped too when the bundle has them: the "unlike the training data" detector, so a
+#: worker's rows carry the same ``unfamiliar`` column as ``predict``'s.
+OPTIONAL_BUNDLE_FILES = ("unfamiliarity.npz",)
 
 
 def read_bundle_files(path: str | os.PathLike[str]) -> dict[str, bytes]:
@@ -48,6 +51,9 @@ def read_bundle_files(path: str | os.PathLike[str]) -> dict[str, bytes]:
         if not (path / name).is_file():
             raise BundleError(f"{path / name} is missing; train with `python -m ser train --out {path}`")
         files[name] = (path / name).read_bytes()
+    for name in OPTIONAL_BUNDLE_FILES:
+        if (path / name).is_file():
+            files[name] = (path / name).read_bytes()
     return files
 
 
@@ -115,6 +121,7 @@ class Scorer:
                 for name, content in bundle.items():
                     Path(folder, name).write_bytes(content)
                 self.bundle = load_bundle(folder)
+                _ = self.bundle.unfamiliarity_detector  # read now: the folder goes next
             finally:
                 shutil.rmtree(folder, ignore_errors=True)  # the model is in memory now
         else:

@@ -175,6 +175,7 @@ def render_report(analysis: Analysis, *, comparisons: Sequence[CueComparison] = 
         "analysis": analysis,
         "answer": answer_label(prediction),
         "prediction": prediction,
+        "unfamiliar": analysis.unfamiliarity.warning if analysis.unfamiliarity is not None else "",
         "extras": extras,
         "analysed_at": _when(analysis.analysed_at),
         "created": _when(created or datetime.datetime.now(datetime.UTC)),

@@ -48,6 +48,7 @@ from ser.serving.recording import Recording
 from ser.serving.segments import Progress, Segment, adapt_segments, combine, score_recording
 from ser.serving.speaker import SpeakerAdaptation
 from ser.serving.speech import SILENT_MESSAGE
+from ser.serving.unfamiliarity import Unfamiliarity
 
 #: Digits kept in downloads: probabilities to 0.1 percentage point, times to the millisecond.
 DIGITS = 4
@@ -101,6 +102,9 @@ class Analysis:
         The segments without the calibration, in the same order; None when not calibrated.
     adaptation : SpeakerAdaptation or None
         The calibration the answers are adapted to.
+    unfamiliarity : Unfamiliarity or None
+        Which "unlike the training data" checks fired for the recording
+        (:mod:`ser.serving.unfamiliarity`); None when the bundle has no detector.
     """
 
     name: str
@@ -118,6 +122,7 @@ class Analysis:
     unadapted: ClipPrediction | None = None
     unadapted_segments: tuple[Segment, ...] | None = None
     adaptation: SpeakerAdaptation | None = None
+    unfamiliarity: Unfamiliarity | None = None
 
     @property
     def adapted(self) -> bool:
@@ -126,7 +131,8 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time,
-        ``adapted``; calibrated, also the ``unadapted`` answers and the ``reference``'s figures."""
+        ``adapted``, ``unfamiliar`` (reason codes, None when not checked); calibrated, also the
+        ``unadapted`` answers and the ``reference``'s figures."""
         prediction = self.prediction
         record = {
             "file": self.name,
@@ -152,6 +158,7 @@ class Analysis:
             "threshold": round(self.threshold, DIGITS),
             "analysis_seconds": round(self.analysis_seconds, TIME_DIGITS),
             "adapted": self.adapted,
+            "unfamiliar": unfamiliar_codes(self.unfamiliarity),
         }
         if self.adapted:
             record["unadapted"] = _answer_dict(self.unadapted) | {
@@ -171,6 +178,12 @@ class Analysis:
         return segments_table([self]).to_csv(index=False)
 
 
+def unfamiliar_codes(unfamiliarity: Unfamiliarity | None) -> list[str] | None:
+    """The ``unfamiliar`` field of every download and of ``python -m ser predict --json``: the reason
+    codes that fired (empty when none did), None when the bundle has no detector."""
+    return None if unfamiliarity is None else list(unfamiliarity.reasons)
+
+
 def _answer_dict(prediction: ClipPrediction | None) -> dict[str, Any]:
     """The answer in the download schema: what the app says, the best guess and its confidence."""
     return {"answer": answer_label(prediction), "emotion": prediction.emotion if prediction else None,
@@ -182,7 +195,7 @@ def _answer_dict(prediction: ClipPrediction | None) -> dict[str, Any]:
 SEGMENT_COLUMNS = ["file", "answer", "confidence", "segment", "start", "end", "segment_answer",
                    "segment_confidence", "model_version", "threshold", "analysis_seconds", "adapted",
                    "unadapted_answer", "unadapted_confidence", "segment_unadapted_answer",
-                   "segment_unadapted_confidence"]
+                   "segment_unadapted_confidence", "unfamiliar"]
 
 
 def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
@@ -206,18 +219,25 @@ def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
                 "unadapted_answer": unadapted.get("answer"), "unadapted_confidence": unadapted.get("confidence"),
                 "segment_unadapted_answer": segment.get("unadapted", {}).get("answer"),
                 "segment_unadapted_confidence": segment.get("unadapted", {}).get("confidence"),
+                "unfamiliar": unfamiliar_text(record["unfamiliar"]),
             })
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+def unfamiliar_text(codes: list[str] | None) -> str | None:
+    """The reason codes in one table cell ("phone_line;unfamiliar_voice"), "" when none fired, None unchecked."""
+    return None if codes is None else ";".join(codes)
 
 
 def results_table(analyses: list[Analysis]) -> pd.DataFrame:
     """One row per analysed clip, as the detail view says it: file, seconds, answer ("not sure"
     below the threshold), best guess, confidence, segments; when any clip is calibrated to the
-    speaker, also its answer "without calibration".
+    speaker, also its answer "without calibration". ``unfamiliar`` names the reasons the input is
+    unlike the training data (:func:`unfamiliar_text`).
 
     Returns
     -------
-    pandas.DataFrame, shape (len(analyses), 6), or (len(analyses), 7) calibrated
+    pandas.DataFrame, shape (len(analyses), 7), or (len(analyses), 8) calibrated
     """
     calibrated = any(analysis.adapted for analysis in analyses)
     return pd.DataFrame([
@@ -228,6 +248,7 @@ def results_table(analyses: list[Analysis]) -> pd.DataFrame:
             "best guess": analysis.prediction.emotion,
             "confidence": round(analysis.prediction.confidence, DIGITS),
             "segments": len(analysis.segments),
+            "unfamiliar": unfamiliar_text(unfamiliar_codes(analysis.unfamiliarity)),
         } | ({"without calibration": answer_label(analysis.unadapted) if analysis.adapted else ""}
              if calibrated else {})
         for analysis in analyses
@@ -368,4 +389,5 @@ def analyze_audio(data: bytes, *, name: str, bundle: Bundle, progress: Progress 
         analysis_seconds=time.perf_counter() - started,
         cues=cues,
         analysed_at=datetime.datetime.now(datetime.UTC),
+        unfamiliarity=scored.unfamiliarity,
     )

@@ -38,10 +38,13 @@ from ser.serving.features import window_features
 from ser.serving.functionals import acoustic_functionals, n_functionals
 from ser.serving.recording import Recording, functionals_workers
 from ser.serving.speech import SILENT_MESSAGE, SpeechSettings
+from ser.serving.unfamiliarity import Unfamiliarity, UnfamiliarityDetector, load_unfamiliarity
 
 #: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
 LOGGER = logging.getLogger(__name__)
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
+#: The optional "unlike the training data" detector next to the model (``python -m experiments.unfamiliarity``).
+UNFAMILIARITY_FILE = "unfamiliarity.npz"
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "models"
 #: Windows scored per model call: bounds memory for long recordings. 8 rather than 32: the
 #: 60 s timeline ran 1.5-2.5x faster and the process peaked ~120 MB lower, with bit-identical
@@ -149,6 +152,38 @@ class Bundle:
     def uses_functionals(self) -> bool:
         """True when the model's second view needs the clip's openSMILE functionals."""
         return bool(self.config.functionals)
+
+    @functools.cached_property
+    def unfamiliarity_detector(self) -> UnfamiliarityDetector | None:
+        """The bundle's "unlike the training data" checks (:mod:`ser.serving.unfamiliarity`).
+
+        None when the bundle has no ``unfamiliarity.npz`` (a freshly trained bundle) or its model
+        reads no functionals: its answers then carry no unfamiliarity verdict.
+
+        Raises
+        ------
+        BundleError
+            If the file is corrupt or was built for another number of functionals.
+        """
+        path = self.path / UNFAMILIARITY_FILE
+        if not self.uses_functionals or not path.is_file():
+            return None
+        detector = load_unfamiliarity(path)
+        if detector.size != n_functionals(self.config):
+            raise BundleError(f"{path} reads {detector.size} functionals but the model uses "
+                              f"{n_functionals(self.config)}; rebuild it with python -m experiments.unfamiliarity")
+        return detector
+
+    def unfamiliarity_of(self, recording: Recording) -> Unfamiliarity | None:
+        """Which unfamiliarity checks fire on a recording :meth:`predict_recording` has scored.
+
+        Reads the functionals that prediction extracted (no second pass). None when the bundle
+        has no detector or the recording was not scored.
+        """
+        detector = self.unfamiliarity_detector
+        if detector is None or recording.functionals is None:
+            return None
+        return detector.assess(recording.functionals)
 
     def score_windows(self, windows: np.ndarray, *, functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw (uncalibrated) head probabilities for windows.

@@ -4,7 +4,9 @@ The model learned from 20 North American actors reading two English sentences in
 On audio unlike that it can be confident and wrong, so the app warns when a clip's acoustics
 fall outside the training range. Measured (``docs/familiarity.md``): with 5 components the score
 flags a third of synthetic music and steady tones but almost no Amharic speech, espeak-ng speech,
-telephone-band or laptop-microphone copies: it is a "not a speaking voice" warning only.
+telephone-band or laptop-microphone copies: it is a "not a speaking voice" score only. The app's
+warning is :mod:`ser.serving.unfamiliarity` (four checks; its ``not_speech`` check is this score with
+20 components).
 The score uses the 6373 openSMILE ComParE functionals the bundle computes anyway:
 
 1. standardise them with the model's own training mean and scale (the ``standardize``

@@ -51,6 +51,7 @@ from ser.serving.speech import detect_speech
 if TYPE_CHECKING:  # the buffer and the meter maths need no model; only read_latest/warm_up take one
     from ser.serving.bundle import Bundle, ClipPrediction
     from ser.serving.speaker import SpeakerAdaptation
+    from ser.serving.unfamiliarity import Unfamiliarity
 
 #: The "no STUN/TURN" default: host candidates only, which is all loopback or a LAN needs.
 NO_ICE_SERVERS: list[dict[str, Any]] = []
@@ -248,6 +249,9 @@ class Reading:
     message : str
     unadapted : ClipPrediction or None
         Calibrated to the speaker (:func:`adapt_reading`): the answer without the calibration.
+    unfamiliarity : Unfamiliarity or None
+        Which "unlike the training data" checks fired on the scored audio
+        (:meth:`ser.serving.bundle.Bundle.unfamiliarity_of`); None without a prediction or a detector.
     """
 
     end_seconds: float
@@ -255,6 +259,7 @@ class Reading:
     prediction: ClipPrediction | None
     message: str = ""
     unadapted: ClipPrediction | None = None
+    unfamiliarity: Unfamiliarity | None = None
 
     @property
     def start_seconds(self) -> float:
@@ -262,7 +267,8 @@ class Reading:
 
 
 def read_latest(buffer: LiveBuffer, *, bundle: Bundle, seconds: float) -> Reading:
-    """Score the newest ``seconds`` of the buffer as one clip (``Bundle.predict_clip``).
+    """Score the newest ``seconds`` of the buffer as one clip (as ``Bundle.predict_clip``), with its
+    unfamiliarity verdict from the same functionals.
 
     Less audio than ``seconds`` is scored as it is: the bundle trims the silence and repeats
     a sound shorter than its window to fill it, as it does for short training clips, and
@@ -281,11 +287,13 @@ def read_latest(buffer: LiveBuffer, *, bundle: Bundle, seconds: float) -> Readin
     activity = detect_speech(audio, sample_rate=buffer.sample_rate, settings=bundle.speech_settings)
     if not activity.is_speech:
         return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=activity.reason)
+    recording = bundle.recording(audio, sample_rate=buffer.sample_rate)
     try:
-        prediction = bundle.predict_clip(audio, sample_rate=buffer.sample_rate)
+        prediction = bundle.predict_recording(recording)  # as predict_clip, keeping the functionals
     except NoSpeechError as error:
         return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=str(error))
-    return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=prediction)
+    return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=prediction,
+                   unfamiliarity=bundle.unfamiliarity_of(recording))
 
 
 def adapt_reading(reading: Reading, *, adaptation: SpeakerAdaptation | None, confidence_threshold: float) -> Reading:

@@ -50,6 +50,7 @@ from ser.serving.cues import VoiceCues, recording_cues
 from ser.serving.recording import Recording
 from ser.serving.speaker import SpeakerAdaptation, adapt_prediction
 from ser.serving.speech import SILENT_MESSAGE, SpeechActivity
+from ser.serving.unfamiliarity import Unfamiliarity, combine_unfamiliarity
 
 #: Threads scoring segments at once (each also uses the shared openSMILE threads).
 SEGMENT_WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -96,6 +97,9 @@ class Segment:
     problem : str
     cues : VoiceCues or None
         What a listener hears in the segment (:func:`ser.serving.cues.recording_cues`); None when unscored.
+    unfamiliarity : Unfamiliarity or None
+        Which "unlike the training data" checks fired (:meth:`ser.serving.bundle.Bundle.unfamiliarity_of`);
+        None when unscored or the bundle has no detector.
     """
 
     start: float
@@ -103,6 +107,7 @@ class Segment:
     prediction: ClipPrediction | None
     problem: str = ""
     cues: VoiceCues | None = None
+    unfamiliarity: Unfamiliarity | None = None
 
     @property
     def speech_seconds(self) -> float:
@@ -116,12 +121,14 @@ class ScoredRecording:
 
     With a speaker adaptation, ``segments`` and ``overall`` are adapted to the speaker and
     ``unadapted`` is the overall answer without it (None when no adaptation was given).
+    ``unfamiliarity`` is the whole recording's verdict (:func:`recording_unfamiliarity`).
     """
 
     segments: tuple[Segment, ...]
     overall: ClipPrediction
     unadapted: ClipPrediction | None = None
     adaptation: SpeakerAdaptation | None = None
+    unfamiliarity: Unfamiliarity | None = None
 
     @property
     def adapted(self) -> bool:
@@ -278,7 +285,8 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
         except NoSpeechError as error:
             return Segment(start=float(start), end=float(end), prediction=None, problem=str(error))
         # The cues from the stages the prediction computed: the detector's frames, the model's functionals.
-        return Segment(start=float(start), end=float(end), prediction=prediction, cues=recording_cues(piece))
+        return Segment(start=float(start), end=float(end), prediction=prediction, cues=recording_cues(piece),
+                       unfamiliarity=bundle.unfamiliarity_of(piece))
 
     # Segments are scored on a few threads: trimming, log-mel and openSMILE release the GIL for
     # much of their work, and the model calls are serialised by the bundle's lock anyway.
@@ -294,12 +302,24 @@ def score_recording(recording: Recording, *, bundle: Bundle, settings: SegmentSe
         problems = [segment.problem for segment in segments]
         raise NoSpeechError(problems[0] if len(problems) == 1 else "no speech detected: no part of the "
                             "recording holds enough voiced sound to score; record someone speaking")
+    unfamiliarity = recording_unfamiliarity(segments)
     if adaptation is None:
-        return ScoredRecording(segments=tuple(segments), overall=combine(scored, bundle=bundle))
+        return ScoredRecording(segments=tuple(segments), overall=combine(scored, bundle=bundle),
+                               unfamiliarity=unfamiliarity)
     adapted = adapt_segments(segments, adaptation=adaptation, bundle=bundle)
     return ScoredRecording(
         segments=adapted,
         overall=combine([segment.prediction for segment in adapted if segment.prediction is not None], bundle=bundle),
         unadapted=combine(scored, bundle=bundle),
         adaptation=adaptation,
+        unfamiliarity=unfamiliarity,
     )
+
+
+def recording_unfamiliarity(segments: Sequence[Segment]) -> Unfamiliarity | None:
+    """The whole recording's unfamiliarity verdict from its scored segments'
+    (:func:`ser.serving.unfamiliarity.combine_unfamiliarity`: a reason counts when the segments
+    showing it hold at least half the speech); None when no segment was checked."""
+    checked = [(segment.unfamiliarity, segment.speech_seconds) for segment in segments
+               if segment.unfamiliarity is not None]
+    return combine_unfamiliarity(checked) if checked else None

@@ -1,0 +1,240 @@
+"""Fit the "unlike the training data" detector, set every threshold on held-out speakers, measure it.
+
+Reads the utterance functionals that ``python -m experiments.familiarity`` caches in
+``.cache/familiarity/`` (RAVDESS actors 1-20, ASED, espeak-ng sentences, telephone-band and
+laptop-microphone copies of 240 RAVDESS clips, synthetic music); computes any missing set first
+(about 20 minutes). With the cache: about 2 minutes. From the repository root:
+
+    python -m experiments.unfamiliarity --data ../shared/data
+
+Protocol (the four checks of :mod:`ser.serving.unfamiliarity`):
+
+- 5 folds. RAVDESS: 4 actors a fold (``actors[f::5]``: two men, two women); ASED: 13 speakers a
+  fold (``speakers[f::5]``). In each fold the standardisation, the principal components and the
+  domain classifier are fitted on the other folds only; the held-out clips (and the phone and
+  laptop copies of held-out actors' clips) get out-of-fold statistics.
+- The shipped threshold of each check is the 99th (or 1st, for a check that fires below it)
+  percentile of the out-of-fold RAVDESS statistics. The false-positive rate on RAVDESS is then
+  measured cross-fitted: each fold against a threshold set on the other four folds' clips only.
+- ASED is used for fitting the domain classifier, so its detection rates are out-of-fold
+  (speakers never used to fit). espeak-ng speech, phone band, laptop mic and music are never
+  used for fitting or for choosing anything: unseen conditions.
+- The shipped detector is refitted on everything; written to ``models/unfamiliarity.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments.familiarity import CACHE
+from ser.serving.familiarity import fit_familiarity
+from ser.serving.unfamiliarity import (
+    BAND_FUNCTIONAL,
+    CHECKS,
+    DIRECTIONS,
+    STEADINESS_FUNCTIONAL,
+    UnfamiliarityDetector,
+    save_unfamiliarity,
+)
+
+#: Principal components of the "not speech" distance (20 keep the file near 300 KB as float16;
+#: docs/familiarity.md: 5 caught a third of music, 20 all of it).
+N_COMPONENTS = 20
+#: Share of held-out RAVDESS clips each check may flag.
+FALSE_POSITIVE_TARGET = 0.005
+#: Standardised values are clipped to +-LIMIT (as the model's Standardize layer does).
+LIMIT = 8.0
+#: Inverse L2 strength of the domain classifier, fixed before any result was seen (strong: 6373
+#: features, 85 speakers), not tuned.
+DOMAIN_C = 0.01
+FOLDS = 5
+SETS = ("ravdess", "ased", "synthetic", "phone_8k", "laptop_mic", "music")
+LABELS = {"ravdess": "RAVDESS, held-out actors", "ased": "ASED (Amharic), held-out speakers",
+          "synthetic": "espeak-ng English (unseen)", "phone_8k": "RAVDESS phone band 300-3400 Hz (unseen)",
+          "laptop_mic": "RAVDESS laptop mic (unseen)", "music": "synthetic music (unseen)"}
+
+
+def load_sets(data: Path | None, bundle_path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The cached sets; any missing one is computed by experiments.familiarity (needs --data)."""
+    if all((CACHE / f"{name}.npz").exists() for name in SETS):
+        sets = {}
+        for name in SETS:
+            with np.load(CACHE / f"{name}.npz", allow_pickle=False) as stored:
+                sets[name] = {key: stored[key] for key in stored.files}
+        return sets
+    if data is None:
+        raise SystemExit(f"{CACHE} lacks some of {SETS}; pass --data ../shared/data to compute them")
+    from experiments.familiarity import compute_sets
+    from ser.serving.bundle import load_bundle
+
+    return compute_sets(load_bundle(bundle_path), data)
+
+
+def fit_detector(ravdess: np.ndarray, ased: np.ndarray, *, columns: tuple[int, int],
+                 thresholds: np.ndarray | None = None) -> UnfamiliarityDetector:
+    """Standardisation and components from RAVDESS rows, the domain classifier from RAVDESS against ASED."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = ravdess.mean(axis=0)
+    scale = ravdess.std(axis=0)
+    scale = np.where(scale > 1e-8 * np.maximum(1.0, np.abs(mean)), scale, 1.0)  # constant columns: no scaling
+    standard = np.clip((ravdess - mean) / scale, -LIMIT, LIMIT)
+    centre, components, variances, residual_scale = fit_familiarity(standard, n_components=N_COMPONENTS)
+    features = np.vstack([standard, np.clip((ased - mean) / scale, -LIMIT, LIMIT)])
+    target = np.r_[np.zeros(len(ravdess)), np.ones(len(ased))]
+    classifier = LogisticRegression(C=DOMAIN_C, class_weight="balanced", max_iter=3000).fit(features, target)
+    return UnfamiliarityDetector(
+        mean=mean, scale=scale, limit=LIMIT, centre=centre, components=components, variances=variances,
+        residual_scale=residual_scale, domain_weights=classifier.coef_[0].astype(np.float64),
+        domain_bias=float(classifier.intercept_[0]), band_column=columns[0], steadiness_column=columns[1],
+        thresholds=np.zeros(len(CHECKS)) if thresholds is None else thresholds,
+    )
+
+
+def threshold_of(values: np.ndarray) -> np.ndarray:
+    """Per check: the value that about FALSE_POSITIVE_TARGET of ``values`` (n_clips, checks) lie beyond."""
+    upper = np.percentile(values, 100 * (1 - FALSE_POSITIVE_TARGET), axis=0)
+    lower = np.percentile(values, 100 * FALSE_POSITIVE_TARGET, axis=0)
+    return np.array([upper[i] if DIRECTIONS[code] > 0 else lower[i] for i, code in enumerate(CHECKS)])
+
+
+def fires(statistics: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    directions = np.array([DIRECTIONS[code] for code in CHECKS], dtype=np.float64)
+    return directions * (statistics - thresholds) > 0
+
+
+def out_of_fold(sets: dict[str, dict[str, np.ndarray]], *, columns: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Statistics of RAVDESS, ASED and the RAVDESS copies from the fold that never saw their speaker."""
+    ravdess, ased = sets["ravdess"], sets["ased"]
+    actors, speakers = np.unique(ravdess["actor"]), np.unique(ased["speaker"])
+    result = {name: np.full((len(sets[name]["functionals"]), len(CHECKS)), np.nan)
+              for name in ("ravdess", "ased", "phone_8k", "laptop_mic")}
+    result["fold"] = np.full(len(ravdess["functionals"]), -1)
+    for fold in range(FOLDS):
+        test_actors, test_speakers = actors[fold::FOLDS], speakers[fold::FOLDS]
+        train_r = ~np.isin(ravdess["actor"], test_actors)
+        train_a = ~np.isin(ased["speaker"], test_speakers) & usable(ased)
+        detector = fit_detector(ravdess["functionals"][train_r].astype(np.float64),
+                                ased["functionals"][train_a].astype(np.float64), columns=columns)
+        for name, key, held in (("ravdess", "actor", test_actors), ("ased", "speaker", test_speakers),
+                                ("phone_8k", "actor", test_actors), ("laptop_mic", "actor", test_actors)):
+            rows = np.isin(sets[name][key], held) & usable(sets[name])
+            result[name][rows] = detector.statistics(sets[name]["functionals"][rows].astype(np.float64))
+        result["fold"][~train_r] = fold
+        print(f"fold {fold}: fitted", file=sys.stderr)
+    return result
+
+
+def usable(entry: dict[str, np.ndarray]) -> np.ndarray:
+    """Clips whose functionals exist (a clip refused before extraction has NaN)."""
+    return np.isfinite(entry["functionals"]).all(axis=1)
+
+
+def rates(flags: np.ndarray) -> dict[str, float]:
+    """Share of clips each check (and any check) flags."""
+    return {**{code: round(float(flags[:, i].mean()), 4) for i, code in enumerate(CHECKS)},
+            "any": round(float(flags.any(axis=1).mean()), 4)}
+
+
+def measure(sets, statistics: dict[str, np.ndarray], thresholds: np.ndarray) -> dict:
+    """False positives on RAVDESS (cross-fitted thresholds), detection rates elsewhere."""
+    ravdess = statistics["ravdess"]
+    folds = statistics["fold"]
+    cross = np.zeros_like(ravdess, dtype=bool)
+    for fold in range(FOLDS):
+        cross[folds == fold] = fires(ravdess[folds == fold], threshold_of(ravdess[folds != fold]))
+    actors = sets["ravdess"]["actor"]
+    per_actor = {int(a): float(cross[actors == a].any(axis=1).mean()) for a in np.unique(actors)}
+    measured = {
+        "ravdess": {"clips": int(len(ravdess)), "flagged_cross_fitted": rates(cross),
+                    "flagged_with_shipped_thresholds": rates(fires(ravdess, thresholds)),
+                    "any_per_actor_max": round(max(per_actor.values()), 4),
+                    "any_per_actor": {a: round(v, 4) for a, v in per_actor.items()}},
+    }
+    for name in SETS[1:]:
+        values = statistics.get(name)
+        if values is None:
+            continue
+        values = values[np.isfinite(values).all(axis=1)]
+        measured[name] = {"clips": int(len(values)), "flagged": rates(fires(values, thresholds)),
+                          "median_statistics": dict(zip(CHECKS, np.round(np.median(values, axis=0), 4).tolist(),
+                                                        strict=True))}
+    ased = statistics["ased"]
+    speakers = sets["ased"]["speaker"][np.isfinite(ased).all(axis=1)]
+    flagged = fires(ased[np.isfinite(ased).all(axis=1)], thresholds).any(axis=1)
+    shares = np.array([flagged[speakers == s].mean() for s in np.unique(speakers)])
+    measured["ased"]["any_per_speaker_min"] = round(float(shares.min()), 4)
+    measured["ased"]["speakers_mostly_flagged"] = f"{int(np.sum(shares >= 0.5))} of {len(shares)}"
+    return measured
+
+
+def table(measured: dict) -> str:
+    """The markdown table docs/familiarity.md quotes."""
+    lines = ["| audio | clips | " + " | ".join(CHECKS) + " | any |", "|---" * (len(CHECKS) + 3) + "|"]
+    for name in SETS:
+        entry = measured[name]
+        shares = entry["flagged_cross_fitted"] if name == "ravdess" else entry["flagged"]
+        cells = [f"{100 * shares[code]:.1f}%" for code in (*CHECKS, "any")]
+        lines.append(f"| {LABELS[name]} | {entry['clips']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="folder holding ravdess/ and ased/ (if not cached)")
+    parser.add_argument("--bundle", type=Path, default=Path("models"))
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("--false-positive-target", type=float, default=FALSE_POSITIVE_TARGET,
+                        help="share of held-out RAVDESS clips each check may flag (default %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ser.config import FeatureConfig
+    from ser.reporting.provenance import model_sha256
+    from ser.serving.functionals import functional_names
+
+    global FALSE_POSITIVE_TARGET
+    args = parse_args(argv)
+    FALSE_POSITIVE_TARGET = args.false_positive_target
+    started = time.perf_counter()
+    sets = load_sets(args.data, args.bundle)
+    names = functional_names(FeatureConfig())
+    columns = (names.index(BAND_FUNCTIONAL), names.index(STEADINESS_FUNCTIONAL))
+    statistics = out_of_fold(sets, columns=columns)
+    thresholds = threshold_of(statistics["ravdess"])
+    shipped = fit_detector(sets["ravdess"]["functionals"].astype(np.float64),
+                           sets["ased"]["functionals"][usable(sets["ased"])].astype(np.float64),
+                           columns=columns, thresholds=thresholds)
+    for name in ("synthetic", "music"):  # never fitted on: scored by the shipped detector
+        rows = usable(sets[name])
+        statistics[name] = shipped.statistics(sets[name]["functionals"][rows].astype(np.float64))
+    measured = measure(sets, statistics, thresholds)
+    measured["thresholds"] = dict(zip(CHECKS, np.round(thresholds, 4).tolist(), strict=True))
+    measured["protocol"] = (
+        f"thresholds: {100 * (1 - FALSE_POSITIVE_TARGET):g}th/{100 * FALSE_POSITIVE_TARGET:g}th percentile of "
+        f"out-of-fold RAVDESS statistics ({FOLDS} folds of 4 actors); RAVDESS false positives cross-fitted; ASED "
+        "out-of-fold (13 speakers a fold); espeak-ng, phone, laptop and music never used for fitting")
+    detector = UnfamiliarityDetector(**{**shipped.__dict__, "measured": measured})
+    args.out.mkdir(parents=True, exist_ok=True)
+    header = {"schema": 1, "command": "python -m experiments.unfamiliarity --data ../shared/data",
+              "measured_at": time.strftime("%Y-%m-%d", time.gmtime()), "functionals": "ComParE_2016",
+              "band_functional": BAND_FUNCTIONAL, "steadiness_functional": STEADINESS_FUNCTIONAL,
+              "n_components": N_COMPONENTS, "domain_c": DOMAIN_C,
+              "model_sha256": model_sha256(args.bundle / "model.keras")}
+    save_unfamiliarity(detector, args.out / "unfamiliarity.npz", header=header)
+    print(json.dumps(measured, indent=1))
+    print(table(measured))
+    print(f"{time.perf_counter() - started:.0f} s; wrote {args.out / 'unfamiliarity.npz'} "
+          f"({(args.out / 'unfamiliarity.npz').stat().st_size / 1024:.0f} KB)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
