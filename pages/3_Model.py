@@ -10,7 +10,8 @@ they wrap to a phone's width, and every figure is one format: a percentage with 
 ``ser.reporting.model_results.load_model_results`` reads ``metrics.json`` (train), and
 ``evaluation.json``, ``robustness.json``, ``seed_check.json``, ``level_check.json``,
 ``corpus_check.json`` (voices it was not trained on) when present and measured on this
-``model.keras``; a section whose file is absent is explained instead.
+``model.keras``, and what the "unlike the training data" warning was measured to do (the figures in
+``unfamiliarity.npz``); a section whose file is absent is explained instead.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.results import TrainingResults
 from ser.reporting.schema import ResultsError
 from ser.reporting.summary import corpus_summary, percent, plain_summary, sentence
+from ser.reporting.unfamiliarity_results import UnfamiliarityResults
 
 #: The learning-curve series a reader can choose, by the Keras history key they show.
 CURVE_METRICS = {"emotion accuracy": "emotion_accuracy", "emotion loss": "emotion_loss", "total loss": "loss"}
@@ -132,6 +134,34 @@ def show_corpus_check(check: CorpusCheckResults, *, training: TrainingResults) -
     st.caption(f"{sentence(check.protocol)} Reproduce with `{check.command}`. A study of the linear views across "
                "corpora (trained on ASED and tested on RAVDESS, and on both corpora; not the shipped model) is in "
                "docs/cross-corpus.md.")
+
+
+def show_unfamiliarity(figures: UnfamiliarityResults) -> None:
+    """What the "unlike the training data" warning was measured to do: its checks, how often each fires, its limits."""
+    st.markdown("Under an answer the app warns when the recording is unlike the voices it learned from, and says "
+                "why: each check below that fired is one reason. The checks read the acoustic statistics the model "
+                "computes anyway.")
+    table([{"check": check.name, "what it measures": check.measures, "fires when": check.plain_threshold}
+           for check in figures.checks])
+    # Three sets of audio a table, so that each fits a phone's width.
+    for start in range(0, len(figures.audio), 3):
+        group = figures.audio[start:start + 3]
+        rows = [(check.name, check.code) for check in figures.checks] + [("any check: the warning", "any")]
+        table([{"check": name, **{f"{audio.short_name} ({audio.clips} clips)": percent(audio.flagged[code])
+                                  for audio in group}} for name, code in rows])
+    ravdess, laptop = figures.audio_named("ravdess"), figures.audio_named("laptop_mic")
+    st.caption(
+        "The share of clips each check fired on. "
+        + (f"On training actors the model never heard it warns on {percent(ravdess.flagged['any'])} of clips (one "
+           f"actor {percent(figures.per_actor_max)}): each group of actors checked against thresholds set on the "
+           "others only. " if ravdess else "")
+        + "The Amharic speakers were held out from fitting too; espeak-ng, the telephone and laptop copies and the "
+        "music were never used for fitting or for choosing anything. It cannot know how it does on natural speech, "
+        "languages other than Amharic or neural text-to-speech: none was available to measure."
+        + (f" No check targets a laptop microphone ({percent(laptop.flagged['any'])} warned)." if laptop else "")
+        + " A warning says the input is unlike the training data, not that it is poor; no warning does not mean the "
+        f"answer is right. Reproduce with `{figures.command}`; the protocol is in docs/familiarity.md."
+    )
 
 
 def _confidence(scores: ClipSetScores) -> dict[str, float | None]:
@@ -263,6 +293,13 @@ with st.expander("Confidence and “not sure”"):
         f"The app says *not sure* below **{percent(calibration.confidence_threshold)}** confidence, the "
         f"{plain_rule(calibration.threshold_rule).rstrip('.')}."
     )
+
+with st.expander("When it warns: unlike the training data"):
+    if results.unfamiliarity is None:
+        st.info("Not measured for this model: `python -m experiments.unfamiliarity --data ../shared/data` builds the "
+                "warning and writes what it measured to `unfamiliarity.npz`.")
+    else:
+        show_unfamiliarity(results.unfamiliarity)
 
 evaluation = results.evaluation
 leaky = evaluation.leaky_random_split if evaluation else None

@@ -18,14 +18,17 @@ from streamlit.testing.v1 import AppTest
 
 from ser.config import read_json
 from ser.reporting.model_card import CONDITION_NAMES
+from ser.reporting.unfamiliarity_results import AUDIO_SHORT_NAMES
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.audio import decode_audio
+from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
 from tests.conftest import EXAMPLES, ROOT
 
 TIMEOUT = 120  # seconds; the first run imports TensorFlow and loads the model
 METRICS = read_json(ROOT / "models" / "metrics.json")
 EMOTIONS = read_json(ROOT / "models" / "labels.json")["emotion"]
 CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
+UNFAMILIARITY_EXPANDER = "When it warns: unlike the training data"
 
 
 def run_page(name: str) -> AppTest:
@@ -254,7 +257,8 @@ def test_model_page_text_is_readable_and_in_one_number_format():
         figures = [column for column in frame.columns if column not in {"emotion", "condition", "view", "model",
                                                                           "fold", "test actors", "epochs", "clips",
                                                                           "setting", "value", "package", "version",
-                                                                          "voices"}]
+                                                                          "voices", "check", "what it measures",
+                                                                          "fires when"}]
         for column in figures:
             assert all(re.fullmatch(r"\d+\.\d%|not measured", str(cell)) for cell in frame[column]), column
         assert len(frame.columns) <= 5  # a phone's width
@@ -385,6 +389,26 @@ def test_model_page_shows_voices_it_was_not_trained_on():
     assert any("docs/cross-corpus.md" in caption.value for caption in at.caption)
 
 
+def test_model_page_shows_when_the_warning_fires_with_the_files_figures():
+    at = run_page("pages/3_Model.py")
+    measured = load_unfamiliarity(ROOT / "models" / "unfamiliarity.npz").measured
+    expander = next(expander for expander in at.expander if expander.label == UNFAMILIARITY_EXPANDER)
+    frames = [element.value for element in expander.table]
+    assert list(frames[0].columns) == ["check", "what it measures", "fires when"]
+    assert frames[0]["check"].tolist() == [code.replace("_", " ") for code in CHECKS]
+    shown = {column: frame[column].tolist() for frame in frames[1:] for column in frame.columns if column != "check"}
+    assert len(shown) == sum(1 for entry in measured.values() if "clips" in entry)
+    for name, entry in measured.items():
+        if "clips" not in entry:
+            continue
+        figures = entry["flagged_cross_fitted" if name == "ravdess" else "flagged"]
+        assert shown[f"{AUDIO_SHORT_NAMES[name]} ({entry['clips']} clips)"] == [
+            f"{figures[code]:.1%}" for code in (*CHECKS, "any")]
+    caption = expander.caption[0].value
+    assert f"one actor {measured['ravdess']['any_per_actor_max']:.1%}" in caption
+    assert "python -m experiments.unfamiliarity --data ../shared/data" in caption and "Amharic" in caption
+
+
 def test_model_page_without_the_corpus_check_says_how_to_measure_it(model_dir_with):
     model_dir_with({"metrics.json": shipped("metrics.json")})
     at = run_page("pages/3_Model.py")
@@ -392,6 +416,8 @@ def test_model_page_without_the_corpus_check_says_how_to_measure_it(model_dir_wi
     assert any("python -m experiments.corpus_check" in info.value for info in at.info)
     assert not any("wrong when sure" in frame.columns for frame in tables(at))
     assert "Another language" not in at.markdown[0].value
+    warning = next(expander for expander in at.expander if expander.label == UNFAMILIARITY_EXPANDER)
+    assert "python -m experiments.unfamiliarity" in warning.info[0].value and not warning.table  # no detector here
 
 
 def test_model_page_explains_a_metrics_file_in_another_format(model_dir_with):

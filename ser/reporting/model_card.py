@@ -3,7 +3,7 @@
 The text is in ``ser/reporting/templates/`` (Jinja2); every number comes from the files that
 :func:`ser.reporting.model_results.load_model_results` reads (``metrics.json``, ``evaluation.json``,
 ``robustness.json``, ``seed_check.json``, ``level_check.json``, ``corpus_check.json``,
-``bench/results.json``) and ``config.json``. Run::
+``bench/results.json``), ``config.json`` and the measured figures in ``unfamiliarity.npz``. Run::
 
     python -m ser.reporting.model_card models/ README.md
 
@@ -154,6 +154,7 @@ def _context(results: ModelResults) -> dict[str, Any]:
         "level_check": results.level_check,
         "corpus_check": results.corpus_check,
         "corpus_targets": _corpus_targets(results.corpus_check),
+        "unfamiliarity": results.unfamiliarity,
         "bench": results.bench,
         "notes": results.notes,
         "view_names": VIEW_NAMES,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.config import read_json
+from ser.errors import BundleError
 from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH, BenchResults, load_bench
 from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.provenance import model_sha256
@@ -33,13 +34,18 @@ from ser.reporting.results import (
     load_seed_check,
     load_training,
 )
+from ser.reporting.schema import ResultsError
+from ser.reporting.unfamiliarity_results import UnfamiliarityResults, load_unfamiliarity_results
+from ser.serving.unfamiliarity import DEFAULT_UNFAMILIARITY
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelResults:
     """The result files of a bundle that describe its ``model.keras``; ``notes`` say what was left out.
 
-    ``features`` is the bundle's ``config.json`` feature configuration (``{}`` without one).
+    ``features`` is the bundle's ``config.json`` feature configuration (``{}`` without one);
+    ``unfamiliarity`` what the bundle's "unlike the training data" warning was measured to do (None
+    without ``unfamiliarity.npz``).
     """
 
     training: TrainingResults
@@ -51,13 +57,15 @@ class ModelResults:
     corpus_check: CorpusCheckResults | None
     bench: BenchResults | None
     notes: tuple[str, ...]
+    unfamiliarity: UnfamiliarityResults | None = None
 
 
 def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH) -> ModelResults:
     """Read ``folder/metrics.json`` and every other result file that exists (and ``bench``).
 
     A file measured on another model than ``folder/model.keras`` (or, without that file, than
-    the one ``metrics.json`` describes) is left out, with a note naming the command that remeasures it.
+    the one ``metrics.json`` describes) is left out, with a note naming the command that remeasures it;
+    so is an ``unfamiliarity.npz`` without readable measured figures.
 
     Raises
     ------
@@ -92,4 +100,12 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
         bench_results = None
     config = folder / "config.json"
     features = read_json(config).get("features", {}) if config.is_file() else {}
-    return ModelResults(training=training, features=features, bench=bench_results, notes=tuple(notes), **loaded)
+    unfamiliarity = None
+    detector = folder / DEFAULT_UNFAMILIARITY.name
+    if detector.is_file():  # its figures describe the detector, which reads functionals, not model.keras
+        try:
+            unfamiliarity = load_unfamiliarity_results(detector)
+        except (BundleError, ResultsError) as error:
+            notes.append(f"The warning's measured figures are not shown: {error}")
+    return ModelResults(training=training, features=features, bench=bench_results, notes=tuple(notes),
+                        unfamiliarity=unfamiliarity, **loaded)
