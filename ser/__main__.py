@@ -87,6 +87,35 @@ def _load_dataset(data: list[Path], cache: Path):
     return config, index, clips, speech
 
 
+def _corpus_weights(given: list[str], *, index, masked: bool) -> tuple[tuple[str, float], ...]:
+    """``--corpus-weight NAME=WEIGHT`` options as :attr:`TrainSettings.corpus_weights` pairs.
+
+    Raises
+    ------
+    SERError
+        For a malformed option, a weight that is not a positive number, a corpus that is not among
+        the ``--data`` given, or weights on one RAVDESS folder (a single corpus has nothing to weigh).
+    """
+    if not given:
+        return ()
+    if not masked:
+        raise SERError("--corpus-weight weighs corpora against each other: give several corpora with --data")
+    known = sorted(set(index["corpus"]))
+    pairs: dict[str, float] = {}
+    for option in given:
+        name, equals, value = option.partition("=")
+        try:
+            weight = float(value) if equals else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if not (weight > 0 and weight < float("inf")):
+            raise SERError(f"--corpus-weight {option!r}: write CORPUS=WEIGHT with a positive number, e.g. ravdess=2")
+        if name not in known:
+            raise SERError(f"--corpus-weight {option!r}: no corpus {name!r} among --data; the corpora are {known}")
+        pairs[name] = weight
+    return tuple(sorted(pairs.items()))
+
+
 def _command(base: str, args: argparse.Namespace, *, masked: bool = False) -> str:
     """The canonical command recorded in a result file, with the options that differ from the defaults.
 
@@ -99,6 +128,7 @@ def _command(base: str, args: argparse.Namespace, *, masked: bool = False) -> st
         base = " ".join([verb, *(f"--data {path}" for path in given), rest.split(" ", 1)[1]])
     extra = [f"--{name} {getattr(args, name)}" for name, default in (("seed", 0), ("epochs", 100), ("folds", 0))
              if getattr(args, name, default) != default]
+    extra += [f"--corpus-weight {option}" for option in getattr(args, "corpus_weight", None) or []]
     return " ".join([base, *extra])
 
 
@@ -124,7 +154,8 @@ def command_train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     config, index, clips, speech = _load_dataset(args.data, args.cache)
-    settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs)
+    settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs,
+                                   corpus_weights=_corpus_weights(args.corpus_weight, index=index, masked=clips.masked))
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
     run = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log,
                          verbose=int(os.environ.get("SER_VERBOSE", "0")))
@@ -132,7 +163,8 @@ def command_train(args: argparse.Namespace) -> int:
     if clips.masked:  # several corpora: RAVDESS's protocol stays the headline, each corpus beside it
         from ser.training.corpus_summary import headline_protocol, summarize_corpora
 
-        summary, corpora = summarize_corpora(clips, run, n_folds=settings.n_folds)
+        summary, corpora = summarize_corpora(clips, run, n_folds=settings.n_folds,
+                                             corpus_weights=settings.corpus_weight_map())
         protocol = headline_protocol(list(dict.fromkeys(index["corpus"])), n_folds=settings.n_folds,
                                      headline=corpora.headline_corpus)
     else:
@@ -333,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--epochs", type=int, default=100, help="upper bound; early stopping decides")
     commands.choices["train"].add_argument(
         "--folds", type=int, default=0, help="train only the first N folds (0 = all)"
+    )
+    commands.choices["train"].add_argument(
+        "--corpus-weight", action="append", default=[], metavar="CORPUS=WEIGHT",
+        help="several corpora: scale a corpus's share of the emotion loss (others 1), e.g. ravdess=2",
     )
     commands.choices["evaluate"].add_argument(
         "--baselines", action="store_true", help="also reproduce the seed projects' models"

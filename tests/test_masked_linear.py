@@ -97,3 +97,28 @@ def test_group_balanced_weights_balance_classes_within_and_groups_between():
         assert np.allclose(totals, totals[0])
     by_size = group_balanced_weights(labels, groups=groups, group_share="size")
     assert np.isclose(by_size[groups == "b"].sum() / by_size.sum(), 0.6)
+
+
+def test_group_weights_scale_each_groups_share_and_keep_classes_balanced_within():
+    labels = np.array([0, 0, 0, 1, 0, 1, 1, 1, 1, 2])
+    groups = np.array(["a"] * 4 + ["b"] * 6)
+    weights = group_balanced_weights(labels, groups=groups, group_weights={"a": 2.0})
+    assert np.isclose(weights.mean(), 1.0)
+    assert np.isclose(weights[groups == "a"].sum() / weights.sum(), 2 / 3)
+    for group in "ab":
+        totals = [weights[(groups == group) & (labels == label)].sum() for label in set(labels[groups == group])]
+        assert np.allclose(totals, totals[0])
+    same = group_balanced_weights(labels, groups=groups, group_weights={"a": 3.0, "b": 3.0})
+    np.testing.assert_allclose(same, group_balanced_weights(labels, groups=groups))
+
+
+@pytest.mark.parametrize("group_weights", [{"a": 0.0}, {"a": -1.0}, {"a": float("nan")}, {"a": float("inf")}])
+def test_group_weights_that_are_not_positive_numbers_are_refused(group_weights):
+    with pytest.raises(ValueError, match="finite and > 0"):
+        group_balanced_weights(np.array([0, 1]), groups=np.array(["a", "b"]), group_weights=group_weights)
+
+
+def test_group_weights_need_the_equal_share():
+    with pytest.raises(ValueError, match="group_share='equal'"):
+        group_balanced_weights(np.array([0, 1]), groups=np.array(["a", "b"]), group_share="size",
+                               group_weights={"a": 2.0})

@@ -223,7 +223,7 @@ def fit_fold(
     if validation.masked:
         from ser.training.masked_cnn import masked_targets
 
-        validation_data = (val_windows, *masked_targets(validation))
+        validation_data = (val_windows, *masked_targets(validation, corpus_weights=settings.corpus_weight_map()))
     else:
         validation_data = (
             val_windows,

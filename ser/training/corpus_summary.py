@@ -26,8 +26,16 @@ from ser.training.evaluate import summarize_cross_validation
 HEADLINE_CORPUS = "ravdess"
 
 
-def corpora_protocol(names: list[str], *, n_folds: int, headline: str | None) -> str:
-    """The protocol of a multi-corpus run, in words (``cross_validation.protocol``)."""
+def corpora_protocol(names: list[str], *, n_folds: int, headline: str | None,
+                     corpus_weights: dict[str, float] | None = None) -> str:
+    """The protocol of a multi-corpus run, in words (``cross_validation.protocol``); ``corpus_weights``
+    as :attr:`ser.training.settings.TrainSettings.corpus_weights` (others 1)."""
+    weights = {name: (corpus_weights or {}).get(name, 1.0) for name in names}
+    shares = (
+        "the corpora weigh the same" if len(set(weights.values())) == 1 else
+        "the corpora weigh " + ", ".join(f"{name} {weight:g}" for name, weight in weights.items())
+        + " in the emotion loss and in choosing the linear views' L2 strength"
+    )
     said = (
         f"The headline is {headline.upper()}'s speech clips, 8 emotions (its actors fall in the same "
         "folds as in the RAVDESS-only protocol, so the figures compare)."
@@ -41,7 +49,7 @@ def corpora_protocol(names: list[str], *, n_folds: int, headline: str | None) ->
         "(early stopping, the linear views' L2 strength, calibration) and the rest (with RAVDESS's song "
         "clips) the training set. The CNN and the linear views learn with a masked loss: each clip's "
         "softmax is normalised over its own corpus's emotions, so an emotion a corpus lacks is never "
-        "taught as wrong; classes are balanced within each corpus and the corpora weigh the same. The "
+        f"taught as wrong; classes are balanced within each corpus and {shares}. The "
         "shipped model still answers in all eight emotions. Every clip is scored once, by the fold that "
         "never heard its speaker; a corpus's figures answer within its own emotions. " + said
     )
@@ -80,7 +88,7 @@ def _corpus_scores(clips: ClipSet, positions: np.ndarray, probabilities: np.ndar
 
 
 def summarize_corpora(
-    clips: ClipSet, run: CrossValidationRun, *, n_folds: int
+    clips: ClipSet, run: CrossValidationRun, *, n_folds: int, corpus_weights: dict[str, float] | None = None
 ) -> tuple[CrossValidationSummary, CorporaSummary]:
     """The headline summary and the per-corpus scores of a multi-corpus run (``clips.masked``).
 
@@ -102,7 +110,8 @@ def summarize_corpora(
     headline = HEADLINE_CORPUS if np.any(clips.corpus[positions] == HEADLINE_CORPUS) else None
     scope = None if headline is None else clips.corpus == headline
     summary = summarize_cross_validation(
-        clips, run, scope=scope, protocol=corpora_protocol(names, n_folds=n_folds, headline=headline)
+        clips, run, scope=scope, protocol=corpora_protocol(names, n_folds=n_folds, headline=headline,
+                                                      corpus_weights=corpus_weights)
     )
     tested = [name for name in names if np.any(clips.corpus[positions] == name)]
 

@@ -174,37 +174,41 @@ def compile_masked(model: keras.Model, *, settings: TrainSettings) -> keras.Mode
     return model
 
 
-def emotion_weights(clips: ClipSet) -> np.ndarray:
-    """Per-clip weight of the emotion loss: classes balanced within each corpus, corpora equal
-    (:func:`ser.training.masked_linear.group_balanced_weights`), mean 1; shape (len(clips),)."""
-    return group_balanced_weights(clips.emotion, groups=clips.corpus).astype(np.float32)
+def emotion_weights(clips: ClipSet, *, corpus_weights: dict[str, float] | None = None) -> np.ndarray:
+    """Per-clip weight of the emotion loss: classes balanced within each corpus, corpora equal or
+    in proportion to ``corpus_weights`` (:func:`ser.training.masked_linear.group_balanced_weights`),
+    mean 1; shape (len(clips),)."""
+    return group_balanced_weights(clips.emotion, groups=clips.corpus, group_weights=corpus_weights).astype(np.float32)
 
 
 def masked_batches(clips: ClipSet, *, config: FeatureConfig, settings: TrainSettings, seed: int) -> MaskedBatches:
     """:class:`MaskedBatches` of a multi-corpus :class:`ClipSet` (``clips.masked``)."""
     return MaskedBatches(
         variants=clips.variants, targets=encode_targets(clips.emotion, clips.class_mask), gender=clips.gender,
-        intensity=clips.intensity, emotion_weights=emotion_weights(clips), config=config, settings=settings,
-        seed=seed,
+        intensity=clips.intensity,
+        emotion_weights=emotion_weights(clips, corpus_weights=settings.corpus_weight_map()), config=config,
+        settings=settings, seed=seed,
     )
 
 
-def masked_targets(clips: ClipSet) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def masked_targets(
+    clips: ClipSet, *, corpus_weights: dict[str, float] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Targets and per-head weights of whole clips (validation), as :class:`MaskedBatches` gives them.
 
     Returns
     -------
     targets, weights : dict
         ``head -> (len(clips), ...)``; a head's weight is 0 where its label is unknown (-1), and the
-        emotion weights count corpora equally (:func:`emotion_weights`), so early stopping does not
-        listen to the largest corpus only.
+        emotion weights count corpora equally or by ``corpus_weights`` (:func:`emotion_weights`), as
+        in training, so early stopping does not listen to the largest corpus only.
     """
     targets = {
         "emotion": encode_targets(clips.emotion, clips.class_mask),
         "gender": np.maximum(clips.gender, 0), "intensity": np.maximum(clips.intensity, 0),
     }
     weights = {
-        "emotion": emotion_weights(clips),
+        "emotion": emotion_weights(clips, corpus_weights=corpus_weights),
         "gender": (clips.gender >= 0).astype(np.float32), "intensity": (clips.intensity >= 0).astype(np.float32),
     }
     return targets, weights

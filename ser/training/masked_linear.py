@@ -28,6 +28,7 @@ Example
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -186,17 +187,21 @@ def fit_masked_logistic(
     )
 
 
-def group_balanced_weights(labels: np.ndarray, *, groups: np.ndarray, group_share: str = "equal") -> np.ndarray:
+def group_balanced_weights(labels: np.ndarray, *, groups: np.ndarray, group_share: str = "equal",
+                           group_weights: Mapping[str, float] | None = None) -> np.ndarray:
     """Sample weights that balance classes within each group (e.g. corpus), and the groups.
 
     Within a group every class present gets the same total weight (scikit-learn's "balanced"
-    inside the group). ``group_share="equal"`` then gives every group the same total weight;
+    inside the group). ``group_share="equal"`` then gives every group the same total weight, or
+    with ``group_weights`` a total in proportion to its weight (groups not named weigh 1);
     ``"size"`` keeps each group's share of the rows.
 
     Parameters
     ----------
     labels : np.ndarray of int, shape (n,)
     groups : np.ndarray, shape (n,)
+    group_weights : mapping, optional
+        ``group -> relative weight`` (finite, > 0); only with ``group_share="equal"``.
 
     Returns
     -------
@@ -207,12 +212,20 @@ def group_balanced_weights(labels: np.ndarray, *, groups: np.ndarray, group_shar
     labels, groups = np.asarray(labels), np.asarray(groups)
     if labels.shape != groups.shape:
         raise ValueError(f"labels and groups must have the same shape, got {labels.shape} and {groups.shape}")
+    group_weights = dict(group_weights or {})
+    if group_weights and group_share != "equal":
+        raise ValueError("group_weights scale the groups' equal shares: use them with group_share='equal'")
+    bad = {name: value for name, value in group_weights.items() if not (np.isfinite(value) and value > 0)}
+    if bad:
+        raise ValueError(f"group weights must be finite and > 0, got {bad}")
     weights = np.zeros(len(labels))
     names = np.unique(groups)
+    relative = {name: float(group_weights.get(str(name), 1.0)) for name in names}
+    total = sum(relative.values())
     for name in names:
         in_group = groups == name
         classes, counts = np.unique(labels[in_group], return_counts=True)
-        share = 1.0 / len(names) if group_share == "equal" else in_group.mean()
+        share = relative[name] / total if group_share == "equal" else in_group.mean()
         per_class = share / len(classes)
         for label, count in zip(classes, counts, strict=True):
             weights[in_group & (labels == label)] = per_class / count

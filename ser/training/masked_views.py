@@ -35,13 +35,13 @@ def _training_rows(train: ClipSet, columns: np.ndarray | None) -> tuple[np.ndarr
 
 
 def _emotion_fits(
-    train: ClipSet, rows: np.ndarray, *, grid: tuple[float, ...]
+    train: ClipSet, rows: np.ndarray, *, grid: tuple[float, ...], corpus_weights: dict[str, float] | None = None
 ) -> dict[float, MaskedLogistic]:
     """The masked emotion model for each C of ``grid``, warm-started from the strongest L2 up."""
     copies = len(rows) // len(train)
     labels = np.tile(train.emotion, copies)
     class_mask = np.tile(train.class_mask, (copies, 1))
-    weights = group_balanced_weights(labels, groups=np.tile(train.corpus, copies))
+    weights = group_balanced_weights(labels, groups=np.tile(train.corpus, copies), group_weights=corpus_weights)
     fits: dict[float, MaskedLogistic] = {}
     previous = None
     for c in sorted(grid):
@@ -62,8 +62,10 @@ def _binary_head(rows: np.ndarray, labels: np.ndarray, *, c: float) -> tuple[np.
     return np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1), np.array([0.0, classifier.intercept_[0]])
 
 
-def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = None):
+def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = None,
+                      corpus_weights: dict[str, float] | None = None):
     """Fit one linear view on clips of several corpora (``train.masked``); see the module docstring.
+    ``corpus_weights`` (``corpus -> weight``, others 1) scale the corpora's equal shares of the emotion loss.
 
     Returns
     -------
@@ -79,7 +81,7 @@ def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = 
     full_mean[used], full_scale[used] = mean, scale
     model = build_functional_model(n_features=n_features, n_emotions=len(EMOTIONS))
     model.get_layer("standardize").set_weights([full_mean.astype(np.float32), full_scale.astype(np.float32)])
-    emotion = _emotion_fits(train, rows, grid=(c,))[c]
+    emotion = _emotion_fits(train, rows, grid=(c,), corpus_weights=corpus_weights)[c]
     heads = {"emotion": (emotion.coef, emotion.intercept)}
     for head in ("gender", "intensity"):
         heads[head] = _binary_head(rows, np.tile(getattr(train, head), copies), c=c)
@@ -91,22 +93,28 @@ def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = 
     return model
 
 
-def corpus_mean_accuracy(probabilities: np.ndarray, clips: ClipSet) -> float:
-    """Accuracy within each clip's corpus's emotions, averaged over the corpora (each counts once).
+def corpus_mean_accuracy(probabilities: np.ndarray, clips: ClipSet, *,
+                         corpus_weights: dict[str, float] | None = None) -> float:
+    """Accuracy within each clip's corpus's emotions, averaged over the corpora (each counts once,
+    or by its weight in ``corpus_weights``, others 1).
 
     Parameters
     ----------
     probabilities : np.ndarray, shape (len(clips), len(EMOTIONS))
     """
     correct = np.where(clips.class_mask, probabilities, -np.inf).argmax(axis=1) == clips.emotion
-    return float(np.mean([correct[clips.corpus == name].mean() for name in np.unique(clips.corpus)]))
+    names = np.unique(clips.corpus)
+    weights = [(corpus_weights or {}).get(str(name), 1.0) for name in names]
+    return float(np.average([correct[clips.corpus == name].mean() for name in names], weights=weights))
 
 
 def choose_masked_c(
-    train: ClipSet, validation: ClipSet, *, grid: tuple[float, ...], columns: np.ndarray | None = None
+    train: ClipSet, validation: ClipSet, *, grid: tuple[float, ...], columns: np.ndarray | None = None,
+    corpus_weights: dict[str, float] | None = None,
 ) -> tuple[float, dict[str, float], np.ndarray]:
     """Pick the L2 strength whose masked emotion model, fitted on ``train``, scores best on the
-    validation speakers (:func:`corpus_mean_accuracy`: every corpus counts the same).
+    validation speakers (:func:`corpus_mean_accuracy`: every corpus counts the same, or by its
+    weight in ``corpus_weights``, as in the loss).
 
     Returns
     -------
@@ -117,11 +125,12 @@ def choose_masked_c(
         The chosen model's probabilities over all eight emotions (for calibration).
     """
     rows, mean, scale = _training_rows(train, columns)
-    fits = _emotion_fits(train, rows, grid=grid)
+    fits = _emotion_fits(train, rows, grid=grid, corpus_weights=corpus_weights)
     del rows
     values = validation.functionals[1.0] if columns is None else validation.functionals[1.0][:, columns]
     validation_rows = np.clip((values - mean) / scale, -STANDARDIZE_LIMIT, STANDARDIZE_LIMIT)
     probabilities = {c: masked_softmax(fit.logits(validation_rows)) for c, fit in fits.items()}
-    scores = {str(c): corpus_mean_accuracy(probabilities[c], validation) for c in grid}
+    scores = {str(c): corpus_mean_accuracy(probabilities[c], validation, corpus_weights=corpus_weights)
+              for c in grid}
     best = max(grid, key=lambda c: (scores[str(c)], -c))  # ties: stronger L2
     return best, scores, probabilities[best]

@@ -41,11 +41,21 @@ class TrainSettings:
     #: The same for the voice-source view (pitch, jitter, shimmer, HNR, voicing functionals
     #: only; ser.serving.functionals.VOICING_MARKERS).
     voicing_c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
+    #: Several corpora only: ``(corpus, weight)`` pairs scaling each corpus's share of the emotion
+    #: loss (CNN and linear views, training and validation); corpora not named weigh 1, so the
+    #: default counts every corpus the same (``--corpus-weight ravdess=2`` gives RAVDESS twice ASED's).
+    corpus_weights: tuple[tuple[str, float], ...] = ()
+
+    def corpus_weight_map(self) -> dict[str, float]:
+        """:attr:`corpus_weights` as ``corpus -> weight``."""
+        return {str(corpus): float(weight) for corpus, weight in self.corpus_weights}
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dictionary (tuples become lists)."""
-        values = dataclasses.asdict(self)
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+        def listed(value: Any) -> Any:
+            return [listed(item) for item in value] if isinstance(value, tuple) else value
+
+        return {key: listed(value) for key, value in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
@@ -64,4 +74,7 @@ class TrainSettings:
                 f"training settings {unknown} are not settings of this version of ser; the results were "
                 "written by another version: retrain with `python -m ser train` or use the code that wrote them"
             )
-        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+        def frozen(value: Any) -> Any:  # JSON lists back to the tuples of the fields (pairs too)
+            return tuple(frozen(item) for item in value) if isinstance(value, list) else value
+
+        return cls(**{key: frozen(value) for key, value in values.items()})

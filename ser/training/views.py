@@ -12,6 +12,7 @@ the voice-source ones alone), fitted with scikit-learn and copied into Keras mod
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -196,7 +197,9 @@ def fit_views(
     if clips.masked:  # several corpora: the masked loss, corpora equal (ser.training.masked_views)
         from ser.training.masked_views import choose_masked_c, fit_masked_member
 
-        choose, fit = choose_masked_c, fit_masked_member
+        weights = settings.corpus_weight_map()  # each corpus's share of the emotion loss, as the CNN's
+        choose = functools.partial(choose_masked_c, corpus_weights=weights)
+        fit = functools.partial(fit_masked_member, corpus_weights=weights)
     for name, columns in view_columns(clips).items():
         c, scores, validation_probabilities = choose(
             clips.subset(train_mask), clips.subset(validation_mask), grid=grids[name], columns=columns
