@@ -38,7 +38,8 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray, *, names:
     labels, predictions : np.ndarray, shape (n,)
         Integer class indices.
     names : list of str
-        Class names in index order.
+        Class names in index order. UAR and macro-F1 average over the classes present in
+        ``labels``; every name still gets its per-class row (support 0 where absent).
     """
     # Imported here: the app imports this module for apply_temperature, and scikit-learn
     # would add about a second to its cold start.
@@ -48,11 +49,14 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray, *, names:
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predictions, labels=classes, zero_division=0
     )
+    # UAR and macro-F1 average over the classes the clips have: a corpus without calm, disgust or
+    # surprised (ASED) would otherwise count three recalls of 0 it could never have earned.
+    present = [label for label in classes if support[label] > 0]
     return {
         "n": int(len(labels)),
         "accuracy": float(np.mean(labels == predictions)),
-        "uar": float(recall_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
-        "macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
+        "uar": float(recall_score(labels, predictions, labels=present, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(labels, predictions, labels=present, average="macro", zero_division=0)),
         "per_class": {
             name: {
                 "precision": float(precision[i]),
