@@ -202,7 +202,15 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
     """The answer in words: emotion + calibrated confidence, or a plain "not sure"; calibrated to
     the speaker, the answer without the calibration under it."""
     prediction = analysis.prediction
-    if prediction.sure:
+    unfamiliar = analysis.unfamiliarity is not None and not analysis.unfamiliarity.familiar
+    if prediction.sure and unfamiliar:
+        # Not green: the confidence was calibrated on voices like the training actors', and on
+        # unlike audio the model is sure and wrong far more often (the Model page measures it).
+        st.info(
+            f"Predicted emotion: **{prediction.emotion}** — the model says {prediction.confidence:.0%}, but that "
+            "confidence was measured on voices like its training actors' and overstates for this input."
+        )
+    elif prediction.sure:
         st.success(f"Predicted emotion: **{prediction.emotion}** — {prediction.confidence:.0%} confidence")
     else:
         st.warning(

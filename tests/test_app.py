@@ -42,8 +42,8 @@ def run_page(name: str) -> AppTest:
 
 
 def answers(at: AppTest) -> list[str]:
-    """Texts of the success/warning boxes that carry the prediction."""
-    return [box.value for box in [*at.success, *at.warning] if "Predicted emotion" in box.value]
+    """Texts of the success/info/warning boxes that carry the prediction."""
+    return [box.value for box in [*at.success, *at.info, *at.warning] if "Predicted emotion" in box.value]
 
 
 def charts(at: AppTest) -> list[dict]:
