@@ -116,6 +116,26 @@ def _corpus_weights(given: list[str], *, index, masked: bool) -> tuple[tuple[str
     return tuple(sorted(pairs.items()))
 
 
+def _cnn_corpora(given: list[str], *, index, masked: bool) -> tuple[str, ...]:
+    """``--cnn-corpus NAME`` options as :attr:`TrainSettings.cnn_corpora` (sorted, each once).
+
+    Raises
+    ------
+    SERError
+        For a corpus that is not among the ``--data`` given, or the option on one RAVDESS folder
+        (a single corpus: the CNN learns from it anyway).
+    """
+    if not given:
+        return ()
+    if not masked:
+        raise SERError("--cnn-corpus chooses the CNN's corpora among several: give several corpora with --data")
+    known = sorted(set(index["corpus"]))
+    for name in given:
+        if name not in known:
+            raise SERError(f"--cnn-corpus {name!r}: no corpus {name!r} among --data; the corpora are {known}")
+    return tuple(sorted(set(given)))
+
+
 def _command(base: str, args: argparse.Namespace, *, masked: bool = False) -> str:
     """The canonical command recorded in a result file, with the options that differ from the defaults.
 
@@ -129,6 +149,7 @@ def _command(base: str, args: argparse.Namespace, *, masked: bool = False) -> st
     extra = [f"--{name} {getattr(args, name)}" for name, default in (("seed", 0), ("epochs", 100), ("folds", 0))
              if getattr(args, name, default) != default]
     extra += [f"--corpus-weight {option}" for option in getattr(args, "corpus_weight", None) or []]
+    extra += [f"--cnn-corpus {name}" for name in getattr(args, "cnn_corpus", None) or []]
     return " ".join([base, *extra])
 
 
@@ -155,7 +176,8 @@ def command_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config, index, clips, speech = _load_dataset(args.data, args.cache)
     settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs,
-                                   corpus_weights=_corpus_weights(args.corpus_weight, index=index, masked=clips.masked))
+                                   corpus_weights=_corpus_weights(args.corpus_weight, index=index, masked=clips.masked),
+                                   cnn_corpora=_cnn_corpora(args.cnn_corpus, index=index, masked=clips.masked))
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
     run = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log,
                          verbose=int(os.environ.get("SER_VERBOSE", "0")))
@@ -164,7 +186,8 @@ def command_train(args: argparse.Namespace) -> int:
         from ser.training.corpus_summary import headline_protocol, summarize_corpora
 
         summary, corpora = summarize_corpora(clips, run, n_folds=settings.n_folds,
-                                             corpus_weights=settings.corpus_weight_map())
+                                             corpus_weights=settings.corpus_weight_map(),
+                                             cnn_corpora=settings.cnn_corpora)
         protocol = headline_protocol(list(dict.fromkeys(index["corpus"])), n_folds=settings.n_folds,
                                      headline=corpora.headline_corpus)
     else:
@@ -369,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.choices["train"].add_argument(
         "--corpus-weight", action="append", default=[], metavar="CORPUS=WEIGHT",
         help="several corpora: scale a corpus's share of the emotion loss (others 1), e.g. ravdess=2",
+    )
+    commands.choices["train"].add_argument(
+        "--cnn-corpus", action="append", default=[], metavar="CORPUS",
+        help="several corpora: the log-mel CNN learns from this corpus's clips only (repeat for more; "
+             "default: every corpus); the linear views still learn from all of them",
     )
     commands.choices["evaluate"].add_argument(
         "--baselines", action="store_true", help="also reproduce the seed projects' models"

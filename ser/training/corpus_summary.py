@@ -27,10 +27,18 @@ HEADLINE_CORPUS = "ravdess"
 
 
 def corpora_protocol(names: list[str], *, n_folds: int, headline: str | None,
-                     corpus_weights: dict[str, float] | None = None) -> str:
+                     corpus_weights: dict[str, float] | None = None, cnn_corpora: tuple[str, ...] = ()) -> str:
     """The protocol of a multi-corpus run, in words (``cross_validation.protocol``); ``corpus_weights``
-    as :attr:`ser.training.settings.TrainSettings.corpus_weights` (others 1)."""
+    and ``cnn_corpora`` as :attr:`ser.training.settings.TrainSettings.corpus_weights` (others 1) and
+    :attr:`~ser.training.settings.TrainSettings.cnn_corpora` (empty: every corpus)."""
     weights = {name: (corpus_weights or {}).get(name, 1.0) for name in names}
+    cnn_only = [name for name in names if name in cnn_corpora]
+    learners = (
+        "The CNN and the linear views learn" if not cnn_only or cnn_only == names else
+        f"The CNN learns from {' and '.join(cnn_only)} clips only (training, early stopping on their validation "
+        "speakers, refit) yet scores every clip in all eight emotions, the linear views from every corpus; "
+        "every view learns"
+    )
     shares = (
         "the corpora weigh the same" if len(set(weights.values())) == 1 else
         "the corpora weigh " + ", ".join(f"{name} {weight:g}" for name, weight in weights.items())
@@ -47,7 +55,7 @@ def corpora_protocol(names: list[str], *, n_folds: int, headline: str | None,
         "corpus's speakers are dealt into the folds on their own (male, female, then unknown gender), so a "
         "fold holds speakers of every corpus; in each fold the next fold's speakers are the validation set "
         "(early stopping, the linear views' L2 strength, calibration) and the rest (with RAVDESS's song "
-        "clips) the training set. The CNN and the linear views learn with a masked loss: each clip's "
+        f"clips) the training set. {learners} with a masked loss: each clip's "
         "softmax is normalised over its own corpus's emotions, so an emotion a corpus lacks is never "
         f"taught as wrong; classes are balanced within each corpus and {shares}. The "
         "shipped model still answers in all eight emotions. Every clip is scored once, by the fold that "
@@ -88,7 +96,8 @@ def _corpus_scores(clips: ClipSet, positions: np.ndarray, probabilities: np.ndar
 
 
 def summarize_corpora(
-    clips: ClipSet, run: CrossValidationRun, *, n_folds: int, corpus_weights: dict[str, float] | None = None
+    clips: ClipSet, run: CrossValidationRun, *, n_folds: int, corpus_weights: dict[str, float] | None = None,
+    cnn_corpora: tuple[str, ...] = (),
 ) -> tuple[CrossValidationSummary, CorporaSummary]:
     """The headline summary and the per-corpus scores of a multi-corpus run (``clips.masked``).
 
@@ -111,7 +120,7 @@ def summarize_corpora(
     scope = None if headline is None else clips.corpus == headline
     summary = summarize_cross_validation(
         clips, run, scope=scope, protocol=corpora_protocol(names, n_folds=n_folds, headline=headline,
-                                                      corpus_weights=corpus_weights)
+                                                      corpus_weights=corpus_weights, cnn_corpora=cnn_corpora)
     )
     tested = [name for name in names if np.any(clips.corpus[positions] == name)]
 

@@ -120,6 +120,31 @@ def split_speakers(clips: ClipSet, *, n_folds: int, fold: int, seed: int) -> tup
     return tuple(sorted(code[name] for name in part) for part in parts)
 
 
+def cnn_corpus_mask(clips: ClipSet, *, corpora: tuple[str, ...]) -> np.ndarray:
+    """The clips the log-mel CNN may learn from (:attr:`TrainSettings.cnn_corpora`): those of
+    ``corpora``, or every clip when ``corpora`` is empty.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(clips),)
+
+    Raises
+    ------
+    ValueError
+        When ``corpora`` is given for clips of one RAVDESS folder (nothing to choose from) or names
+        a corpus the clips do not hold.
+    """
+    if not corpora:
+        return np.ones(len(clips), dtype=bool)
+    if clips.corpus is None:
+        raise ValueError("cnn_corpora chooses among several corpora; these clips are one RAVDESS folder's")
+    known = sorted(set(clips.corpus.tolist()))
+    unknown = sorted(set(corpora) - set(known))
+    if unknown:
+        raise ValueError(f"cnn_corpora {unknown} are not among the clips' corpora {known}")
+    return np.isin(clips.corpus, list(corpora))
+
+
 def cross_validate(
     clips: ClipSet,
     *,
@@ -139,9 +164,15 @@ def cross_validate(
         are validated and tested on.
     folds : list of int, optional
         Run only these folds (all ``settings.n_folds`` by default).
+    settings : TrainSettings
+        With ``cnn_corpora`` (several corpora), the CNN trains and early-stops on those corpora's
+        clips only (:func:`cnn_corpus_mask`); the linear views and the calibration use every corpus.
     verbose : int
         Keras' verbosity while fitting.
     """
+    # The CNN's own clips (settings.cnn_corpora): training, early stopping and refit; it still
+    # scores every validation and test clip for the fusion.
+    cnn_clips = cnn_corpus_mask(clips, corpora=settings.cnn_corpora)
     runs = []
     for fold in folds if folds is not None else range(settings.n_folds):
         train_actors, val_actors, test_actors = split_speakers(clips, n_folds=settings.n_folds, fold=fold,
@@ -155,11 +186,14 @@ def cross_validate(
             raise RuntimeError(f"actors {sorted(overlap)} are in two parts of fold {fold}")
         val_mask = np.isin(clips.actor, val_actors) & speech_mask
         test_mask = np.isin(clips.actor, test_actors) & speech_mask
+        if not np.any(val_mask & cnn_clips):
+            raise ValueError(f"fold {fold} has no validation speakers of {list(settings.cnn_corpora)} to early-stop "
+                             "the CNN on; let the CNN learn from more corpora or use fewer folds")
         started = time.perf_counter()
         early_stopped, model, history, refit_epochs = fit_cnn(
-            clips.subset(training_mask(clips, actors=train_actors)),
-            clips.subset(val_mask),
-            refit_on=clips.subset(training_mask(clips, actors=train_actors + val_actors)),
+            clips.subset(training_mask(clips, actors=train_actors) & cnn_clips),
+            clips.subset(val_mask & cnn_clips),
+            refit_on=clips.subset(training_mask(clips, actors=train_actors + val_actors) & cnn_clips),
             config=config,
             settings=settings,
             seed=settings.seed + fold,

@@ -45,6 +45,10 @@ class TrainSettings:
     #: loss (CNN and linear views, training and validation); corpora not named weigh 1, so the
     #: default counts every corpus the same (``--corpus-weight ravdess=2`` gives RAVDESS twice ASED's).
     corpus_weights: tuple[tuple[str, float], ...] = ()
+    #: Several corpora only: the corpora whose clips the log-mel CNN trains, early-stops and is
+    #: refitted on (``--cnn-corpus ravdess``); the linear views still learn from every corpus and the
+    #: CNN still scores every clip (its softmax covers all eight emotions). Empty: every corpus.
+    cnn_corpora: tuple[str, ...] = ()
 
     def corpus_weight_map(self) -> dict[str, float]:
         """:attr:`corpus_weights` as ``corpus -> weight``."""
