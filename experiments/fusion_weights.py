@@ -15,12 +15,18 @@ Caveat: ``ser train --folds 1`` refits the shipped views on training + validatio
 validation clips are in-sample for every view; weights fitted there see the views as surer than
 they are on new voices. The test speakers are never used to fit.
 
+How much any per-view weights could give is measured apart, as a diagnostic on the test speakers (not a
+recipe to choose from): each test speaker fused with weights fitted on the other test speakers of the
+bundle's corpora (``test_speakers_left_out``).
+
 A RAVDESS-only bundle is fitted on RAVDESS's validation actors alone (from
 ``cross_validation.per_fold[0]``) and scored on ASED's fold-0 test speakers of the joint bundles.
 Writes ``runs/fusion_weights.json``; from the repository root (all bundles share the clips' features)::
 
     python -m experiments.fusion_weights --data ../shared/data \
         --model /tmp/ravdess-fold0 --model /tmp/joint-weighted --model /tmp/hybrid   # about 4 min
+
+and ``--reuse`` refits from the views that run saved in ``runs/fusion_views-BUNDLE.npz`` (seconds).
 """
 
 from __future__ import annotations
@@ -205,6 +211,24 @@ def fold_speakers(model: Path) -> tuple[list[str], list[str]]:
     return [f"ravdess-{actor:02d}" for actor in fold["validation"]], [f"ravdess-{actor:02d}" for actor in fold["test"]]
 
 
+def leave_one_speaker_out(clips: ViewClips, table: pd.DataFrame, *, truth: np.ndarray, speakers: list[str],
+                          temperature: float) -> np.ndarray:
+    """A diagnostic on test speakers, not a recipe: each speaker's clips fused with weights fitted on the
+    other ``speakers`` (each corpus weighted equally). Shape (n_clips, n_classes); NaN for other clips."""
+    probabilities = np.full((clips.n_clips, clips.windows.shape[2]), np.nan)
+    for speaker in speakers:
+        groups = []
+        for corpus in sorted({other.split("-")[0] for other in speakers}):
+            rows = np.flatnonzero(table["speaker"].isin([s for s in speakers if s != speaker and
+                                                          s.startswith(f"{corpus}-")]).to_numpy())
+            if len(rows):
+                groups.append((clips.subset(rows), truth[rows]))
+        mine = np.flatnonzero((table["speaker"] == speaker).to_numpy())
+        weights = fit_view_weights(groups, temperature=temperature)
+        probabilities[mine] = fused_probabilities(clips.subset(mine), weights=weights, temperature=temperature)
+    return probabilities
+
+
 def scores(probabilities: np.ndarray, chosen: pd.DataFrame, *, bundle: Bundle, emotions: list[str]) -> dict:
     comparison = corpus_comparison(probabilities, truth=chosen["emotion"].to_numpy(),
                                    speakers=chosen["speaker"].to_numpy(), labels=bundle.emotions, emotions=emotions,
@@ -219,12 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="folder holding ravdess/ and ased/")
     parser.add_argument("--model", type=Path, action="append", required=True, help="a bundle trained with --folds 1")
     parser.add_argument("--limit", type=int, default=0, help="a random sample of this many clips (a smoke test)")
+    parser.add_argument("--reuse", action="store_true", help="the views saved by the last run, not scored again")
     parser.add_argument("--out", type=Path, default=Path("runs") / "fusion_weights.json")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     speakers = {model: fold_speakers(model) for model in args.model}
-    ased_test = next((test for _, test in speakers.values() if any(s.startswith("ased") for s in test)), [])
+    ased_test = next(([s for s in test if s.startswith("ased-")] for _, test in speakers.values()
+                      if any(s.startswith("ased-") for s in test)), [])
     wanted = {s for validation, test in speakers.values() for s in [*validation, *test]} | set(ased_test)
     ravdess, ased = index_ravdess(args.data / "ravdess"), index_ased(args.data / "ased")
     table = pd.concat([ravdess[ravdess["vocal_channel"] == "speech"], ased[ased["emotion"].isin(ASED_EMOTIONS)]])
@@ -233,9 +259,14 @@ def main(argv: list[str] | None = None) -> int:
         table = table.sample(n=args.limit, random_state=0).reset_index(drop=True)
     print(f"{len(table)} clips of {table['speaker'].nunique()} speakers", flush=True)
     loaded = [view_bundle(model) for model in args.model]
-    views = score_views([(bundle, store) for bundle, _, store in loaded], table)
-    for model, clips in zip(args.model, views, strict=True):  # the scores, to refit without rescoring
-        np.savez_compressed(args.out.parent / f"fusion_views-{model.name}.npz", **dataclasses.asdict(clips))
+    saved = [args.out.parent / f"fusion_views-{model.name}.npz" for model in args.model]
+    if args.reuse and not args.limit and all(path.is_file() for path in saved):
+        views = [ViewClips(**{key: (int(value) if key == "n_clips" else value) for key, value in np.load(path).items()})
+                 for path in saved]
+    else:
+        views = score_views([(bundle, store) for bundle, _, store in loaded], table)
+        for path, clips in zip(saved, views, strict=True):  # the scores, to refit without rescoring (--reuse)
+            np.savez_compressed(path, **dataclasses.asdict(clips))
     results = []
     for model, (bundle, names, _), clips in zip(args.model, loaded, views, strict=True):
         validation, test = speakers[model]
@@ -246,15 +277,21 @@ def main(argv: list[str] | None = None) -> int:
             if len(rows):
                 groups.append((clips.subset(rows), truth[rows]))
         fitted = fit_view_weights(groups, temperature=bundle.temperature)
+        trained = [corpus for corpus in ("ravdess", "ased") if any(s.startswith(f"{corpus}-") for s in validation)]
+        held_out = leave_one_speaker_out(clips, table, truth=truth, speakers=[s for s in [*test, *ased_test]
+                                         if s.split("-")[0] in trained], temperature=bundle.temperature)
         equal = np.full(len(names), 1.0 / len(names))
         test_sets = {"ravdess": table["speaker"].isin([s for s in test if s.startswith("ravdess")]).to_numpy(),
                      "ased": table["speaker"].isin(ased_test).to_numpy()}
         test_sets["ased_common"] = test_sets["ased"] & table["common_sentence"].to_numpy(dtype=bool)
         entry = {"model": model.name, "views": names, "fitted_weights": fitted.tolist(),
                  "validation_speakers": validation, "sets": {}}
-        for name, weights in (("equal", equal), ("fitted", fitted)):
-            probabilities = fused_probabilities(clips, weights=weights, temperature=bundle.temperature)
+        for name, weights in (("equal", equal), ("fitted", fitted), ("test_speakers_left_out", None)):
+            probabilities = held_out if weights is None else fused_probabilities(clips, weights=weights,
+                                                                                  temperature=bundle.temperature)
             for set_name, rows in test_sets.items():
+                if weights is None and not set_name.startswith(tuple(trained)):
+                    continue
                 emotions = list(EMOTIONS) if set_name == "ravdess" else ASED_EMOTIONS
                 entry["sets"].setdefault(set_name, {})[name] = scores(probabilities[rows], table[rows], bundle=bundle,
                                                                       emotions=emotions)
