@@ -139,18 +139,10 @@ class FamiliarityModel:
         ValueError
             If the width is not ``n_functionals`` or a value is not finite.
         """
-        values = np.asarray(functionals, dtype=np.float64)
-        single = values.ndim == 1
-        values = np.atleast_2d(values)
-        if values.ndim != 2 or values.shape[1] != self.mean.size:
-            raise ValueError(f"functionals must have shape (n, {self.mean.size}), got {np.shape(functionals)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("functionals hold NaN or infinite values; compute them with acoustic_functionals")
-        standard = np.clip((values - self.mean) / self.scale, -self.limit, self.limit) - self.centre
-        projected = standard @ self.components.T
-        residual = np.sum(standard**2, axis=1) - np.sum(projected**2, axis=1)
-        squared = np.sum(projected**2 / self.variances, axis=1) + np.maximum(residual, 0.0) / self.residual_scale**2
-        result = np.sqrt(squared)
+        values, single = functional_rows(functionals, size=self.mean.size)
+        standard = np.clip((values - self.mean) / self.scale, -self.limit, self.limit)
+        result = principal_distance(standard - self.centre, components=self.components, variances=self.variances,
+                                    residual_scale=self.residual_scale)
         return result[0] if single else result
 
     def assess(self, functionals: np.ndarray) -> Familiarity:
@@ -162,6 +154,46 @@ class FamiliarityModel:
         familiar = score <= self.threshold
         return Familiarity(score=score, threshold=self.threshold, familiar=familiar,
                            message="" if familiar else UNFAMILIAR_MESSAGE)
+
+
+def functional_rows(functionals: np.ndarray, *, size: int) -> tuple[np.ndarray, bool]:
+    """Clips' functionals as rows, shape (n_clips, size), float64, and whether one clip was given.
+
+    Raises
+    ------
+    ValueError
+        If the width is not ``size`` or a value is not finite.
+    """
+    values = np.asarray(functionals, dtype=np.float64)
+    single = values.ndim == 1
+    values = np.atleast_2d(values)
+    if values.ndim != 2 or values.shape[1] != size:
+        raise ValueError(f"functionals must have shape (n, {size}), got {np.shape(functionals)}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("functionals hold NaN or infinite values; compute them with acoustic_functionals")
+    return values, single
+
+
+def principal_distance(
+    centred: np.ndarray, *, components: np.ndarray, variances: np.ndarray, residual_scale: float
+) -> np.ndarray:
+    """Mahalanobis distance in the principal components plus the energy outside them as one more
+    dimension (scaled by its training RMS): the familiarity score and the "not speech" check.
+
+    Parameters
+    ----------
+    centred : np.ndarray, shape (n_clips, n_functionals)
+        Standardised functionals minus the training centre.
+    components : np.ndarray, shape (n_components, n_functionals)
+    variances : np.ndarray, shape (n_components,)
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips,), float64
+    """
+    projected = centred @ components.T
+    residual = np.maximum(np.sum(centred**2, axis=1) - np.sum(projected**2, axis=1), 0.0)
+    return np.sqrt(np.sum(projected**2 / variances, axis=1) + residual / residual_scale**2)
 
 
 def standardizer_of(model: Any) -> tuple[np.ndarray, np.ndarray, float]:

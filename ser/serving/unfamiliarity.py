@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from ser.errors import BundleError
+from ser.serving.familiarity import functional_rows, principal_distance
 
 #: Where the experiment writes the detector (next to model.keras).
 DEFAULT_UNFAMILIARITY = Path(__file__).resolve().parents[2] / "models" / "unfamiliarity.npz"
@@ -206,18 +207,10 @@ class UnfamiliarityDetector:
         ValueError
             If the width is not ``n_functionals`` or a value is not finite.
         """
-        values = np.asarray(functionals, dtype=np.float64)
-        single = values.ndim == 1
-        values = np.atleast_2d(values)
-        if values.ndim != 2 or values.shape[1] != self.size:
-            raise ValueError(f"functionals must have shape (n, {self.size}), got {np.shape(functionals)}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("functionals hold NaN or infinite values; compute them with acoustic_functionals")
+        values, single = functional_rows(functionals, size=self.size)
         standard = self.standardize(values)
-        centred = standard - self.centre
-        projected = centred @ self.components.T
-        residual = np.maximum(np.sum(centred**2, axis=1) - np.sum(projected**2, axis=1), 0.0)
-        distance = np.sqrt(np.sum(projected**2 / self.variances, axis=1) + residual / self.residual_scale**2)
+        distance = principal_distance(standard - self.centre, components=self.components, variances=self.variances,
+                                      residual_scale=self.residual_scale)
         logit = standard @ self.domain_weights + self.domain_bias
         result = np.stack([distance, values[:, self.band_column], values[:, self.steadiness_column], logit], axis=1)
         return result[0] if single else result
