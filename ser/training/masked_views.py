@@ -18,9 +18,8 @@ from sklearn.linear_model import LogisticRegression
 
 from ser.serving.layers import STANDARDIZE_LIMIT
 from ser.training.clips import ClipSet
-from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
 from ser.training.masked_linear import MaskedLogistic, fit_masked_logistic, group_balanced_weights, masked_softmax
-from ser.training.networks import build_functional_model
+from ser.training.views import binary_softmax_head, linear_member
 
 
 def _training_rows(train: ClipSet, columns: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,9 +56,7 @@ def _binary_head(rows: np.ndarray, labels: np.ndarray, *, c: float) -> tuple[np.
     known = labels >= 0
     if len(np.unique(labels[known])) < 2:
         return np.zeros((rows.shape[1], 2)), np.zeros(2)
-    classifier = LogisticRegression(C=c, max_iter=3000).fit(rows[known], labels[known])
-    # sigmoid(w.x + b) is the softmax of the logits (0, w.x + b)
-    return np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1), np.array([0.0, classifier.intercept_[0]])
+    return binary_softmax_head(LogisticRegression(C=c, max_iter=3000).fit(rows[known], labels[known]))
 
 
 def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = None,
@@ -75,22 +72,12 @@ def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = 
     """
     rows, mean, scale = _training_rows(train, columns)
     copies = len(rows) // len(train)
-    n_features = train.functionals[1.0].shape[1]
-    used = np.arange(n_features) if columns is None else np.asarray(columns)
-    full_mean, full_scale = np.zeros(n_features), np.ones(n_features)
-    full_mean[used], full_scale[used] = mean, scale
-    model = build_functional_model(n_features=n_features, n_emotions=len(EMOTIONS))
-    model.get_layer("standardize").set_weights([full_mean.astype(np.float32), full_scale.astype(np.float32)])
     emotion = _emotion_fits(train, rows, grid=(c,), corpus_weights=corpus_weights)[c]
     heads = {"emotion": (emotion.coef, emotion.intercept)}
     for head in ("gender", "intensity"):
         heads[head] = _binary_head(rows, np.tile(getattr(train, head), copies), c=c)
-    for head, n_classes in (("emotion", len(EMOTIONS)), ("gender", len(GENDERS)), ("intensity", len(INTENSITIES))):
-        weights, bias = heads[head]
-        kernel = np.zeros((n_features, n_classes))
-        kernel[used] = weights
-        model.get_layer(head).set_weights([kernel.astype(np.float32), np.asarray(bias, dtype=np.float32)])
-    return model
+    return linear_member(n_features=train.functionals[1.0].shape[1], columns=columns, mean=mean, scale=scale,
+                         heads=heads)
 
 
 def corpus_mean_accuracy(probabilities: np.ndarray, clips: ClipSet, *,

@@ -98,23 +98,51 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     """
     copies = train.functional_copies()
     rows, mean, scale = _standardize(copies, columns)
-    n_features = train.functionals[1.0].shape[1]
+    heads = {}
+    for head, n_classes in (("emotion", len(EMOTIONS)), ("gender", len(GENDERS)), ("intensity", len(INTENSITIES))):
+        labels = np.tile(getattr(train, head), len(copies))
+        classifier = _logistic(rows, labels, c=c, balanced=head == "emotion", n_classes=n_classes)
+        if n_classes == 2:
+            heads[head] = binary_softmax_head(classifier)
+        else:
+            heads[head] = (classifier.coef_.T, classifier.intercept_)
+    return linear_member(n_features=train.functionals[1.0].shape[1], columns=columns, mean=mean, scale=scale,
+                         heads=heads)
+
+
+def binary_softmax_head(classifier: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted two-class logistic regression as a softmax kernel (n_columns, 2) and bias (2,):
+    sigmoid(w.x + b) is the softmax of the logits (0, w.x + b)."""
+    weights = classifier.coef_[0]
+    return np.stack([np.zeros(weights.shape[0]), weights], axis=1), np.array([0.0, classifier.intercept_[0]])
+
+
+def linear_member(*, n_features: int, columns: np.ndarray | None, mean: np.ndarray, scale: np.ndarray,
+                  heads: dict[str, tuple[np.ndarray, np.ndarray]]):
+    """The Keras model of a linear view (:func:`ser.training.networks.build_functional_model`)
+    holding fitted standardisation and heads.
+
+    Parameters
+    ----------
+    n_features : int
+        Width of the model's input (every functional).
+    columns : np.ndarray of int, shape (n_columns,), optional
+        The functionals the view reads; identity standardisation and zero weights elsewhere.
+    mean, scale : np.ndarray, shape (n_columns,)
+        Standardisation of those columns.
+    heads : dict
+        ``"emotion"``, ``"gender"``, ``"intensity"`` -> (kernel ``(n_columns, n_classes)``, bias ``(n_classes,)``).
+    """
     used = np.arange(n_features) if columns is None else np.asarray(columns)
     full_mean, full_scale = np.zeros(n_features), np.ones(n_features)
     full_mean[used], full_scale[used] = mean, scale
     model = build_functional_model(n_features=n_features, n_emotions=len(EMOTIONS))
     model.get_layer("standardize").set_weights([full_mean.astype(np.float32), full_scale.astype(np.float32)])
     for head, n_classes in (("emotion", len(EMOTIONS)), ("gender", len(GENDERS)), ("intensity", len(INTENSITIES))):
-        labels = np.tile(getattr(train, head), len(copies))
-        classifier = _logistic(rows, labels, c=c, balanced=head == "emotion", n_classes=n_classes)
-        if n_classes == 2:  # sigmoid(w.x + b) is the softmax of the logits (0, w.x + b)
-            weights = np.stack([np.zeros(rows.shape[1]), classifier.coef_[0]], axis=1)
-            bias = np.array([0.0, classifier.intercept_[0]])
-        else:
-            weights, bias = classifier.coef_.T, classifier.intercept_
+        weights, bias = heads[head]
         kernel = np.zeros((n_features, n_classes))
         kernel[used] = weights
-        model.get_layer(head).set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+        model.get_layer(head).set_weights([kernel.astype(np.float32), np.asarray(bias, dtype=np.float32)])
     return model
 
 
