@@ -202,8 +202,7 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
     """The answer in words: emotion + calibrated confidence, or a plain "not sure"; calibrated to
     the speaker, the answer without the calibration under it."""
     prediction = analysis.prediction
-    unfamiliar = analysis.unfamiliarity is not None and not analysis.unfamiliarity.familiar
-    if prediction.sure and unfamiliar:
+    if prediction.sure and warns(analysis.unfamiliarity):
         # Not green: the confidence was calibrated on voices like the training actors', and on
         # unlike audio the model is sure and wrong far more often (the Model page measures it).
         st.info(
@@ -230,10 +229,15 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
         st.caption(" · ".join(extras) + f" · {prediction.speech_seconds:.1f} s of sound scored")
 
 
+def warns(unfamiliarity: Unfamiliarity | None) -> bool:
+    """Whether the input was checked (:mod:`ser.serving.unfamiliarity`) and found unlike the training data."""
+    return unfamiliarity is not None and not unfamiliarity.familiar
+
+
 def show_unfamiliarity(unfamiliarity: Unfamiliarity | None) -> None:
-    """A plain warning under the answer when the input is unlike the training data
-    (:mod:`ser.serving.unfamiliarity`); nothing when it looks familiar or was not checked."""
-    if unfamiliarity is not None and not unfamiliarity.familiar:
+    """A plain warning under the answer when the input is unlike the training data; nothing when
+    it looks familiar or was not checked."""
+    if warns(unfamiliarity):
         st.warning("**Unlike the training data.** " + " ".join(unfamiliarity.messages) + " " + ADVICE)
 
 
