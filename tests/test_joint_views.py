@@ -17,6 +17,7 @@ from ser.serving.joint_views import (
     BOTH_CORPORA,
     JOINT_MODEL_FILE,
     JOINT_SETTINGS_FILE,
+    ROUTED_NOTE,
     STUDIO,
     joint_files_present,
     load_joint_views,
@@ -267,3 +268,25 @@ def test_half_a_pair_a_bad_temperature_or_other_widths_are_refused_with_how_to_r
         load_joint_views(folder, n_features=size + 1, n_emotions=8)
     with pytest.raises(BundleError, match="predicts 8 emotions but labels.json names 5"):
         load_joint_views(folder, n_features=size, n_emotions=5)
+
+
+def test_the_app_says_under_the_warning_when_the_joint_views_answered():
+    from streamlit.testing.v1 import AppTest
+
+    def page():  # runs as its own script: imports inside
+        import app_ui
+        from ser.serving.bundle import ClipPrediction
+        from ser.serving.joint_views import BOTH_CORPORA
+        from ser.serving.unfamiliarity import Unfamiliarity
+
+        routed = ClipPrediction(emotion="sad", confidence=0.6, probabilities={"sad": 0.6, "neutral": 0.4}, sure=True,
+                                answered_by=BOTH_CORPORA)
+        app_ui.show_unfamiliarity(Unfamiliarity(reasons=("unfamiliar_voice",)), prediction=routed)
+        app_ui.show_unfamiliarity(Unfamiliarity(reasons=("unfamiliar_voice",)),
+                                  prediction=ClipPrediction(emotion="sad", confidence=0.6, probabilities={}, sure=True))
+
+    at = AppTest.from_function(page, default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [box.value for box in at.warning]
+    assert len(warnings) == 2 and ROUTED_NOTE in warnings[0] and ROUTED_NOTE not in warnings[1]
