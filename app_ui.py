@@ -26,6 +26,7 @@ from ser.reporting import plots
 from ser.serving.analysis import NOT_SURE, Analysis, adapt_analysis, analyze_audio, answer_label
 from ser.serving.bundle import Bundle, ClipPrediction, load_bundle
 from ser.serving.cues import VoiceCues
+from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
 from ser.serving.segments import Segment
 from ser.serving.speaker import SpeakerAdaptation
 from ser.serving.unfamiliarity import ADVICE, Unfamiliarity
@@ -217,7 +218,7 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             f"{prediction.confidence:.0%} confidence, below the {bundle.confidence_threshold:.0%} the model "
             "needs to be right clearly more often than chance."
         )
-    show_unfamiliarity(analysis.unfamiliarity)
+    show_unfamiliarity(analysis.unfamiliarity, prediction=prediction)
     if analysis.unadapted is not None:
         st.caption(f"Calibrated to your voice. Without calibration: {in_words(analysis.unadapted)}")
     extras = []
@@ -234,11 +235,16 @@ def warns(unfamiliarity: Unfamiliarity | None) -> bool:
     return unfamiliarity is not None and not unfamiliarity.familiar
 
 
-def show_unfamiliarity(unfamiliarity: Unfamiliarity | None) -> None:
+def show_unfamiliarity(unfamiliarity: Unfamiliarity | None, *, prediction: ClipPrediction | None = None) -> None:
     """A plain warning under the answer when the input is unlike the training data; nothing when
-    it looks familiar or was not checked."""
+    it looks familiar or was not checked. When ``prediction`` was answered by the joint views
+    (:mod:`ser.serving.joint_views`), one sentence says so."""
+    routed = prediction is not None and prediction.answered_by == BOTH_CORPORA
     if warns(unfamiliarity):
-        st.warning("**Unlike the training data.** " + " ".join(unfamiliarity.messages) + " " + ADVICE)
+        st.warning("**Unlike the training data.** " + " ".join(unfamiliarity.messages) + " " + ADVICE
+                   + (" " + ROUTED_NOTE if routed else ""))
+    elif routed:  # most of the speech was routed, though no single reason held half of it
+        st.caption(ROUTED_NOTE)
 
 
 def summary_sentence(analysis: Analysis) -> str:

@@ -202,7 +202,7 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool, adaptation
         f"●</span> <b>{label}</b> · {prediction.confidence:.0%}</div>",
         unsafe_allow_html=True,  # the label comes from the bundle, not from the user
     )
-    app_ui.show_unfamiliarity(reading.unfamiliarity)
+    app_ui.show_unfamiliarity(reading.unfamiliarity, prediction=prediction)
     if adaptation is not None:
         st.caption(f"Calibrated to your voice. Without calibration: {app_ui.in_words(reading.prediction)}")
     if reading.audio_seconds < window - 0.01:

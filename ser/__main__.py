@@ -311,6 +311,7 @@ def command_predict(args: argparse.Namespace) -> int:
     from ser.serving.analysis import unfamiliar_codes
     from ser.serving.audio import decode_audio
     from ser.serving.bundle import load_bundle
+    from ser.serving.joint_views import BOTH_CORPORA
     from ser.serving.segments import score_recording
 
     try:
@@ -368,6 +369,8 @@ def command_predict(args: argparse.Namespace) -> int:
             if scored.adapted:
                 unadapted = scored.unadapted
                 note += f"  (adapted to the speaker; without: {unadapted.emotion} {unadapted.confidence:.2f})"
+            if prediction.answered_by == BOTH_CORPORA:
+                note += "  (answered by the model trained on both corpora: the voice is unlike RAVDESS's actors)"
             print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
             if scored.unfamiliarity is not None and not scored.unfamiliarity.familiar:
                 print(f"{path}\twarning: {scored.unfamiliarity.warning}", flush=True)

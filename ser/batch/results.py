@@ -198,7 +198,7 @@ class Layout:
         heads = [name for head in self.heads for name in (head, f"{head}_confidence")]
         unadapted = ["unadapted_emotion", "unadapted_confidence"] if self.calibrated else []
         return ["path", "emotion", "confidence", "sure", *unadapted, *self.probability_columns, *heads,
-                "unfamiliar", "speech_seconds", "duration_seconds", "error", "error_kind"]
+                "unfamiliar", "answered_by", "speech_seconds", "duration_seconds", "error", "error_kind"]
 
     @property
     def probability_columns(self) -> list[str]:
@@ -211,7 +211,8 @@ class Layout:
 
     def column_types(self, *, timeline: bool = False) -> dict[str, str]:
         """``column -> "string" | "float" | "bool"``, for typed formats (Parquet)."""
-        strings = {"path", "emotion", "unadapted_emotion", "unfamiliar", "error", "error_kind", *self.heads}
+        strings = {"path", "emotion", "unadapted_emotion", "unfamiliar", "answered_by", "error", "error_kind",
+                   *self.heads}
         booleans = {"sure", "voiced"}
         names = self.timeline_columns if timeline else self.columns
         return {name: "string" if name in strings else "bool" if name in booleans else "float" for name in names}
@@ -225,7 +226,7 @@ class Layout:
         if prediction is None:
             return row
         row.update(emotion=prediction.emotion, confidence=prediction.confidence, sure=prediction.sure,
-                   speech_seconds=prediction.speech_seconds)
+                   speech_seconds=prediction.speech_seconds, answered_by=prediction.answered_by)
         if result.unfamiliarity is not None:  # the codes that fired, ";"-joined ("" when none did)
             row["unfamiliar"] = ";".join(result.unfamiliarity.reasons)
         if self.calibrated and result.unadapted is not None:

@@ -27,12 +27,14 @@ from typing import Any
 import numpy as np
 
 from ser.batch.results import FileResult, Layout, SpeakerReference, score_file
+from ser.serving.joint_views import JOINT_MODEL_FILE, JOINT_SETTINGS_FILE
 
 #: Files a bundle needs (see :func:`ser.serving.bundle.load_bundle`), shipped to every worker.
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
-#: Files shipped too when the bundle has them: the "unlike the training data" detector, so a
-#: worker's rows carry the same ``unfamiliar`` column as ``predict``'s.
-OPTIONAL_BUNDLE_FILES = ("unfamiliarity.npz",)
+#: Files shipped too when the bundle has them: the "unlike the training data" detector and the joint
+#: views that answer such inputs (:mod:`ser.serving.joint_views`), so a worker's rows carry the same
+#: ``unfamiliar`` and ``answered_by`` columns and answers as ``predict``'s.
+OPTIONAL_BUNDLE_FILES = ("unfamiliarity.npz", JOINT_MODEL_FILE, JOINT_SETTINGS_FILE)
 
 
 def read_bundle_files(path: str | os.PathLike[str]) -> dict[str, bytes]:
@@ -122,6 +124,7 @@ class Scorer:
                     Path(folder, name).write_bytes(content)
                 self.bundle = load_bundle(folder)
                 _ = self.bundle.unfamiliarity_detector  # read now: the folder goes next
+                _ = self.bundle.joint_views  # likewise (loaded on first use elsewhere)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)  # the model is in memory now
         else:

@@ -131,8 +131,9 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time,
-        ``adapted``, ``unfamiliar`` (reason codes, None when not checked); calibrated, also the
-        ``unadapted`` answers and the ``reference``'s figures."""
+        ``adapted``, ``unfamiliar`` (reason codes, None when not checked), ``answered_by`` (which model
+        gave the emotion, :mod:`ser.serving.joint_views`); calibrated, also the ``unadapted`` answers and
+        the ``reference``'s figures."""
         prediction = self.prediction
         record = {
             "file": self.name,
@@ -159,6 +160,7 @@ class Analysis:
             "analysis_seconds": round(self.analysis_seconds, TIME_DIGITS),
             "adapted": self.adapted,
             "unfamiliar": unfamiliar_codes(self.unfamiliarity),
+            "answered_by": prediction.answered_by,
         }
         if self.adapted:
             record["unadapted"] = _answer_dict(self.unadapted) | {
@@ -195,7 +197,7 @@ def _answer_dict(prediction: ClipPrediction | None) -> dict[str, Any]:
 SEGMENT_COLUMNS = ["file", "answer", "confidence", "segment", "start", "end", "segment_answer",
                    "segment_confidence", "model_version", "threshold", "analysis_seconds", "adapted",
                    "unadapted_answer", "unadapted_confidence", "segment_unadapted_answer",
-                   "segment_unadapted_confidence", "unfamiliar"]
+                   "segment_unadapted_confidence", "unfamiliar", "answered_by"]
 
 
 def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
@@ -219,7 +221,7 @@ def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
                 "unadapted_answer": unadapted.get("answer"), "unadapted_confidence": unadapted.get("confidence"),
                 "segment_unadapted_answer": segment.get("unadapted", {}).get("answer"),
                 "segment_unadapted_confidence": segment.get("unadapted", {}).get("confidence"),
-                "unfamiliar": unfamiliar_text(record["unfamiliar"]),
+                "unfamiliar": unfamiliar_text(record["unfamiliar"]), "answered_by": record["answered_by"],
             })
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
 
@@ -233,11 +235,11 @@ def results_table(analyses: list[Analysis]) -> pd.DataFrame:
     """One row per analysed clip, as the detail view says it: file, seconds, answer ("not sure"
     below the threshold), best guess, confidence, segments; when any clip is calibrated to the
     speaker, also its answer "without calibration". ``unfamiliar`` names the reasons the input is
-    unlike the training data (:func:`unfamiliar_text`).
+    unlike the training data (:func:`unfamiliar_text`), ``answered_by`` the model that answered.
 
     Returns
     -------
-    pandas.DataFrame, shape (len(analyses), 7), or (len(analyses), 8) calibrated
+    pandas.DataFrame, shape (len(analyses), 8), or (len(analyses), 9) calibrated
     """
     calibrated = any(analysis.adapted for analysis in analyses)
     return pd.DataFrame([
@@ -249,6 +251,7 @@ def results_table(analyses: list[Analysis]) -> pd.DataFrame:
             "confidence": round(analysis.prediction.confidence, DIGITS),
             "segments": len(analysis.segments),
             "unfamiliar": unfamiliar_text(unfamiliar_codes(analysis.unfamiliarity)),
+            "answered_by": analysis.prediction.answered_by,
         } | ({"without calibration": answer_label(analysis.unadapted) if analysis.adapted else ""}
              if calibrated else {})
         for analysis in analyses

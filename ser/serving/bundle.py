@@ -3,7 +3,9 @@
 A bundle is a folder with ``model.keras``, ``labels.json``, ``config.json`` and
 ``metrics.json``. :func:`load_bundle` rebuilds the feature config from ``config.json``
 and loads the Keras model with ``safe_mode=True``; the CLI, the app and the benchmark all
-go through it.
+go through it. Optional files: ``unfamiliarity.npz`` (:mod:`ser.serving.unfamiliarity`) and the
+joint views trained on RAVDESS and ASED (:mod:`ser.serving.joint_views`), which answer the emotion
+of inputs the detector finds unlike the training data.
 
 Example
 -------
@@ -36,6 +38,14 @@ from ser.errors import BundleError, NoSpeechError
 from ser.serving.calibration import apply_temperature
 from ser.serving.features import window_features
 from ser.serving.functionals import acoustic_functionals, n_functionals
+from ser.serving.joint_views import (
+    BOTH_CORPORA,
+    STUDIO,
+    JointViews,
+    joint_files_present,
+    load_joint_views,
+    read_joint_settings,
+)
 from ser.serving.recording import Recording, functionals_workers
 from ser.serving.speech import SILENT_MESSAGE, SpeechSettings
 from ser.serving.unfamiliarity import Unfamiliarity, UnfamiliarityDetector, load_unfamiliarity
@@ -57,7 +67,10 @@ class ClipPrediction:
     """The answer for one clip.
 
     ``probabilities`` is calibrated and ordered as the bundle's labels; ``sure`` is False
-    when the top probability is below the bundle's confidence threshold.
+    when the top probability is below the bundle's confidence threshold. ``answered_by`` says
+    which model gave the emotion probabilities: :data:`~ser.serving.joint_views.STUDIO` (the main
+    model) or :data:`~ser.serving.joint_views.BOTH_CORPORA` (the joint views, for an input unlike
+    the training data; gender and intensity are still the main model's).
     """
 
     emotion: str
@@ -67,6 +80,7 @@ class ClipPrediction:
     gender: dict[str, float] | None = None
     intensity: dict[str, float] | None = None
     speech_seconds: float = 0.0
+    answered_by: str = STUDIO
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,6 +99,9 @@ class Timeline:
     voiced : np.ndarray of bool, shape (n_windows,)
     overall : ClipPrediction
         The voiced windows' probabilities averaged.
+    routed : np.ndarray of bool, shape (n_windows,), optional
+        Windows whose emotion the joint views answered (their own functionals unlike the
+        training data, :meth:`Bundle.timeline_of`); all False (or None) otherwise.
     """
 
     starts: np.ndarray
@@ -92,6 +109,7 @@ class Timeline:
     probabilities: np.ndarray
     voiced: np.ndarray
     overall: ClipPrediction
+    routed: np.ndarray | None = None
 
 
 class Bundle:
@@ -110,6 +128,8 @@ class Bundle:
         self.speech_settings = SpeechSettings()
         self._lock = threading.Lock()
         self._compiled: Any = None  # the compiled forward pass, built on first use
+        self._joint_lock = threading.Lock()  # segments are scored on threads: load the joint views once
+        self._joint: JointViews | None = None
 
     def _forward(self) -> Any:
         """The model's forward pass compiled once into a TensorFlow graph (call under the lock).
@@ -177,13 +197,57 @@ class Bundle:
     def unfamiliarity_of(self, recording: Recording) -> Unfamiliarity | None:
         """Which unfamiliarity checks fire on a recording :meth:`predict_recording` has scored.
 
-        Reads the functionals that prediction extracted (no second pass). None when the bundle
-        has no detector or the recording was not scored.
+        Reads the functionals that prediction extracted (no second pass), assessed once per
+        prediction (the verdict that routed it is kept on the recording). None when the bundle has
+        no detector or the recording was not scored.
         """
         detector = self.unfamiliarity_detector
         if detector is None or recording.functionals is None:
             return None
-        return detector.assess(recording.functionals)
+        if recording.unfamiliarity is None:
+            recording.unfamiliarity = detector.assess(recording.functionals)
+        return recording.unfamiliarity
+
+    @functools.cached_property
+    def has_joint_views(self) -> bool:
+        """Whether the bundle holds ``joint_views.keras`` and ``joint_views.json`` (checked, not loaded).
+
+        Raises
+        ------
+        BundleError
+            If it holds one without the other, or the model reads no functionals.
+        """
+        present = joint_files_present(self.path)
+        if present and not self.uses_functionals:
+            raise BundleError(f"{self.path} holds joint views but its model reads no functionals; "
+                              "remove joint_views.keras and joint_views.json or ship the functionals model")
+        if present:
+            read_joint_settings(self.path)  # a bad temperature fails at load, not at the first unfamiliar input
+        return present
+
+    @property
+    def joint_views(self) -> JointViews | None:
+        """The joint views trained on RAVDESS and ASED (:mod:`ser.serving.joint_views`), loaded on
+        first use so bundles without them (and familiar inputs) load no second model; None without the files.
+
+        Raises
+        ------
+        BundleError
+            If the files are broken or made for other functionals or emotions.
+        """
+        if not self.has_joint_views:
+            return None
+        with self._joint_lock:
+            if self._joint is None:
+                self._joint = load_joint_views(self.path, n_features=n_functionals(self.config),
+                                               n_emotions=len(self.emotions))
+            return self._joint
+
+    @property
+    def routes_unfamiliar(self) -> bool:
+        """Whether inputs unlike the training data are answered by the joint views (the bundle has
+        both them and the unfamiliarity detector)."""
+        return self.has_joint_views and self.unfamiliarity_detector is not None
 
     def score_windows(self, windows: np.ndarray, *, functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw (uncalibrated) head probabilities for windows.
@@ -234,8 +298,14 @@ class Bundle:
         """
         return Recording(waveform, sample_rate=sample_rate, config=self.config, speech_settings=self.speech_settings)
 
-    def _clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float) -> ClipPrediction:
-        emotion = apply_temperature(probabilities["emotion"], temperature=self.temperature)
+    def _clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float,
+                         joint: np.ndarray | None = None) -> ClipPrediction:
+        """The answer from the main model's mean head probabilities; with ``joint`` (the joint
+        views' untempered probabilities, shape (n_emotions,)), the emotion comes from those."""
+        if joint is None:
+            emotion = apply_temperature(probabilities["emotion"], temperature=self.temperature)
+        else:
+            emotion = apply_temperature(joint, temperature=self.joint_views.settings.temperature)
         best = int(np.argmax(emotion))
         extra = {
             head: {name: float(p) for name, p in zip(self.labels[head], probabilities[head], strict=True)}
@@ -250,6 +320,7 @@ class Bundle:
             gender=extra.get("gender"),
             intensity=extra.get("intensity"),
             speech_seconds=speech_seconds,
+            answered_by=STUDIO if joint is None else BOTH_CORPORA,
         )
 
     def predict_clip(self, waveform: np.ndarray, *, sample_rate: int) -> ClipPrediction:
@@ -270,7 +341,11 @@ class Bundle:
         return self.predict_recording(self.recording(waveform, sample_rate=sample_rate))
 
     def predict_recording(self, recording: Recording) -> ClipPrediction:
-        """:meth:`predict_clip` of a recording, reusing whatever stages it has computed already."""
+        """:meth:`predict_clip` of a recording, reusing whatever stages it has computed already.
+
+        When the bundle :attr:`routes_unfamiliar` and any unfamiliarity check fires on the clip's
+        functionals, the emotion probabilities are the joint views' (``answered_by`` says so).
+        """
         config = self.config
         try:
             utterance, refused = recording.utterance, None
@@ -288,9 +363,13 @@ class Bundle:
         windows, _ = window_features(recording.utterance_log_mel, config=config)
         functionals = pending.result() if pending is not None else None
         recording.functionals = functionals  # kept for the voice-quality cues: extracted once
+        recording.unfamiliarity = None  # assessed from these functionals (once) by unfamiliarity_of
         outputs = self.score_windows(windows, functionals=functionals)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
-        return self._clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate)
+        joint = None
+        if functionals is not None and self.routes_unfamiliar and not self.unfamiliarity_of(recording).familiar:
+            joint = self.joint_views.probabilities(functionals)
+        return self._clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate, joint=joint)
 
     def timeline(self, waveform: np.ndarray, *, sample_rate: int) -> Timeline:
         """Score a long recording window by window (``config.window_seconds`` long,
@@ -304,7 +383,14 @@ class Bundle:
         return self.timeline_of(self.recording(waveform, sample_rate=sample_rate))
 
     def timeline_of(self, recording: Recording) -> Timeline:
-        """:meth:`timeline` of a recording, reusing whatever stages it has computed already."""
+        """:meth:`timeline` of a recording, reusing whatever stages it has computed already.
+
+        When the bundle :attr:`routes_unfamiliar`, each window is routed on its own functionals'
+        verdict (``Timeline.routed``), and the overall answer is the joint views' (their mean
+        probabilities over the voiced windows, tempered as one clip) when the routed windows are at
+        least half of the voiced ones: as a recording's verdict counts a reason when half its speech
+        shows it (:func:`ser.serving.unfamiliarity.combine_unfamiliarity`).
+        """
         config = self.config
         features = recording.log_mel
         # A frame is "sound" when its energy is within trim_top_db of the loudest frame.
@@ -338,11 +424,22 @@ class Bundle:
             functionals = np.stack(rows)
         outputs = self.score_windows(windows[voiced], functionals=functionals)
         emotion = apply_temperature(outputs["emotion"], temperature=self.temperature)
+        routed, joint = np.zeros(len(starts), dtype=bool), None
+        if functionals is not None and self.routes_unfamiliar:
+            detector = self.unfamiliarity_detector
+            unfamiliar = detector.flags(detector.statistics(functionals)).any(axis=1)  # one verdict per window
+            if unfamiliar.any():
+                joint_views = self.joint_views
+                joint = joint_views.probabilities(functionals)
+                emotion[unfamiliar] = apply_temperature(joint[unfamiliar], temperature=joint_views.settings.temperature)
+                routed[voiced] = unfamiliar
+                joint = joint.mean(axis=0) if unfamiliar.mean() >= 0.5 else None
         probabilities = np.full((len(starts), len(self.emotions)), np.nan)
         probabilities[voiced] = emotion
         overall = self._clip_prediction(
             {head: values.mean(axis=0) for head, values in outputs.items()},
             speech_seconds=float(loud.sum() / config.frames_per_second),
+            joint=joint,
         )
         start_seconds = starts / config.frames_per_second
         return Timeline(
@@ -351,6 +448,7 @@ class Bundle:
             probabilities=probabilities,
             voiced=voiced,
             overall=overall,
+            routed=routed,
         )
 
 
@@ -403,6 +501,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
             f"the model predicts {units} emotions but labels.json names "
             f"{len(labels['emotion'])}; the bundle files come from different trainings"
         )
+    _ = bundle.has_joint_views  # fails fast on half a pair of joint-views files (the model loads on first use)
     LOGGER.info("loaded the model bundle %s in %.1f s", path, time.perf_counter() - started)
     return bundle
 

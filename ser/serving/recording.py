@@ -25,6 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from ser.serving.audio import resample
 from ser.serving.features import log_mel_spectrogram, prepare_waveform, remove_dc, trim_utterance
 from ser.serving.functionals import acoustic_functionals
 from ser.serving.speech import SpeechActivity, SpeechSettings, detect_speech, is_silent
+
+if TYPE_CHECKING:
+    from ser.serving.unfamiliarity import Unfamiliarity
 
 
 @functools.cache
@@ -96,6 +100,9 @@ class Recording:
         #: :meth:`ser.serving.bundle.Bundle.predict_recording` has extracted them for the model (None
         #: before, or when the model uses none): the voice-quality cues (:mod:`ser.serving.cues`) reuse them.
         self.functionals: np.ndarray | None = None
+        #: The unfamiliarity verdict on :attr:`functionals`, cached by
+        #: :meth:`ser.serving.bundle.Bundle.unfamiliarity_of` (it routed the answer; assessed once).
+        self.unfamiliarity: Unfamiliarity | None = None
 
     @property
     def duration(self) -> float:

@@ -47,6 +47,7 @@ import numpy as np
 from ser.errors import NoSpeechError
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.cues import VoiceCues, recording_cues
+from ser.serving.joint_views import BOTH_CORPORA, STUDIO
 from ser.serving.recording import Recording
 from ser.serving.speaker import SpeakerAdaptation, adapt_prediction
 from ser.serving.speech import SILENT_MESSAGE, SpeechActivity
@@ -204,7 +205,9 @@ def speech_segments(activity: SpeechActivity, *, settings: SegmentSettings | Non
 def combine(predictions: list[ClipPrediction], *, bundle: Bundle) -> ClipPrediction:
     """Segments' answers averaged, weighted by their seconds of speech (calibrated probabilities).
 
-    Returns the single prediction itself when there is one.
+    Returns the single prediction itself when there is one. ``answered_by`` is the joint views'
+    when the segments they answered hold at least half the speech: as the recording's unfamiliarity
+    verdict counts a reason (:func:`recording_unfamiliarity`).
     """
     if not predictions:
         raise ValueError("combine needs at least one prediction")
@@ -220,6 +223,7 @@ def combine(predictions: list[ClipPrediction], *, bundle: Bundle) -> ClipPredict
 
     probabilities = average([p.probabilities for p in predictions])
     emotion = max(probabilities, key=probabilities.get)
+    routed = sum(w for w, p in zip(weights, predictions, strict=True) if p.answered_by == BOTH_CORPORA)
     return ClipPrediction(
         emotion=emotion,
         confidence=probabilities[emotion],
@@ -228,6 +232,7 @@ def combine(predictions: list[ClipPrediction], *, bundle: Bundle) -> ClipPredict
         gender=average([p.gender for p in predictions]),
         intensity=average([p.intensity for p in predictions]),
         speech_seconds=float(sum(p.speech_seconds for p in predictions)),
+        answered_by=BOTH_CORPORA if routed >= 0.5 else STUDIO,
     )
 
 
