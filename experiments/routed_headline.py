@@ -1,7 +1,8 @@
 """The shipped bundle's answer with its routing, on speakers it never heard: writes ``models/routing.json``.
 
-The bundle answers with its main model (RAVDESS only) unless the unfamiliarity checks fire
-(``ser.serving.unfamiliarity``), and then with the joint views (RAVDESS and ASED,
+The bundle answers with its main model (RAVDESS only) unless the unfamiliar-voice check fires
+(``ser.serving.unfamiliarity``: the voice is more like ASED's speakers than any RAVDESS actor's), and then
+with the joint views (RAVDESS and ASED,
 ``experiments.joint_views``). Every part is taken out of fold, so no clip is answered by anything
 that heard its speaker:
 
@@ -13,7 +14,7 @@ that heard its speaker:
 - the joint views: their 5-fold cross-validated answers on both corpora (the RAVDESS part exactly the
   headline's folds; ``runs/joint_views/joint-joint_cv.npz`` from ``experiments.joint_views``), tempered
   with the shipped joint temperature;
-- the checks: statistics from detectors fitted without the speaker (5 folds, ``experiments.unfamiliarity``),
+- the check: statistics from detectors fitted without the speaker (5 folds, ``experiments.unfamiliarity``),
   each fold's thresholds from the other folds' RAVDESS actors.
 
 Calibration: each speaker's two neutral reference clips (``ser.training.corpora.reference_clips``; not
@@ -34,6 +35,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The check whose verdict routes a clip to the joint views (``joint_views.json``'s ``route``): the voice,
+#: not the channel; on telephone-band copies of RAVDESS the joint views are worse than the main model.
+ROUTE_CHECK = "unfamiliar_voice"
 PROTOCOL = (
     "Held-out speakers only. RAVDESS: speech of actors 1-20, 5 folds by actor, 8 emotions; ASED: 65 speakers, "
     "5 emotions (the main model never heard ASED; the joint views and the checks in 5 folds by speaker); "
@@ -72,10 +76,13 @@ def adapt(probabilities: np.ndarray, *, speakers: np.ndarray, reference: np.ndar
     return adapted, adaptations
 
 
-def out_of_fold_route(models: Path, ravdess_rows: np.ndarray, ased_rows: np.ndarray, n_clips: int) -> np.ndarray:
-    """Whether any check fires on each clip, from detectors and thresholds that never saw its speaker."""
+def out_of_fold_route(models: Path, ravdess_rows: np.ndarray, ased_rows: np.ndarray, n_clips: int, *,
+                      check: str = ROUTE_CHECK) -> np.ndarray:
+    """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker."""
     from experiments.unfamiliarity import FOLDS, fires, load_sets, out_of_fold, threshold_of
-    from ser.serving.unfamiliarity import load_unfamiliarity
+    from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
+
+    column = CHECKS.index(check)
 
     shipped = load_unfamiliarity(models / "unfamiliarity.npz")
     sets = load_sets(None, models)
@@ -87,9 +94,9 @@ def out_of_fold_route(models: Path, ravdess_rows: np.ndarray, ased_rows: np.ndar
     for fold in range(FOLDS):
         thresholds = threshold_of(ravdess[folds != fold])
         mine = folds == fold
-        route[ravdess_rows[mine]] = fires(ravdess[mine], thresholds).any(axis=1)
+        route[ravdess_rows[mine]] = fires(ravdess[mine], thresholds)[:, column]
         mine = (ased_folds == fold) & np.isfinite(statistics["ased"]).all(axis=1)
-        route[ased_rows[mine]] = fires(statistics["ased"][mine], thresholds).any(axis=1)
+        route[ased_rows[mine]] = fires(statistics["ased"][mine], thresholds)[:, column]
     return route
 
 
@@ -142,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (np.array_equal(sets["ravdess"]["actor"], table["speaker"].iloc[ravdess_rows].str[-2:].astype(int))
             and np.array_equal(sets["ased"]["speaker"], table["speaker"].iloc[ased_rows].str[-2:].astype(int))):
         raise SystemExit("the cached familiarity sets are not in the study's clip order: rebuild them")
+    if header.get("route") != ROUTE_CHECK:
+        raise SystemExit(f"joint_views.json routes on {header.get('route')!r}, this study on {ROUTE_CHECK!r}")
     route = out_of_fold_route(args.models, ravdess_rows, ased_rows, len(table))
     routed = routed_probabilities(main_answers, joint, route)
 

@@ -142,8 +142,8 @@ def show_routing(routing: RoutingResults) -> None:
     rows = routing_rows(routing)
     ravdess = rows[0]
     st.markdown(
-        "The main model learnt from RAVDESS's actors only. When the input is unlike them (the warning below "
-        "fires), the answer comes instead from **two linear views trained on RAVDESS and ASED** (two corpora, two "
+        "The main model learnt from RAVDESS's actors only. When the voice is unlike theirs (the warning below "
+        "names it), the answer comes instead from **two linear views trained on RAVDESS and ASED** (two corpora, two "
         f"languages). On RAVDESS's unseen actors that costs {100 * (ravdess.main_accuracy - ravdess.accuracy):.1f} "
         "points; on ASED's unseen speakers:"
     )
@@ -155,7 +155,7 @@ def show_routing(routing: RoutingResults) -> None:
             "largest answer share": f"{row.largest_share[0]} {percent(row.largest_share[1])}",
             "with a reference": percent(row.calibrated_after)} for row in rows])
     st.caption("Accuracy / unweighted average recall among the set's emotions, every clip from a speaker never heard "
-               "(the main model's and the joint views' cross-validation by speaker, the checks from folds without the "
+               "(the main model's and the joint views' cross-validation by speaker, the check from folds without the "
                "speaker). ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
                "what they do for a language neither model heard cannot be measured with two corpora. "
                f"Reproduce with `{routing.command}`.")

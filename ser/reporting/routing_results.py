@@ -1,6 +1,6 @@
 """``models/routing.json``: the shipped bundle's answer with its routing, on speakers it never heard.
 
-The bundle answers with its main model (trained on RAVDESS) unless the unfamiliarity checks fire,
+The bundle answers with its main model (trained on RAVDESS) unless the unfamiliar-voice check fires,
 and then with the joint views (trained on RAVDESS and ASED; ``models/joint_views.keras``). Every
 part of that answer is measured out of fold here: the main model's cross-validated answers on
 RAVDESS and its answers on ASED (which it never heard), the joint views' cross-validated answers
