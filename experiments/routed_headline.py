@@ -17,6 +17,10 @@ that heard its speaker:
 - the check: statistics from detectors fitted without the speaker (5 folds, ``experiments.unfamiliarity``),
   each fold's thresholds from the other folds' RAVDESS actors.
 
+Across corpora (no routing): the main model on every ASED clip, and the joint views' recipe trained on ASED
+only on RAVDESS's clips of ASED's five emotions (``python -m experiments.cross_corpus --recipe shipped
+--protocol ased_cv --protocol ased_to_ravdess`` saves its answers to ``runs/cross_corpus/``).
+
 Calibration: each speaker's two neutral reference clips (``ser.training.corpora.reference_clips``; not
 scored) give the neutral floor (``ser.serving.speaker``) for the speaker's other routed answers.
 
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     from ser.reporting.corpus_results import calibrated_comparison, corpus_comparison
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import FILES, ROUTING_COMMAND, SCHEMAS
-    from ser.reporting.routing_results import RoutedSet, RoutingResults
+    from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResults
     from ser.reporting.schema import write_results
     from ser.serving.bundle import load_bundle
     from ser.serving.calibration import apply_temperature
@@ -192,11 +196,35 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * entry.routed.app.accuracy:.1f}) | calibrated "
               f"{100 * entry.calibrated.unadapted.restricted.accuracy:.1f} -> "
               f"{100 * entry.calibrated.adapted.restricted.accuracy:.1f}", flush=True)
+    across = []
+    ravdess_shared = (corpus == "ravdess") & np.isin(truth, ased_emotions)
+    ased_trained = np.full_like(main_answers, np.nan)
+    saved_across = np.load(args.runs / "cross_corpus" / "shipped-ased_to_ravdess.npz")
+    ased_trained[saved_across["rows"]] = saved_across["fused"]
+    for name, rows, answers, description in (
+        ("ravdess_to_ased", corpus == "ased", main_answers,
+         "the main model (trained on RAVDESS only) on every ASED clip, 5 emotions"),
+        ("ased_to_ravdess", ravdess_shared, ased_trained,
+         "the joint views' recipe trained on ASED only (all 65 speakers) on RAVDESS's clips of ASED's 5 emotions"),
+    ):
+        shared = {"truth": truth[rows], "speakers": speakers[rows], "labels": labels, "emotions": ased_emotions,
+                  "threshold": threshold}
+        calibrated_answers, calibrations = adapt(answers[rows], speakers=speakers[rows], reference=reference[rows],
+                                                 neutral=neutral)
+        across.append(AcrossCorpora(
+            name=name, description=description, scores=corpus_comparison(answers[rows], **shared),
+            calibrated=calibrated_comparison(answers[rows], calibrated_answers, reference=reference[rows],
+                                             adaptations=calibrations, **shared)))
+        entry = across[-1]
+        print(f"{name:16s} {100 * entry.scores.restricted.accuracy:.1f} / UAR {100 * entry.scores.restricted.uar:.1f}"
+              f" (app {100 * entry.scores.app.accuracy:.1f}) | calibrated "
+              f"{100 * entry.calibrated.unadapted.restricted.accuracy:.1f} -> "
+              f"{100 * entry.calibrated.adapted.restricted.accuracy:.1f}", flush=True)
     out = RoutingResults(
         schema=SCHEMAS[RoutingResults], model_sha256=model_sha256(args.models / "model.keras"),
         joint_views_sha256=model_sha256(args.models / "joint_views.keras"), measured=utc_now(),
         command=ROUTING_COMMAND, versions=package_versions(), protocol=PROTOCOL, labels=labels,
-        joint_temperature=float(header["temperature"]), sets=results,
+        joint_temperature=float(header["temperature"]), sets=results, across_corpora=across,
     )
     write_results(args.models / FILES[RoutingResults][0], out)
     print(f"wrote {args.models / FILES[RoutingResults][0]}")

@@ -159,6 +159,18 @@ def show_routing(routing: RoutingResults) -> None:
                "speaker). ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
                "what they do for a language neither model heard cannot be measured with two corpora. "
                f"Reproduce with `{routing.command}`.")
+    if routing.across_corpora:
+        st.markdown("**Across corpora**, with no routing: a model trained on one corpus only, on every clip of the "
+                    "other. Recall of each emotion, and in brackets how often it is the answer (a collapse shows):")
+        rows = []
+        for entry in routing.across_corpora:
+            scores = entry.scores.restricted
+            rows.append({"model, clips": f"{entry.description} ({scores.answered})",
+                         "accuracy / recall": f"{percent(scores.accuracy)} / {percent(scores.uar)}",
+                         "per emotion": ", ".join(f"{name} {percent(recall)} ({percent(scores.answer_share[name])})"
+                                                  for name, recall in scores.recall.items()),
+                         "with a reference": percent(entry.calibrated.adapted.restricted.accuracy)})
+        table(rows)
 
 
 def show_unfamiliarity(figures: UnfamiliarityResults) -> None:

@@ -14,7 +14,7 @@ from ser.reporting import results as r
 from ser.reporting.corpus_results import calibrated_comparison, corpus_comparison
 from ser.reporting.model_card import render
 from ser.reporting.model_results import load_model_results
-from ser.reporting.routing_results import RoutedSet, RoutingResults, routing_rows
+from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResults, routing_rows
 from ser.reporting.schema import write_results
 from ser.serving.calibration import apply_temperature
 from ser.training.data import EMOTIONS
@@ -113,9 +113,12 @@ def routing_fixture(seed: int = 4) -> RoutingResults:
                               routed=corpus_comparison(routed, **shared), main_only=corpus_comparison(main, **shared),
                               calibrated=calibrated_comparison(routed, routed, reference=reference,
                                                                adaptations=adaptations, **shared)))
+    across = [AcrossCorpora(name=f"across_{entry.name}", description=f"across to {entry.name} (fixture)",
+                            scores=entry.main_only, calibrated=entry.calibrated) for entry in sets[:2]]
     return RoutingResults(schema=r.SCHEMAS[RoutingResults], model_sha256=SHA, joint_views_sha256="b" * 64,
                           measured="2026-12-02 10:00 UTC", command=r.ROUTING_COMMAND, versions={"numpy": "x"},
-                          protocol="held-out speakers (fixture)", labels=LABELS, joint_temperature=0.97, sets=sets)
+                          protocol="held-out speakers (fixture)", labels=LABELS, joint_temperature=0.97, sets=sets,
+                          across_corpora=across)
 
 
 def test_routing_json_round_trips_and_its_table_reads_the_sets(tmp_path):
@@ -146,3 +149,6 @@ def test_the_card_shows_routing_only_for_the_joint_views_it_was_measured_on(bund
     card = render(results)
     row = routing_rows(results.routing)[1]
     assert "## Voices unlike RAVDESS" in card and f"**{100 * row.accuracy:.1f}% / {100 * row.uar:.1f}%**" in card
+    across = results.routing.across_corpora[1].scores.restricted
+    assert "across to ased (fixture)" in card
+    assert f"neutral {100 * across.recall['neutral']:.1f}% ({100 * across.answer_share['neutral']:.1f}%)" in card

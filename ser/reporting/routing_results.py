@@ -45,11 +45,35 @@ class RoutedSet:
 
 
 @dataclasses.dataclass(frozen=True)
+class AcrossCorpora:
+    """A model trained on one corpus only, on every clip of the other (none of whose speakers it heard).
+
+    Attributes
+    ----------
+    name : str
+        ``"ravdess_to_ased"`` or ``"ased_to_ravdess"``.
+    description : str
+        The model and the clips in words.
+    scores : Comparison
+        As the app answers and restricted to the test corpus's emotions.
+    calibrated : CalibratedComparison
+        With each test speaker's two neutral reference clips (not scored) and without.
+    """
+
+    name: str
+    description: str
+    scores: Comparison
+    calibrated: CalibratedComparison
+
+
+@dataclasses.dataclass(frozen=True)
 class RoutingResults:
     """What ``python -m experiments.routed_headline`` measured (see the module docstring).
 
     ``sets`` are, in order, RAVDESS (8 emotions), ASED all sentences and ASED common sentences
-    (5 emotions; "restricted" answers among them, "app" among all 8).
+    (5 emotions; "restricted" answers among them, "app" among all 8). ``across_corpora``: the main
+    model (RAVDESS only) on ASED, and the joint views' recipe trained on ASED only on RAVDESS's clips
+    of ASED's emotions.
     """
 
     schema: str
@@ -62,6 +86,7 @@ class RoutingResults:
     labels: list[str]
     joint_temperature: float
     sets: list[RoutedSet]
+    across_corpora: list[AcrossCorpora]
 
     def set_named(self, name: str) -> RoutedSet:
         """The set called ``name``; KeyError names the ones there are."""
