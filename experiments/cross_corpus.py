@@ -86,6 +86,14 @@ PROTOCOLS = ("ravdess_cv", "ased_cv", "ravdess_to_ased", "ased_to_ravdess", "joi
 N_FOLDS, SEED = 5, 0
 
 
+def clip_table(ravdess: Path, ased: Path):
+    """RAVDESS speech of actors 1-20, then all of ASED: the rows every saved answer of this study indexes."""
+    table = index_corpora([ravdess.resolve(), ased.resolve()])
+    table = table[table["vocal_channel"] == "speech"].reset_index(drop=True)
+    order = np.concatenate([np.flatnonzero(table["corpus"] == corpus) for corpus in ("ravdess", "ased")])
+    return table.iloc[order].reset_index(drop=True)
+
+
 def load_clips(ravdess: Path, ased: Path, cache: Path) -> FunctionalClips:
     """RAVDESS speech of actors 1-20 and all of ASED, with (cached) functionals of every copy."""
     import pandas as pd
@@ -94,8 +102,7 @@ def load_clips(ravdess: Path, ased: Path, cache: Path) -> FunctionalClips:
     from ser.training.cache import load_functionals, load_room_functionals
 
     config = FeatureConfig()
-    table = index_corpora([ravdess.resolve(), ased.resolve()])
-    table = table[table["vocal_channel"] == "speech"].reset_index(drop=True)
+    table = clip_table(ravdess, ased)
     speeds, rooms = {}, []
     for corpus in ("ravdess", "ased"):  # cached per corpus: one file list each
         part = table[table["corpus"] == corpus]
@@ -103,8 +110,6 @@ def load_clips(ravdess: Path, ased: Path, cache: Path) -> FunctionalClips:
         for speed, values in load_functionals(index, config=config, cache_dir=cache).items():
             speeds.setdefault(speed, []).append(values)
         rooms.append(load_room_functionals(index, config=config, cache_dir=cache))
-    order = np.concatenate([np.flatnonzero(table["corpus"] == corpus) for corpus in ("ravdess", "ased")])
-    table = table.iloc[order].reset_index(drop=True)
     clips = FunctionalClips(
         table=table, speeds={speed: np.concatenate(parts) for speed, parts in speeds.items()},
         room=np.concatenate(rooms),

@@ -32,6 +32,7 @@ from ser.reporting.metrics import ClipSetScores
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.results import TrainingResults
+from ser.reporting.routing_results import RoutingResults, routing_rows
 from ser.reporting.schema import ResultsError
 from ser.reporting.summary import corpus_summary, percent, plain_summary, sentence
 from ser.reporting.unfamiliarity_results import UnfamiliarityResults
@@ -134,6 +135,42 @@ def show_corpus_check(check: CorpusCheckResults, *, training: TrainingResults) -
     st.caption(f"{sentence(check.protocol)} Reproduce with `{check.command}`. A study of the linear views across "
                "corpora (trained on ASED and tested on RAVDESS, and on both corpora; not the shipped model) is in "
                "docs/cross-corpus.md.")
+
+
+def show_routing(routing: RoutingResults) -> None:
+    """How the bundle answers voices unlike RAVDESS's actors (the joint views), on speakers it never heard."""
+    rows = routing_rows(routing)
+    ravdess = rows[0]
+    st.markdown(
+        "The main model learnt from RAVDESS's actors only. When the voice is unlike theirs (the warning below "
+        "names it), the answer comes instead from **two linear views trained on RAVDESS and ASED** (two corpora, two "
+        f"languages). On RAVDESS's unseen actors that costs {100 * (ravdess.main_accuracy - ravdess.accuracy):.1f} "
+        "points; on ASED's unseen speakers:"
+    )
+    table([{"clips": f"{row.description} ({row.answered})",
+            "answered by the joint views": percent(row.routed_share),
+            "main model alone": f"{percent(row.main_accuracy)} / {percent(row.main_uar)}",
+            "as shipped": f"{percent(row.accuracy)} / {percent(row.uar)}",
+            "neutral called neutral": percent(row.neutral_recall),
+            "largest answer share": f"{row.largest_share[0]} {percent(row.largest_share[1])}",
+            "with a reference": percent(row.calibrated_after)} for row in rows])
+    st.caption("Accuracy / unweighted average recall among the set's emotions, every clip from a speaker never heard "
+               "(the main model's and the joint views' cross-validation by speaker, the check from folds without the "
+               "speaker). ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
+               "what they do for a language neither model heard cannot be measured with two corpora. "
+               f"Reproduce with `{routing.command}`.")
+    if routing.across_corpora:
+        st.markdown("**Across corpora**, with no routing: a model trained on one corpus only, on every clip of the "
+                    "other. Recall of each emotion, and in brackets how often it is the answer (a collapse shows):")
+        rows = []
+        for entry in routing.across_corpora:
+            scores = entry.scores.restricted
+            rows.append({"model, clips": f"{entry.description} ({scores.answered})",
+                         "accuracy / recall": f"{percent(scores.accuracy)} / {percent(scores.uar)}",
+                         "per emotion": ", ".join(f"{name} {percent(recall)} ({percent(scores.answer_share[name])})"
+                                                  for name, recall in scores.recall.items()),
+                         "with a reference": percent(entry.calibrated.adapted.restricted.accuracy)})
+        table(rows)
 
 
 def show_unfamiliarity(figures: UnfamiliarityResults) -> None:
@@ -253,6 +290,9 @@ if check is None:
             "corpus it never heard (ASED, Amharic) and writes `corpus_check.json`.")
 else:
     show_corpus_check(check, training=training)
+if results.routing is not None:
+    st.subheader("Voices unlike RAVDESS's actors")
+    show_routing(results.routing)
 
 # ---- for specialists --------------------------------------------------------------------------------
 st.header("For specialists")

@@ -117,7 +117,8 @@ def bundle_folder(tmp_path) -> Path:
 
 LOADERS = {r.TrainingResults: r.load_training, r.EvaluationResults: r.load_evaluation,
            r.RobustnessResults: r.load_robustness, r.SeedCheckResults: r.load_seed_check,
-           r.LevelCheckResults: r.load_level_check, r.CorpusCheckResults: r.load_corpus_check}
+           r.LevelCheckResults: r.load_level_check, r.CorpusCheckResults: r.load_corpus_check,
+           r.RoutingResults: r.load_routing}
 
 
 def test_every_loader_round_trips_its_dataclass(bundle_folder, tmp_path):
@@ -293,6 +294,7 @@ WRITERS = {
     ("experiments/seed_check.py", "main"): "SeedCheckResults",
     ("experiments/level_check.py", "main"): "LevelCheckResults",
     ("experiments/corpus_check.py", "main"): "CorpusCheckResults",
+    ("experiments/routed_headline.py", "main"): "RoutingResults",
 }
 
 

@@ -24,6 +24,7 @@ from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH
 from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.results import EVALUATE_COMMAND
+from ser.reporting.routing_results import routing_rows
 
 #: How each entry of ``cross_validation.views`` is named in the model card and on the Model page.
 VIEW_NAMES: dict[str, str] = {
@@ -155,6 +156,8 @@ def _context(results: ModelResults) -> dict[str, Any]:
         "corpus_check": results.corpus_check,
         "corpus_targets": _corpus_targets(results.corpus_check),
         "unfamiliarity": results.unfamiliarity,
+        "routing": results.routing,
+        "routing_rows": routing_rows(results.routing) if results.routing else [],
         "bench": results.bench,
         "notes": results.notes,
         "view_names": VIEW_NAMES,

@@ -31,9 +31,11 @@ from ser.reporting.results import (
     load_evaluation,
     load_level_check,
     load_robustness,
+    load_routing,
     load_seed_check,
     load_training,
 )
+from ser.reporting.routing_results import RoutingResults
 from ser.reporting.schema import ResultsError
 from ser.reporting.unfamiliarity_results import UnfamiliarityResults, load_unfamiliarity_results
 from ser.serving.unfamiliarity import DEFAULT_UNFAMILIARITY
@@ -58,6 +60,7 @@ class ModelResults:
     bench: BenchResults | None
     notes: tuple[str, ...]
     unfamiliarity: UnfamiliarityResults | None = None
+    routing: RoutingResults | None = None
 
 
 def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH) -> ModelResults:
@@ -107,5 +110,15 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
             unfamiliarity = load_unfamiliarity_results(detector)
         except (BundleError, ResultsError) as error:
             notes.append(f"The warning's measured figures are not shown: {error}")
+    routing = None
+    routing_file, routing_command = FILES[RoutingResults]
+    joint_file = folder / "joint_views.keras"
+    if (folder / routing_file).is_file():
+        routing = load_routing(folder / routing_file)
+        joint = model_sha256(joint_file) if joint_file.is_file() else None
+        if routing.model_sha256 != current or routing.joint_views_sha256 != joint:
+            notes.append(f"{routing_file} was measured on another model.keras or joint_views.keras and is not shown; "
+                         f"rerun `{routing_command}`.")
+            routing = None
     return ModelResults(training=training, features=features, bench=bench_results, notes=tuple(notes),
-                        unfamiliarity=unfamiliarity, **loaded)
+                        unfamiliarity=unfamiliarity, routing=routing, **loaded)

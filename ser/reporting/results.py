@@ -13,6 +13,8 @@ the same way) and one loader:
   :func:`load_level_check`.
 - ``models/corpus_check.json``: ``python -m experiments.corpus_check``;
   :class:`ser.reporting.corpus_results.CorpusCheckResults`, :func:`load_corpus_check`.
+- ``models/routing.json``: ``python -m experiments.routed_headline``;
+  :class:`ser.reporting.routing_results.RoutingResults`, :func:`load_routing`.
 - ``bench/results.json``: ``python -m bench`` (``make bench``), which owns its larger format;
   :mod:`ser.reporting.bench_results` reads the part the model card shows.
 
@@ -42,6 +44,7 @@ from typing import Any
 
 from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.multi_corpus import CorporaSummary
+from ser.reporting.routing_results import RoutingResults
 from ser.reporting.schema import ResultsError, read_results
 
 TRAIN_COMMAND = "python -m ser train --data ../shared/data/ravdess --out models/"
@@ -50,6 +53,7 @@ ROBUSTNESS_COMMAND = "python -m experiments.robustness --data ../shared/data/rav
 SEED_CHECK_COMMAND = "python -m experiments.seed_check --data ../shared/data/ravdess --offset 100"
 LEVEL_CHECK_COMMAND = "python -m experiments.level_check --data ../shared/data/ravdess"
 CORPUS_CHECK_COMMAND = "python -m experiments.corpus_check --data ../shared/data"
+ROUTING_COMMAND = "python -m experiments.routed_headline --data ../shared/data"
 
 
 # ---- models/metrics.json: python -m ser train ------------------------------------------------
@@ -365,6 +369,7 @@ SCHEMAS: dict[type, str] = {
     SeedCheckResults: "seed-check/1",
     LevelCheckResults: "level-check/1",
     CorpusCheckResults: "corpus-check/1",
+    RoutingResults: "routing/1",
 }
 #: The file each producer writes (in the bundle folder) and the command that writes it.
 FILES: dict[type, tuple[str, str]] = {
@@ -374,6 +379,7 @@ FILES: dict[type, tuple[str, str]] = {
     SeedCheckResults: ("seed_check.json", SEED_CHECK_COMMAND),
     LevelCheckResults: ("level_check.json", LEVEL_CHECK_COMMAND),
     CorpusCheckResults: ("corpus_check.json", CORPUS_CHECK_COMMAND),
+    RoutingResults: ("routing.json", ROUTING_COMMAND),
 }
 
 
@@ -416,3 +422,8 @@ def load_level_check(path: Path) -> LevelCheckResults:
 def load_corpus_check(path: Path) -> CorpusCheckResults:
     """Read ``models/corpus_check.json`` (:class:`ser.reporting.corpus_results.CorpusCheckResults`)."""
     return _load(path, CorpusCheckResults)
+
+
+def load_routing(path: Path) -> RoutingResults:
+    """Read ``models/routing.json`` (:class:`ser.reporting.routing_results.RoutingResults`)."""
+    return _load(path, RoutingResults)
