@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = args.data / "ased"
     try:
-        bundle = load_bundle(args.models)
+        bundle = load_bundle(args.models, joint_views=False)  # the main model: the joint views heard ASED
         table = index_ased(root)
     except SERError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -112,11 +112,12 @@ def fold_bundles(bundle, folds: list[FoldScore]):
         if f"voicing_{fold}" in names:
             views.append([model.get_layer(f"voicing_{fold}")])
         fused = build_fused(*views)
-        result[fold] = (
-            Bundle(model=fused, labels=bundle.labels, config=bundle.config, temperature=bundle.temperature,
-                   confidence_threshold=bundle.confidence_threshold, path=bundle.path),
-            set(split.test),
-        )
+        fold_bundle = Bundle(model=fused, labels=bundle.labels, config=bundle.config, temperature=bundle.temperature,
+                             confidence_threshold=bundle.confidence_threshold, path=bundle.path)
+        # The main model's fold members only: the shipped joint views heard every actor, so routing to them
+        # here would score clips with a model that knows the speaker.
+        fold_bundle.joint_settings = None
+        result[fold] = (fold_bundle, set(split.test))
     return result
 
 

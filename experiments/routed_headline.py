@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     saved = np.load(args.runs / "calibrated_headline" / "oof.npz")
     for path, probabilities in zip(saved["paths"], saved["probabilities"], strict=True):
         main_answers[paths[str((ROOT / str(path)).resolve())]] = probabilities
-    bundle = load_bundle(args.models)
+    bundle = load_bundle(args.models, joint_views=False)  # the main model alone on ASED, which it never heard
     if list(bundle.emotions) != labels:
         raise SystemExit(f"the bundle answers {bundle.emotions}, this study {labels}")
     ased_table = table.iloc[ased_rows].reset_index(drop=True)

@@ -31,7 +31,7 @@ TEMPERATURE = 1.7
 #: Thresholds that make every check fire, or none (directions: not_speech and the domain logit fire above).
 ALWAYS = np.array([-1e30, 1e30, 1e30, -1e30])
 NEVER = np.array([1e30, -1e30, -1e30, 1e30])
-SETTINGS = {"schema": 1, "temperature": TEMPERATURE, "corpora": ["ravdess", "ased"], "route": "unfamiliar",
+SETTINGS = {"schema": 1, "temperature": TEMPERATURE, "corpora": ["ravdess", "ased"], "route": "unfamiliar_voice",
             "command": "python -m experiments.joint_views --data ../shared/data", "measured": "2026-12-02T00:00:00Z"}
 
 
@@ -66,18 +66,21 @@ def write_joint(folder: Path, *, size: int, settings: dict | None = None, **mode
 
 
 class Stub:
-    """A detector whose windows alternate (even rows fire) and whose clips always fire."""
+    """A detector whose windows alternate (even rows: the ``check`` fires) and whose clips always fire it."""
+
+    def __init__(self, check: str = "unfamiliar_voice") -> None:
+        self.check = check
 
     def statistics(self, functionals):
         return np.asarray(functionals)
 
     def flags(self, statistics):
         fired = np.zeros((len(statistics), len(CHECKS)), dtype=bool)
-        fired[::2, 0] = True
+        fired[::2, CHECKS.index(self.check)] = True
         return fired
 
     def assess(self, functionals):
-        return Unfamiliarity(reasons=("not_speech",))
+        return Unfamiliarity(reasons=(self.check,))
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +146,20 @@ def test_an_unfamiliar_clip_gets_the_joint_views_tempered_emotion_and_the_main_m
     assert routed.gender == pytest.approx(studio.gender) and routed.intensity == pytest.approx(studio.intensity)
     verdict = joint.unfamiliarity_of(recording)
     assert not verdict.familiar and joint.unfamiliarity_of(recording) is verdict  # assessed once, kept
+
+
+def test_only_the_routes_check_routes_a_channel_check_does_not(plain, joint, size, monkeypatch):
+    """The joint views know more voices, not more channels: a phone line alone keeps the main model's answer."""
+    assert joint.joint_route == "unfamiliar_voice"
+    studio = plain.predict_clip(clip(), sample_rate=RATE)
+    for check in CHECKS:
+        with_detector(joint, monkeypatch, Stub(check))
+        answer = joint.predict_clip(clip(), sample_rate=RATE)
+        assert answer.answered_by == (BOTH_CORPORA if check == "unfamiliar_voice" else STUDIO)
+        if check != "unfamiliar_voice":
+            assert answer.probabilities == pytest.approx(studio.probabilities)
+        timeline = joint.timeline(synthetic_voice(seconds=3.0, seed=4), sample_rate=RATE)
+        assert timeline.routed.any() == (check == "unfamiliar_voice")
 
 
 def test_the_joint_model_may_answer_with_a_plain_tensor(joint_folder, size, tmp_path):

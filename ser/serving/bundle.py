@@ -40,15 +40,17 @@ from ser.serving.features import window_features
 from ser.serving.functionals import acoustic_functionals, n_functionals
 from ser.serving.joint_views import (
     BOTH_CORPORA,
+    JOINT_MODEL_FILE,
     STUDIO,
     JointViews,
+    JointViewsSettings,
     joint_files_present,
     load_joint_views,
     read_joint_settings,
 )
 from ser.serving.recording import Recording, functionals_workers
 from ser.serving.speech import SILENT_MESSAGE, SpeechSettings
-from ser.serving.unfamiliarity import Unfamiliarity, UnfamiliarityDetector, load_unfamiliarity
+from ser.serving.unfamiliarity import CHECKS, Unfamiliarity, UnfamiliarityDetector, load_unfamiliarity
 
 #: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
 LOGGER = logging.getLogger(__name__)
@@ -162,11 +164,16 @@ class Bundle:
 
     @functools.cached_property
     def version(self) -> str:
-        """First 12 hex digits of the SHA-256 of ``model.keras``: which model gave an answer ("" if no file)."""
+        """First 12 hex digits of the SHA-256 of ``model.keras`` (and, when the bundle has them, of the joint
+        views' model after it): which models gave an answer ("" if no file)."""
         model_file = self.path / "model.keras"
         if not model_file.is_file():
             return ""
-        return hashlib.sha256(model_file.read_bytes()).hexdigest()[:12]
+        digest = hashlib.sha256(model_file.read_bytes())
+        joint_file = self.path / JOINT_MODEL_FILE
+        if joint_file.is_file():
+            digest.update(joint_file.read_bytes())
+        return digest.hexdigest()[:12]
 
     @property
     def uses_functionals(self) -> bool:
@@ -209,21 +216,37 @@ class Bundle:
         return recording.unfamiliarity
 
     @functools.cached_property
-    def has_joint_views(self) -> bool:
-        """Whether the bundle holds ``joint_views.keras`` and ``joint_views.json`` (checked, not loaded).
+    def joint_settings(self) -> JointViewsSettings | None:
+        """``joint_views.json`` when the bundle holds the joint views (read at load, their model on first use).
+
+        Read once, so a bad temperature fails at load rather than at the first unfamiliar input, and the
+        route is known without loading the joint model (or after a batch worker's folder is gone).
 
         Raises
         ------
         BundleError
-            If it holds one without the other, or the model reads no functionals.
+            If the bundle holds one file without the other, the settings are bad, or the model reads no functionals.
         """
         present = joint_files_present(self.path)
         if present and not self.uses_functionals:
             raise BundleError(f"{self.path} holds joint views but its model reads no functionals; "
                               "remove joint_views.keras and joint_views.json or ship the functionals model")
-        if present:
-            read_joint_settings(self.path)  # a bad temperature fails at load, not at the first unfamiliar input
-        return present
+        return read_joint_settings(self.path) if present else None
+
+    @property
+    def has_joint_views(self) -> bool:
+        """Whether the bundle holds ``joint_views.keras`` and ``joint_views.json`` (:attr:`joint_settings`)."""
+        return self.joint_settings is not None
+
+    @property
+    def joint_route(self) -> str | None:
+        """The unfamiliarity check that routes an input to the joint views (``joint_views.json``'s ``route``);
+        None without them."""
+        return None if self.joint_settings is None else self.joint_settings.route
+
+    def routes(self, unfamiliarity: Unfamiliarity | None) -> bool:
+        """Whether an input with this verdict is answered by the joint views (its :attr:`joint_route` fired)."""
+        return self.routes_unfamiliar and unfamiliarity is not None and self.joint_route in unfamiliarity.reasons
 
     @property
     def joint_views(self) -> JointViews | None:
@@ -343,8 +366,8 @@ class Bundle:
     def predict_recording(self, recording: Recording) -> ClipPrediction:
         """:meth:`predict_clip` of a recording, reusing whatever stages it has computed already.
 
-        When the bundle :attr:`routes_unfamiliar` and any unfamiliarity check fires on the clip's
-        functionals, the emotion probabilities are the joint views' (``answered_by`` says so).
+        When the bundle :attr:`routes_unfamiliar` and the joint views' check (:attr:`joint_route`) fires on
+        the clip's functionals, the emotion probabilities are the joint views' (``answered_by`` says so).
         """
         config = self.config
         try:
@@ -367,7 +390,7 @@ class Bundle:
         outputs = self.score_windows(windows, functionals=functionals)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
         joint = None
-        if functionals is not None and self.routes_unfamiliar and not self.unfamiliarity_of(recording).familiar:
+        if functionals is not None and self.routes(self.unfamiliarity_of(recording)):
             joint = self.joint_views.probabilities(functionals)
         return self._clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate, joint=joint)
 
@@ -427,7 +450,8 @@ class Bundle:
         routed, joint = np.zeros(len(starts), dtype=bool), None
         if functionals is not None and self.routes_unfamiliar:
             detector = self.unfamiliarity_detector
-            unfamiliar = detector.flags(detector.statistics(functionals)).any(axis=1)  # one verdict per window
+            # One verdict per window: the route's check on the window's own functionals.
+            unfamiliar = detector.flags(detector.statistics(functionals))[:, CHECKS.index(self.joint_route)]
             if unfamiliar.any():
                 joint_views = self.joint_views
                 joint = joint_views.probabilities(functionals)
@@ -452,8 +476,11 @@ class Bundle:
         )
 
 
-def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
+def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE, *, joint_views: bool = True) -> Bundle:
     """Load ``model.keras`` (``safe_mode=True``), ``labels.json`` and ``config.json``.
+
+    ``joint_views=False`` leaves out the joint views (the main model answers every input): for measuring
+    the main model alone on a corpus the joint views were trained on (``experiments.corpus_check``).
 
     Raises
     ------
@@ -501,7 +528,10 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE) -> Bundle:
             f"the model predicts {units} emotions but labels.json names "
             f"{len(labels['emotion'])}; the bundle files come from different trainings"
         )
-    _ = bundle.has_joint_views  # fails fast on half a pair of joint-views files (the model loads on first use)
+    if joint_views:
+        _ = bundle.joint_settings  # fails fast on half a pair of joint-views files (the model loads on first use)
+    else:
+        bundle.joint_settings = None  # the cached property, settled: never routed
     LOGGER.info("loaded the model bundle %s in %.1f s", path, time.perf_counter() - started)
     return bundle
 

@@ -3,9 +3,9 @@
 The main model (``model.keras``) learned from RAVDESS only and collapses on other voices. Beside it, a
 bundle may hold ``joint_views.keras``: two masked linear views on the openSMILE functionals, trained on
 RAVDESS and ASED together and fused (``python -m experiments.joint_views --data ../shared/data``), with
-``joint_views.json`` (its temperature and provenance). When the bundle's unfamiliarity detector
-(:mod:`ser.serving.unfamiliarity`) finds an input unlike the training data, the emotion answer comes
-from this model instead (:meth:`ser.serving.bundle.Bundle.predict_recording`); the gender and intensity
+``joint_views.json`` (its temperature, route and provenance). When the check named by its ``route``
+(:mod:`ser.serving.unfamiliarity`; ``unfamiliar_voice``: the voice is unlike RAVDESS's actors) fires on an
+input, the emotion answer comes from this model instead (:meth:`ser.serving.bundle.Bundle.predict_recording`); the gender and intensity
 heads stay the main model's. Both files are optional: a bundle without them answers as before.
 
 Example
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ser.errors import BundleError
+from ser.serving.unfamiliarity import CHECKS
 
 JOINT_MODEL_FILE = "joint_views.keras"
 JOINT_SETTINGS_FILE = "joint_views.json"
@@ -37,6 +38,8 @@ SCHEMA = 1
 STUDIO = "studio"
 #: ... or the joint views trained on RAVDESS and ASED, for an input unlike the training data.
 BOTH_CORPORA = "both_corpora"
+#: The check the shipped joint views answer for (``joint_views.json``'s ``route``).
+ROUTE_CHECK = "unfamiliar_voice"
 #: One plain sentence for users when the answer was routed.
 ROUTED_NOTE = ("This answer comes from the views trained on both RAVDESS and ASED (Amharic), which cope better "
                "with voices unlike RAVDESS's actors.")
@@ -53,7 +56,9 @@ class JointViewsSettings:
     corpora : tuple of str
         The corpora it was trained on.
     route : str
-        When it answers ("unfamiliar": when any unfamiliarity check fires).
+        The unfamiliarity check whose firing makes it answer (:data:`ROUTE_CHECK`, ``"unfamiliar_voice"``:
+        the voice is unlike RAVDESS's actors; not the channel checks, since on telephone audio the joint
+        views do worse than the main model).
     command : str
         The command that produced it.
     measured : str
@@ -91,8 +96,8 @@ class JointViewsSettings:
         if not np.isfinite(temperature) or temperature <= 0:
             raise BundleError(f"{path}: the temperature must be a positive number, got {values['temperature']!r}; "
                               f"rebuild it with {PRODUCER}")
-        if settings.route != "unfamiliar":
-            raise BundleError(f"{path}: unknown route {settings.route!r} (this code routes 'unfamiliar' inputs); "
+        if settings.route not in CHECKS:
+            raise BundleError(f"{path}: unknown route {settings.route!r} (one of the checks {list(CHECKS)}); "
                               f"rebuild it with {PRODUCER}")
         return settings
 
