@@ -5,8 +5,8 @@ bundle may hold ``joint_views.keras``: two masked linear views on the openSMILE 
 RAVDESS and ASED together and fused (``python -m experiments.joint_views --data ../shared/data``), with
 ``joint_views.json`` (its temperature, route and provenance). When the check named by its ``route``
 (:mod:`ser.serving.unfamiliarity`; ``unfamiliar_voice``: the voice is unlike RAVDESS's actors) fires on an
-input, the emotion answer comes from this model instead (:meth:`ser.serving.bundle.Bundle.predict_recording`); the gender and intensity
-heads stay the main model's. Both files are optional: a bundle without them answers as before.
+input, the emotion answer comes from this model instead (:meth:`ser.serving.bundle.Bundle.predict_recording`);
+the gender and intensity heads stay the main model's. Both files are optional: a bundle without them answers as before.
 
 Example
 -------
