@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _step("1. one 4 s clip")
         measured["clip"] = library.single_clip(bundle, clip, warmup=w, repeats=n)
         measured["clip_48k_wav"] = library.single_clip(bundle, clip_48k, warmup=w, repeats=max(3, n // 2))
+        measured["clip_routed"] = library.routed_clip(bundle, clip, warmup=w, repeats=max(3, n // 2))
         _step("2. timeline of a 60 s recording")
         measured["timeline"] = library.timeline(bundle, recording, warmup=1, repeats=counts["timeline_repeats"])
         _step(f"3. throughput over {len(paths)} {source} clips")

@@ -69,6 +69,42 @@ def single_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
     }
 
 
+def routed_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[str, Any]:
+    """The same file answered by the joint views (as when the unfamiliar-voice check fires) and by the
+    main model, interleaved in this process: medians and their ratio (the joint views' extra cost)."""
+    if not getattr(bundle, "has_joint_views", False) or bundle.unfamiliarity_detector is None:
+        return {"not_measured": "the bundle has no joint views or no unfamiliarity detector"}
+    waveform = _decode(bundle, path)
+    rate = bundle.config.sample_rate
+
+    def routed() -> Any:
+        bundle.routes = lambda unfamiliarity: True  # every input routed; the class's method restored below
+        try:
+            return bundle.predict_clip(waveform, sample_rate=rate)
+        finally:
+            del bundle.routes
+
+    def main() -> Any:
+        bundle.routes = lambda unfamiliarity: False
+        try:
+            return bundle.predict_clip(waveform, sample_rate=rate)
+        finally:
+            del bundle.routes
+
+    if routed().answered_by != "both_corpora":
+        raise RuntimeError("the routed run was not answered by the joint views")
+    for _ in range(warmup):
+        routed(), main()
+    times: dict[str, list[float]] = {"routed": [], "main": []}
+    for _ in range(repeats):
+        for name, fn in (("routed", routed), ("main", main)):
+            begin = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - begin)
+    summary = {name: summarize(values) for name, values in times.items()}
+    return {"file": path.name, **summary, "median_ratio": summary["routed"]["median_ms"] / summary["main"]["median_ms"]}
+
+
 def timeline(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[str, Any]:
     """Wall time of decode + ``Bundle.timeline`` for a long recording, and its real-time factor."""
     waveform = _decode(bundle, path)

@@ -44,6 +44,11 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         c = r["clip_48k_wav"]
         out.append(("   same clip as 48 kHz WAV (resampled on decode)",
                     f"median {_ms(c['median_ms'])}, p95 {_ms(c['p95_ms'])}", "", ""))
+    if "clip_routed" in r and "median_ratio" in r["clip_routed"]:
+        c = r["clip_routed"]
+        out.append(("   same clip answered by the joint views (voice unlike RAVDESS's actors)",
+                    f"median {_ms(c['routed']['median_ms'])} vs {_ms(c['main']['median_ms'])} by the main model, "
+                    f"interleaved: ratio {c['median_ratio']:.2f}", "", ""))
     if "timeline" in r:
         t = r["timeline"]
         out.append((f"2. timeline of a {t['seconds']:g} s recording ({t['windows']} windows)",
