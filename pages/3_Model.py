@@ -137,6 +137,14 @@ def show_corpus_check(check: CorpusCheckResults, *, training: TrainingResults) -
                "docs/cross-corpus.md.")
 
 
+#: Short names of routing.json's sets, for a table that fits a phone.
+ROUTED_SET_NAMES = {"ravdess": "RAVDESS, unseen actors", "ased": "ASED, all sentences",
+                    "ased_common": "ASED, every-emotion sentences"}
+#: Short names of its across-corpus entries.
+ACROSS_NAMES = {"ravdess_to_ased": "RAVDESS-trained main model, on ASED",
+                "ased_to_ravdess": "ASED-trained views, on RAVDESS"}
+
+
 def show_routing(routing: RoutingResults) -> None:
     """How the bundle answers voices unlike RAVDESS's actors (the joint views), on speakers it never heard."""
     rows = routing_rows(routing)
@@ -144,33 +152,46 @@ def show_routing(routing: RoutingResults) -> None:
     st.markdown(
         "The main model learnt from RAVDESS's actors only. When the voice is unlike theirs (the warning below "
         "names it), the answer comes instead from **two linear views trained on RAVDESS and ASED** (two corpora, two "
-        f"languages). On RAVDESS's unseen actors that costs {100 * (ravdess.main_accuracy - ravdess.accuracy):.1f} "
-        "points; on ASED's unseen speakers:"
+        f"languages). They answer {percent(ravdess.routed_share)} of RAVDESS's unseen actors' clips, which costs "
+        f"{percent(ravdess.main_accuracy - ravdess.accuracy)} of those clips; on ASED's unseen speakers:"
     )
-    table([{"clips": f"{row.description} ({row.answered})",
-            "answered by the joint views": percent(row.routed_share),
-            "main model alone": f"{percent(row.main_accuracy)} / {percent(row.main_uar)}",
-            "as shipped": f"{percent(row.accuracy)} / {percent(row.uar)}",
-            "neutral called neutral": percent(row.neutral_recall),
-            "largest answer share": f"{row.largest_share[0]} {percent(row.largest_share[1])}",
-            "with a reference": percent(row.calibrated_after)} for row in rows])
-    st.caption("Accuracy / unweighted average recall among the set's emotions, every clip from a speaker never heard "
-               "(the main model's and the joint views' cross-validation by speaker, the check from folds without the "
-               "speaker). ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
+    named = [(ROUTED_SET_NAMES.get(entry.name, entry.name), row) for entry, row in zip(routing.sets, rows, strict=True)]
+    table([{"clips": f"{name} ({row.answered})", "right, as shipped": percent(row.accuracy),
+            "unweighted average recall": percent(row.uar), "right, main model alone": percent(row.main_accuracy),
+            "neutral called neutral": percent(row.neutral_recall)} for name, row in named])
+    st.caption("Among the set's emotions, every clip from a speaker never heard (the main model's and the joint views' "
+               "cross-validation by speaker, the check from folds without the speaker); neutral as the app answers. "
+               "Answered by the joint views: "
+               + ", ".join(f"{name} {percent(row.routed_share)}" for name, row in named)
+               + ". Most frequent answer: "
+               + ", ".join(f"{name} {row.largest_share[0]} ({percent(row.largest_share[1])})" for name, row in named)
+               + ". With each speaker's two neutral reference clips, on the same clips: "
+               + ", ".join(f"{name} {percent(row.calibrated_before)} becomes {percent(row.calibrated_after)}"
+                           for name, row in named)
+               + ". ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
                "what they do for a language neither model heard cannot be measured with two corpora. "
                f"Reproduce with `{routing.command}`.")
-    if routing.across_corpora:
-        st.markdown("**Across corpora**, with no routing: a model trained on one corpus only, on every clip of the "
-                    "other. Recall of each emotion, and in brackets how often it is the answer (a collapse shows):")
-        rows = []
-        for entry in routing.across_corpora:
-            scores = entry.scores.restricted
-            rows.append({"model, clips": f"{entry.description} ({scores.answered})",
-                         "accuracy / recall": f"{percent(scores.accuracy)} / {percent(scores.uar)}",
-                         "per emotion": ", ".join(f"{name} {percent(recall)} ({percent(scores.answer_share[name])})"
-                                                  for name, recall in scores.recall.items()),
-                         "with a reference": percent(entry.calibrated.adapted.restricted.accuracy)})
-        table(rows)
+    if not routing.across_corpora:
+        return
+    st.markdown("**Across corpora**, with no routing: a model trained on one corpus only, on every clip of the other.")
+    across = [(ACROSS_NAMES.get(entry.name, entry.name), entry) for entry in routing.across_corpora]
+    table([{"model": f"{name} ({entry.scores.restricted.answered} clips)",
+            "right": percent(entry.scores.restricted.accuracy),
+            "unweighted average recall": percent(entry.scores.restricted.uar),
+            "right, with a reference": percent(entry.calibrated.adapted.restricted.accuracy)}
+           for name, entry in across])
+    emotions = list(across[0][1].scores.restricted.recall)
+    columns = {}
+    for name, entry in across:
+        scores = entry.scores.restricted
+        columns[f"{name}: recall"] = {emotion: percent(scores.recall.get(emotion)) for emotion in emotions}
+        columns[f"{name}: share of answers"] = {emotion: percent(scores.answer_share.get(emotion))
+                                                  for emotion in emotions}
+    table([{"emotion": emotion, **{column: values[emotion] for column, values in columns.items()}}
+           for emotion in emotions])
+    st.caption("Recall: the share of each emotion's clips named right; share of answers: how often it is the answer "
+               "(a collapse onto one emotion shows). Among the test corpus's emotions. \"Right, with a reference\": "
+               "each speaker's two neutral reference clips calibrate the model, the speaker's other clips scored.")
 
 
 def show_unfamiliarity(figures: UnfamiliarityResults) -> None:
