@@ -206,3 +206,15 @@ def test_analysis_carries_cues_of_the_whole_clip_and_each_segment(tiny_bundle, p
         weights = [segment.speech_seconds for segment in segments]
         expected = np.average([segment.cues.jitter_percent for segment in segments], weights=weights)
         assert cues.jitter_percent == pytest.approx(expected)
+
+
+def test_report_says_when_the_joint_views_answered_and_only_then():
+    import dataclasses
+
+    from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
+
+    analysis = make_analysis()
+    assert ROUTED_NOTE not in " ".join(parsed(render_report(analysis)).text)
+    answer = dataclasses.replace(analysis.prediction, answered_by=BOTH_CORPORA)
+    routed = dataclasses.replace(analysis, prediction=answer)
+    assert ROUTED_NOTE in " ".join(parsed(render_report(routed)).text)

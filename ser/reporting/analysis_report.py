@@ -32,6 +32,7 @@ from ser.reporting.affect_plots import DERIVATION
 from ser.reporting.plots import EMOTION_COLORS, UNSURE_COLOR, emotion_color
 from ser.serving.analysis import Analysis, answer_label
 from ser.serving.cues import CueComparison, affect_of
+from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
 
 #: Columns of the drawn waveform (min/max per column).
 SVG_COLUMNS = 600
@@ -176,6 +177,7 @@ def render_report(analysis: Analysis, *, comparisons: Sequence[CueComparison] = 
         "answer": answer_label(prediction),
         "prediction": prediction,
         "unfamiliar": analysis.unfamiliarity.warning if analysis.unfamiliarity is not None else "",
+        "routed": ROUTED_NOTE if prediction.answered_by == BOTH_CORPORA else "",
         "extras": extras,
         "analysed_at": _when(analysis.analysed_at),
         "created": _when(created or datetime.datetime.now(datetime.UTC)),
