@@ -41,8 +41,8 @@ BOTH_CORPORA = "both_corpora"
 #: The check the shipped joint views answer for (``joint_views.json``'s ``route``).
 ROUTE_CHECK = "unfamiliar_voice"
 #: One plain sentence for users when the answer was routed.
-ROUTED_NOTE = ("This answer comes from the views trained on both RAVDESS and ASED (Amharic), which cope better "
-               "with voices unlike RAVDESS's actors.")
+ROUTED_NOTE = ("This answer does not come from the main model (20 RAVDESS actors) but from views trained on those "
+               "actors and on 65 Amharic speakers (ASED), which cope better with voices unlike the actors'.")
 
 
 @dataclasses.dataclass(frozen=True)
