@@ -62,9 +62,9 @@ def _run_cross_validation(data: Path, cache: Path) -> None:
 
 
 def summarize(data: Path) -> dict:
+    from ser.reporting.corpus_results import adapt_per_speaker
     from ser.reporting.metrics import clip_set_scores
     from ser.reporting.schema import to_json
-    from ser.serving.speaker import apply_neutral_bias, neutral_floor_bias
     from ser.training.corpora import reference_clips
     from ser.training.data import EMOTIONS, index_ravdess
 
@@ -77,11 +77,7 @@ def summarize(data: Path) -> dict:
     speakers = table["speaker"].to_numpy()
     reference = reference_clips(table)
     neutral = list(EMOTIONS).index("neutral")
-    adapted = probabilities.copy()
-    for speaker in np.unique(speakers):
-        mine = speakers == speaker
-        bias = neutral_floor_bias(probabilities[mine & reference], neutral=neutral)
-        adapted[mine] = apply_neutral_bias(probabilities[mine], neutral=neutral, bias=bias)
+    adapted, _ = adapt_per_speaker(probabilities, speakers=speakers, reference=reference, neutral=neutral)
     scored = ~reference
 
     def scores(chosen: np.ndarray, answers: np.ndarray) -> dict:

@@ -54,32 +54,6 @@ def routed_probabilities(main: np.ndarray, joint: np.ndarray, route: np.ndarray)
     return np.where(np.asarray(route, dtype=bool)[:, None], joint, main)
 
 
-def adapt(probabilities: np.ndarray, *, speakers: np.ndarray, reference: np.ndarray,
-          neutral: int) -> tuple[np.ndarray, dict[str, dict | None]]:
-    """Each speaker's answers with the neutral floor from their reference clips' answers.
-
-    Returns the adapted probabilities (NaN for speakers without an answered reference) and
-    ``speaker -> {"bias", "reference_neutral"}`` (None without one), as
-    :func:`ser.reporting.corpus_results.calibrated_comparison` reads them.
-    """
-    from ser.serving.layers import fuse_views
-    from ser.serving.speaker import apply_neutral_bias, neutral_floor_bias
-
-    adapted = np.full_like(probabilities, np.nan)
-    adaptations: dict[str, dict | None] = {}
-    for speaker in np.unique(speakers):
-        mine = speakers == speaker
-        references = probabilities[mine & reference]
-        if len(references) == 0 or np.isnan(references).any():
-            adaptations[str(speaker)] = None
-            continue
-        bias = neutral_floor_bias(references, neutral=neutral)
-        together = fuse_views(*[row[None, :] for row in references])[0]
-        adaptations[str(speaker)] = {"bias": float(bias), "reference_neutral": float(together[neutral])}
-        adapted[mine] = apply_neutral_bias(probabilities[mine], neutral=neutral, bias=bias)
-    return adapted, adaptations
-
-
 def out_of_fold_route(models: Path, ravdess_rows: np.ndarray, ased_rows: np.ndarray, n_clips: int, *,
                       check: str = ROUTE_CHECK) -> np.ndarray:
     """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker."""
@@ -114,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.corpus_check import CACHE, ScoreCache, score_clips
     from experiments.cross_corpus import clip_table
     from experiments.unfamiliarity import load_sets
-    from ser.reporting.corpus_results import calibrated_comparison, corpus_comparison
+    from ser.reporting.corpus_results import adapt_per_speaker, calibrated_comparison, corpus_comparison
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import FILES, ROUTING_COMMAND, SCHEMAS
     from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResults
@@ -164,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = corpus == name
         reference[rows] = reference_clips(table[rows].reset_index(drop=True))
     neutral = labels.index("neutral")
-    adapted, adaptations = adapt(routed, speakers=speakers, reference=reference, neutral=neutral)
+    adapted, adaptations = adapt_per_speaker(routed, speakers=speakers, reference=reference, neutral=neutral)
     ased_emotions = list(corpus_emotions(table[corpus == "ased"])["ased"])
     common = table["common_sentence"].fillna(False).to_numpy(dtype=bool)
     threshold = bundle.confidence_threshold
@@ -209,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ):
         shared = {"truth": truth[rows], "speakers": speakers[rows], "labels": labels, "emotions": ased_emotions,
                   "threshold": threshold}
-        calibrated_answers, calibrations = adapt(answers[rows], speakers=speakers[rows], reference=reference[rows],
-                                                 neutral=neutral)
+        calibrated_answers, calibrations = adapt_per_speaker(answers[rows], speakers=speakers[rows],
+                                                             reference=reference[rows], neutral=neutral)
         across.append(AcrossCorpora(
             name=name, description=description, scores=corpus_comparison(answers[rows], **shared),
             calibrated=calibrated_comparison(answers[rows], calibrated_answers, reference=reference[rows],

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from experiments.joint_views import chosen_c, fit_equal_temperature, joint_model
-from experiments.routed_headline import adapt, routed_probabilities
+from experiments.routed_headline import routed_probabilities
 from ser.reporting import results as r
-from ser.reporting.corpus_results import calibrated_comparison, corpus_comparison
+from ser.reporting.corpus_results import adapt_per_speaker, calibrated_comparison, corpus_comparison
 from ser.reporting.model_card import render
 from ser.reporting.model_results import load_model_results
 from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResults, routing_rows
@@ -86,7 +86,7 @@ def test_calibration_lifts_each_reference_to_the_neutral_floor_and_never_lowers_
     reference[[0, 1, 10, 11]] = True  # s3 has no reference
     probabilities[10:12, 0] = 0.9  # s2's reference is already neutral enough
     probabilities[10:12] /= probabilities[10:12].sum(axis=1, keepdims=True)
-    adapted, adaptations = adapt(probabilities, speakers=speakers, reference=reference, neutral=0)
+    adapted, adaptations = adapt_per_speaker(probabilities, speakers=speakers, reference=reference, neutral=0)
     assert adaptations["s3"] is None and np.isnan(adapted[speakers == "s3"]).all()
     assert adaptations["s1"]["bias"] > 0 and adaptations["s2"]["bias"] == 0
     assert np.all(adapted[:20, 0] >= probabilities[:20, 0] - 1e-12)

@@ -26,6 +26,7 @@ import numpy as np
 
 # ClipSetScores is the type of the clip-set fields of the results below.
 from ser.reporting.metrics import ClipSetScores, clip_probabilities, clip_set_scores
+from ser.serving.speaker import adaptation_from_scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +120,44 @@ def corpus_comparison(probabilities: np.ndarray, *, truth: np.ndarray, speakers:
         restricted=clip_set_scores(probabilities, truth=truth, speakers=speakers, labels=labels,
                                    answer_space=emotions, threshold=threshold),
     )
+
+
+def adapt_per_speaker(probabilities: np.ndarray, *, speakers: np.ndarray, reference: np.ndarray,
+                      neutral: int) -> tuple[np.ndarray, dict[str, dict | None]]:
+    """Each speaker's answers calibrated with the neutral floor from their own reference clips' answers.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (n_clips, n_emotions)
+        Calibrated answers; NaN rows were refused.
+    speakers : np.ndarray, shape (n_clips,)
+    reference : np.ndarray of bool, shape (n_clips,)
+        The reference clips (:func:`ser.training.corpora.reference_clips`).
+    neutral : int
+        Index of neutral.
+
+    Returns
+    -------
+    adapted : np.ndarray, shape (n_clips, n_emotions)
+        NaN for speakers without a reference clip, or with one refused.
+    adaptations : dict
+        ``speaker -> SpeakerAdaptation.to_dict()`` (None without a usable reference), as
+        :func:`calibrated_comparison` reads them.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    speakers, reference = np.asarray(speakers), np.asarray(reference, dtype=bool)
+    adapted = np.full_like(probabilities, np.nan)
+    adaptations: dict[str, dict | None] = {}
+    for speaker in np.unique(speakers):
+        mine = speakers == speaker
+        references = probabilities[mine & reference]
+        if len(references) == 0 or np.isnan(references).any():
+            adaptations[str(speaker)] = None
+            continue
+        adaptation = adaptation_from_scores(references, neutral=neutral)
+        adaptations[str(speaker)] = adaptation.to_dict()
+        adapted[mine] = adaptation.apply(probabilities[mine])
+    return adapted, adaptations
 
 
 def calibrated_comparison(probabilities: np.ndarray, adapted: np.ndarray, *, truth: np.ndarray, speakers: np.ndarray,

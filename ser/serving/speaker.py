@@ -212,12 +212,29 @@ def adapt_to_reference(
             f"{min_reference_seconds:.1f} s of your ordinary voice"
         )
     probabilities = np.stack([np.asarray(score(piece), dtype=np.float64) for piece in pieces])
+    return adaptation_from_scores(probabilities, neutral=neutral, floor=floor, reference_seconds=seconds)
+
+
+def adaptation_from_scores(reference_probabilities: np.ndarray, *, neutral: int, floor: float = NEUTRAL_FLOOR,
+                           reference_seconds: float = 0.0) -> SpeakerAdaptation:
+    """The adaptation a speaker's scored reference gives (its pieces' or clips' answers).
+
+    Parameters
+    ----------
+    reference_probabilities : np.ndarray, shape (n_pieces, n_emotions)
+        The model's calibrated answers for the reference.
+    neutral : int
+        Index of neutral in those probabilities.
+    reference_seconds : float
+        Speech they were measured on (recorded in the adaptation).
+    """
+    probabilities = np.asarray(reference_probabilities, dtype=np.float64)
     bias = neutral_floor_bias(probabilities, neutral=neutral, floor=floor)
     logs = np.log(np.clip(probabilities, 1e-12, 1.0)).mean(axis=0)
     reference = np.exp(logs - logs.max())
     return SpeakerAdaptation(
         neutral=neutral, bias=bias, reference_neutral=float(reference[neutral] / reference.sum()),
-        reference_seconds=seconds, segments=len(pieces),
+        reference_seconds=reference_seconds, segments=len(probabilities),
     )
 
 
