@@ -77,29 +77,22 @@ def routed_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
     waveform = _decode(bundle, path)
     rate = bundle.config.sample_rate
 
-    def routed() -> Any:
-        bundle.routes = lambda unfamiliarity: True  # every input routed; the class's method restored below
+    def answer(routed: bool) -> Any:
+        bundle.routes = lambda unfamiliarity: routed  # every input routed or none; the class's method restored below
         try:
             return bundle.predict_clip(waveform, sample_rate=rate)
         finally:
             del bundle.routes
 
-    def main() -> Any:
-        bundle.routes = lambda unfamiliarity: False
-        try:
-            return bundle.predict_clip(waveform, sample_rate=rate)
-        finally:
-            del bundle.routes
-
-    if routed().answered_by != "both_corpora":
+    if answer(True).answered_by != "both_corpora":
         raise RuntimeError("the routed run was not answered by the joint views")
     for _ in range(warmup):
-        routed(), main()
+        answer(True), answer(False)
     times: dict[str, list[float]] = {"routed": [], "main": []}
     for _ in range(repeats):
-        for name, fn in (("routed", routed), ("main", main)):
+        for name, routed in (("routed", True), ("main", False)):
             begin = time.perf_counter()
-            fn()
+            answer(routed)
             times[name].append(time.perf_counter() - begin)
     summary = {name: summarize(values) for name, values in times.items()}
     return {"file": path.name, **summary, "median_ratio": summary["routed"]["median_ms"] / summary["main"]["median_ms"]}
