@@ -54,16 +54,19 @@ def routed_probabilities(main: np.ndarray, joint: np.ndarray, route: np.ndarray)
     return np.where(np.asarray(route, dtype=bool)[:, None], joint, main)
 
 
-def out_of_fold_route(models: Path, ravdess_rows: np.ndarray, ased_rows: np.ndarray, n_clips: int, *,
-                      check: str = ROUTE_CHECK) -> np.ndarray:
-    """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker."""
-    from experiments.unfamiliarity import FOLDS, fires, load_sets, out_of_fold, threshold_of
+def out_of_fold_route(models: Path, sets: dict[str, dict[str, np.ndarray]], ravdess_rows: np.ndarray,
+                      ased_rows: np.ndarray, n_clips: int, *, check: str = ROUTE_CHECK) -> np.ndarray:
+    """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker.
+
+    ``sets`` are the cached functionals of :func:`experiments.unfamiliarity.load_sets`; ``ravdess_rows`` and
+    ``ased_rows`` place their RAVDESS and ASED clips among the ``n_clips`` of the study's table.
+    """
+    from experiments.unfamiliarity import FOLDS, fires, out_of_fold, threshold_of
     from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
 
     column = CHECKS.index(check)
 
     shipped = load_unfamiliarity(models / "unfamiliarity.npz")
-    sets = load_sets(None, models)
     statistics = out_of_fold(sets, columns=(shipped.band_column, shipped.steadiness_column))
     ravdess, folds = statistics["ravdess"], statistics["fold"]
     speakers = sets["ased"]["speaker"]
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the cached familiarity sets are not in the study's clip order: rebuild them")
     if header.get("route") != ROUTE_CHECK:
         raise SystemExit(f"joint_views.json routes on {header.get('route')!r}, this study on {ROUTE_CHECK!r}")
-    route = out_of_fold_route(args.models, ravdess_rows, ased_rows, len(table))
+    route = out_of_fold_route(args.models, sets, ravdess_rows, ased_rows, len(table))
     routed = routed_probabilities(main_answers, joint, route)
 
     truth, speakers = table["emotion"].to_numpy(), table["speaker"].to_numpy()
