@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true", help="the folds' answers saved by the last run")
     args = parser.parse_args(argv)
     from experiments.cross_corpus import RECIPES, load_clips, run_recipe, voicing
+    from ser.serving.joint_views import JOINT_MODEL_FILE, JOINT_SETTINGS_FILE, ROUTE_CHECK, SCHEMA
     from ser.training.data import EMOTIONS
     from ser.training.linear_views import fit_views
 
@@ -140,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     labels = np.array([EMOTIONS.index(e) for e in clips.table["emotion"].to_numpy()])[saved["rows"]]
     temperature = fit_equal_temperature(saved["fused"], labels, clips.corpus[saved["rows"]])
     args.models.mkdir(parents=True, exist_ok=True)
-    model.save(args.models / "joint_views.keras")
+    model.save(args.models / JOINT_MODEL_FILE)
     header = {
-        "schema": 1, "temperature": temperature, "corpora": ["ravdess", "ased"], "route": "unfamiliar_voice",
+        "schema": SCHEMA, "temperature": temperature, "corpora": ["ravdess", "ased"], "route": ROUTE_CHECK,
         "c": c, "clips": int(everyone.sum()), "speakers": int(len(np.unique(clips.speaker[everyone]))),
         "command": COMMAND, "measured": datetime.date.today().isoformat(),
     }
-    (args.models / "joint_views.json").write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.models / 'joint_views.keras'} (temperature {temperature:.3f}) in "
+    (args.models / JOINT_SETTINGS_FILE).write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.models / JOINT_MODEL_FILE} (temperature {temperature:.3f}) in "
           f"{(time.perf_counter() - started) / 60:.1f} min", flush=True)
     return 0
 

@@ -32,16 +32,12 @@ Run from the repository root, after the two producers above::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The check whose verdict routes a clip to the joint views (``joint_views.json``'s ``route``): the voice,
-#: not the channel; on telephone-band copies of RAVDESS the joint views are worse than the main model.
-ROUTE_CHECK = "unfamiliar_voice"
 PROTOCOL = (
     "Held-out speakers only. RAVDESS: speech of actors 1-20, 5 folds by actor, 8 emotions; ASED: 65 speakers, "
     "5 emotions (the main model never heard ASED; the joint views and the checks in 5 folds by speaker); "
@@ -55,7 +51,7 @@ def routed_probabilities(main: np.ndarray, joint: np.ndarray, route: np.ndarray)
 
 
 def out_of_fold_route(models: Path, sets: dict[str, dict[str, np.ndarray]], ravdess_rows: np.ndarray,
-                      ased_rows: np.ndarray, n_clips: int, *, check: str = ROUTE_CHECK) -> np.ndarray:
+                      ased_rows: np.ndarray, n_clips: int, *, check: str) -> np.ndarray:
     """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker.
 
     ``sets`` are the cached functionals of :func:`experiments.unfamiliarity.load_sets`; ``ravdess_rows`` and
@@ -98,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from ser.reporting.schema import write_results
     from ser.serving.bundle import load_bundle
     from ser.serving.calibration import apply_temperature
+    from ser.serving.joint_views import JOINT_MODEL_FILE, read_joint_settings
     from ser.training.corpora import corpus_emotions, reference_clips
     from ser.training.data import EMOTIONS
 
@@ -120,19 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     cache = ScoreCache(ROOT / CACHE, corpus="ased", sha=model_sha256(args.models / "model.keras"))
     main_answers[ased_rows] = score_clips(bundle, ased_table, root=root, cache=cache)
 
-    header = json.loads((args.models / "joint_views.json").read_text(encoding="utf-8"))
+    settings = read_joint_settings(args.models)
     joint_saved = np.load(args.runs / "joint_views" / "joint-joint_cv.npz")
     joint = np.full_like(main_answers, np.nan)
-    joint[joint_saved["rows"]] = apply_temperature(joint_saved["fused"], temperature=float(header["temperature"]))
+    joint[joint_saved["rows"]] = apply_temperature(joint_saved["fused"], temperature=settings.temperature)
     joint[np.isnan(main_answers).any(axis=1)] = np.nan  # refused as no speech by the bundle: refused either way
 
     sets = load_sets(None, args.models)  # the checks' clips are the study's, in the same order
     if not (np.array_equal(sets["ravdess"]["actor"], table["speaker"].iloc[ravdess_rows].str[-2:].astype(int))
             and np.array_equal(sets["ased"]["speaker"], table["speaker"].iloc[ased_rows].str[-2:].astype(int))):
         raise SystemExit("the cached familiarity sets are not in the study's clip order: rebuild them")
-    if header.get("route") != ROUTE_CHECK:
-        raise SystemExit(f"joint_views.json routes on {header.get('route')!r}, this study on {ROUTE_CHECK!r}")
-    route = out_of_fold_route(args.models, sets, ravdess_rows, ased_rows, len(table))
+    route = out_of_fold_route(args.models, sets, ravdess_rows, ased_rows, len(table), check=settings.route)
     routed = routed_probabilities(main_answers, joint, route)
 
     truth, speakers = table["emotion"].to_numpy(), table["speaker"].to_numpy()
@@ -199,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * entry.calibrated.adapted.restricted.accuracy:.1f}", flush=True)
     out = RoutingResults(
         schema=SCHEMAS[RoutingResults], model_sha256=model_sha256(args.models / "model.keras"),
-        joint_views_sha256=model_sha256(args.models / "joint_views.keras"), measured=utc_now(),
+        joint_views_sha256=model_sha256(args.models / JOINT_MODEL_FILE), measured=utc_now(),
         command=ROUTING_COMMAND, versions=package_versions(), protocol=PROTOCOL, labels=labels,
-        joint_temperature=float(header["temperature"]), sets=results, across_corpora=across,
+        joint_temperature=settings.temperature, sets=results, across_corpora=across,
     )
     write_results(args.models / FILES[RoutingResults][0], out)
     print(f"wrote {args.models / FILES[RoutingResults][0]}")

@@ -38,7 +38,8 @@ SCHEMA = 1
 STUDIO = "studio"
 #: ... or the joint views trained on RAVDESS and ASED, for an input unlike the training data.
 BOTH_CORPORA = "both_corpora"
-#: The check the shipped joint views answer for (``joint_views.json``'s ``route``).
+#: The check the shipped joint views answer for (``joint_views.json``'s ``route``): the voice, not the channel;
+#: on telephone-band copies of unseen RAVDESS actors the joint views are worse than the main model.
 ROUTE_CHECK = "unfamiliar_voice"
 #: One plain sentence for users when the answer was routed.
 ROUTED_NOTE = ("This answer does not come from the main model (20 RAVDESS actors) but from views trained on those "
