@@ -85,7 +85,7 @@ def score_clip(bundle, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     windows, _ = window_features(recording.utterance_log_mel, config=bundle.config)
     outputs = bundle.score_windows(windows, functionals=functionals)
     mean = {head: values.mean(axis=0) for head, values in outputs.items()}
-    prediction = bundle._clip_prediction(mean, speech_seconds=0.0)  # the calibration the app applies
+    prediction = bundle.clip_prediction(mean, speech_seconds=0.0)  # the calibration the app applies
     return functionals, np.array([prediction.probabilities[name] for name in bundle.emotions])
 
 

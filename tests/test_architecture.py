@@ -46,3 +46,14 @@ def test_scripts_contract_names_the_forbidden_import(monkeypatch, tmp_path):
     assert check.metadata["violations"] == ["pages/1_Page.py:2 imports bench.common"]
     assert check.metadata["missing"] == ["missing_*.py"]
     assert CONTRACTS_ROOT == ROOT
+
+
+#: The longest a module of the library may be: past it, a reader loses the thread (issue 24).
+MAX_MODULE_LINES = 450
+
+
+def test_every_library_module_stays_short_enough_to_read():
+    lengths = {path.relative_to(ROOT).as_posix(): len(path.read_text().splitlines())
+               for path in (ROOT / "ser").rglob("*.py")}
+    assert len(lengths) > 40  # the whole library was found
+    assert {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES} == {}

@@ -20,7 +20,6 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import logging
@@ -48,9 +47,10 @@ from ser.serving.joint_views import (
     load_joint_views,
     read_joint_settings,
 )
+from ser.serving.prediction import ClipPrediction, Timeline
 from ser.serving.recording import Recording, functionals_workers
-from ser.serving.speech import SILENT_MESSAGE, SpeechSettings
-from ser.serving.unfamiliarity import CHECKS, Unfamiliarity, UnfamiliarityDetector, load_unfamiliarity
+from ser.serving.speech import SpeechSettings
+from ser.serving.unfamiliarity import Unfamiliarity, UnfamiliarityDetector, load_unfamiliarity
 
 #: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
 LOGGER = logging.getLogger(__name__)
@@ -62,56 +62,6 @@ DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "models"
 #: 60 s timeline ran 1.5-2.5x faster and the process peaked ~120 MB lower, with bit-identical
 #: outputs per window (bench/, issue 6).
 BATCH_WINDOWS = 8
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipPrediction:
-    """The answer for one clip.
-
-    ``probabilities`` is calibrated and ordered as the bundle's labels; ``sure`` is False
-    when the top probability is below the bundle's confidence threshold. ``answered_by`` says
-    which model gave the emotion probabilities: :data:`~ser.serving.joint_views.STUDIO` (the main
-    model) or :data:`~ser.serving.joint_views.BOTH_CORPORA` (the joint views, for an input unlike
-    the training data; gender and intensity are still the main model's).
-    """
-
-    emotion: str
-    confidence: float
-    probabilities: dict[str, float]
-    sure: bool
-    gender: dict[str, float] | None = None
-    intensity: dict[str, float] | None = None
-    speech_seconds: float = 0.0
-    answered_by: str = STUDIO
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True)
-class Timeline:
-    """Emotion over time for a recording longer than one window.
-
-    Attributes
-    ----------
-    starts, ends : np.ndarray, shape (n_windows,)
-        Window bounds in seconds.
-    probabilities : np.ndarray, shape (n_windows, n_emotions)
-        Calibrated probabilities; rows of windows without speech are NaN.
-    voiced : np.ndarray of bool, shape (n_windows,)
-    overall : ClipPrediction
-        The voiced windows' probabilities averaged.
-    routed : np.ndarray of bool, shape (n_windows,), optional
-        Windows whose emotion the joint views answered (their own functionals unlike the
-        training data, :meth:`Bundle.timeline_of`); all False (or None) otherwise.
-    """
-
-    starts: np.ndarray
-    ends: np.ndarray
-    probabilities: np.ndarray
-    voiced: np.ndarray
-    overall: ClipPrediction
-    routed: np.ndarray | None = None
 
 
 class Bundle:
@@ -321,7 +271,7 @@ class Bundle:
         """
         return Recording(waveform, sample_rate=sample_rate, config=self.config, speech_settings=self.speech_settings)
 
-    def _clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float,
+    def clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float,
                          joint: np.ndarray | None = None) -> ClipPrediction:
         """The answer from the main model's mean head probabilities; with ``joint`` (the joint
         views' untempered probabilities, shape (n_emotions,)), the emotion comes from those."""
@@ -392,7 +342,7 @@ class Bundle:
         joint = None
         if functionals is not None and self.routes(self.unfamiliarity_of(recording)):
             joint = self.joint_views.probabilities(functionals)
-        return self._clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate, joint=joint)
+        return self.clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate, joint=joint)
 
     def timeline(self, waveform: np.ndarray, *, sample_rate: int) -> Timeline:
         """Score a long recording window by window (``config.window_seconds`` long,
@@ -406,74 +356,11 @@ class Bundle:
         return self.timeline_of(self.recording(waveform, sample_rate=sample_rate))
 
     def timeline_of(self, recording: Recording) -> Timeline:
-        """:meth:`timeline` of a recording, reusing whatever stages it has computed already.
+        """:meth:`timeline` of a recording, reusing whatever stages it has computed already
+        (:func:`ser.serving.timeline.score_timeline`)."""
+        from ser.serving.timeline import score_timeline  # imports this module
 
-        When the bundle :attr:`routes_unfamiliar`, each window is routed on its own functionals'
-        verdict (``Timeline.routed``), and the overall answer is the joint views' (their mean
-        probabilities over the voiced windows, tempered as one clip) when the routed windows are at
-        least half of the voiced ones: as a recording's verdict counts a reason when half its speech
-        shows it (:func:`ser.serving.unfamiliarity.combine_unfamiliarity`).
-        """
-        config = self.config
-        features = recording.log_mel
-        # A frame is "sound" when its energy is within trim_top_db of the loudest frame.
-        energy_db = 10 * np.log10(np.maximum(np.exp(features).sum(axis=1), 1e-20))
-        loud = energy_db > energy_db.max() - config.trim_top_db
-        if recording.is_silent:
-            raise NoSpeechError(SILENT_MESSAGE)
-        activity = recording.activity.require()
-        windows, starts = window_features(features, config=config)
-        needed = config.min_speech_seconds * config.frames_per_second
-        voiced = np.array([loud[s : s + config.window_frames].sum() >= needed for s in starts])
-        # ... and the detector must hear a voice in it (not only noise or hum).
-        window_starts = starts / config.frames_per_second
-        voiced &= activity.voiced_seconds_between(
-            window_starts, window_starts + config.window_seconds
-        ) >= self.speech_settings.min_voiced_seconds
-        if not voiced.any():
-            raise NoSpeechError("no speech detected in any window of the recording")
-        functionals = None
-        if self.uses_functionals:
-            # Each window's own functionals; a window whose trimmed audio is too short holds no usable speech.
-            positions = np.flatnonzero(voiced)
-            rows = []
-            for position, values in zip(positions, recording.window_functionals(starts[positions]), strict=True):
-                if values is None:
-                    voiced[position] = False
-                    continue
-                rows.append(values)
-            if not voiced.any():
-                raise NoSpeechError("no speech detected in any window of the recording")
-            functionals = np.stack(rows)
-        outputs = self.score_windows(windows[voiced], functionals=functionals)
-        emotion = apply_temperature(outputs["emotion"], temperature=self.temperature)
-        routed, joint = np.zeros(len(starts), dtype=bool), None
-        if functionals is not None and self.routes_unfamiliar:
-            detector = self.unfamiliarity_detector
-            # One verdict per window: the route's check on the window's own functionals.
-            unfamiliar = detector.flags(detector.statistics(functionals))[:, CHECKS.index(self.joint_route)]
-            if unfamiliar.any():
-                joint_views = self.joint_views
-                joint = joint_views.probabilities(functionals)
-                emotion[unfamiliar] = apply_temperature(joint[unfamiliar], temperature=joint_views.settings.temperature)
-                routed[voiced] = unfamiliar
-                joint = joint.mean(axis=0) if unfamiliar.mean() >= 0.5 else None
-        probabilities = np.full((len(starts), len(self.emotions)), np.nan)
-        probabilities[voiced] = emotion
-        overall = self._clip_prediction(
-            {head: values.mean(axis=0) for head, values in outputs.items()},
-            speech_seconds=float(loud.sum() / config.frames_per_second),
-            joint=joint,
-        )
-        start_seconds = starts / config.frames_per_second
-        return Timeline(
-            starts=start_seconds,
-            ends=np.minimum(start_seconds + config.window_seconds, recording.duration),
-            probabilities=probabilities,
-            voiced=voiced,
-            overall=overall,
-            routed=routed,
-        )
+        return score_timeline(self, recording)
 
 
 def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE, *, joint_views: bool = True) -> Bundle:
