@@ -1,4 +1,4 @@
-"""Command line: ``python -m ser {train,evaluate,predict,batch} ...``.
+"""Command line: ``python -m ser {train,evaluate,predict,profile,batch} ...``.
 
 Examples
 --------
@@ -26,6 +26,12 @@ The same, calibrated to the speaker: a few seconds of their ordinary voice as th
 
     python -m ser predict --reference my_normal_voice.wav --json clip1.wav clip2.webm
 
+Teach it one person's voice (a voice profile: a clip or two of each emotion they will show, neutral
+required), then answer relative to it (``"profile": true``, the generic answer in ``unprofiled``)::
+
+    python -m ser profile --out me.json neutral=n1.wav angry=a1.wav happy=h1.wav sad=s1.wav
+    python -m ser predict --profile me.json --json clip1.wav
+
 Score a whole archive into a table, resumably, on Ray (see docs/batch.md)::
 
     python -m ser batch archive/ --out results.parquet
@@ -34,24 +40,15 @@ Score a whole archive into a table, resumably, on Ray (see docs/batch.md)::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 # TensorFlow's log level is set by ser.import_tensorflow_quietly, just before TensorFlow is imported.
+from ser.console import log as _log
+from ser.console import log_error as _log_error
 from ser.errors import SERError
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _log_error(message: str) -> None:
-    """One line on stderr, whatever the message holds (a file name may contain a newline)."""
-    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
-    _log(f"error: {line}")
 
 
 def _one_ravdess_folder(data: list[Path]) -> bool:
@@ -307,76 +304,6 @@ def command_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_predict(args: argparse.Namespace) -> int:
-    from ser.serving.analysis import unfamiliar_codes
-    from ser.serving.audio import decode_audio
-    from ser.serving.bundle import load_bundle
-    from ser.serving.joint_views import BOTH_CORPORA
-    from ser.serving.segments import score_recording
-
-    try:
-        bundle = load_bundle(args.model)
-    except SERError as error:
-        _log_error(str(error))
-        return 2
-    adaptation = None
-    if args.reference:
-        from ser.serving.speaker import calibrate_bundle
-
-        try:
-            adaptation = calibrate_bundle(bundle, references=[str(path) for path in args.reference])
-        except SERError as error:
-            _log_error(f"--reference: {error}")
-            return 2
-        _log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
-             f"{adaptation.reference_neutral:.0%} neutral before calibration"
-             + (f"; neutral's log-odds raised by {adaptation.bias:.2f}" if adaptation.bias else "; no change needed"))
-    failures = 0
-    for path in args.files:
-        try:
-            waveform = decode_audio(path, sample_rate=bundle.config.sample_rate)
-            # As the app: cut where the speaker pauses, each utterance scored as a clip.
-            scored = score_recording(bundle.recording(waveform, sample_rate=bundle.config.sample_rate),
-                                     bundle=bundle, adaptation=adaptation)
-            prediction = scored.overall
-        except SERError as error:
-            failures += 1
-            message = str(error)
-            _log_error(message if message.startswith(str(path)) else f"{path}: {message}")
-            continue
-        except Exception as error:  # noqa: BLE001  the other files are still scored
-            failures += 1
-            _log_error(f"{path}: {type(error).__name__}: {error}")
-            continue
-        if args.json:
-            segments = [
-                {"start": round(segment.start, 3), "end": round(segment.end, 3),
-                 "emotion": segment.prediction.emotion if segment.prediction else None,
-                 "confidence": round(segment.prediction.confidence, 4) if segment.prediction else None,
-                 "sure": segment.prediction.sure if segment.prediction else False}
-                for segment in scored.segments
-            ]
-            record = {"path": str(path), **prediction.to_dict(), "segments": segments,
-                      "model_version": bundle.version, "threshold": bundle.confidence_threshold,
-                      "adapted": scored.adapted, "unfamiliar": unfamiliar_codes(scored.unfamiliarity)}
-            if scored.adapted:
-                record["unadapted"] = {key: value for key, value in scored.unadapted.to_dict().items()
-                                       if key in ("emotion", "confidence", "probabilities", "sure")}
-                record["reference"] = scored.adaptation.to_dict()
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-        else:
-            note = "" if prediction.sure else "  (not sure)"
-            if scored.adapted:
-                unadapted = scored.unadapted
-                note += f"  (adapted to the speaker; without: {unadapted.emotion} {unadapted.confidence:.2f})"
-            if prediction.answered_by == BOTH_CORPORA:
-                note += "  (answered by the model trained on both corpora: the voice is unlike RAVDESS's actors)"
-            print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
-            if scored.unfamiliarity is not None and not scored.unfamiliarity.familiar:
-                print(f"{path}\twarning: {scored.unfamiliarity.warning}", flush=True)
-    return 1 if failures else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ser", description="Speech emotion recognition")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -411,10 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--reference", type=Path, action="append", default=None, metavar="FILE",
                          help="a recording of the same speaker's ordinary (neutral) voice, a few seconds; answers "
                               "are calibrated to it (repeatable; nothing is stored)")
+    predict.add_argument("--profile", type=Path, default=None, metavar="PROFILE.json",
+                         help="a voice profile (python -m ser profile): answers relative to that person's voice")
     from ser.batch.cli import add_parser as add_batch_parser  # argparse only: imports no Ray
     from ser.batch.cli import command_batch
+    from ser.profile_cli import add_parser as add_profile_parser
+    from ser.profile_cli import command_profile
 
     add_batch_parser(commands)
+    add_profile_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "predict" and args.model is None:
         from ser.serving.bundle import DEFAULT_BUNDLE
@@ -424,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
         from ser import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # keep TensorFlow's C++ notices off stderr, as predict does
+    from ser.predict_cli import command_predict
+
     handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
-                "batch": command_batch}
+                "batch": command_batch, "profile": command_profile}
     try:
         return handlers[args.command](args)
     except SERError as error:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.batch.writers import FORMATS
+from ser.errors import SERError
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -43,6 +44,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
                              "(to RESULTS with .timeline before the extension)")
     parser.add_argument("--reference", type=Path, action="append", default=None, metavar="FILE",
                         help="recording of the speaker's ordinary voice to calibrate to (repeatable)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="PROFILE.json",
+                        help="a voice profile (python -m ser profile): answers relative to that person's voice")
     parser.add_argument("--workers", type=int, default=None,
                         help="Ray workers, each loading the model once (default: one per core)")
     parser.add_argument("--cpus-per-worker", type=int, default=1, help="cores each Ray worker uses (default 1)")
@@ -60,10 +63,15 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 def command_batch(args: argparse.Namespace) -> int:
     """Run the batch; print the summary on stdout. 0 when every file has a row (failed files
     included), 2 when the run itself could not go on (the message says why)."""
-    from ser.batch.results import SpeakerReference
+    from ser.batch.results import SpeakerProfile, SpeakerReference
     from ser.batch.runner import BatchSettings, run_batch
 
+    if args.reference and args.profile:
+        raise SERError("--reference and --profile: a profile already holds the speaker's neutral voice; "
+                       "give one of them")
     reference = SpeakerReference.from_files(args.reference) if args.reference else None
+    if args.profile:
+        reference = SpeakerProfile.from_file(args.profile)
     settings = BatchSettings(
         out=args.out, model=args.model, timeline=args.timeline, reference=reference, batch_size=args.batch_size,
         engine=args.engine, workers=args.workers, cpus_per_worker=args.cpus_per_worker, address=args.address,

@@ -69,6 +69,40 @@ class SpeakerReference:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpeakerProfile:
+    """A voice profile file (``python -m ser profile``), carried as its text like :class:`SpeakerReference`.
+
+    Attributes
+    ----------
+    name : str
+        The file's path, for messages.
+    content : bytes
+        Its JSON.
+    """
+
+    name: str
+    content: bytes
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SpeakerProfile:
+        """Read the profile file (raises SERError when it cannot be read)."""
+        try:
+            return cls(name=str(path), content=Path(path).read_bytes())
+        except OSError as error:
+            raise SERError(f"{path}: cannot read the voice profile ({error.strerror}); check the path") from error
+
+    def adaptation(self, bundle: Any) -> Any:
+        """The :class:`ser.serving.profile.VoiceProfile`, checked against ``bundle`` (SERError naming the file)."""
+        from ser.serving.enrolment import load_profile
+        from ser.serving.profile import ProfileError
+
+        try:
+            return load_profile(bundle, self.content)
+        except ProfileError as error:
+            raise ProfileError(f"{self.name}: {error}") from error
+
+
+@dataclasses.dataclass(frozen=True)
 class FileResult:
     """The outcome for one file.
 
@@ -178,25 +212,38 @@ class Layout:
     calibrated : bool
         The run is calibrated to a speaker (``--reference``): the answer columns are adapted,
         and ``unadapted_emotion`` / ``unadapted_confidence`` say what it would be without.
+    profiled : bool
+        The run answers relative to a voice profile (``--profile``): ``unprofiled_emotion`` /
+        ``unprofiled_confidence`` hold the generic answer.
     """
 
     emotions: tuple[str, ...]
     heads: tuple[str, ...] = ()
     calibrated: bool = False
+    profiled: bool = False
 
     @classmethod
-    def from_labels(cls, labels: dict[str, list[str]], *, calibrated: bool = False) -> Layout:
+    def from_labels(cls, labels: dict[str, list[str]], *, calibrated: bool = False, profiled: bool = False) -> Layout:
         """From the ``labels.json`` mapping (``emotion`` and optional ``gender``/``intensity``)."""
         if not labels.get("emotion"):
             raise SERError("labels.json names no emotions; the bundle is broken, train it again")
         return cls(emotions=tuple(labels["emotion"]),
-                   heads=tuple(head for head in ("gender", "intensity") if labels.get(head)), calibrated=calibrated)
+                   heads=tuple(head for head in ("gender", "intensity") if labels.get(head)), calibrated=calibrated,
+                   profiled=profiled)
+
+    @classmethod
+    def for_run(cls, labels: dict[str, list[str]], *, reference: Any) -> Layout:
+        """The layout of a run calibrated by ``reference`` (a :class:`SpeakerReference`, a
+        :class:`SpeakerProfile` or None)."""
+        return cls.from_labels(labels, calibrated=isinstance(reference, SpeakerReference),
+                               profiled=isinstance(reference, SpeakerProfile))
 
     @property
     def columns(self) -> list[str]:
         """Column names of the results table, in order."""
         heads = [name for head in self.heads for name in (head, f"{head}_confidence")]
         unadapted = ["unadapted_emotion", "unadapted_confidence"] if self.calibrated else []
+        unadapted += ["unprofiled_emotion", "unprofiled_confidence"] if self.profiled else []
         return ["path", "emotion", "confidence", "sure", *unadapted, *self.probability_columns, *heads,
                 "unfamiliar", "answered_by", "speech_seconds", "duration_seconds", "error", "error_kind"]
 
@@ -211,8 +258,8 @@ class Layout:
 
     def column_types(self, *, timeline: bool = False) -> dict[str, str]:
         """``column -> "string" | "float" | "bool"``, for typed formats (Parquet)."""
-        strings = {"path", "emotion", "unadapted_emotion", "unfamiliar", "answered_by", "error", "error_kind",
-                   *self.heads}
+        strings = {"path", "emotion", "unadapted_emotion", "unprofiled_emotion", "unfamiliar", "answered_by", "error",
+                   "error_kind", *self.heads}
         booleans = {"sure", "voiced"}
         names = self.timeline_columns if timeline else self.columns
         return {name: "string" if name in strings else "bool" if name in booleans else "float" for name in names}
@@ -231,6 +278,8 @@ class Layout:
             row["unfamiliar"] = ";".join(result.unfamiliarity.reasons)
         if self.calibrated and result.unadapted is not None:
             row.update(unadapted_emotion=result.unadapted.emotion, unadapted_confidence=result.unadapted.confidence)
+        if self.profiled and result.unadapted is not None:
+            row.update(unprofiled_emotion=result.unadapted.emotion, unprofiled_confidence=result.unadapted.confidence)
         for emotion, column in zip(self.emotions, self.probability_columns, strict=True):
             row[column] = prediction.probabilities[emotion]
         for head in self.heads:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ser.batch.results import Layout, SpeakerReference
+from ser.batch.results import Layout, SpeakerProfile, SpeakerReference
 from ser.batch.sources import expand_sources
 from ser.batch.writers import open_writer, timeline_path
 from ser.config import read_json
@@ -49,8 +49,9 @@ class BatchSettings:
     timeline : bool
         Also write one row per model window of recordings longer than one window, to
         :func:`ser.batch.writers.timeline_path` of ``out``.
-    reference : SpeakerReference, optional
-        Calibrate every answer to this speaker (issue 14 hook; refused until it exists).
+    reference : SpeakerReference or SpeakerProfile, optional
+        Calibrate every answer to this speaker (``--reference``) or answer relative to their voice profile
+        (``--profile``).
     batch_size : int
         Files per batch: the unit of work of a worker and of each write.
     engine : str
@@ -69,7 +70,7 @@ class BatchSettings:
     out: str | Path
     model: str | Path | None = None
     timeline: bool = False
-    reference: SpeakerReference | None = None
+    reference: SpeakerReference | SpeakerProfile | None = None
     batch_size: int = 32
     engine: str = "auto"
     workers: int | None = None
@@ -265,9 +266,12 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
         if bundle is None:
             bundle = load_bundle(model)  # kept: the process engine scores with it (no second load)
         adaptation = settings.reference.adaptation(bundle)
-        log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
-            f"{adaptation.reference_neutral:.0%} neutral before calibration")
-    layout = Layout.from_labels(read_json(model / "labels.json"), calibrated=settings.reference is not None)
+        if hasattr(adaptation, "enrolled"):  # a voice profile
+            log(f"answers relative to the voice profile {settings.reference.name} ({', '.join(adaptation.enrolled)})")
+        else:
+            log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
+                f"{adaptation.reference_neutral:.0%} neutral before calibration")
+    layout = Layout.for_run(read_json(model / "labels.json"), reference=settings.reference)
     found = expand_sources(sources)
     report = BatchReport(out=str(settings.out), found=len(found.paths), warnings=list(found.warnings))
     for warning in found.warnings:

@@ -129,7 +129,7 @@ class Scorer:
                 shutil.rmtree(folder, ignore_errors=True)  # the model is in memory now
         else:
             self.bundle = load_bundle(bundle)
-        self.layout = Layout.from_labels(self.bundle.labels, calibrated=reference is not None)
+        self.layout = Layout.for_run(self.bundle.labels, reference=reference)
         self.timeline = timeline
         self.adaptation = reference.adaptation(self.bundle) if reference is not None else None
 

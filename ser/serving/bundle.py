@@ -96,7 +96,7 @@ class Bundle:
         if self._compiled is None:
             import tensorflow as tf
 
-            model = self.model
+            model = with_emotion_views(self.model)
             specs = {
                 tensor.name.split(":")[0]: tf.TensorSpec((None, *tensor.shape[1:]), tf.float32)
                 for tensor in model.inputs
@@ -237,7 +237,8 @@ class Bundle:
         Returns
         -------
         dict
-            ``head -> (n, n_classes)`` float64 probabilities.
+            ``head -> (n, n_classes)`` float64 probabilities; for a fused model also
+            :data:`EMOTION_VIEWS`, shape (n, n_views * n_emotions).
         """
         if self.uses_functionals:
             size = n_functionals(self.config)
@@ -294,6 +295,7 @@ class Bundle:
             intensity=extra.get("intensity"),
             speech_seconds=speech_seconds,
             answered_by=STUDIO if joint is None else BOTH_CORPORA,
+            views=tuple(float(p) for p in probabilities[EMOTION_VIEWS]) if EMOTION_VIEWS in probabilities else None,
         )
 
     def predict_clip(self, waveform: np.ndarray, *, sample_rate: int) -> ClipPrediction:
@@ -361,6 +363,30 @@ class Bundle:
         from ser.serving.timeline import score_timeline  # imports this module
 
         return score_timeline(self, recording)
+
+
+#: The extra output of the compiled forward pass: every view's emotion probabilities side by side,
+#: shape (n, n_views * n_emotions), read by a voice profile (:mod:`ser.serving.profile`).
+EMOTION_VIEWS = "emotion_views"
+
+
+def with_emotion_views(model: Any) -> Any:
+    """``model`` with :data:`EMOTION_VIEWS` beside its heads, when it fuses views (``model`` itself otherwise).
+
+    The views' probabilities are the inputs of the ``emotion`` fusion layer, so the extra output costs
+    one concatenation in the same graph, not a second model call.
+    """
+    import keras
+
+    try:
+        views = model.get_layer("emotion").input
+    except ValueError:  # no layer named "emotion": a single-view model
+        return model
+    if not isinstance(views, list) or len(views) < 2 or not isinstance(model.output, dict):
+        return model
+    outputs = dict(model.output)
+    outputs[EMOTION_VIEWS] = keras.layers.Concatenate(name=EMOTION_VIEWS)(views)
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_with_views")
 
 
 def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE, *, joint_views: bool = True) -> Bundle:

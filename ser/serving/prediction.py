@@ -33,9 +33,14 @@ class ClipPrediction:
     intensity: dict[str, float] | None = None
     speech_seconds: float = 0.0
     answered_by: str = STUDIO
+    #: Every view's mean emotion probabilities, shape (n_views * n_emotions,), for a voice profile
+    #: (:mod:`ser.serving.profile`); not part of the answer's dictionary or its equality.
+    views: tuple[float, ...] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        answer = dataclasses.asdict(self)
+        del answer["views"]
+        return answer
 
 
 @dataclasses.dataclass(frozen=True)

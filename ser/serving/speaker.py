@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from ser.serving.audio import AudioSource, decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.features import prepare_waveform
 from ser.serving.speech import SpeechSettings, detect_speech
+
+if TYPE_CHECKING:
+    from ser.serving.profile import VoiceProfile
 
 #: Least probability of "neutral" the speaker's own reference gets after calibration: their
 #: ordinary voice then reads as neutral more than as anything else.
@@ -82,8 +86,12 @@ class SpeakerAdaptation:
     reference_seconds: float
     segments: int
 
-    def apply(self, probabilities: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities, shape (..., n_emotions) kept (:func:`apply_neutral_bias`)."""
+    def apply(self, probabilities: np.ndarray, *, views: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated probabilities, shape (..., n_emotions) kept (:func:`apply_neutral_bias`).
+
+        ``views`` is accepted so a calibration and a voice profile (:mod:`ser.serving.profile`) are
+        applied alike; the neutral floor reads only the answer.
+        """
         return apply_neutral_bias(probabilities, neutral=self.neutral, bias=self.bias)
 
     def to_dict(self) -> dict:
@@ -278,15 +286,17 @@ def calibrate_bundle(bundle: Bundle, *, references: Sequence[AudioSource],
                               names=names)
 
 
-def adapt_prediction(prediction: ClipPrediction, *, adaptation: SpeakerAdaptation,
+def adapt_prediction(prediction: ClipPrediction, *, adaptation: SpeakerAdaptation | VoiceProfile,
                      confidence_threshold: float) -> ClipPrediction:
     """``prediction`` with its emotion probabilities adapted to the speaker.
 
-    The answer, its confidence and whether it is sure are re-derived from the adapted
-    probabilities (same threshold); the other heads and the seconds of speech are kept.
+    ``adaptation`` is a calibration (``--reference``) or a voice profile (``--profile``), which also
+    reads the prediction's views. The answer, its confidence and whether it is sure are re-derived
+    from the adapted probabilities (same threshold); the other heads and the seconds of speech are kept.
     """
     labels = list(prediction.probabilities)
-    adapted = adaptation.apply(np.array([prediction.probabilities[label] for label in labels]))
+    views = None if prediction.views is None else np.asarray(prediction.views)
+    adapted = adaptation.apply(np.array([prediction.probabilities[label] for label in labels]), views=views)
     best = int(np.argmax(adapted))
     return dataclasses.replace(
         prediction,
