@@ -3,8 +3,12 @@
 streamlit-webrtc delivers 20 ms frames on its own thread into a per-session
 ``ser.serving.live.LiveBuffer``. While the stream plays, one fragment redraws twice a
 second: the level meter (dBFS of the last 100 ms, clipping, "too quiet" and "no signal"
-warnings, the seconds of audio received) and the emotion meter, which scores the newest
-``window_seconds`` of audio every half second until it hears speech, then every second. After Stop the readings
+warnings, the seconds of audio received) and the emotion meter (``ser.serving.live_reading``), which
+scores what was said since the last pause as one utterance, once it holds ``MIN_SPEECH`` seconds of
+speech or a pause ends a sentence of ``MIN_SENTENCE`` (until then it says it is listening), then
+once a second while the speech goes on, and once more, whole, when it ends. The
+reading is taken before the level is measured, so the level describes audio at least as new as
+the reading's (no "No signal" beside a reading of speech just heard). After Stop the readings
 stay on screen and the whole take (up to ``TAKE_SECONDS``) can be analysed like an upload.
 Calibrated to the speaker's voice (``app_calibration``), readings are adapted as they are shown
 (they are kept unadapted, so calibrating or forgetting never scores the audio again).
@@ -28,7 +32,7 @@ import app_calibration
 import app_ui
 from ser.errors import SERError
 from ser.reporting import plots
-from ser.serving import live
+from ser.serving import live, live_reading
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.bundle import Bundle
 from ser.serving.level import CLIP_MEMORY_SECONDS, QUIET_WINDOW_SECONDS, TOO_QUIET_DBFS
@@ -40,16 +44,12 @@ TAKE_SECONDS = 120.0
 #: server, and the WebRTC thread that receives the audio waits behind it for the interpreter
 #: (one thread at a time); on a busy 2-core machine the audio then arrives late and in bursts.
 REFRESH_SECONDS = 0.5
-#: While the last reading heard no speech, score again once this much new audio arrived, so
-#: the first reading comes soon after speech starts: the detector needs about 0.3-0.8 s of
-#: voice, one model call is ~0.15 s on two cores. Pauses cost little: the detector refuses
-#: them before the model runs.
-ONSET_EVERY = 0.5
-#: While speech is heard, score again once this much new audio arrived: a reading covers
-#: the last window (3 s), so once a second follows the voice at half the model work.
-READING_EVERY = 1.0
-#: Readings kept for the history chart: a whole take.
-HISTORY = int(TAKE_SECONDS / ONSET_EVERY)
+#: Readings kept for the history chart: a whole take (the meter reads at most every ONSET_EVERY).
+HISTORY = int(TAKE_SECONDS / live_reading.ONSET_EVERY)
+#: A reading needs this much speech in the current utterance, or a pause after a sentence of
+#: MIN_SENTENCE (``ser.serving.live_reading``, where they were measured).
+MIN_SPEECH = live_reading.MIN_SPEECH_SECONDS
+MIN_SENTENCE = live_reading.MIN_SENTENCE_SECONDS
 #: What the browser captures: no automatic gain, noise suppression or echo cancellation, so
 #: the level meter and its warnings describe the microphone itself, and the model hears the
 #: loudness the speaker used (a cue it relies on), as it does in an upload. Nothing is played
@@ -59,7 +59,6 @@ AUDIO_CONSTRAINTS = {"autoGainControl": False, "noiseSuppression": False, "echoC
 app_ui.page_setup("Live")
 st.title("Live emotion meter")
 bundle = app_ui.bundle_or_stop()
-window = bundle.config.window_seconds
 
 
 @st.cache_resource(show_spinner="Preparing the meter…")
@@ -115,8 +114,9 @@ warmed_up(str(bundle.path))
 
 st.markdown(
     "Click **Start listening** and speak. The level meter shows what the microphone hears as soon as the audio "
-    f"arrives; about a second after you start speaking, the emotion meter scores the last {window:g} s, then "
-    "once a second. "
+    f"arrives. Once you have spoken for {MIN_SPEECH:g} s (or paused after a sentence), the emotion meter scores "
+    "what you said since your last pause as one sentence, as an upload is scored, then again once a second while "
+    "you speak and once more when you pause. "
     "**Stop** keeps the readings on screen, and you can then analyse the whole take like an upload."
 )
 app_calibration.panel(bundle=bundle, key="live")
@@ -186,15 +186,12 @@ def level_meter() -> None:
 
 def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool, adaptation: SpeakerAdaptation | None) -> None:
     """The answer of one voiced reading in words (adapted to the speaker's voice when calibrated,
-    the unadapted answer under it), how much sound it scored, and its probabilities."""
+    the unadapted answer under it), how much speech it scored, and its probabilities."""
     prediction = adapted(reading, bundle=bundle, adaptation=adaptation).prediction
     if prediction is None:
         return
     label = prediction.emotion if prediction.sure else f"not sure (maybe {prediction.emotion})"
-    agreement = live.early_agreement(prediction.speech_seconds)
     when = "Now" if now else f"Last reading (at {reading.end_seconds:.1f} s)"
-    if agreement is not None:
-        when += ", first impression"
     # The emotion's colour on a dot, the word in the theme's text colour: some emotion colours
     # (happy's yellow) are unreadable as text on white, others (sad's blue) on the dark theme.
     st.markdown(
@@ -205,16 +202,15 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool, adaptation
     app_ui.show_unfamiliarity(reading.unfamiliarity, prediction=prediction)
     if adaptation is not None:
         st.caption(f"Calibrated to your voice. Without calibration: {app_ui.in_words(reading.prediction)}")
-    if reading.audio_seconds < window - 0.01:
-        scored = (f"Scored on the {reading.audio_seconds:.1f} s received so far ({prediction.speech_seconds:.1f} s "
-                  f"of sound), less than the model's {window:g} s window: scored on what there is, the sound "
-                  "repeated to fill the window as for short training clips.")
+    so_far = "so far" if reading.ongoing else "in all"
+    # The speech the reading waited for (the detector's, first to last voiced frame), as the
+    # "Listening…" state counted it.
+    if reading.audio_seconds >= live_reading.UTTERANCE_SECONDS - 0.01:
+        scored = (f"Scored on the last {reading.audio_seconds:.0f} s of what you said since your last pause "
+                  f"({reading.speech_seconds:.1f} s of speech {so_far}), as one sentence.")
     else:
-        scored = f"Scored on the last {window:g} s ({prediction.speech_seconds:.1f} s of sound in it)."
-    if agreement is not None:
-        scored += (f" A reading on so little sound named the emotion of the whole sentence only about "
-                   f"{agreement:.0%} of the time (measured on two corpora); it firms up from "
-                   f"{live.FIRM_SOUND_SECONDS:g} s of sound, so keep speaking.")
+        scored = (f"Scored on what you said since your last pause: {reading.speech_seconds:.1f} s of speech "
+                  f"{so_far}, as one sentence (as an upload is scored).")
     st.caption(scored)
     app_ui.chart(probability_chart(reading, bundle=bundle, adaptation=adaptation), key="live-meter")
 
@@ -224,31 +220,48 @@ def adapted(reading: live.Reading, *, bundle: Bundle, adaptation: SpeakerAdaptat
     return live.adapt_reading(reading, adaptation=adaptation, confidence_threshold=bundle.confidence_threshold)
 
 
-def emotion_meter() -> None:
-    """Score the newest audio when enough arrived; show the latest reading and the take's history."""
-    readings = take_readings()
+def take_reading(readings: list[live.Reading]) -> bool:
+    """Read the current utterance when the meter is due (``live.reading_due``); False if the
+    audio cannot be scored (the error is shown)."""
     if playing and buffer.streaming:
-        last_end = readings[-1].end_seconds if readings else 0.0
-        speaking = bool(readings) and readings[-1].prediction is not None
-        if buffer.seconds - last_end >= (READING_EVERY if speaking else ONSET_EVERY):
+        previous = readings[-1] if readings else None
+        if live.reading_due(previous, received=buffer.seconds):
             try:
-                readings.append(live.read_latest(buffer, bundle=bundle, seconds=window))
+                readings.append(live.read_latest(buffer, bundle=bundle, previous=previous))
             except SERError as error:  # e.g. a broken capture device sending absurd sample values
                 st.error(f"The live audio cannot be scored: {error}")
-                return
+                return False
             del readings[:-HISTORY]
+    return True
+
+
+def emotion_meter(readings: list[live.Reading]) -> None:
+    """The latest reading (or what the meter is waiting for) and the take's history."""
     voiced = [reading for reading in readings if reading.prediction is not None]
+    latest = readings[-1] if readings else None
+    streaming = playing and buffer.streaming
+    if streaming and latest is not None and latest.listening:
+        st.info(f"**Listening…** {latest.speech_seconds:.1f} s of speech so far (need {MIN_SPEECH:g} s of speech, "
+                f"or a pause after at least {MIN_SENTENCE:g} s: a reading scores what you say since your last "
+                "pause as one sentence)."
+                + (" The last reading is shown below." if voiced else ""))
+    elif streaming and latest is not None and latest.prediction is None and 0 < latest.speech_seconds < MIN_SENTENCE:
+        st.info(f"Too little speech for a reading: {latest.speech_seconds:.1f} s before the pause, a sentence "
+                f"needs {MIN_SENTENCE:g} s. Say a whole sentence."
+                + (" The last reading is shown below." if voiced else ""))
+    elif streaming and voiced and latest is not None and latest.prediction is None:
+        st.info("No speech now. The last reading is shown below.")
     if not voiced:
-        if playing and buffer.streaming:
-            st.caption("No reading yet: the first one comes about a second after you start speaking.")
-        elif readings:
-            st.caption("No speech was heard in this take.")
+        if streaming and (latest is None or latest.speech_seconds == 0):
+            st.caption(f"No reading yet: the first one comes once you have spoken for {MIN_SPEECH:g} s, or paused "
+                       f"after a sentence of at least {MIN_SENTENCE:g} s.")
+        elif not streaming and readings:
+            st.caption("No reading in this take: no utterance held enough speech." if any(
+                reading.speech_seconds > 0 for reading in readings) else "No speech was heard in this take.")
         return
-    latest = readings[-1]
-    if playing and latest.prediction is None:
-        st.info(f"No speech in the last {window:g} s. The last reading is shown below.")
     adaptation = app_ui.speaker_adaptation(bundle)
-    show_reading(voiced[-1], bundle=bundle, now=playing and latest is voiced[-1], adaptation=adaptation)
+    now = streaming and latest is voiced[-1] and latest.ongoing
+    show_reading(voiced[-1], bundle=bundle, now=now, adaptation=adaptation)
     if len(voiced) >= 2:
         app_ui.chart(history_chart(readings, bundle=bundle, adaptation=adaptation), key="live-history")
 
@@ -277,13 +290,16 @@ def probability_chart(reading: live.Reading, *, bundle: Bundle, adaptation: Spea
 
 
 def history_chart(readings: list[live.Reading], *, bundle: Bundle, adaptation: SpeakerAdaptation | None) -> Any:
-    """The take's readings over time (adapted when calibrated); readings without speech are gaps,
-    not lines across the pause."""
+    """The take's readings over time (adapted when calibrated); readings without a prediction
+    (pauses, "listening") are gaps, not lines across them."""
     def build() -> Any:
         shown = [adapted(reading, bundle=bundle, adaptation=adaptation) for reading in readings]
+        # Each reading at the end of the speech it scored (a sentence's final reading comes after
+        # the pause that ended it), so the line moves forward with the voice.
+        at = np.array([reading.speech_end if reading.speech_seconds > 0 else reading.end_seconds
+                       for reading in shown])
         return plots.timeline_figure(
-            starts=np.array([reading.start_seconds for reading in shown]),
-            ends=np.array([reading.end_seconds for reading in shown]),
+            starts=at, ends=at,
             probabilities=np.array([[reading.prediction.probabilities[e] if reading.prediction else np.nan
                                      for e in bundle.emotions] for reading in shown]),
             emotions=bundle.emotions,
@@ -293,8 +309,14 @@ def history_chart(readings: list[live.Reading], *, bundle: Bundle, adaptation: S
 
 
 def meters() -> None:
-    level_meter()
-    emotion_meter()
+    """The reading first, then the level: the level then describes audio at least as new as the
+    reading's, so it never says "No signal" beside a reading of speech it has not seen yet."""
+    readings = take_readings()
+    if take_reading(readings):
+        level_meter()
+        emotion_meter(readings)
+    else:
+        level_meter()
 
 
 st.fragment(run_every=REFRESH_SECONDS if playing else None)(meters)()

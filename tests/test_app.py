@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from ser.config import read_json
 from ser.reporting.model_card import CONDITION_NAMES
 from ser.reporting.unfamiliarity_results import AUDIO_SHORT_NAMES
+from ser.serving import live_reading
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.audio import decode_audio
 from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
@@ -28,6 +29,8 @@ TIMEOUT = 120  # seconds; the first run imports TensorFlow and loads the model
 METRICS = read_json(ROOT / "models" / "metrics.json")
 EMOTIONS = read_json(ROOT / "models" / "labels.json")["emotion"]
 CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
+#: Speech a Live reading needs (``ser.serving.live_reading``).
+MIN_SPEECH = live_reading.MIN_SPEECH_SECONDS
 UNFAMILIARITY_EXPANDER = "When it warns: unlike the training data"
 
 
@@ -522,22 +525,28 @@ def test_live_page_streams_stops_with_history_kept_and_analyses_the_take(fake_we
     at.run()  # connected, no audio yet
     assert shown(at, "Connecting")
     clip = decode_audio(CLIP, sample_rate=48000)
-    sent = fake_webrtc.send(clip[: int(2.2 * 48000)])  # speech started 1.0 s in: less than a window so far
+    sent = fake_webrtc.send(clip[: int(1.6 * 48000)])  # speech started 1.1 s in: 0.5 s of it so far
     at.run()
     assert not at.exception
     # The counter is the audio received, to the frame.
     assert shown(at, f"**Listening** · {sent:.1f} s of audio received")
     level = shown(at, "Microphone level:")[0]
     assert "dBFS" in level and "peak" in level
-    meter = meter_readings(at)
-    assert len(meter) == 1 and meter[0].startswith("<div style='font-size:1.6rem'>Now")
-    assert any(f"<b>{label}</b>" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
-    # An early reading scores what there is, and says so, and how far such a reading goes.
-    assert shown(at, f"Scored on the {sent:.1f} s received so far") and shown(at, "less than the model's")
-    assert "first impression" in meter[0] and shown(at, "of the time (measured on two corpora)")
+    # Not enough speech for a reading yet: the meter says it is listening, and for how much.
+    assert not meter_readings(at) and shown(at, f"need {MIN_SPEECH:g} s of speech")
+    assert not shown(at, "No signal")
 
-    sent += fake_webrtc.send(clip[int(2.2 * 48000) :])
-    sent += fake_webrtc.send_clip()
+    # The rest of the sentence and a pause: read whole, as one sentence (less than MIN_SPEECH of
+    # speech in it, so this is its first reading, made once the pause ended it).
+    sent += fake_webrtc.send(np.concatenate([clip[int(1.6 * 48000) :], np.zeros(48000, np.float32)]))
+    at.run()
+    meter = meter_readings(at)
+    assert len(meter) == 1 and meter[0].startswith("<div style='font-size:1.6rem'>Last reading (at")
+    assert any(f"<b>{label}</b>" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
+    assert shown(at, "Scored on what you said since your last pause") and shown(at, "in all, as one sentence")
+    assert not shown(at, "No signal")
+
+    sent += fake_webrtc.send(np.concatenate([decode_audio(CLIP, sample_rate=48000), np.zeros(48000, np.float32)]))
     at.run()
     assert shown(at, f"{sent:.1f} s of audio received")
     timelines = [spec for spec in charts(at) if spec["data"][0]["type"] == "scatter"]
@@ -576,7 +585,7 @@ def test_a_new_take_starts_a_new_history(fake_webrtc):
     assert not at.exception
     assert shown(at, f"{sent:.1f} s of audio received")
     assert not meter_readings(at) and not answers(at)  # the earlier take's readings and analysis are gone
-    assert shown(at, "No reading yet")
+    assert shown(at, "No reading yet") and shown(at, f"once you have spoken for {MIN_SPEECH:g} s")
 
 
 @pytest.mark.parametrize(("gain", "warning"), [(4.0, "Clipping"), (0.003, "Too quiet"), (0.0, "No signal")])

@@ -1,5 +1,6 @@
 """ser.serving.live: the ring buffer fed by WebRTC frames, its counters and takes, the level
-meter's maths (dBFS, clipping, too quiet), one reading of the meter, and the ICE settings."""
+meter's maths (dBFS, clipping, too quiet), the meter's readings (``ser.serving.live_reading``:
+no reading before enough speech, the utterance so far scored as one clip), and the ICE settings."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 
 from ser.errors import SERError
 from ser.serving import level as levels
-from ser.serving import live
+from ser.serving import live, live_reading
+from ser.serving.audio import decode_audio
 from ser.serving.level import measure_level
 from ser.serving.live import LiveBuffer, ice_servers, to_mono
 from ser.testing import synthetic_voice
+from tests.conftest import EXAMPLES, ROOT
 
 RATE_IN = 48000
 FRAME = 960  # 20 ms at 48 kHz, what streamlit-webrtc delivers
@@ -194,23 +197,111 @@ def test_clipping_in_one_channel_is_found():
     assert buffer.level().clipping
 
 
-def test_read_latest_scores_what_there_is(tiny_bundle):
+def test_read_latest_waits_for_enough_speech_then_scores_the_utterance(tiny_bundle):
     from ser.serving.bundle import load_bundle
 
     bundle = load_bundle(tiny_bundle)
     buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
-    silent = live.read_latest(buffer, bundle=bundle, seconds=3.0)
+    silent = live.read_latest(buffer, bundle=bundle)
     assert silent.prediction is None and silent.audio_seconds == 0 and silent.message  # says why
-    voice = synthetic_voice(seconds=1.2, sample_rate=RATE_IN, seed=1)
-    push_all(buffer, np.concatenate([np.zeros(RATE_IN // 2, np.float32), voice]).astype(np.float32))
-    reading = live.read_latest(buffer, bundle=bundle, seconds=3.0)
+    voice = synthetic_voice(seconds=2.4, sample_rate=RATE_IN, seed=1)
+    push_all(buffer, np.zeros(RATE_IN, np.float32))
+    push_all(buffer, voice[: int(0.8 * RATE_IN)])
+    early = live.read_latest(buffer, bundle=bundle)
+    assert early.prediction is None and early.listening and early.ongoing  # speech, not enough yet
+    assert 0.5 < early.speech_seconds < live_reading.MIN_SPEECH_SECONDS and "listening" in early.message
+    push_all(buffer, voice[int(0.8 * RATE_IN) :])
+    reading = live.read_latest(buffer, bundle=bundle, previous=early)
     assert reading.prediction is not None, reading.message
-    assert reading.audio_seconds == pytest.approx(1.7, abs=0.05)  # less than a window: scored as it is
-    assert reading.end_seconds == pytest.approx(buffer.seconds, abs=0.02)
-    assert reading.start_seconds == pytest.approx(0.0, abs=0.05)
+    assert reading.ongoing and not reading.listening and reading.speech_seconds >= live_reading.MIN_SPEECH_SECONDS
+    # The utterance so far, not the silence before it: from LEAD_SECONDS before its onset to now.
+    assert reading.end_seconds == pytest.approx(buffer.snapshot(seconds=0.0)[1], abs=1e-6)
+    assert reading.start_seconds == pytest.approx(1.0 - live_reading.LEAD_SECONDS, abs=0.1)
     assert 0 < reading.prediction.speech_seconds <= reading.audio_seconds
     assert sum(reading.prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    # A pause ends the utterance: read once more to its end, then not again.
+    push_all(buffer, np.zeros(int(1.2 * RATE_IN), np.float32))
+    final = live.read_latest(buffer, bundle=bundle, previous=reading)
+    assert not final.ongoing and final.prediction is None and "no speech" in final.message  # nothing new
     live.warm_up(bundle)  # runs without a model call's side effects
+
+
+def test_an_utterance_too_short_to_read_says_so_once(tiny_bundle):
+    from ser.serving.bundle import load_bundle
+
+    bundle = load_bundle(tiny_bundle)
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
+    push_all(buffer, np.concatenate([np.zeros(RATE_IN // 2, np.float32),
+                                     synthetic_voice(seconds=0.7, sample_rate=RATE_IN, seed=2),
+                                     np.zeros(RATE_IN, np.float32)]))
+    short = live.read_latest(buffer, bundle=bundle)
+    assert short.prediction is None and not short.listening and not short.ongoing
+    assert "too little speech" in short.message and short.speech_seconds < live_reading.MIN_SPEECH_SECONDS
+    after = live.read_latest(buffer, bundle=bundle, previous=short)
+    assert after.prediction is None and after.speech_seconds == 0 and "no speech" in after.message
+
+
+@pytest.mark.parametrize(("voiced", "expected"), [
+    ([], None),
+    ([(10, 40)], (10, 40, False)),
+    ([(10, 40), (50, 70)], (10, 70, False)),  # a 0.2 s gap inside a sentence
+    ([(10, 40), (90, 120)], (90, 120, True)),  # a 1 s pause: a new utterance, then 1.6 s of silence
+])
+def test_current_utterance_starts_after_the_last_pause(voiced, expected):
+    flags = np.zeros(200, bool)
+    for first, last in voiced:
+        flags[first:last] = True
+    flags = flags[: max([last for _, last in voiced], default=0) + (80 if expected and expected[2] else 0)]
+    found = live_reading.current_utterance(flags, frame_seconds=0.02, pause_seconds=0.8)
+    assert (found and (found.first_frame, found.last_frame, found.ended)) == expected
+
+
+@pytest.fixture(scope="module")
+def shipped_bundle():
+    from ser.serving.bundle import load_bundle
+
+    return load_bundle(ROOT / "models")
+
+
+def stream_clip(clip: np.ndarray, *, bundle, lead: float = 1.0, tail: float = 2.0) -> tuple[list, LiveBuffer]:
+    """Play a 16 kHz clip into a buffer as the Live page would (silence around it), reading when due."""
+    signal = np.concatenate([np.zeros(int(lead * 16000), np.float32), clip, np.zeros(int(tail * 16000), np.float32)])
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=30.0)
+    readings = []
+    for start in range(0, signal.size, 1600):  # 0.1 s at a time
+        buffer.push(signal[start : start + 1600].reshape(1, -1), sample_rate=16000, channels=1)
+        previous = readings[-1] if readings else None
+        if live.reading_due(previous, received=buffer.seconds):
+            readings.append(live.read_latest(buffer, bundle=bundle, previous=previous))
+    return readings, buffer
+
+
+@pytest.mark.parametrize("name", ["03-01-01-01-01-01-12", "03-01-05-02-01-01-12"])  # neutral, angry
+def test_the_first_reading_of_a_real_sentence_agrees_with_the_whole_clip(shipped_bundle, name):
+    clip = decode_audio(EXAMPLES / f"{name}.flac", sample_rate=16000)
+    whole = shipped_bundle.predict_clip(clip, sample_rate=16000)
+    readings, buffer = stream_clip(clip, bundle=shipped_bundle)
+    voiced = [reading for reading in readings if reading.prediction is not None]
+    assert voiced, [reading.message for reading in readings]
+    first = readings.index(voiced[0])
+    # Before it: silence, then "listening" while the speech so far is too short: never a reading.
+    assert any(reading.listening for reading in readings[:first])
+    assert all(reading.speech_seconds < live_reading.MIN_SPEECH_SECONDS for reading in readings[:first])
+    # Enough speech: MIN_SPEECH_SECONDS of a sentence going on, or a whole sentence of MIN_SENTENCE_SECONDS.
+    least = live_reading.MIN_SPEECH_SECONDS if voiced[0].ongoing else live_reading.MIN_SENTENCE_SECONDS
+    assert voiced[0].speech_seconds >= least
+    assert voiced[0].prediction.emotion == whole.emotion != "surprised"
+    # After the sentence, the last reading is the whole sentence's answer, and the pause is not read again.
+    assert voiced[-1].prediction.emotion == whole.emotion and not voiced[-1].ongoing
+    assert voiced[-1].prediction.probabilities == pytest.approx(whole.probabilities, abs=0.05)
+    again = live.read_latest(buffer, bundle=shipped_bundle, previous=voiced[-1])
+    assert again.prediction is None and again.speech_seconds == 0
+
+
+def test_no_reading_on_silence(shipped_bundle):
+    readings, buffer = stream_clip(np.zeros(3 * 16000, np.float32), bundle=shipped_bundle)
+    assert readings and all(reading.prediction is None and reading.speech_seconds == 0 for reading in readings)
+    assert buffer.level().no_signal  # the level meter agrees: nothing was heard
 
 
 def test_push_frame_reads_av_frames():
@@ -292,16 +383,12 @@ def test_pauses_and_noise_are_not_scored_by_the_model(tiny_bundle):
     counting = Counting(load_bundle(tiny_bundle))
     buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
     push_all(buffer, 10 ** (-80 / 20) * tone(2.0))  # a faint hum, under the detector's floor
-    reading = live.read_latest(buffer, bundle=counting, seconds=3.0)
+    reading = live.read_latest(buffer, bundle=counting)
     assert reading.prediction is None and "no speech" in reading.message and counting.calls == 0
     rng = np.random.default_rng(0)
     push_all(buffer, (0.1 * rng.standard_normal(2 * RATE_IN)).astype(np.float32))  # loud noise, no voice
-    assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is None and counting.calls == 0
-    push_all(buffer, synthetic_voice(seconds=1.0, sample_rate=RATE_IN))
-    assert live.read_latest(buffer, bundle=counting, seconds=3.0).prediction is not None and counting.calls == 1
-
-
-def test_early_readings_are_first_impressions_until_enough_sound():
-    shares = [live.early_agreement(seconds) for seconds in (0.3, 0.8, 1.1, 1.4)]
-    assert all(0 < share < 1 for share in shares) and shares == sorted(shares)  # more sound, more agreement
-    assert live.early_agreement(live.FIRM_SOUND_SECONDS) is None and live.early_agreement(3.0) is None
+    assert live.read_latest(buffer, bundle=counting).prediction is None and counting.calls == 0
+    push_all(buffer, synthetic_voice(seconds=1.0, sample_rate=RATE_IN))  # speech, but not enough for a reading
+    assert live.read_latest(buffer, bundle=counting).listening and counting.calls == 0
+    push_all(buffer, synthetic_voice(seconds=1.0, sample_rate=RATE_IN, seed=3))
+    assert live.read_latest(buffer, bundle=counting).prediction is not None and counting.calls == 1

@@ -8,8 +8,9 @@ read "the last few seconds" for the meter and, when the stream stops, the whole 
 also counts the audio received (the page's counter) and remembers clipped input frames.
 
 :meth:`LiveBuffer.level` is the microphone level meter (the maths are in
-:mod:`ser.serving.level`); :func:`read_latest` scores the newest audio as one reading, and
-:func:`adapt_reading` calibrates a reading to the speaker's voice when it is shown;
+:mod:`ser.serving.level`); :func:`read_latest` scores the current utterance once it holds
+enough speech, and :func:`adapt_reading` calibrates a reading to the speaker's voice when it is
+shown (both in :mod:`ser.serving.live_reading`, re-exported here);
 :func:`warm_up` does the one-off work of a process's first reading ahead of time;
 :func:`ice_servers` reads the ICE servers a deployment needs from settings.
 
@@ -28,7 +29,6 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections.abc import Mapping
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soxr
 
-from ser.errors import NoSpeechError, SERError
+from ser.errors import SERError
 from ser.serving.level import (
     CLIP_MEMORY_SECONDS,
     CLIP_RUN_SAMPLES,
@@ -46,12 +46,13 @@ from ser.serving.level import (
     longest_full_scale_run,
     measure_level,
 )
-from ser.serving.speech import detect_speech
+from ser.serving.live_reading import Reading, adapt_reading, read_latest, reading_due
+
+__all__ = ["LiveBuffer", "Reading", "adapt_reading", "ice_servers", "read_latest", "reading_due", "to_channels",
+           "to_mono", "warm_up"]
 
 if TYPE_CHECKING:  # the buffer and the meter maths need no model; only read_latest/warm_up take one
-    from ser.serving.bundle import Bundle, ClipPrediction
-    from ser.serving.speaker import SpeakerAdaptation
-    from ser.serving.unfamiliarity import Unfamiliarity
+    from ser.serving.bundle import Bundle
 
 #: The "no STUN/TURN" default: host candidates only, which is all loopback or a LAN needs.
 NO_ICE_SERVERS: list[dict[str, Any]] = []
@@ -215,101 +216,6 @@ class LiveBuffer:
             audio = self._latest(QUIET_WINDOW_SECONDS)
             clipping = self._clipped_at is not None and self._received - self._clipped_at <= CLIP_MEMORY_SECONDS
         return measure_level(audio, sample_rate=self.sample_rate, clipping=clipping)
-
-
-#: A reading on less sound than this is a first impression. Replaying the meter's view at
-#: moments after the speech onset (``experiments/live_early_readings.py --every 10``), a
-#: reading on up to 0.75 / 1 / 1.25 / 1.5 / 2 / 3 s of sound named the emotion the model gives
-#: the whole clip 29 / 43 / 62 / 77 / 88 / 93% of the time on RAVDESS (120 clips) and
-#: 27 / 42 / 56 / 70 / 86 / 92% on ASED (247 clips, speech the model never heard).
-FIRM_SOUND_SECONDS = 1.5
-#: (most sound scored, share of readings that agreed with the whole clip), rounded down from
-#: the lower of the two corpora above.
-EARLY_AGREEMENT = ((0.75, 0.25), (1.0, 0.4), (1.25, 0.55), (1.5, 0.7))
-
-
-def early_agreement(speech_seconds: float) -> float | None:
-    """How often a reading on this much sound agreed with the whole utterance's answer;
-    None from :data:`FIRM_SOUND_SECONDS` on (then about 9 times in 10)."""
-    return next((share for most, share in EARLY_AGREEMENT if speech_seconds < most), None)
-
-
-@dataclasses.dataclass(frozen=True)
-class Reading:
-    """One reading of the emotion meter.
-
-    Attributes
-    ----------
-    end_seconds : float
-        Where the scored audio ends on the take's clock.
-    audio_seconds : float
-        Length of the audio given to the model (up to one model window; less early in a take).
-    prediction : ClipPrediction or None
-        None when the audio held no speech (``message`` says why).
-    message : str
-    unadapted : ClipPrediction or None
-        Calibrated to the speaker (:func:`adapt_reading`): the answer without the calibration.
-    unfamiliarity : Unfamiliarity or None
-        Which "unlike the training data" checks fired on the scored audio
-        (:meth:`ser.serving.bundle.Bundle.unfamiliarity_of`); None without a prediction or a detector.
-    """
-
-    end_seconds: float
-    audio_seconds: float
-    prediction: ClipPrediction | None
-    message: str = ""
-    unadapted: ClipPrediction | None = None
-    unfamiliarity: Unfamiliarity | None = None
-
-    @property
-    def start_seconds(self) -> float:
-        return self.end_seconds - self.audio_seconds
-
-
-def read_latest(buffer: LiveBuffer, *, bundle: Bundle, seconds: float) -> Reading:
-    """Score the newest ``seconds`` of the buffer as one clip (as ``Bundle.predict_clip``), with its
-    unfamiliarity verdict from the same functionals.
-
-    Less audio than ``seconds`` is scored as it is: the bundle trims the silence and repeats
-    a sound shorter than its window to fill it, as it does for short training clips, and
-    ``prediction.speech_seconds`` says how much sound that was.
-
-    Raises
-    ------
-    SERError
-        Anything but "no speech" (e.g. a broken device sending NaN or absurd sample values).
-    """
-    audio, end = buffer.snapshot(seconds=seconds)
-    audio_seconds = audio.size / buffer.sample_rate
-    # The bundle's own speech detector first, on the same audio and settings as predict_clip:
-    # most of a live stream is pauses, and refusing them here skips the openSMILE and model
-    # work predict_clip starts before its detector answers (~0.1 s of CPU per reading).
-    activity = detect_speech(audio, sample_rate=buffer.sample_rate, settings=bundle.speech_settings)
-    if not activity.is_speech:
-        return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=activity.reason)
-    recording = bundle.recording(audio, sample_rate=buffer.sample_rate)
-    try:
-        prediction = bundle.predict_recording(recording)  # as predict_clip, keeping the functionals
-    except NoSpeechError as error:
-        return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=None, message=str(error))
-    return Reading(end_seconds=end, audio_seconds=audio_seconds, prediction=prediction,
-                   unfamiliarity=bundle.unfamiliarity_of(recording))
-
-
-def adapt_reading(reading: Reading, *, adaptation: SpeakerAdaptation | None, confidence_threshold: float) -> Reading:
-    """``reading`` calibrated to the speaker (:func:`ser.serving.speaker.adapt_prediction`), its
-    unadapted answer kept in ``unadapted``; the reading itself without an adaptation or without speech.
-
-    Readings are kept unadapted and adapted when shown, so calibrating or forgetting the
-    calibration never scores the audio again.
-    """
-    if adaptation is None or reading.prediction is None:
-        return reading
-    from ser.serving.speaker import adapt_prediction
-
-    unadapted = reading.unadapted or reading.prediction
-    return dataclasses.replace(reading, unadapted=unadapted, prediction=adapt_prediction(
-        unadapted, adaptation=adaptation, confidence_threshold=confidence_threshold))
 
 
 def warm_up(bundle: Bundle) -> None:

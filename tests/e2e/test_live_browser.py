@@ -284,3 +284,87 @@ def test_live_first_reading_level_meter_stop_and_true_counter(once_browser, warm
     print("\nlive timing:", json.dumps(timing))
     # The level meter shows the speech no later than the first reading (the same redraw at the latest).
     assert speech is not None and speech <= reading
+
+
+#: The onset test's clip: neutral, actor 12, whose first 0.3-0.5 s of speech the meter used to read as
+#: "surprised" at 80-85% (issue 24).
+NEUTRAL_CLIP = MIC_CLIP.with_name("03-01-01-01-01-01-12.flac")
+#: Silence after it: longer than a pause (``PAUSE_SECONDS``) and a reading interval, so the
+#: sentence's final reading is made while the page is watched.
+TAIL_SECONDS = 4.0
+#: What the onset probe records every 50 ms: the waiting state, a reading and its speech
+#: seconds and emotion, and the "No signal" warning, all from one look at the page.
+ONSET_PROBE = r"""
+window.__onset = [];
+setInterval(() => {
+  const text = document.body ? document.body.innerText : '';
+  const reading = text.match(/(Now|Last reading \(at [0-9.]+ s\)): ● ([a-z]+|not sure \(maybe [a-z]+\))/);
+  const speech = text.match(/since your last pause: ([0-9.]+) s of speech (so far|in all)/);
+  const listening = /Listening…/.test(text) && /need [0-9.]+ s of speech/.test(text);
+  window.__onset.push({t: performance.now(), listening: listening,
+                       reading: reading ? reading[0] : null, now: reading ? reading[1] === 'Now' : false,
+                       speech: speech ? parseFloat(speech[1]) : null, whole: speech ? speech[2] === 'in all' : false,
+                       noSignal: /No signal/.test(text)});
+}, 50);
+"""
+
+
+@pytest.fixture(scope="module")
+def onset_browser(browser, tmp_path_factory) -> Iterator[object]:
+    """Headless Chromium whose fake microphone plays silence, the neutral clip and silence once."""
+    import soundfile
+
+    clip = decode_audio(NEUTRAL_CLIP, sample_rate=48000)
+    signal = np.concatenate([np.zeros(int(LEAD_SECONDS * 48000), np.float32), clip,
+                             np.zeros(int(TAIL_SECONDS * 48000), np.float32)])
+    path = tmp_path_factory.mktemp("mic-onset") / "mic-onset.wav"
+    soundfile.write(path, signal, 48000, subtype="PCM_16")
+    once = browser.browser_type.launch(
+        executable_path=chromium_path(), headless=True,
+        args=[*BROWSER_ARGS, f"--use-file-for-fake-audio-capture={path}%noloop"],
+    )
+    try:
+        yield once
+    finally:
+        once.close()
+
+
+def test_live_waits_for_enough_speech_and_reads_no_onset_spike(onset_browser, warm_app):
+    """Leading silence, then a neutral sentence: "Listening…" first, no reading on less than the
+    minimum speech, never "No signal" beside a reading of now, and no "surprised" at the onset."""
+    from ser.serving.live_reading import MIN_SENTENCE_SECONDS, MIN_SPEECH_SECONDS
+
+    context = onset_browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(f"{warm_app}/Live")
+        page.get_by_text("Not listening yet").wait_for()
+        page.evaluate(ONSET_PROBE)
+        start_listening(page)
+        page.get_by_text(re.compile(r"need [0-9.]+ s of speech")).first.wait_for()
+        page.get_by_text(re.compile(r"Now:|Last reading \(at")).first.wait_for()
+        # The sentence's final reading, once the pause after it is heard.
+        page.get_by_text(re.compile(r"s of speech in all")).first.wait_for(timeout=HISTORY_TIMEOUT_MS)
+        page.wait_for_timeout(1000)
+        screenshot(page, "live-onset")
+        samples = page.evaluate("window.__onset")
+    except Exception:
+        screenshot(page, "live-onset-failure")
+        (ARTIFACTS / "live-onset-failure-probe.json").write_text(json.dumps(page.evaluate("window.__onset || null")))
+        raise
+    finally:
+        context.close()
+
+    first_reading = next(i for i, sample in enumerate(samples) if sample["reading"])
+    assert any(sample["listening"] for sample in samples[:first_reading]), "no waiting state before the reading"
+    readings = [sample for sample in samples if sample["reading"]]
+    # Enough speech behind every reading: MIN_SPEECH_SECONDS of a sentence going on, or a whole
+    # sentence (a pause after it) of MIN_SENTENCE_SECONDS.
+    too_little = [(sample["reading"], sample["speech"]) for sample in readings if sample["speech"] is None
+                  or sample["speech"] < (MIN_SENTENCE_SECONDS if sample["whole"] else MIN_SPEECH_SECONDS)]
+    assert not too_little, too_little
+    assert not [sample for sample in samples if sample["now"] and sample["noSignal"]]
+    emotions = sorted({sample["reading"] for sample in readings})
+    print("\nlive onset readings:", emotions)
+    assert not [emotion for emotion in emotions if "surprised" in emotion], emotions
