@@ -1,6 +1,6 @@
 """Plotly figures of the arousal/valence view of an answer: pure functions from numbers to figures.
 
-The points come from :func:`ser.serving.cues.affect_of` (Russell's circumplex, each emotion
+The points come from :func:`ser.serving.affect.affect_of` (Russell's circumplex, each emotion
 weighted by the model's probability). :func:`circumplex_figure` draws the circle with the eight
 emotions at their places and the answer on it (one numbered point per segment for long audio,
 joined in time order); :func:`affect_timeline_figure` draws arousal and valence against time,
@@ -23,7 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ser.reporting.plots import emotion_color
-from ser.serving.cues import CIRCUMPLEX_DEGREES
+from ser.serving.affect import CIRCUMPLEX_DEGREES
 
 #: How the view is derived, for captions and the report (one sentence).
 DERIVATION = ("Arousal (how activated the voice sounds) and valence (how pleasant) are read off the answer: "
@@ -65,7 +65,7 @@ def circumplex_figure(*, arousal: Sequence[float], valence: Sequence[float], lab
     overall : (arousal, valence), optional
         The whole recording's answer, drawn as a larger diamond (with several points).
     degrees : mapping emotion -> degrees or None
-        Places on the circle (:data:`ser.serving.cues.CIRCUMPLEX_DEGREES`; None is the centre).
+        Places on the circle (:data:`ser.serving.affect.CIRCUMPLEX_DEGREES`; None is the centre).
 
     Returns
     -------
