@@ -183,10 +183,32 @@ def test_compare_shows_two_analyses_of_the_session_side_by_side():
     assert not at.exception and any("same analysis" in caption.value for caption in at.caption)
 
 
-def test_compare_is_in_the_navigation_with_a_local_icon():
+def _icons(path) -> list[tuple[str, str]]:
+    """(function, icon) of every call with an ``icon=`` argument in a script: st.Page, st.page_link."""
+    import ast
+
+    calls = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)]
+    return [(ast.unparse(call.func), keyword.value.value) for call in calls for keyword in call.keywords
+            if keyword.arg == "icon" and isinstance(keyword.value, ast.Constant)]
+
+
+def test_every_page_icon_is_one_the_app_ships_not_an_emoji():
+    """Issue 24 point 10: emoji icons drew as empty boxes without an emoji font. Material icons draw
+    from the font Streamlit serves itself; the browser test checks they render with the network closed."""
+    from streamlit.string_util import validate_material_icon
+
+    icons = [icon for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))] for icon in _icons(path)]
+    functions = {function for function, _ in icons}
+    assert {"st.Page", "st.page_link"} <= functions and len(icons) >= 9  # six pages and the links to Analyze
+    for function, icon in icons:
+        assert icon.startswith(":material/") and validate_material_icon(icon) == icon, (function, icon)
+    # A Material page icon becomes the tab's favicon, fetched from Google, unless the app sets its own first.
     source = (ROOT / "app.py").read_text()
-    entry = next(line for line in source.splitlines() if "5_Compare.py" in line)
-    assert "Compare" in entry and ":material/" not in source
+    assert source.index("st.set_page_config(page_icon=FAVICON)") < source.index("st.navigation(")
+    favicon = ROOT / "assets" / "favicon.png"
+    assert favicon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    at = run_page("app.py")
+    assert not at.exception and "Compare" in source
 
 
 def test_each_analysis_offers_a_one_file_report_that_opens_offline(monkeypatch):

@@ -41,7 +41,7 @@ LABEL_RADIUS = 1.12
 #: Both axes run from -LIMIT to LIMIT: room for the longest name ("surprised", "disgust") at a phone's width.
 LIMIT = 1.55
 #: Shades of the segments when they are not numbered, first to last.
-EARLY_TO_LATE = [[0.0, "#D9D9D9"], [1.0, "#111111"]]
+EARLY_TO_LATE = [[0.0, "#C4C4C4"], [1.0, "#111111"]]
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 50, "r": 10, "t": 36, "b": 40}}
 
 
