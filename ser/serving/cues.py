@@ -65,7 +65,7 @@ SAME_SPREADS = 0.5
 STRONG_SPREADS = 1.5
 #: The model's gender answer picks the comparison voices only from this probability on. Below it the
 #: voice's gender is unclear (one woman was heard as 57% male), and the wrong gender's voices misread
-#: her pitch by about five between-speaker spreads (the centres are 10 semitones apart), so the cues
+#: her pitch by about four between-speaker spreads (the centres are 10 semitones apart), so the cues
 #: are compared with all training voices instead.
 CLEAR_GENDER = 0.7
 #: How the comparison names all training speakers, men and women pooled.
