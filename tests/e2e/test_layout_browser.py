@@ -148,3 +148,25 @@ def test_the_why_charts_have_no_overlapping_text(browser, warm_app, long_recordi
     assert dark == (scheme == "dark"), background  # the theme the test meant
     assert not any(found.values()), found
     assert not refused, refused
+
+
+def test_the_overlap_check_sees_tilted_boxes_cut_texts_and_numbers_in_their_markers():
+    def box(kind, x0, y0, x1, y1, *, text="t", trace=-1):
+        return {"kind": kind, "trace": trace, "text": text, "corners": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
+
+    def tilted(x, y, *, length=40.0, height=10.0, text="t"):  # a tick label turned 45 degrees
+        u, v = length / 2**0.5, height / 2**0.5
+        return {"kind": "axis", "trace": -1, "text": text,
+                "corners": [[x, y], [x + u, y - u], [x + u + v, y - u + v], [x + v, y + v]]}
+
+    frame = {"x0": 0, "y0": 0, "x1": 300, "y1": 300}
+    # two parallel tilted labels side by side: their upright boxes overlap, the labels do not
+    apart = [tilted(100, 100, text="calm"), tilted(120, 100, text="happy")]
+    assert overlaps({"shapes": apart, "frame": frame}) == []
+    assert overlaps({"shapes": [tilted(100, 100), tilted(104, 102)], "frame": frame})
+    assert overlaps({"shapes": [box("annotation", 290, 10, 320, 20)], "frame": frame}) == [
+        "annotation 't' cut by the chart's edge"]
+    number, marker = box("point-text", 48, 48, 52, 52, trace=2), box("marker", 40, 40, 60, 60, trace=2)
+    assert overlaps({"shapes": [number, marker], "frame": frame}) == []  # a segment's number in its marker
+    label = box("annotation", 45, 45, 80, 55, text="angry")
+    assert overlaps({"shapes": [label, marker], "frame": frame}) == ["annotation 'angry' under a marker of trace 2"]
