@@ -107,14 +107,22 @@ def home() -> None:
             app_ui.analyze_and_show(path.read_bytes(), name=path.name, key="home")
 
 
+#: The app's own favicon. Set before the navigation: with no favicon of its own, Streamlit makes the
+#: page's Material icon the tab's favicon and fetches it from Google's servers, and the app must
+#: need no outside host.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
+st.set_page_config(page_icon=FAVICON)
+
+# Material Symbols icons: Streamlit serves their font itself (static/media), so they draw offline and
+# on machines without an emoji font, where emoji icons drew as empty boxes.
 navigation = st.navigation(
     [
-        st.Page(home, title="Home", icon="🏠", default=True),
-        st.Page("pages/1_Analyze.py", title="Analyze", icon="🔍", url_path="Analyze"),
-        st.Page("pages/2_Live.py", title="Live", icon="🎙️", url_path="Live"),
-        st.Page("pages/3_Model.py", title="Model", icon="📊", url_path="Model"),
-        st.Page("pages/4_Dataset.py", title="Dataset", icon="📚", url_path="Dataset"),
-        st.Page("pages/5_Compare.py", title="Compare", icon="⚖️", url_path="Compare"),
+        st.Page(home, title="Home", icon=":material/home:", default=True),
+        st.Page("pages/1_Analyze.py", title="Analyze", icon=":material/search:", url_path="Analyze"),
+        st.Page("pages/2_Live.py", title="Live", icon=":material/mic:", url_path="Live"),
+        st.Page("pages/3_Model.py", title="Model", icon=":material/bar_chart:", url_path="Model"),
+        st.Page("pages/4_Dataset.py", title="Dataset", icon=":material/library_music:", url_path="Dataset"),
+        st.Page("pages/5_Compare.py", title="Compare", icon=":material/compare_arrows:", url_path="Compare"),
     ]
 )
 navigation.run()

@@ -3,8 +3,10 @@
 :func:`show_why` is drawn by :func:`app_ui.show_analysis` under every analysis (uploads,
 recordings, a batch's detail view, live takes, the examples): the cues the model hears in words,
 compared with the speaker's own calibration recording when one is given (``reference_cues``),
-else with the training actors of the gender the model heard; and the arousal/valence view of the
-answer (one point per segment for long audio). :func:`report_button` offers the analysis as one
+else with the training actors of the gender the model heard in the whole recording, or with all
+of them when that gender is unclear (:func:`ser.serving.cues.read_voice`): one reading of the voice
+for the whole recording and each of its segments; and the arousal/valence view of the answer (one
+point per segment for long audio). :func:`report_button` offers the analysis as one
 HTML file (:mod:`ser.reporting.analysis_report`). The cues themselves are measured once, in the
 analysis (:attr:`ser.serving.analysis.Analysis.cues`); nothing here computes audio features.
 """
@@ -22,16 +24,17 @@ from ser.reporting.analysis_report import cue_rows, render_report
 from ser.reporting.results import load_training
 from ser.reporting.schema import ResultsError
 from ser.reporting.summary import voices_sentence
+from ser.serving.affect import CIRCUMPLEX_DEGREES, affect_of
 from ser.serving.analysis import Analysis, answer_label
 from ser.serving.cues import (
-    CIRCUMPLEX_DEGREES,
+    ALL_VOICES,
     DEFAULT_CUES,
     CueComparison,
     CueReference,
     VoiceCues,
-    affect_of,
     describe_cues,
     load_cue_references,
+    read_voice,
     reference_for,
 )
 
@@ -67,22 +70,28 @@ def _references(path: str, modified: int) -> dict[str, CueReference]:
 
 def cue_reference(analysis: Analysis, *, reference_cues: VoiceCues | None = None) -> CueReference | None:
     """What the analysis's cues are compared with: the speaker's own recording when given, else the
-    training actors of the gender the model heard; None without reference data."""
+    training actors of the gender the model heard in the whole recording (all of them when it is
+    unclear); None without reference data. The same for every segment of the recording."""
     path = cues_path()
     if path is None:
         return None
     references = _references(str(path), path.stat().st_mtime_ns)
+    # The whole recording's gender answer, never a segment's: one reading of the voice per recording.
     return reference_for(gender=analysis.prediction.gender, references=references, own=reference_cues, path=path)
 
 
 def compared_with(analysis: Analysis, *, reference: CueReference, own: bool) -> str:
-    """The reference as a phrase for a caption or the report."""
+    """The reference as a phrase for a caption or the report; it says when the voice's gender was unclear."""
     if own:
         return "your calibration recording"
-    gender = analysis.prediction.gender or {}
-    heard = max(gender, key=gender.get) if gender else ""
-    return (f"the {heard} actors of the training data speaking neutrally (the model heard a {heard} voice, "
-            f"{gender.get(heard, 0.0):.0%})")
+    reading = read_voice(analysis.prediction.gender)
+    scope = " over the whole recording" if len(analysis.segments) > 1 else ""
+    heard = f"{reading.heard}{scope}, {reading.probability:.0%}" if reading else "no gender"
+    if reference.whom == ALL_VOICES or reading is None:
+        return ("all the actors of the training data speaking neutrally, men and women alike, because the "
+                f"voice's gender is unclear (the model heard {heard})")
+    return (f"the {reading.heard} actors of the training data speaking neutrally (the model heard a "
+            f"{reading.heard} voice{scope}, {reading.probability:.0%})")
 
 
 def comparisons_of(analysis: Analysis, *, reference_cues: VoiceCues | None = None
@@ -95,20 +104,48 @@ def comparisons_of(analysis: Analysis, *, reference_cues: VoiceCues | None = Non
             compared_with(analysis, reference=reference, own=reference_cues is not None))
 
 
+def segment_comparisons(analysis: Analysis, *, reference_cues: VoiceCues | None = None
+                        ) -> list[tuple[int, list[CueComparison]]]:
+    """Each described segment's cues in words, as (1-based segment number, comparisons), all against
+    the one reference of the whole recording (:func:`cue_reference`); empty without a reference."""
+    reference = cue_reference(analysis, reference_cues=reference_cues)
+    if reference is None:
+        return []
+    return [(index, describe_cues(segment.cues, reference=reference))
+            for index, segment in enumerate(analysis.segments, start=1) if segment.cues is not None]
+
+
+def segment_rows(analysis: Analysis, *, reference_cues: VoiceCues | None = None) -> list[dict[str, str]]:
+    """One table row per described segment: when, its answer, and each cue's difference in a word."""
+    rows = []
+    for index, comparisons in segment_comparisons(analysis, reference_cues=reference_cues):
+        segment = analysis.segments[index - 1]
+        rows.append({"segment": f"{index}. {segment.start:.1f}-{segment.end:.1f} s",
+                     "answer": answer_label(segment.prediction)}
+                    | {comparison.label: comparison.word for comparison in comparisons})
+    return rows
+
+
 def show_cues(analysis: Analysis, *, reference_cues: VoiceCues | None = None, numbers: bool = True) -> None:
-    """The cues the model hears, one line each in words, and (``numbers``) their values in an expander."""
+    """The cues the model hears, one line each in words, and (``numbers``) their values in an expander;
+    for a recording cut into segments, also each segment's cues against the same reference."""
     comparisons, whom = comparisons_of(analysis, reference_cues=reference_cues)
     if not comparisons:
         st.caption("No voice cues to show: the recording holds too little voiced speech, or the cue "
                    "references (models/cues.json) are missing.")
         return
-    scope = " (the whole recording)" if len(analysis.segments) > 1 else ""
-    st.markdown(f"**What the model hears{scope}**")
+    several = len(analysis.segments) > 1
+    st.markdown(f"**What the model hears{' (the whole recording)' if several else ''}**")
     st.markdown("\n".join(f"- {comparison.sentence}" for comparison in comparisons))
     st.caption(f"Compared with {whom}. {LOUDNESS_NOTE}")
     if numbers:
         with st.expander("The numbers"):
             st.table(cue_rows(comparisons))
+    if several and (rows := segment_rows(analysis, reference_cues=reference_cues)):
+        with st.expander("Each segment's cues"):
+            st.caption("Every segment is compared with the same voices as the whole recording: one reading "
+                       "of the voice, not one per sentence.")
+            st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def _points(analysis: Analysis) -> tuple[list[float], list[float], list[str]]:

@@ -125,7 +125,7 @@ try:
     context = start_stream(buffer=buffer, ice_servers=ice_servers)
 except Exception as error:  # anything from the WebRTC stack: explain instead of a traceback
     st.error(f"The live stream cannot start here: {app_ui.plain(str(error)) or type(error).__name__}.")
-    st.page_link("pages/1_Analyze.py", label="Use the recorder on the Analyze page instead", icon="🎤")
+    st.page_link("pages/1_Analyze.py", label="Use the recorder on the Analyze page instead", icon=":material/mic:")
     st.stop()
 
 st.caption(
@@ -134,7 +134,7 @@ st.caption(
     + ("No ICE servers configured: works on this machine and on a LAN." if not ice_servers
        else f"{len(ice_servers)} ICE server(s) configured.")
 )
-st.page_link("pages/1_Analyze.py", label="Recorder on the Analyze page", icon="🎤")
+st.page_link("pages/1_Analyze.py", label="Recorder on the Analyze page", icon=":material/mic:")
 
 playing = bool(context.state.playing)
 

@@ -30,7 +30,7 @@ if len(analyses) < 2:
         "(several files at once work too), try an example on **Home**, or analyse a take on **Live**; every "
         "analysis of this session is listed here."
     )
-    st.page_link("pages/1_Analyze.py", label="Go to Analyze", icon="🔍")
+    st.page_link("pages/1_Analyze.py", label="Go to Analyze", icon=":material/search:")
     st.stop()
 
 

@@ -164,15 +164,62 @@ def test_circumplex_figure_places_the_emotions_and_the_points():
                                overall=(0.5, -0.3))
     assert figure.layout.yaxis.scaleanchor == "x"
     places = figure.data[1]
-    assert list(places.text) == EMOTIONS
+    assert list(places.customdata) == EMOTIONS and "text" not in places.mode  # named by annotations, outside
     assert math.hypot(places.x[EMOTIONS.index("angry")], places.y[EMOTIONS.index("angry")]) == pytest.approx(1)
     points = figure.data[2]
     assert list(points.x) == [-0.1, -0.7] and list(points.hovertext) == ["a", "c"]  # the NaN point left out
-    assert list(points.text) == ["1", "3"]  # numbered in time order
+    assert list(points.text) == ["1", "3"] and points.textposition == "middle center"  # numbers inside markers
     assert figure.data[3].name == "whole recording"
     with pytest.raises(ValueError, match="one value per point"):
         circumplex_figure(arousal=[0.1, 0.2], valence=[0.1])
     assert "probabilities" in DERIVATION and "Russell" in DERIVATION
+
+
+def test_emotion_names_sit_outside_the_circle_where_no_answer_can_be():
+    """Issue 24 point 5: the points covered the emotion labels. An answer is a probability-weighted
+    mean of places on the unit circle, so it stays inside; every name starts outside it, hanging away
+    from the centre, and inside the axes so a phone's width does not cut it."""
+    from ser.serving.affect import affect_of
+
+    rng = np.random.default_rng(1)
+    answers = [affect_of(dict(zip(EMOTIONS, rng.dirichlet(np.full(8, 0.2)).tolist(), strict=True)))
+               for _ in range(200)]
+    figure = circumplex_figure(arousal=[a.arousal for a in answers], valence=[a.valence for a in answers])
+    assert max(math.hypot(a.arousal, a.valence) for a in answers) <= 1 + 1e-9
+    names = {note.text.split(" ")[0]: note for note in figure.layout.annotations}
+    assert set(names) == set(EMOTIONS)
+    limit = figure.layout.xaxis.range[1]
+    for name, note in names.items():
+        radius = math.hypot(note.x, note.y)
+        assert 1.1 <= radius < limit - 0.3, name
+        # the anchor is on the centre's side of the text: the text runs outwards
+        if note.x > 0.3:
+            assert note.xanchor == "left", name
+        if note.x < -0.3:
+            assert note.xanchor == "right", name
+        if note.y > 0.3:
+            assert note.yanchor == "bottom", name
+        if note.y < -0.3:
+            assert note.yanchor == "top", name
+    assert names["neutral"].text.endswith("(centre)") and names["neutral"].y < -1  # not on the centre's points
+
+
+def test_many_segments_are_unnumbered_points_shaded_in_time_order():
+    """49 segments drew an unreadable cluster of numbers: many points carry no text, their hover says which."""
+    rng = np.random.default_rng(2)
+    arousal, valence = rng.uniform(-0.5, 0.5, 49), rng.uniform(-0.5, 0.5, 49)
+    labels = [f"{index + 1}. segment" for index in range(49)]
+    figure = circumplex_figure(arousal=arousal, valence=valence, labels=labels, overall=(0.0, 0.0))
+    points = figure.data[2]
+    assert "text" not in points.mode and "lines" not in points.mode
+    assert list(points.hovertext) == labels and "%{hovertext}" in points.hovertemplate
+    assert list(points.marker.color) == list(range(49))  # shade = time order, light to dark
+    assert "earlier" in points.name and figure.data[3].marker.symbol == "diamond-open"
+    # few but crowded: numbers would touch, so none either
+    crowded = circumplex_figure(arousal=[0.5, 0.52, -0.5], valence=[0.1, 0.12, 0.3])
+    assert "text" not in crowded.data[2].mode
+    spread = circumplex_figure(arousal=[0.5, -0.5, 0.0], valence=[0.5, -0.5, 0.6])
+    assert list(spread.data[2].text) == ["1", "2", "3"]
 
 
 def test_affect_timeline_has_one_step_per_segment_on_the_recording_axis():

@@ -90,6 +90,32 @@ def test_long_audio_gets_one_affect_point_per_segment_and_arousal_over_time():
     assert timeline["layout"]["xaxis"]["range"] == recording["layout"]["xaxis"]["range"]  # the waveform's time axis
     assert timeline["layout"]["xaxis"]["range"][1] == pytest.approx((len(angry) + len(sad)) / 16000 + 1, abs=0.01)
     assert any("What the model hears (the whole recording)" in block.value for block in at.markdown)
+    # a woman's angry line, then a man's sad one: one reading of the voice for the recording (64% male),
+    # too unclear to pick one gender's voices, so both segments and the whole are compared with everyone
+    assert_why_shown(at, whom="most training voices")
+    [whom] = [caption.value for caption in at.caption if caption.value.startswith("Compared with ")]
+    assert "men and women alike" in whom and "gender is unclear" in whom and "over the whole recording" in whom
+    table = next(element.value for element in at.dataframe if "segment" in element.value.columns)
+    assert len(table) == 2 and {"pitch", "loudness", "speaking rate"} <= set(table.columns)
+    assert table["pitch"].iloc[0] != table["pitch"].iloc[1]  # each segment's own cues, against the same voices
+
+
+def test_every_segment_is_compared_with_the_voices_the_whole_recording_was_read_as():
+    """The segments' own gender answers disagree (a woman, then a man); their cues still share one reference."""
+    import app_ui
+    import app_why
+    from ser.serving.analysis import analyze_audio
+
+    angry, sad = (decode_audio(path, sample_rate=16000) for path in (ANGRY, SAD))
+    data = waveform_to_wav(np.concatenate([angry, np.zeros(16000, np.float32), sad]), sample_rate=16000)
+    analysis = analyze_audio(data, name="two.wav", bundle=app_ui.get_bundle())
+    heard = {max(s.prediction.gender, key=s.prediction.gender.get) for s in analysis.segments}
+    assert heard == {"male", "female"}, heard  # the premise: read one by one, the voices differ
+    whole, _ = app_why.comparisons_of(analysis)
+    per_segment = app_why.segment_comparisons(analysis)
+    assert [index for index, _ in per_segment] == [1, 2]
+    for _, comparisons in per_segment:
+        assert {c.cue: c.reference for c in comparisons} == {c.cue: c.reference for c in whole}
 
 
 def test_the_detail_view_of_a_batch_shows_the_why():
@@ -157,10 +183,32 @@ def test_compare_shows_two_analyses_of_the_session_side_by_side():
     assert not at.exception and any("same analysis" in caption.value for caption in at.caption)
 
 
-def test_compare_is_in_the_navigation_with_a_local_icon():
+def _icons(path) -> list[tuple[str, str]]:
+    """(function, icon) of every call with an ``icon=`` argument in a script: st.Page, st.page_link."""
+    import ast
+
+    calls = [node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)]
+    return [(ast.unparse(call.func), keyword.value.value) for call in calls for keyword in call.keywords
+            if keyword.arg == "icon" and isinstance(keyword.value, ast.Constant)]
+
+
+def test_every_page_icon_is_one_the_app_ships_not_an_emoji():
+    """Issue 24 point 10: emoji icons drew as empty boxes without an emoji font. Material icons draw
+    from the font Streamlit serves itself; the browser test checks they render with the network closed."""
+    from streamlit.string_util import validate_material_icon
+
+    icons = [icon for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))] for icon in _icons(path)]
+    functions = {function for function, _ in icons}
+    assert {"st.Page", "st.page_link"} <= functions and len(icons) >= 9  # six pages and the links to Analyze
+    for function, icon in icons:
+        assert icon.startswith(":material/") and validate_material_icon(icon) == icon, (function, icon)
+    # A Material page icon becomes the tab's favicon, fetched from Google, unless the app sets its own first.
     source = (ROOT / "app.py").read_text()
-    entry = next(line for line in source.splitlines() if "5_Compare.py" in line)
-    assert "Compare" in entry and ":material/" not in source
+    assert source.index("st.set_page_config(page_icon=FAVICON)") < source.index("st.navigation(")
+    favicon = ROOT / "assets" / "favicon.png"
+    assert favicon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    at = run_page("app.py")
+    assert not at.exception and "Compare" in source
 
 
 def test_each_analysis_offers_a_one_file_report_that_opens_offline(monkeypatch):

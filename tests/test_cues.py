@@ -7,15 +7,19 @@ import math
 import numpy as np
 import pytest
 
+from ser.serving.affect import CIRCUMPLEX_DEGREES, affect_of
 from ser.serving.audio import decode_audio
 from ser.serving.cues import (
-    CIRCUMPLEX_DEGREES,
+    ALL_VOICES,
+    CLEAR_GENDER,
     CUE_WORDS,
     CueReference,
     VoiceCues,
-    affect_of,
     describe_cues,
     load_cue_references,
+    pooled_reference,
+    read_voice,
+    reference_for,
     voice_cues,
 )
 from ser.testing import EXAMPLES, synthetic_voice
@@ -134,13 +138,51 @@ def test_affect_rejects_bad_probabilities():
 
 
 def test_reference_is_the_speakers_own_recording_else_the_gender_the_model_heard():
-    from ser.serving.cues import reference_for
-
     references = load_cue_references()
     own = voice_cues(_clips()[0], sample_rate=RATE)
     mine = reference_for(gender={"male": 0.9, "female": 0.1}, references=references, own=own)
     assert mine.whom == "your usual voice" and mine.centre == own
     assert all(c.sentence.endswith("about the same as your usual voice.") for c in describe_cues(own, reference=mine))
     assert reference_for(gender={"male": 0.3, "female": 0.7}, references=references) is references["female"]
-    assert reference_for(gender={"male": 0.6, "female": 0.4}, references=references) is references["male"]
+    assert reference_for(gender={"male": 0.8, "female": 0.2}, references=references) is references["male"]
     assert reference_for(gender=None, references=references) is None
+
+
+@pytest.mark.parametrize("male", [0.57, 0.5, 0.43, CLEAR_GENDER - 0.01])
+def test_an_unclear_gender_is_compared_with_all_training_voices(male):
+    """The issue's speaker: read as 57% male, her sentence must not be compared with the men only."""
+    references = load_cue_references()
+    reference = reference_for(gender={"male": male, "female": 1 - male}, references=references)
+    assert reference.whom == ALL_VOICES and reference.speakers == sum(r.speakers for r in references.values())
+    reading = read_voice({"male": male, "female": 1 - male})
+    assert not reading.clear and reading.probability == pytest.approx(max(male, 1 - male))
+    female = references["female"]
+    sentences = [c.sentence for c in describe_cues(female.centre, reference=reference)]
+    assert sentences and all(s.endswith("than most training voices.") or s.endswith("as most training voices.")
+                             for s in sentences)
+    # a typical woman's pitch reads no higher than "higher" against everyone: never "much higher" as against men
+    pitch = next(c for c in describe_cues(female.centre, reference=reference) if c.cue == "pitch_semitones")
+    against_men = next(c for c in describe_cues(female.centre, reference=references["male"])
+                       if c.cue == "pitch_semitones")
+    assert against_men.word == "much higher" and pitch.word in {"higher", "about the same"}
+
+
+def test_all_voices_pool_the_genders_centres_and_the_distance_between_them():
+    references = load_cue_references()
+    pooled = pooled_reference(references)
+    male, female = references["male"], references["female"]
+    for field in ("pitch_semitones", "loudness_dbfs", "syllables_per_second"):
+        low, high = sorted([getattr(male.centre, field), getattr(female.centre, field)])
+        assert low <= getattr(pooled.centre, field) <= high
+        spreads = [getattr(male.spread, field), getattr(female.spread, field)]
+        assert getattr(pooled.spread, field) >= math.sqrt(np.mean(np.square(spreads))) - 1e-9
+    gap = female.centre.pitch_semitones - male.centre.pitch_semitones
+    assert pooled.spread.pitch_semitones >= gap / 2  # the two voices' distance is part of the spread
+    with pytest.raises(ValueError, match="load_cue_references"):
+        pooled_reference({})
+
+
+def test_one_gender_reading_for_a_whole_recording():
+    assert read_voice(None) is None and read_voice({}) is None
+    reading = read_voice({"male": 0.2, "female": 0.8})
+    assert reading.heard == "female" and reading.clear and reading.probability == pytest.approx(0.8)

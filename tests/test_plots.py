@@ -28,6 +28,21 @@ def test_probability_bars_use_the_fixed_colours_in_label_order():
     assert [shape.y0 for shape in figure.layout.shapes] == [0.3]  # the not-sure line
 
 
+@pytest.mark.parametrize("winner", ["neutral", "surprised"])  # the first and the last bar
+def test_the_not_sure_label_is_beside_the_plot_where_no_percentage_reaches(winner):
+    """Issue 24 point 5: the winning bar's percentage was drawn over the "not-sure threshold" label."""
+    probabilities = {label: (0.44 if label == winner else 0.08) for label in EMOTIONS}
+    for unadapted in (None, dict(zip(EMOTIONS, np.full(8, 0.125), strict=True))):
+        figure = plots.probability_figure(probabilities=probabilities, threshold=0.465, unadapted=unadapted)
+        [label] = figure.layout.annotations
+        assert "not sure" in label.text and label.y == 0.465
+        assert (label.xref, label.x, label.xanchor) == ("paper", 1, "left")  # right of the plot area
+        assert figure.layout.margin.r >= plots.THRESHOLD_MARGIN
+        # a 100% bar's percentage fits under the top of the axis, below the legend
+        assert figure.layout.yaxis.range[1] >= 1.12 and figure.data[0].textposition == "outside"
+        assert figure.layout.uniformtext.mode == "hide"  # too narrow for their text: hidden, not piled up
+
+
 def test_long_waveform_is_decimated_but_keeps_its_peaks():
     rng = np.random.default_rng(0)
     waveform = (0.1 * rng.standard_normal(16000 * 600)).astype(np.float32)  # 10 minutes

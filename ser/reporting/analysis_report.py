@@ -30,8 +30,9 @@ from markupsafe import Markup
 
 from ser.reporting.affect_plots import DERIVATION
 from ser.reporting.plots import EMOTION_COLORS, UNSURE_COLOR, emotion_color
+from ser.serving.affect import affect_of
 from ser.serving.analysis import Analysis, answer_label
-from ser.serving.cues import CueComparison, affect_of
+from ser.serving.cues import CueComparison
 from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
 
 #: Columns of the drawn waveform (min/max per column).

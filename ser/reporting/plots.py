@@ -57,6 +57,12 @@ FREQUENCY_TICKS = {"tickvals": [100, 200, 500, 1000, 2000, 4000, 8000],
 LN_TO_DB = 10.0 / np.log(10.0)
 
 _LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "template": "plotly_white"}
+#: The not-sure line's label, two short lines to fit the right margin (:data:`THRESHOLD_MARGIN` pixels).
+THRESHOLD_LABEL = "not sure<br>below"
+THRESHOLD_MARGIN = 64
+#: Bar percentages that would have to shrink below this font size (narrow bars on a phone) are hidden, not
+#: drawn over their neighbours; hovering a bar still shows its value.
+BAR_TEXT_MIN = 9
 
 
 def emotion_color(label: str) -> str:
@@ -281,7 +287,8 @@ def probability_figure(*, probabilities: Mapping[str, float], threshold: float |
     ----------
     probabilities : mapping label -> probability
     threshold : float, optional
-        Drawn as a dashed line: the confidence under which the app says "not sure".
+        Drawn as a dashed line: the confidence under which the app says "not sure", labelled
+        (:data:`THRESHOLD_LABEL`) in the right margin, where no bar or percentage reaches.
     unadapted : mapping label -> probability, optional
         The answer without the calibration to the speaker's voice: drawn as hollow grey bars beside
         each emotion's bar (the first trace stays ``probabilities``).
@@ -295,6 +302,7 @@ def probability_figure(*, probabilities: Mapping[str, float], threshold: float |
             marker_color=[emotion_color(label) for label in labels],
             text=[f"{value:.0%}" for value in values],
             textposition="outside",
+            cliponaxis=False,  # a 100% bar's label stays whole; the y range leaves room for it
             hovertemplate="%{x}: %{y:.1%}<extra></extra>",
         )
     )
@@ -305,11 +313,19 @@ def probability_figure(*, probabilities: Mapping[str, float], threshold: float |
             marker={"color": "rgba(0,0,0,0)", "line": {"color": "#555", "width": 1.5}},
             hovertemplate="%{x} without calibration: %{y:.1%}<extra></extra>",
         ))
+    layout = dict(_LAYOUT)
     if threshold is not None and threshold > 0:
-        figure.add_hline(y=threshold, line_dash="dash", line_color="#555",
-                         annotation_text="not-sure threshold", annotation_position="top left")
-    figure.update_layout(height=height, yaxis={"range": [0, 1.08], "tickformat": ".0%", "title": "probability"},
-                         showlegend=False, **_LAYOUT)
+        figure.add_hline(y=threshold, line_dash="dash", line_color="#555")
+        # Labelled in the right margin, beside the line's end: inside the plot any bar's percentage
+        # (the winning one's, often) could land on it.
+        figure.add_annotation(text=THRESHOLD_LABEL, x=1, xref="paper", xanchor="left", xshift=4, y=threshold,
+                              yref="y", yanchor="middle", showarrow=False, align="left",
+                              font={"size": 11, "color": "#555"})
+        layout["margin"] = {**_LAYOUT["margin"], "r": THRESHOLD_MARGIN}
+    # Up to 1.15: the percentage above a 100% bar stays inside the plot, clear of the legend above it.
+    figure.update_layout(height=height, yaxis={"range": [0, 1.15], "tickformat": ".0%", "title": "probability",
+                                               "tickvals": [0, 0.25, 0.5, 0.75, 1]},
+                         showlegend=False, uniformtext={"minsize": BAR_TEXT_MIN, "mode": "hide"}, **layout)
     if unadapted is not None:
         figure.update_layout(showlegend=True, barmode="group",
                              legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})

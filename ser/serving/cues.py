@@ -1,4 +1,4 @@
-"""The cues a listener hears in a voice, in words, and an arousal/valence view of the answer.
+"""The cues a listener hears in a voice, in words.
 
 :func:`voice_cues` measures, from one clip:
 
@@ -16,11 +16,14 @@
 recording (:func:`reference_from_cues`) or the RAVDESS training speakers of the same gender
 (``models/cues.json``, written by ``python -m experiments.familiarity --data ../shared/data``),
 and phrases the difference ("higher than your usual voice", "faster than most male training
-voices"). The size of a difference is judged against a measured spread: how much the training
-speakers differ from one another, or, against one's own recording, how much one speaker's
-neutral clips differ from each other.
+voices"). Which training speakers is decided once per recording by :func:`read_voice` from the
+model's gender answer for the whole recording: below :data:`CLEAR_GENDER` the gender is unclear
+and the cues are compared with all training speakers (:func:`pooled_reference`). The size of a
+difference is judged against a measured spread: how much the training speakers differ from one
+another, or, against one's own recording, how much one speaker's neutral clips differ from each
+other.
 
-:func:`affect_of` places the answer on Russell's (1980) circumplex (see :data:`CIRCUMPLEX_DEGREES`).
+The arousal/valence view of the answer is :mod:`ser.serving.affect`.
 
 Example
 -------
@@ -60,6 +63,13 @@ JITTER_FUNCTIONAL = "jitterLocal_sma_amean"
 #: Differences smaller than this many spreads read "about the same as"; beyond STRONG, "much".
 SAME_SPREADS = 0.5
 STRONG_SPREADS = 1.5
+#: The model's gender answer picks the comparison voices only from this probability on. Below it the
+#: voice's gender is unclear (one woman was heard as 57% male), and the wrong gender's voices misread
+#: her pitch by about four between-speaker spreads (the centres are 10 semitones apart), so the cues
+#: are compared with all training voices instead.
+CLEAR_GENDER = 0.7
+#: How the comparison names all training speakers, men and women pooled.
+ALL_VOICES = "most training voices"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,11 +127,14 @@ class CueReference:
         Typical value and the difference that counts as one step (positive).
     whom : str
         How the comparison names the reference: "your usual voice", "most male training voices".
+    speakers : int
+        How many training speakers the centre and spread describe (0: not a training group).
     """
 
     centre: VoiceCues
     spread: VoiceCues
     whom: str
+    speakers: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +152,8 @@ class CueComparison:
         ``(value - reference) / spread``: signed size of the difference.
     sentence : str
         "Speaking rate: faster than most male training voices."
+    word : str
+        The difference alone, for a table cell: "faster", "much louder", "about the same".
     """
 
     cue: str
@@ -147,14 +162,27 @@ class CueComparison:
     reference: float
     spreads: float
     sentence: str
+    word: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
-class Affect:
-    """Arousal and valence of an answer, each in [-1, 1] (see :func:`affect_of`)."""
+class VoiceReading:
+    """The gender the model heard in one recording, read once for all of its cues.
 
-    arousal: float
-    valence: float
+    Attributes
+    ----------
+    heard : str
+        The most probable gender label ("male", "female").
+    probability : float
+        Its probability, in [0, 1].
+    clear : bool
+        ``probability >= CLEAR_GENDER``: the cues are compared with the training voices of
+        ``heard``; otherwise with all training voices.
+    """
+
+    heard: str
+    probability: float
+    clear: bool
 
 
 def _speech_rate(level_db: np.ndarray, voiced: np.ndarray, active: np.ndarray, *, frame_seconds: float) -> float:
@@ -262,12 +290,13 @@ def describe_cues(cues: VoiceCues, *, reference: CueReference) -> list[CueCompar
         label, more, less = CUE_WORDS[field.name]
         spreads = (value - centre) / spread
         if abs(spreads) < SAME_SPREADS:
-            phrase = f"about the same as {reference.whom}"
+            word, phrase = "about the same", f"about the same as {reference.whom}"
         else:
-            word = more if spreads > 0 else less
-            phrase = f"{'much ' if abs(spreads) >= STRONG_SPREADS else ''}{word} than {reference.whom}"
+            word = f"{'much ' if abs(spreads) >= STRONG_SPREADS else ''}{more if spreads > 0 else less}"
+            phrase = f"{word} than {reference.whom}"
         comparisons.append(CueComparison(cue=field.name, label=label, value=float(value), reference=float(centre),
-                                         spreads=float(spreads), sentence=f"{label.capitalize()}: {phrase}."))
+                                         spreads=float(spreads), sentence=f"{label.capitalize()}: {phrase}.",
+                                         word=word))
     return comparisons
 
 
@@ -291,9 +320,52 @@ def load_cue_references(path: str | Path = DEFAULT_CUES) -> dict[str, CueReferen
     stored = json.loads(path.read_text())
     return {
         gender: CueReference(centre=_cues_from(entry["centre"]), spread=_cues_from(entry["between_speakers"]),
-                             whom=f"most {gender} training voices")
+                             whom=f"most {gender} training voices", speakers=int(entry.get("speakers", 0)))
         for gender, entry in stored["genders"].items()
     }
+
+
+def pooled_reference(references: Mapping[str, CueReference], *, whom: str = ALL_VOICES) -> CueReference:
+    """All training speakers as one group, from the per-gender references.
+
+    The centre is the speaker-weighted mean of the groups' centres; the spread is how much all
+    speakers differ from one another: the groups' own spreads and the distance between their
+    centres together (``sqrt(sum n_g (spread_g^2 + (centre_g - centre)^2) / sum n_g)``). Groups
+    without a speaker count weigh the same.
+
+    Raises
+    ------
+    ValueError
+        If ``references`` is empty.
+    """
+    if not references:
+        raise ValueError("no references to pool; load them with load_cue_references")
+    groups = list(references.values())
+    weights = np.array([group.speakers for group in groups], dtype=float)
+    weights = weights / weights.sum() if weights.sum() > 0 and (weights > 0).all() else np.full(len(groups),
+                                                                                                1 / len(groups))
+    centre, spread = {}, {}
+    for field in dataclasses.fields(VoiceCues):
+        centres = np.array([getattr(group.centre, field.name) for group in groups])
+        spreads = np.array([getattr(group.spread, field.name) for group in groups])
+        centre[field.name] = float(weights @ centres)
+        spread[field.name] = float(np.sqrt(weights @ (spreads**2 + (centres - centre[field.name]) ** 2)))
+    return CueReference(centre=_cues_from(centre), spread=_cues_from(spread), whom=whom,
+                        speakers=sum(group.speakers for group in groups))
+
+
+def read_voice(gender: Mapping[str, float] | None, *, clear_from: float = CLEAR_GENDER) -> VoiceReading | None:
+    """The model's gender answer as one reading: the most probable gender and whether it is clear.
+
+    Pass the answer for the whole recording (:attr:`ser.serving.analysis.Analysis.prediction`),
+    never a segment's, so every cue of the recording is compared with the same voices. None when
+    the model gives no gender.
+    """
+    if not gender:
+        return None
+    heard = max(gender, key=gender.get)
+    probability = float(gender[heard])
+    return VoiceReading(heard=heard, probability=probability, clear=probability >= clear_from)
 
 
 def reference_from_cues(own: VoiceCues, *, path: str | Path = DEFAULT_CUES) -> CueReference:
@@ -314,6 +386,8 @@ def reference_for(*, gender: Mapping[str, float] | None, references: Mapping[str
     ----------
     gender : mapping label -> probability, optional
         The model's gender answer (:attr:`ser.serving.bundle.ClipPrediction.gender`).
+        For a recording cut into segments, the whole recording's answer: one reading of the
+        voice for every segment (:func:`read_voice`).
     references : mapping gender -> CueReference
         :func:`load_cue_references`.
     own : VoiceCues, optional
@@ -323,56 +397,15 @@ def reference_for(*, gender: Mapping[str, float] | None, references: Mapping[str
     Returns
     -------
     CueReference or None
-        The speaker's own voice; else the training speakers of the gender the model heard
-        (its most probable gender); None when neither is known.
+        The speaker's own voice; else the training speakers of the gender the model heard when
+        it is clear (:data:`CLEAR_GENDER`), all training speakers when it is not
+        (:func:`pooled_reference`); None when neither the voice nor a gender is known.
     """
     if own is not None:
         return reference_from_cues(own, path=path)
-    if not gender:
+    reading = read_voice(gender)
+    if reading is None or not references:
         return None
-    return references.get(max(gender, key=gender.get))
-
-
-#: Direction of each emotion on Russell's (1980) circumplex, degrees anticlockwise from pleasure
-#: (0 = pleasure, 90 = arousal, 180 = displeasure, 270 = sleepiness). Read from the placement of
-#: the nearest of his 28 adjectives (happy, astonished, angry, afraid, sad, calm), rounded to 5
-#: degrees; disgust is not among them and is placed by us between distress (135) and displeasure
-#: (180). Neutral sits at the centre.
-CIRCUMPLEX_DEGREES: dict[str, float | None] = {
-    "neutral": None,
-    "calm": 315.0,
-    "happy": 10.0,
-    "sad": 210.0,
-    "angry": 100.0,
-    "fearful": 115.0,
-    "disgust": 155.0,
-    "surprised": 70.0,
-}
-
-
-def affect_of(probabilities: Mapping[str, float]) -> Affect:
-    """Arousal and valence of an answer: the probability-weighted mean of the emotions' circumplex points.
-
-    Each emotion is a point on the unit circle at :data:`CIRCUMPLEX_DEGREES` (neutral at the
-    centre); valence is the horizontal and arousal the vertical coordinate of the weighted
-    mean. A confident "angry" gives arousal ~0.98, valence ~-0.17; an even spread gives about
-    zero. It is a presentation of the model's answer, not a second measurement.
-
-    Raises
-    ------
-    ValueError
-        If an emotion has no circumplex place or the probabilities do not sum to about 1.
-    """
-    unknown = sorted(set(probabilities) - set(CIRCUMPLEX_DEGREES))
-    if unknown:
-        raise ValueError(f"no circumplex place for {unknown}; known: {sorted(CIRCUMPLEX_DEGREES)}")
-    total = float(sum(probabilities.values()))
-    if not math.isclose(total, 1.0, abs_tol=1e-3):
-        raise ValueError(f"probabilities must sum to 1, got {total:.4f}")
-    arousal = valence = 0.0
-    for emotion, probability in probabilities.items():
-        degrees = CIRCUMPLEX_DEGREES[emotion]
-        if degrees is not None:
-            valence += probability * math.cos(math.radians(degrees))
-            arousal += probability * math.sin(math.radians(degrees))
-    return Affect(arousal=arousal, valence=valence)
+    if reading.clear and reading.heard in references:
+        return references[reading.heard]
+    return pooled_reference(references)
