@@ -16,10 +16,10 @@ the same clips without a profile:
   repetitions), score common sentence 02 (the words cannot help), and separately every other clip of
   the speaker (all sentences: the emotion-specific sentences' words can help the generic model too).
 
-The profile's two numbers (the prototypes' weight against the generic answer, their variance) are
-chosen by nested cross-validation on RAVDESS: each fold's actors are scored with the pair that did
-best (K = 2, every emotion) on the other folds' actors; the shipped pair (``ser.serving.profile``) is
-the one that does best on all 20, and ASED is never used to choose. Writes ``models/voice_profile.json``
+The profile's one free number, the prior strength (:data:`ser.serving.profile.PRIOR_STRENGTH`), is
+chosen by nested cross-validation on RAVDESS: each fold's actors are scored with the strength that did
+best (K = 2, every emotion) on the other folds' actors; the shipped one is the best on all 20, and
+ASED is never used to choose (it is scored with the shipped strength). Writes ``models/voice_profile.json``
 (:class:`ser.reporting.profile_results.ProfileResults`, one writer; the Model page, the card and the
 README show it). From the repository root (about 6 minutes the first time, seconds after):
 
@@ -29,7 +29,6 @@ README show it). From the repository root (about 6 minutes the first time, secon
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from pathlib import Path
 
@@ -52,8 +51,7 @@ from ser.serving.profile import Enrolment, build_profile
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 APP_FOUR = ("neutral", "angry", "happy", "sad")
 ASED_EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful")
-WEIGHTS = (0.3, 0.5, 0.7, 0.85, 1.0)
-VARIANCES = (0.5, 1.0, 2.0, 4.0, 8.0)
+STRENGTHS = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
 
 def _order(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -80,12 +78,11 @@ def _speaker_split(arrays, speaker: str, *, corpus: str, k: int, enrolled: tuple
     return enrol, np.flatnonzero(others)
 
 
-def _answers(arrays, enrol: np.ndarray, scored: np.ndarray, *, weight: float, variance: float) -> np.ndarray:
+def _answers(arrays, enrol: np.ndarray, scored: np.ndarray, *, strength: float) -> np.ndarray:
     enrolments = [Enrolment(emotion=str(arrays["emotion"][row]), probabilities=arrays["probabilities"][row],
-                            views=arrays["views"][row], seconds=0.0, name=str(row)) for row in enrol]
-    profile = build_profile(enrolments, emotions=EMOTIONS, bundle_version="study")
-    profile = profiles.dataclasses.replace(profile, personal_weight=weight, prototype_variance=variance)
-    return profile.apply(arrays["probabilities"][scored], views=arrays["views"][scored])
+                            features=arrays["features"][row], seconds=0.0, name=str(row)) for row in enrol]
+    profile = build_profile(enrolments, emotions=EMOTIONS, bundle_version="study", strength=strength)
+    return profile.apply(arrays["probabilities"][scored], features=arrays["features"][scored])
 
 
 def _score(truth: np.ndarray, probabilities: np.ndarray, *, among: tuple[str, ...]) -> tuple[float, float, np.ndarray]:
@@ -98,17 +95,16 @@ def _score(truth: np.ndarray, probabilities: np.ndarray, *, among: tuple[str, ..
 
 
 def evaluate(arrays, *, corpus: str, k: int, enrolled: tuple[str, ...], scored: str, among: tuple[str, ...],
-             weight_of) -> dict:
+             strength_of) -> dict:
     """Every speaker's clips with and without their profile: accuracy, UAR and per-speaker spread."""
     truth, generic, personal, speakers = [], [], [], []
     for speaker in np.unique(arrays["speaker"]):
         enrol, rows = _speaker_split(arrays, speaker, corpus=corpus, k=k, enrolled=enrolled, scored=scored)
         if not np.any(arrays["emotion"][enrol] == "neutral") or not len(rows):
             continue
-        weight, variance = weight_of(speaker)
         truth.append(arrays["emotion"][rows])
         generic.append(arrays["probabilities"][rows])
-        personal.append(_answers(arrays, enrol, rows, weight=weight, variance=variance))
+        personal.append(_answers(arrays, enrol, rows, strength=strength_of(speaker)))
         speakers.append(np.full(len(rows), speaker))
     truth, generic, personal, speakers = (np.concatenate(parts) for parts in (truth, generic, personal, speakers))
     result = {"clips": len(truth), "speakers": len(np.unique(speakers))}
@@ -121,18 +117,22 @@ def evaluate(arrays, *, corpus: str, k: int, enrolled: tuple[str, ...], scored: 
     return result
 
 
-def choose(arrays, *, speakers: set[str]) -> tuple[float, float]:
-    """The (weight, variance) pair with the best accuracy on these RAVDESS actors (K = 2, every emotion)."""
-    subset = {key: value for key, value in arrays.items()}
+def choose(arrays, *, speakers: set[str]) -> float:
+    """The prior strength with the best accuracy on these RAVDESS actors (K = 2, every emotion)."""
     keep = np.isin(arrays["speaker"], sorted(speakers))
-    subset = {key: value[keep] for key, value in subset.items()}
-    best, best_accuracy = None, -1.0
-    for weight, variance in itertools.product(WEIGHTS, VARIANCES):
-        accuracy = evaluate(subset, corpus="ravdess", k=2, enrolled=EMOTIONS, scored="statement 2", among=EMOTIONS,
-                            weight_of=lambda speaker, w=weight, v=variance: (w, v))["profile"][0]
-        if accuracy > best_accuracy + 1e-12:
-            best, best_accuracy = (weight, variance), accuracy
-    return best
+    subset = {key: value[keep] for key, value in arrays.items()}
+    accuracies = [evaluate(subset, corpus="ravdess", k=2, enrolled=EMOTIONS, scored="statement 2", among=EMOTIONS,
+                           strength_of=lambda speaker, s=strength: s)["profile"][0] for strength in STRENGTHS]
+    return STRENGTHS[int(np.argmax(accuracies))]
+
+
+def standardised(arrays: dict[str, np.ndarray], statistics_of) -> dict[str, np.ndarray]:
+    """``arrays`` with ``features``: each clip's functionals standardised by the model that scored it."""
+    features = np.zeros(arrays["functionals"].shape, dtype=np.float32)
+    for speaker in np.unique(arrays["speaker"]):
+        mine = arrays["speaker"] == speaker
+        features[mine] = statistics_of(speaker).standardize(arrays["functionals"][mine])
+    return {**arrays, "features": np.nan_to_num(features)}
 
 
 def main() -> int:
@@ -142,29 +142,34 @@ def main() -> int:
     args = parser.parse_args()
     started = time.perf_counter()
     scores = collect(data=args.data, models=args.models)
-    ravdess, ased = scores["ravdess"], scores["ased"]
+    from experiments.robustness import fold_bundles
     from ser.reporting.results import load_training
+    from ser.serving.bundle import load_bundle
 
+    main_bundle = load_bundle(args.models, joint_views=False)
     folds = load_training(args.models / "metrics.json").cross_validation.per_fold
     fold_of = {f"ravdess-{actor:02d}": split.fold for split in folds for actor in split.test}
+    statistics = {fold: bundle.functional_statistics for fold, (bundle, _) in fold_bundles(main_bundle, folds).items()}
+    ravdess = standardised(scores["ravdess"], lambda speaker: statistics[fold_of[speaker]])
+    ased = standardised(scores["ased"], lambda speaker: main_bundle.functional_statistics)
     nested = {}
     for split in folds:
         others = {speaker for speaker, fold in fold_of.items() if fold != split.fold}
         nested[split.fold] = choose(ravdess, speakers=others)
-        print(f"fold {split.fold}: weight, variance chosen on the other folds: {nested[split.fold]}", flush=True)
+        print(f"fold {split.fold}: prior strength chosen on the other folds' actors: {nested[split.fold]}", flush=True)
     shipped = choose(ravdess, speakers=set(fold_of))
-    print(f"on all 20 actors: {shipped} (shipped: {profiles.PERSONAL_WEIGHT}, {profiles.PROTOTYPE_VARIANCE})")
+    print(f"on all 20 actors: {shipped} (shipped: {profiles.PRIOR_STRENGTH})", flush=True)
     rows = []
     for k in (1, 2, 4):
         for enrolled, label in ((EMOTIONS, "every emotion"), (APP_FOUR, "neutral, angry, happy, sad")):
             result = evaluate(ravdess, corpus="ravdess", k=k, enrolled=enrolled, scored="statement 2",
-                              among=EMOTIONS, weight_of=lambda speaker: nested[fold_of[speaker]])
+                              among=EMOTIONS, strength_of=lambda speaker: nested[fold_of[speaker]])
             rows.append(ProfileRow.from_result(corpus="RAVDESS", scored="statement 2 (enrolled on statement 1)",
                                                enrolled=label, k=k, result=result))
     for k in (1, 2):
         for scored in ("common sentence 02", "all other sentences"):
             result = evaluate(ased, corpus="ased", k=k, enrolled=ASED_EMOTIONS, scored=scored, among=ASED_EMOTIONS,
-                              weight_of=lambda speaker: (profiles.PERSONAL_WEIGHT, profiles.PROTOTYPE_VARIANCE))
+                              strength_of=lambda speaker: profiles.PRIOR_STRENGTH)
             rows.append(ProfileRow.from_result(corpus="ASED", scored=f"{scored} (enrolled on common sentence 01)",
                                                enrolled="its 5 emotions", k=k, result=result))
     for row in rows:
@@ -177,10 +182,9 @@ def main() -> int:
         command=PROFILE_COMMAND,
         versions=package_versions(),
         protocol=__doc__.split("\n\n")[1].replace("\n", " "),
-        personal_weight=profiles.PERSONAL_WEIGHT,
-        prototype_variance=profiles.PROTOTYPE_VARIANCE,
-        chosen_on_all_actors=list(shipped),
-        chosen_per_fold={str(fold): list(pair) for fold, pair in nested.items()},
+        prior_strength=profiles.PRIOR_STRENGTH,
+        chosen_on_all_actors=shipped,
+        chosen_per_fold={str(fold): strength for fold, strength in nested.items()},
         minutes=round((time.perf_counter() - started) / 60, 1),
         rows=rows,
     )

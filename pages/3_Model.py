@@ -31,6 +31,7 @@ from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.metrics import ClipSetScores
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
+from ser.reporting.profile_results import ProfileResults
 from ser.reporting.results import TrainingResults
 from ser.reporting.routing_results import RoutingResults, routing_rows
 from ser.reporting.schema import ResultsError
@@ -194,6 +195,22 @@ def show_routing(routing: RoutingResults) -> None:
                "each speaker's two neutral reference clips calibrate the model, the speaker's other clips scored.")
 
 
+def show_profile(profile: ProfileResults) -> None:
+    """What a personal voice profile does for speakers the model never heard (``voice_profile.json``)."""
+    st.markdown("A person can **teach it their voice** (the panel on Analyze and Live): a clip or two of one "
+                "sentence in each emotion. On speakers the model never heard, their other sentences:")
+    table([{"clips": f"{row.corpus}: {row.enrolled}, K = {row.k}",
+            "right without": percent(row.generic_accuracy),
+            "right with the profile": percent(row.profile_accuracy),
+            "unweighted average recall with": percent(row.profile_uar)} for row in profile.rows])
+    st.caption("K: the speaker's clips per emotion the profile was built from. RAVDESS: built on statement 1, "
+               "scored on statement 2 (8 emotions; the words cannot help), by the fold members that never heard the "
+               "actor. ASED: built on common sentence 01, scored on common sentence 02 and, in the second of each "
+               "pair of rows, on every other sentence (5 emotions), by the main model (never trained on ASED). "
+               f"Prior strength {profile.prior_strength:g}, chosen by nested cross-validation on RAVDESS. "
+               f"Reproduce with `{profile.command}`.")
+
+
 def show_unfamiliarity(figures: UnfamiliarityResults) -> None:
     """What the "unlike the training data" warning was measured to do: its checks, how often each fires, its limits."""
     st.markdown("Under an answer the app warns when the recording is unlike the voices it learned from, and says "
@@ -314,6 +331,10 @@ else:
 if results.routing is not None:
     st.subheader("Voices unlike RAVDESS's actors")
     show_routing(results.routing)
+
+if results.profile is not None:
+    st.subheader("Voices it was taught")
+    show_profile(results.profile)
 
 # ---- for specialists --------------------------------------------------------------------------------
 st.header("For specialists")

@@ -34,7 +34,7 @@ def command_profile(args: argparse.Namespace) -> int:
     profile = enrol(bundle, items)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(profile.to_json())
-    counts = ", ".join(f"{emotion} {profile.prototypes[emotion].clips}" for emotion in profile.enrolled)
+    counts = ", ".join(f"{emotion} {entry.clips}" for emotion, entry in profile.enrolled.items())
     print(f"wrote {args.out}: {counts} clip(s), {profile.seconds:.1f} s of speech, for model {bundle.version}",
           file=sys.stderr)
     for warning in profile.warnings:

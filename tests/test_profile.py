@@ -15,7 +15,7 @@ from ser.serving.profile import (
     Enrolment,
     ProfileError,
     build_profile,
-    embedding,
+    fit_personal,
     read_profile,
 )
 from ser.serving.speaker import adaptation_from_scores
@@ -26,109 +26,121 @@ EXAMPLES = ROOT / "assets" / "examples"
 NEUTRAL_CLIP = EXAMPLES / "03-01-01-01-01-01-03.flac"
 ANGRY_CLIP = EXAMPLES / "03-01-05-02-01-01-12.flac"
 SAD_CLIP = EXAMPLES / "03-01-04-02-01-01-03.flac"
+SIZE = 40  # features of the synthetic voices
 
 
-def _random_answer(rng: np.random.Generator, size: int = 8) -> np.ndarray:
-    values = rng.dirichlet(np.ones(size))
-    return values
+def _answer(rng: np.random.Generator) -> np.ndarray:
+    return rng.dirichlet(np.ones(8))
 
 
-def _enrolment(rng: np.random.Generator, emotion: str, *, centre: np.ndarray | None = None) -> Enrolment:
-    views = np.concatenate([_random_answer(rng) for _ in range(3)])
-    if centre is not None:
-        views = 0.2 * views + 0.8 * centre
-    return Enrolment(emotion=emotion, probabilities=_random_answer(rng), views=views, seconds=2.0, name=emotion)
+class Voice:
+    """A synthetic person: each emotion a point in feature space, clips scattered around it."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.centres = {emotion: 2.0 * rng.standard_normal(SIZE) for emotion in EMOTIONS}
+
+    def clip(self, emotion: str, *, generic: np.ndarray | None = None) -> Enrolment:
+        features = self.centres[emotion] + 0.5 * self.rng.standard_normal(SIZE)
+        probabilities = _answer(self.rng) if generic is None else generic
+        return Enrolment(emotion=emotion, probabilities=probabilities, features=features, seconds=2.0, name=emotion)
 
 
 @pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(7)
+def voice() -> Voice:
+    return Voice(np.random.default_rng(7))
 
 
-def test_embedding_centres_each_view_and_keeps_the_shape(rng):
-    views = np.stack([np.concatenate([_random_answer(rng) for _ in range(3)]) for _ in range(5)])
-    points = embedding(views, n_emotions=8)
-    assert points.shape == (5, 24)
-    np.testing.assert_allclose(points.reshape(5, 3, 8).mean(axis=-1), 0.0, atol=1e-12)
-    with pytest.raises(ProfileError, match="multiple of 8"):
-        embedding(np.ones(20), n_emotions=8)
+def test_fit_personal_corrects_towards_the_labels_and_shrinks_with_the_prior(voice):
+    clips = [voice.clip(emotion) for emotion in ("neutral", "angry", "sad") for _ in range(2)]
+    features = np.stack([clip.features for clip in clips])
+    logits = np.zeros((6, 3))
+    labels = np.repeat([0, 1, 2], 2)
+    weights, bias = fit_personal(features, logits, labels, strength=1.0)
+    assert weights.shape == (SIZE, 3) and bias.shape == (3,)
+    assert np.all(np.argmax(features @ weights + bias, axis=1) == labels)
+    strong, _ = fit_personal(features, logits, labels, strength=1e4)
+    assert np.abs(strong).max() < np.abs(weights).max() / 10
+    with pytest.raises(ValueError, match="positive strength"):
+        fit_personal(features, logits, labels, strength=0.0)
 
 
-def test_a_profile_needs_neutral_known_emotions_and_clips(rng):
+def test_a_profile_needs_neutral_known_emotions_and_clips(voice):
     with pytest.raises(ProfileError, match="neutral"):
-        build_profile([_enrolment(rng, "angry")], emotions=EMOTIONS, bundle_version="v")
+        build_profile([voice.clip("angry")], emotions=EMOTIONS, bundle_version="v")
+    bored = Enrolment(emotion="bored", probabilities=_answer(voice.rng), features=np.zeros(SIZE), seconds=1.0,
+                      name="b.wav")
     with pytest.raises(ProfileError, match="unknown emotion bored"):
-        build_profile([_enrolment(rng, "neutral"), _enrolment(rng, "bored")], emotions=EMOTIONS, bundle_version="v")
+        build_profile([voice.clip("neutral"), bored], emotions=EMOTIONS, bundle_version="v")
     with pytest.raises(ProfileError, match="no enrolment clips"):
         build_profile([], emotions=EMOTIONS, bundle_version="v")
 
 
-def test_applying_a_profile_gives_probabilities_and_keeps_unenrolled_emotions(rng):
-    enrolments = [_enrolment(rng, emotion) for emotion in ("neutral", "neutral", "angry", "sad")]
+def test_applying_a_profile_gives_probabilities_and_leaves_unenrolled_emotions_relative(voice):
+    enrolments = [voice.clip(emotion) for emotion in ("neutral", "neutral", "angry", "sad")]
     profile = build_profile(enrolments, emotions=EMOTIONS, bundle_version="v")
-    generic = np.stack([_random_answer(rng) for _ in range(50)])
-    views = np.stack([np.concatenate([_random_answer(rng) for _ in range(3)]) for _ in range(50)])
-    answers = profile.apply(generic, views=views)
+    assert profile.enrolled_emotions == ["neutral", "sad", "angry"]
+    generic = np.stack([_answer(voice.rng) for _ in range(50)])
+    features = np.stack([voice.clip(EMOTIONS[i % 8]).features for i in range(50)])
+    answers = profile.apply(generic, features=features)
     assert answers.shape == generic.shape
     np.testing.assert_allclose(answers.sum(axis=1), 1.0)
     assert np.all(answers >= 0)
-    calibrated = profile.apply(generic, views=None)  # the neutral calibration alone
-    enrolled = [EMOTIONS.index(emotion) for emotion in ("neutral", "angry", "sad")]
-    others = [index for index in range(8) if index not in enrolled]
-    # Emotions the person did not record keep the (calibrated) generic answer; the enrolled share is kept too.
-    np.testing.assert_allclose(answers[:, others], calibrated[:, others])
-    np.testing.assert_allclose(answers[:, enrolled].sum(axis=1), calibrated[:, enrolled].sum(axis=1))
-    one = profile.apply(generic[0], views=views[0])
-    np.testing.assert_allclose(one, answers[0])
+    calibrated = profile.apply(generic, features=None)  # the neutral calibration alone
+    others = [EMOTIONS.index(emotion) for emotion in ("calm", "happy", "fearful", "disgust", "surprised")]
+    # Emotions the person did not record keep their generic odds against each other.
+    ratios = answers[:, others] / answers[:, others].sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(ratios, calibrated[:, others] / calibrated[:, others].sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(profile.apply(generic[0], features=features[0]), answers[0])
+    with pytest.raises(ProfileError, match="reads 40 functionals"):
+        profile.apply(generic[0], features=np.zeros(7))
 
 
-def test_a_clip_like_the_persons_angry_clips_reads_angrier_than_the_generic_answer(rng):
-    angry_centre = np.concatenate([_random_answer(rng) for _ in range(3)])
-    sad_centre = np.concatenate([_random_answer(rng) for _ in range(3)])
-    enrolments = [_enrolment(rng, "neutral"), _enrolment(rng, "angry", centre=angry_centre),
-                  _enrolment(rng, "angry", centre=angry_centre), _enrolment(rng, "sad", centre=sad_centre)]
+def test_the_persons_own_emotions_are_read_from_their_voice_where_the_generic_model_cannot_tell(voice):
+    unsure = np.full(8, 1 / 8)
+    enrolments = [voice.clip(emotion, generic=unsure) for emotion in ("neutral", "angry", "sad", "happy")
+                  for _ in range(2)]
     profile = build_profile(enrolments, emotions=EMOTIONS, bundle_version="v")
-    generic = np.full(8, 1 / 8)
-    angry = EMOTIONS.index("angry")
-    answer = profile.apply(generic, views=angry_centre)
-    assert answer[angry] > profile.apply(generic, views=None)[angry]
-    assert int(np.argmax(answer)) == angry
-    assert np.argmax(profile.apply(generic, views=sad_centre)) == EMOTIONS.index("sad")
+    for emotion in ("neutral", "angry", "sad", "happy"):
+        hits = [EMOTIONS[int(np.argmax(profile.apply(unsure, features=voice.clip(emotion).features)))] == emotion
+                for _ in range(20)]
+        assert np.mean(hits) >= 0.9, emotion
 
 
-def test_a_neutral_only_profile_is_the_reference_calibration(rng):
-    neutral = [_enrolment(rng, "neutral") for _ in range(2)]
+def test_a_neutral_only_profile_is_the_reference_calibration(voice):
+    neutral = [voice.clip("neutral") for _ in range(2)]
     profile = build_profile(neutral, emotions=EMOTIONS, bundle_version="v")
     adaptation = adaptation_from_scores(np.stack([clip.probabilities for clip in neutral]), neutral=0)
-    generic = np.stack([_random_answer(rng) for _ in range(20)])
-    views = np.stack([np.concatenate([_random_answer(rng) for _ in range(3)]) for _ in range(20)])
-    np.testing.assert_allclose(profile.apply(generic, views=views), adaptation.apply(generic))
+    generic = np.stack([_answer(voice.rng) for _ in range(20)])
+    features = np.stack([voice.clip("angry").features for _ in range(20)])
+    np.testing.assert_allclose(profile.apply(generic, features=features), adaptation.apply(generic))
     assert profile.neutral_bias == pytest.approx(adaptation.bias)
 
 
-def test_an_enrolment_clip_heard_as_another_emotion_is_flagged_not_refused(rng):
+def test_an_enrolment_clip_heard_as_another_emotion_is_flagged_not_refused(voice):
     sure_angry = np.full(8, 0.01)
     sure_angry[EMOTIONS.index("angry")] = 0.93
-    clip = Enrolment(emotion="sad", probabilities=sure_angry, views=np.full(24, 1 / 8), seconds=2.0, name="s1.wav")
-    profile = build_profile([_enrolment(rng, "neutral"), clip], emotions=EMOTIONS, bundle_version="v",
+    clip = Enrolment(emotion="sad", probabilities=sure_angry, features=np.zeros(SIZE), seconds=2.0, name="s1.wav")
+    profile = build_profile([voice.clip("neutral"), clip], emotions=EMOTIONS, bundle_version="v",
                             confidence_threshold=0.5)
-    assert "sad" in profile.prototypes
+    assert "sad" in profile.enrolled
     assert len(profile.warnings) == 1 and "s1.wav (meant sad) sounded angry" in profile.warnings[0]
 
 
-def test_the_profile_file_holds_numbers_only_and_round_trips(rng):
-    profile = build_profile([_enrolment(rng, "neutral"), _enrolment(rng, "happy")], emotions=EMOTIONS,
+def test_the_profile_file_holds_numbers_only_and_round_trips(voice):
+    profile = build_profile([voice.clip("neutral"), voice.clip("happy")], emotions=EMOTIONS,
                             bundle_version="abc123")
     document = json.loads(profile.to_json())
     assert document["schema"] == PROFILE_SCHEMA
-    assert set(document) == {"schema", "bundle_version", "emotions", "prototypes", "neutral_bias",
-                             "reference_neutral", "personal_weight", "prototype_variance", "warnings", "created"}
-    assert set(document["prototypes"]["happy"]) == {"mean", "clips", "seconds"}
-    assert all(isinstance(value, float) for value in document["prototypes"]["happy"]["mean"])
+    assert set(document) == {"schema", "bundle_version", "emotions", "enrolled", "neutral_bias", "reference_neutral",
+                             "weights", "bias", "prior_strength", "warnings", "created"}
+    assert document["enrolled"]["happy"] == {"clips": 1, "seconds": 2.0}
+    assert document["weights"]["shape"] == [SIZE, 2]
     again = read_profile(profile.to_json().encode(), bundle_version="abc123", emotions=EMOTIONS)
-    assert again.enrolled == ["neutral", "happy"]
-    generic, views = _random_answer(rng), np.concatenate([_random_answer(rng) for _ in range(3)])
-    np.testing.assert_allclose(again.apply(generic, views=views), profile.apply(generic, views=views), atol=1e-5)
+    assert again.enrolled_emotions == ["neutral", "happy"]
+    generic, features = _answer(voice.rng), voice.clip("happy").features
+    np.testing.assert_allclose(again.apply(generic, features=features), profile.apply(generic, features=features),
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -141,16 +153,17 @@ def test_bad_profile_files_are_refused_with_what_to_do(text, message):
         read_profile(text)
 
 
-def test_a_profile_for_another_model_or_other_emotions_is_refused(rng):
-    text = build_profile([_enrolment(rng, "neutral")], emotions=EMOTIONS, bundle_version="abc123").to_json().encode()
+def test_a_profile_for_another_model_or_other_emotions_or_damaged_is_refused(voice):
+    profile = build_profile([voice.clip("neutral"), voice.clip("sad")], emotions=EMOTIONS, bundle_version="abc123")
+    text = profile.to_json().encode()
     with pytest.raises(ProfileError, match="made for another model .*abc123"):
         read_profile(text, bundle_version="def456")
     with pytest.raises(ProfileError, match="other emotions"):
         read_profile(text, bundle_version="abc123", emotions=EMOTIONS[:5])
-    damaged = json.loads(text)
-    damaged["prototypes"]["neutral"]["mean"][0] = "NaN"
-    with pytest.raises(ProfileError, match="damaged"):
-        read_profile(json.dumps(damaged).encode())
+    for damage in ({"bias": [1.0]}, {"weights": {"shape": [SIZE, 2], "float32_base64": "!!"}},
+                   {"enrolled": {"sad": {"clips": 1, "seconds": 1.0}}}):
+        with pytest.raises(ProfileError, match="damaged"):
+            read_profile(json.dumps({**json.loads(text), **damage}).encode())
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -173,8 +186,8 @@ def test_profile_command_writes_a_profile_for_the_shipped_model(profile_file):
 
     bundle = load_bundle()
     profile = read_profile(profile_file, bundle_version=bundle.version, emotions=bundle.emotions)
-    assert profile.enrolled == ["neutral", "sad", "angry"]
-    assert len(profile.to_json()) < 5000  # a few numbers per emotion, no audio
+    assert profile.enrolled_emotions == ["neutral", "sad", "angry"]
+    assert len(profile.to_json()) < 200_000  # one correction per emotion (6373 numbers each), no audio
 
 
 @pytest.mark.slow

@@ -157,6 +157,7 @@ def _context(results: ModelResults) -> dict[str, Any]:
         "corpus_targets": _corpus_targets(results.corpus_check),
         "unfamiliarity": results.unfamiliarity,
         "routing": results.routing,
+        "profile": results.profile,
         "routing_rows": routing_rows(results.routing) if results.routing else [],
         "bench": results.bench,
         "notes": results.notes,

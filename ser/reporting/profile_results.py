@@ -79,10 +79,9 @@ class ProfileResults:
     command: str
     versions: dict[str, str]
     protocol: str
-    personal_weight: float
-    prototype_variance: float
-    chosen_on_all_actors: list[float]
-    chosen_per_fold: dict[str, list[float]]
+    prior_strength: float
+    chosen_on_all_actors: float
+    chosen_per_fold: dict[str, float]
     minutes: float
     rows: list[ProfileRow]
 

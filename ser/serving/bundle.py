@@ -36,7 +36,7 @@ from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
 from ser.serving.calibration import apply_temperature
 from ser.serving.features import window_features
-from ser.serving.functionals import acoustic_functionals, n_functionals
+from ser.serving.functionals import FunctionalStatistics, acoustic_functionals, functional_statistics, n_functionals
 from ser.serving.joint_views import (
     BOTH_CORPORA,
     JOINT_MODEL_FILE,
@@ -96,7 +96,7 @@ class Bundle:
         if self._compiled is None:
             import tensorflow as tf
 
-            model = with_emotion_views(self.model)
+            model = self.model
             specs = {
                 tensor.name.split(":")[0]: tf.TensorSpec((None, *tensor.shape[1:]), tf.float32)
                 for tensor in model.inputs
@@ -124,6 +124,16 @@ class Bundle:
         if joint_file.is_file():
             digest.update(joint_file.read_bytes())
         return digest.hexdigest()[:12]
+
+    @functools.cached_property
+    def functional_statistics(self) -> FunctionalStatistics | None:
+        """How the functional view's members standardise the functionals (:func:`functional_statistics`)."""
+        return functional_statistics(self.model)
+
+    def standardize(self, functionals: np.ndarray) -> np.ndarray | None:
+        """The functionals as the functional view reads them, float32; None for a model without that view."""
+        statistics = self.functional_statistics
+        return None if statistics is None else statistics.standardize(functionals)
 
     @property
     def uses_functionals(self) -> bool:
@@ -237,8 +247,7 @@ class Bundle:
         Returns
         -------
         dict
-            ``head -> (n, n_classes)`` float64 probabilities; for a fused model also
-            :data:`EMOTION_VIEWS`, shape (n, n_views * n_emotions).
+            ``head -> (n, n_classes)`` float64 probabilities.
         """
         if self.uses_functionals:
             size = n_functionals(self.config)
@@ -273,9 +282,10 @@ class Bundle:
         return Recording(waveform, sample_rate=sample_rate, config=self.config, speech_settings=self.speech_settings)
 
     def clip_prediction(self, probabilities: dict[str, np.ndarray], *, speech_seconds: float,
-                         joint: np.ndarray | None = None) -> ClipPrediction:
+                        joint: np.ndarray | None = None, functionals: np.ndarray | None = None) -> ClipPrediction:
         """The answer from the main model's mean head probabilities; with ``joint`` (the joint
-        views' untempered probabilities, shape (n_emotions,)), the emotion comes from those."""
+        views' untempered probabilities, shape (n_emotions,)), the emotion comes from those. The clip's
+        ``functionals`` (shape (n_functionals,)), when given, ride along standardised for a voice profile."""
         if joint is None:
             emotion = apply_temperature(probabilities["emotion"], temperature=self.temperature)
         else:
@@ -295,7 +305,7 @@ class Bundle:
             intensity=extra.get("intensity"),
             speech_seconds=speech_seconds,
             answered_by=STUDIO if joint is None else BOTH_CORPORA,
-            views=tuple(float(p) for p in probabilities[EMOTION_VIEWS]) if EMOTION_VIEWS in probabilities else None,
+            features=None if functionals is None else self.standardize(functionals),
         )
 
     def predict_clip(self, waveform: np.ndarray, *, sample_rate: int) -> ClipPrediction:
@@ -344,7 +354,8 @@ class Bundle:
         joint = None
         if functionals is not None and self.routes(self.unfamiliarity_of(recording)):
             joint = self.joint_views.probabilities(functionals)
-        return self.clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate, joint=joint)
+        return self.clip_prediction(mean, speech_seconds=utterance.size / config.sample_rate, joint=joint,
+                                    functionals=functionals)
 
     def timeline(self, waveform: np.ndarray, *, sample_rate: int) -> Timeline:
         """Score a long recording window by window (``config.window_seconds`` long,
@@ -363,30 +374,6 @@ class Bundle:
         from ser.serving.timeline import score_timeline  # imports this module
 
         return score_timeline(self, recording)
-
-
-#: The extra output of the compiled forward pass: every view's emotion probabilities side by side,
-#: shape (n, n_views * n_emotions), read by a voice profile (:mod:`ser.serving.profile`).
-EMOTION_VIEWS = "emotion_views"
-
-
-def with_emotion_views(model: Any) -> Any:
-    """``model`` with :data:`EMOTION_VIEWS` beside its heads, when it fuses views (``model`` itself otherwise).
-
-    The views' probabilities are the inputs of the ``emotion`` fusion layer, so the extra output costs
-    one concatenation in the same graph, not a second model call.
-    """
-    import keras
-
-    try:
-        views = model.get_layer("emotion").input
-    except ValueError:  # no layer named "emotion": a single-view model
-        return model
-    if not isinstance(views, list) or len(views) < 2 or not isinstance(model.output, dict):
-        return model
-    outputs = dict(model.output)
-    outputs[EMOTION_VIEWS] = keras.layers.Concatenate(name=EMOTION_VIEWS)(views)
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_with_views")
 
 
 def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE, *, joint_views: bool = True) -> Bundle:

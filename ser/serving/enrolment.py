@@ -76,12 +76,12 @@ def score_enrolment(bundle: Bundle, item: EnrolmentItem) -> Enrolment:
     if prediction.speech_seconds < MIN_ENROLMENT_SECONDS:
         raise ProfileError(f"{item.name} ({item.emotion}) holds only {prediction.speech_seconds:.1f} s of speech; "
                            f"say a whole sentence (at least {MIN_ENROLMENT_SECONDS:.1f} s)")
-    if prediction.views is None:
-        raise ProfileError("this model does not expose its views' answers, so it cannot learn a voice profile; "
+    if prediction.features is None:
+        raise ProfileError("this model reads no openSMILE functionals, so it cannot learn a voice profile; "
                            "use --reference instead")
     probabilities = np.array([prediction.probabilities[emotion] for emotion in bundle.emotions])
     return Enrolment(emotion=item.emotion, probabilities=probabilities,
-                     views=np.asarray(prediction.views), seconds=prediction.speech_seconds, name=item.name)
+                     features=prediction.features, seconds=prediction.speech_seconds, name=item.name)
 
 
 def enrol(bundle: Bundle, items: Sequence[EnrolmentItem]) -> VoiceProfile:

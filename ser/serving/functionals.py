@@ -26,12 +26,14 @@ Example
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import importlib.util
 import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,3 +138,34 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
     _, _, values = _extractor(config.functionals)._extract(signal, config.sample_rate)
     values = np.asarray(values, dtype=np.float64)[0]
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionalStatistics:
+    """The training mean and scale, shape (n_functionals,) each, and clipping limit of the functional view."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    limit: float
+
+    def standardize(self, functionals: np.ndarray) -> np.ndarray:
+        """``clip((x - mean) / scale, -limit, limit)`` as float32, shape kept ((..., n_functionals))."""
+        values = (np.asarray(functionals, dtype=np.float64) - self.mean) / self.scale
+        return np.clip(values, -self.limit, self.limit).astype(np.float32)
+
+
+def functional_statistics(model: Any) -> FunctionalStatistics | None:
+    """How a fused model's functional view standardises its input, averaged over its members
+    (layers ``functional_*`` with a ``standardize`` layer); None when it has no such member."""
+    found = []
+    for member in (layer for layer in model.layers if layer.name.startswith("functional_")):
+        try:
+            layer = member.get_layer("standardize")
+        except (ValueError, AttributeError):  # not a standardising member
+            continue
+        mean, scale = (np.asarray(weight, dtype=np.float64) for weight in layer.weights)
+        found.append(FunctionalStatistics(mean=mean, scale=scale, limit=float(layer.limit)))
+    if not found:
+        return None
+    return FunctionalStatistics(mean=np.mean([entry.mean for entry in found], axis=0),
+                                scale=np.mean([entry.scale for entry in found], axis=0), limit=found[0].limit)

@@ -33,13 +33,13 @@ class ClipPrediction:
     intensity: dict[str, float] | None = None
     speech_seconds: float = 0.0
     answered_by: str = STUDIO
-    #: Every view's mean emotion probabilities, shape (n_views * n_emotions,), for a voice profile
-    #: (:mod:`ser.serving.profile`); not part of the answer's dictionary or its equality.
-    views: tuple[float, ...] | None = dataclasses.field(default=None, compare=False, repr=False)
+    #: The clip's functionals as the functional view reads them (standardised), shape (n_functionals,), for a
+    #: voice profile (:mod:`ser.serving.profile`); not part of the answer's dictionary or its equality.
+    features: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        answer = dataclasses.asdict(self)
-        del answer["views"]
+        answer = dataclasses.asdict(dataclasses.replace(self, features=None))  # no deep copy of the features
+        del answer["features"]
         return answer
 
 

@@ -86,10 +86,10 @@ class SpeakerAdaptation:
     reference_seconds: float
     segments: int
 
-    def apply(self, probabilities: np.ndarray, *, views: np.ndarray | None = None) -> np.ndarray:
+    def apply(self, probabilities: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
         """Calibrated probabilities, shape (..., n_emotions) kept (:func:`apply_neutral_bias`).
 
-        ``views`` is accepted so a calibration and a voice profile (:mod:`ser.serving.profile`) are
+        ``features`` is accepted so a calibration and a voice profile (:mod:`ser.serving.profile`) are
         applied alike; the neutral floor reads only the answer.
         """
         return apply_neutral_bias(probabilities, neutral=self.neutral, bias=self.bias)
@@ -291,12 +291,12 @@ def adapt_prediction(prediction: ClipPrediction, *, adaptation: SpeakerAdaptatio
     """``prediction`` with its emotion probabilities adapted to the speaker.
 
     ``adaptation`` is a calibration (``--reference``) or a voice profile (``--profile``), which also
-    reads the prediction's views. The answer, its confidence and whether it is sure are re-derived
+    reads the prediction's standardised functionals. The answer, its confidence and whether it is sure are re-derived
     from the adapted probabilities (same threshold); the other heads and the seconds of speech are kept.
     """
     labels = list(prediction.probabilities)
-    views = None if prediction.views is None else np.asarray(prediction.views)
-    adapted = adaptation.apply(np.array([prediction.probabilities[label] for label in labels]), views=views)
+    adapted = adaptation.apply(np.array([prediction.probabilities[label] for label in labels]),
+                               features=prediction.features)
     best = int(np.argmax(adapted))
     return dataclasses.replace(
         prediction,
