@@ -25,6 +25,7 @@ import app_ui
 from ser.errors import NoSpeechError, SERError
 from ser.serving.analysis import analyze_audio
 from ser.serving.bundle import Bundle
+from ser.serving.profile import VoiceProfile
 from ser.serving.speaker import MIN_REFERENCE_SECONDS, NEUTRAL_FLOOR, SpeakerAdaptation, calibrate_bundle
 
 #: Session keys: the hash of the reference each widget last gave (calibrated once, not on every
@@ -141,7 +142,7 @@ def panel(*, bundle: Bundle, key: str) -> SpeakerAdaptation | None:
             if value is not None:
                 _use(widget, value, name=name, bundle=bundle)
     adaptation = app_ui.speaker_adaptation(bundle)
-    if adaptation is not None:
+    if adaptation is not None and not isinstance(adaptation, VoiceProfile):  # a profile's own panel shows it
         words, button = st.columns([5, 1], vertical_alignment="center")
         words.success(status(adaptation))
         button.button("Forget my voice", key=f"{key}-forget-voice", on_click=forget, args=(str(bundle.path),))

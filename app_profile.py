@@ -19,6 +19,7 @@ import hashlib
 
 import streamlit as st
 
+import app_calibration
 import app_ui
 from ser.errors import SERError
 from ser.serving.audio import decode_audio
@@ -107,6 +108,13 @@ def _upload(bundle: Bundle, *, key: str) -> None:
     st.rerun()
 
 
+def _forget(bundle_path: str) -> None:
+    """Drop the profile (and any calibration) and empty the recorders (a button callback)."""
+    app_calibration.forget(bundle_path)
+    st.session_state.pop(UPLOADED, None)
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+
+
 def panel(*, bundle: Bundle, key: str) -> VoiceProfile | None:
     """The "Teach it your voice" panel; returns the session's profile after this run (None without one).
 
@@ -143,10 +151,11 @@ def panel(*, bundle: Bundle, key: str) -> VoiceProfile | None:
             _build(takes, bundle=bundle)
         _upload(bundle, key=f"{key}-profile-{generation}")
     if profile is not None:
-        words, download = st.columns([5, 1], vertical_alignment="center")
+        words, download, forget = st.columns([4, 1, 1], vertical_alignment="center")
         words.success(status(profile))
         download.download_button("Download my profile", profile.to_json(), file_name="voice-profile.json",
                                  mime="application/json", key=f"{key}-profile-download")
+        forget.button("Forget my voice", key=f"{key}-forget-profile", on_click=_forget, args=(str(bundle.path),))
         for warning in profile.warnings:
             st.warning(f"While learning your voice: {warning}.")
     return profile

@@ -220,7 +220,10 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
         )
     show_unfamiliarity(analysis.unfamiliarity, prediction=prediction)
     if analysis.unadapted is not None:
-        st.caption(f"Calibrated to your voice. Without calibration: {in_words(analysis.unadapted)}")
+        if getattr(analysis.adaptation, "corrects", None) is not None:  # a voice profile
+            st.caption(f"Read with your voice profile. Generic answer: {in_words(analysis.unadapted)}")
+        else:
+            st.caption(f"Calibrated to your voice. Without calibration: {in_words(analysis.unadapted)}")
     extras = []
     for head, word in (("gender", "voice"), ("intensity", "intensity")):
         top = _top(getattr(prediction, head))

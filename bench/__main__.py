@@ -36,9 +36,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start processes")
     parser.add_argument("--no-onednn", action="store_true", help="skip the TF_ENABLE_ONEDNN_OPTS 0-vs-1 processes")
     parser.add_argument("--no-batch", action="store_true", help="skip batch scoring (one process vs Ray)")
-    parser.add_argument("--only", choices=["long_file"], default=None,
+    parser.add_argument("--only", choices=["long_file", "voice_profile"], default=None,
                         help="measure this case alone and merge it into the existing --out file (long_file: "
-                             "a 10-minute recording answered as the app answers an upload)")
+                             "a 10-minute recording answered as the app answers an upload; voice_profile: a "
+                             "profile built from 20 clips and applied to a 4 s clip)")
     parser.add_argument("--long-runs", type=int, default=None,
                         help="timed runs of the 10-minute file (default 3; 1 with --quick)")
     parser.add_argument("--long-seconds", type=float, default=None,
@@ -98,7 +99,20 @@ def run_only(args: argparse.Namespace) -> dict[str, Any]:
     bundle = load_bundle(args.bundle)
     results.setdefault("bundle", common.bundle_info(bundle))  # a full run's entry describes its own model
     with tempfile.TemporaryDirectory(prefix="ser-bench-") as folder:
-        results["results"]["long_file"] = measure_long_file(args, bundle=bundle, work=Path(folder))
+        if args.only == "voice_profile":
+            from bench import library
+
+            counts = plan(args.quick)
+            clip = common.make_clip(Path(folder) / "clip-4s.flac", seconds=4.0, sources=common.source_clips(args.data))
+            paths = common.enrolment_clips(common.speech_clips(args.data, limit=20)
+                                           or common.generated_clips(Path(folder) / "generated", count=20))
+            _step("a voice profile: built from 20 clips, applied to the 4 s clip")
+            results["results"]["voice_profile"] = library.voice_profile(
+                bundle, paths, clip, warmup=counts["warmup"], repeats=max(3, counts["repeats"] // 2)) | {
+                "measured": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "load": os.getloadavg()[0]}
+        else:
+            results["results"]["long_file"] = measure_long_file(args, bundle=bundle, work=Path(folder))
     return results
 
 
@@ -136,6 +150,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         measured["clip"] = library.single_clip(bundle, clip, warmup=w, repeats=n)
         measured["clip_48k_wav"] = library.single_clip(bundle, clip_48k, warmup=w, repeats=max(3, n // 2))
         measured["clip_routed"] = library.routed_clip(bundle, clip, warmup=w, repeats=max(3, n // 2))
+        _step("1c. a voice profile: built from 20 clips, applied to the 4 s clip")
+        measured["voice_profile"] = library.voice_profile(bundle, common.enrolment_clips(paths), clip, warmup=w,
+                                                          repeats=max(3, n // 2))
         _step("2. timeline of a 60 s recording")
         measured["timeline"] = library.timeline(bundle, recording, warmup=1, repeats=counts["timeline_repeats"])
         _step(f"3. throughput over {len(paths)} {source} clips")

@@ -254,3 +254,8 @@ def make_long_synthetic_recording(path: Path, *, seconds: float, seed: int = 0, 
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(path, np.concatenate(parts)[:total], sample_rate, subtype="PCM_16")
     return path
+
+
+def enrolment_clips(paths: list[Path]) -> list[Path]:
+    """At most 20 clips to enrol a voice profile from (the bench's clips, or the shipped examples)."""
+    return list(paths[:20]) or sorted((ROOT / "assets" / "examples").glob("*.flac"))

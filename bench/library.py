@@ -98,6 +98,52 @@ def routed_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
     return {"file": path.name, **summary, "median_ratio": summary["routed"]["median_ms"] / summary["main"]["median_ms"]}
 
 
+def voice_profile(bundle: Any, paths: list[Path], clip: Path, *, warmup: int, repeats: int) -> dict[str, Any]:
+    """A voice profile's costs (issue 23): building one from 20 enrolment clips on one core, and what
+    applying it adds to one clip's answer (interleaved with the generic answer in this process).
+
+    The enrolment clips are the first 20 of ``paths`` labelled round-robin with the model's emotions
+    (neutral first); scoring them is the app's usual cost per clip, measured apart from the fit.
+    """
+    from ser.serving.enrolment import EnrolmentItem, enrol, score_enrolment
+    from ser.serving.profile import build_profile
+    from ser.serving.speaker import adapt_prediction
+
+    items = [EnrolmentItem(emotion=bundle.emotions[index % len(bundle.emotions)], source=str(path), name=path.name)
+             for index, path in enumerate((paths * 20)[:20])]
+    begin = time.perf_counter()
+    enrolments = [score_enrolment(bundle, item) for item in items]
+    scored = time.perf_counter() - begin
+    fit = measure(lambda: build_profile(enrolments, emotions=bundle.emotions, bundle_version=bundle.version),
+                  warmup=1, repeats=max(3, repeats // 5))
+    whole = measure(lambda: enrol(bundle, items), warmup=0, repeats=max(1, repeats // 25))
+    profile = build_profile(enrolments, emotions=bundle.emotions, bundle_version=bundle.version)
+    waveform = _decode(bundle, clip)
+    rate = bundle.config.sample_rate
+    threshold = bundle.confidence_threshold
+
+    def answer(profiled: bool) -> Any:
+        prediction = bundle.predict_clip(waveform, sample_rate=rate)
+        return adapt_prediction(prediction, adaptation=profile, confidence_threshold=threshold) if profiled \
+            else prediction
+
+    for _ in range(warmup):
+        answer(True), answer(False)
+    times: dict[str, list[float]] = {"profiled": [], "generic": []}
+    for _ in range(repeats):
+        for name, profiled in (("profiled", True), ("generic", False)):
+            begin = time.perf_counter()
+            answer(profiled)
+            times[name].append(time.perf_counter() - begin)
+    summary = {name: summarize(values) for name, values in times.items()}
+    prediction = bundle.predict_clip(waveform, sample_rate=rate)
+    apply_alone = measure(lambda: adapt_prediction(prediction, adaptation=profile, confidence_threshold=threshold),
+                          warmup=warmup, repeats=repeats)
+    return {"enrolment_clips": len(items), "scoring_enrolment_s": round(scored, 3), "fit": fit,
+            "enrol_whole": whole, "clip": clip.name, **summary, "apply": apply_alone,
+            "added_median_ms": summary["profiled"]["median_ms"] - summary["generic"]["median_ms"]}
+
+
 def timeline(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[str, Any]:
     """Wall time of decode + ``Bundle.timeline`` for a long recording, and its real-time factor."""
     waveform = _decode(bundle, path)

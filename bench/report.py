@@ -49,6 +49,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append(("   same clip answered by the joint views (voice unlike RAVDESS's actors)",
                     f"median {_ms(c['routed']['median_ms'])} vs {_ms(c['main']['median_ms'])} by the main model, "
                     f"interleaved: ratio {c['median_ratio']:.2f}", "", ""))
+    if "voice_profile" in r and "fit" in r["voice_profile"]:
+        v = r["voice_profile"]
+        out.append((f"   voice profile: fitted to {v['enrolment_clips']} scored clips (and with scoring them, "
+                    "the usual answer per clip)",
+                    f"median {_ms(v['fit']['median_ms'])}; {_ms(v['enrol_whole']['median_ms'])} in all", "fit < 1 s",
+                    _status(v["fit"]["median_ms"] / 1000, 1.0)))
+        out.append(("   the same 4 s clip answered with the profile",
+                    f"adds {_ms(v['apply']['median_ms'])} (apply alone, median); interleaved "
+                    f"{_ms(v['profiled']['median_ms'])} vs {_ms(v['generic']['median_ms'])}", "≤ 5 ms added",
+                    _status(v["apply"]["median_ms"], 5.0)))
     if "timeline" in r:
         t = r["timeline"]
         out.append((f"2. timeline of a {t['seconds']:g} s recording ({t['windows']} windows)",

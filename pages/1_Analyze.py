@@ -4,7 +4,8 @@ Uploads and recordings go through the same function (``ser.serving.analysis.anal
 ``app_ui.analyze``) and the same view (``app_ui.show_analysis``). Analyses are kept in the
 session: choosing a file of a batch never re-scores, and the last result is still shown after
 visiting another page (the uploader itself forgets its files then). The "Calibrate to your voice"
-panel (``app_calibration``) adapts every answer of the session to the speaker's ordinary voice.
+panel (``app_calibration``) adapts every answer of the session to the speaker's ordinary voice; "Teach it
+your voice" (``app_profile``) learns how the speaker sounds in each emotion.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 import app_calibration
+import app_profile
 import app_ui
 import app_why
 from ser.errors import SERError
@@ -23,6 +25,7 @@ bundle = app_ui.bundle_or_stop()
 if voices := app_why.known_voices():
     st.caption(voices)
 app_calibration.panel(bundle=bundle, key="analyze")
+app_profile.panel(bundle=bundle, key="analyze")
 #: Keys (app_ui.analysis_key) of what this page showed last, so it is shown again after navigating.
 LAST = "analyze-last"
 

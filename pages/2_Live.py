@@ -29,6 +29,7 @@ import streamlit as st
 import streamlit_webrtc as webrtc
 
 import app_calibration
+import app_profile
 import app_ui
 from ser.errors import SERError
 from ser.reporting import plots
@@ -120,6 +121,7 @@ st.markdown(
     "**Stop** keeps the readings on screen, and you can then analyse the whole take like an upload."
 )
 app_calibration.panel(bundle=bundle, key="live")
+app_profile.panel(bundle=bundle, key="live")
 try:
     ice_servers = configured_ice_servers()
     context = start_stream(buffer=buffer, ice_servers=ice_servers)
