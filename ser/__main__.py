@@ -373,7 +373,7 @@ def command_predict(args: argparse.Namespace) -> int:
                 note += "  (answered by the model trained on both corpora: the voice is unlike RAVDESS's actors)"
             print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
             if scored.unfamiliarity is not None and not scored.unfamiliarity.familiar:
-                print(f"{path}\twarning: {scored.unfamiliarity.warning}", flush=True)
+                print(f"{path}\twarning: {scored.unfamiliarity.warning_for(calibrated=scored.adapted)}", flush=True)
     return 1 if failures else 0
 
 
