@@ -107,11 +107,14 @@ def home() -> None:
         path = next((p for p, _ in clips if str(p) == chosen), None)
         if path is not None:
             # On a phone the 16 buttons stack, so the result lands far below the tapped one: the page
-            # scrolls to it as soon as the tap's run starts, where the progress bar then shows.
+            # scrolls to it as soon as the tap's run starts, where the progress bar then shows, and
+            # again once the result is drawn (the first scroll stops where the page then ended).
             with st.container(key=app_ui.HOME_RESULT):
                 if tapped:
                     app_ui.scroll_into_view(app_ui.HOME_RESULT)
                 app_ui.analyze_and_show(path.read_bytes(), name=path.name, key="home")
+                if tapped:
+                    app_ui.scroll_into_view(app_ui.HOME_RESULT)
 
 
 navigation = st.navigation(

@@ -16,8 +16,8 @@ import app_why
 from ser.reporting import plots
 from ser.reporting.analysis_report import cue_value
 from ser.serving.analysis import Analysis
-from ser.serving.words import answer_words
 from ser.serving.cues import CUE_WORDS, VoiceCues
+from ser.serving.words import answer_words
 
 app_ui.page_setup("Compare")
 st.title("Compare two analyses")

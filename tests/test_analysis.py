@@ -12,8 +12,8 @@ import soundfile
 
 from ser.errors import AudioDecodeError, NoSpeechError, SERError
 from ser.serving.analysis import Analysis, analyze_audio, waveform_to_wav
-from ser.serving.words import results_table
 from ser.serving.bundle import load_bundle
+from ser.serving.words import results_table
 from ser.training.data import EMOTIONS
 from tests.audio_files import encode
 from tests.conftest import synthetic_voice
@@ -120,7 +120,8 @@ def test_results_table_has_one_row_per_clip_and_says_not_sure_as_the_detail_does
     for row, analysis in zip(table.to_dict("records"), analyses, strict=True):
         guess = analysis.prediction.emotion  # the best guess is in the answer, "not sure" or not
         assert row["answer"] == (guess if analysis.prediction.sure else f"{NOT_SURE}: perhaps {guess}")
-        assert row["confidence"].endswith("%") and abs(int(row["confidence"][:-1]) - 100 * analysis.prediction.confidence) <= 0.5
+        percent = row["confidence"]
+        assert percent.endswith("%") and abs(int(percent[:-1]) - 100 * analysis.prediction.confidence) <= 0.5
     segments = segments_table(analyses)
     assert list(segments["file"]) == ["0.wav", "1.wav", "2.wav"]  # one segment each
     assert list(segments["emotion"]) == list(segments["segment_emotion"]) == [a.prediction.emotion for a in analyses]

@@ -107,13 +107,15 @@ def test_tapping_an_example_scrolls_to_its_result_in_that_run_only():
     at = run_page("app.py")
     assert scroll_scripts(at) == []
     at.button(key="example-03-01-05-02-01-01-12").click().run()
-    [script] = scroll_scripts(at)
-    assert f".st-key-{app_ui.HOME_RESULT}" in script and len(answers(at)) == 1
+    # Once as the run starts (the progress bar comes into view), once the result is drawn.
+    scripts = scroll_scripts(at)
+    assert len(scripts) == 2 and all(f".st-key-{app_ui.HOME_RESULT}" in script for script in scripts)
+    assert len(answers(at)) == 1
     at.run()  # any later run (a widget of the result) keeps the page where the reader is
     assert scroll_scripts(at) == [] and len(answers(at)) == 1
     at.button(key="example-03-01-04-02-01-01-03").click().run()
-    [again] = scroll_scripts(at)
-    assert again != script  # a new script, so the browser runs it even where the last run drew one
+    again = scroll_scripts(at)
+    assert len(again) == 2 and not set(again) & set(scripts)  # new scripts: the browser runs them again
 
 
 def test_the_batch_table_speaks_in_words_and_percentages(unfamiliar_voice):

@@ -31,9 +31,9 @@ from markupsafe import Markup
 from ser.reporting.affect_plots import DERIVATION
 from ser.reporting.plots import EMOTION_COLORS, UNSURE_COLOR, emotion_color
 from ser.serving.analysis import Analysis, answer_label
-from ser.serving.words import answer_words
 from ser.serving.cues import CueComparison, affect_of
 from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
+from ser.serving.words import answer_words
 
 #: Columns of the drawn waveform (min/max per column).
 SVG_COLUMNS = 600
