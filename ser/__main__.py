@@ -331,6 +331,9 @@ def command_predict(args: argparse.Namespace) -> int:
         _log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
              f"{adaptation.reference_neutral:.0%} neutral before calibration"
              + (f"; neutral's log-odds raised by {adaptation.bias:.2f}" if adaptation.bias else "; no change needed"))
+        # Calibrated anyway (the person chose the file), but told why the reference may be a poor one.
+        for problem in adaptation.verdict.problems if adaptation.verdict is not None else ():
+            _log(f"--reference: warning: {problem}")
     failures = 0
     for path in args.files:
         try:

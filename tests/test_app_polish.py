@@ -1,6 +1,6 @@
 """Where a new user stumbled (issue 24), under AppTest with the shipped model: the segment picker of
 the file shown, "not sure" with its best guess, a short warning with its details one click away and
-advice that fits the session, the Home example's result
+advice that fits the session, a word about a poor calibration reference, the Home example's result
 scrolled into view, and the batch table in words. The browser side is in tests/e2e/test_polish_browser.py.
 """
 
@@ -97,6 +97,25 @@ def test_the_unfamiliar_warning_is_one_sentence_and_its_advice_fits_the_calibrat
     [text] = [" ".join(markdown.value for markdown in expander.markdown) for expander in at.expander
               if expander.label == app_ui.WARNING_DETAILS]
     assert VOICE_REMEDY not in text and CALIBRATED_VOICE in text  # calibrated: no advice to calibrate
+
+
+def caveats(at) -> list[str]:
+    return [box.value for box in at.warning if box.value.startswith("Calibrated, but check your reference")]
+
+
+def test_a_short_angry_reference_calibrates_with_a_word_and_an_ordinary_one_without():
+    at = run_page("pages/1_Analyze.py")
+    calibrate(at, page="analyze", data=wav("03-01-05-02-01-01-12.flac"))
+    [caveat] = caveats(at)
+    assert "short" in caveat and "angry" in caveat and "does not sound like an ordinary" in caveat
+    assert any(box.value.startswith("Calibrated to your voice:") for box in at.success)  # calibrated all the same
+    at.run()
+    assert caveats(at) == [caveat]  # still said while that reference is in use
+    at.button(key="analyze-forget-voice").click().run()
+    assert caveats(at) == []
+    calibrate(at, page="analyze", data=wav("03-01-01-01-01-01-12.flac", "03-01-02-02-01-01-12.flac", gap_seconds=0.3),
+              generation=1)
+    assert any(box.value.startswith("Calibrated to your voice:") for box in at.success) and caveats(at) == []
 
 
 def scroll_scripts(at) -> list[str]:

@@ -21,14 +21,14 @@ from ser.serving.features import prepare_waveform
 from ser.serving.functionals import acoustic_functionals, functional_names
 from ser.serving.unfamiliarity import (
     BACKGROUND,
-    CALIBRATED_VOICE,
-    REASON_WORDS,
-    VOICE_REMEDY,
     BAND_FUNCTIONAL,
+    CALIBRATED_VOICE,
     CHECKS,
     DEFAULT_UNFAMILIARITY,
+    REASON_WORDS,
     REASONS,
     STEADINESS_FUNCTIONAL,
+    VOICE_REMEDY,
     Unfamiliarity,
     UnfamiliarityDetector,
     combine_unfamiliarity,
