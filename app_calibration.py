@@ -53,8 +53,7 @@ def reference_caveat(adaptation: SpeakerAdaptation) -> str | None:
     verdict = adaptation.verdict
     if verdict is None or verdict.fine:
         return None
-    return ("Calibrated, but check your reference: " + " ".join(verdict.problems)
-            + " Record or upload another one to replace it.")
+    return f"Calibrated, but check your reference. {verdict.message} Record or upload another one to replace it."
 
 
 def problem_in_words(error: SERError) -> str:

@@ -171,7 +171,11 @@ SCROLL_SCRIPT = """<script>
   const started = Date.now();
   const timer = setInterval(() => {{
     const target = document.querySelector(".st-key-{key}");
-    if (target) {{ clearInterval(timer); target.scrollIntoView({{behavior: "smooth", block: "start"}}); }}
+    if (target) {{
+      clearInterval(timer);
+      target.style.scrollMarginTop = "3.5rem";  // below Streamlit's header bar, which covers the top
+      target.scrollIntoView({{behavior: "smooth", block: "start"}});
+    }}
     else if (Date.now() - started > 10000) {{ clearInterval(timer); }}
   }}, 100);
 }})(); /* {nonce} */

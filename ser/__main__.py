@@ -332,8 +332,8 @@ def command_predict(args: argparse.Namespace) -> int:
              f"{adaptation.reference_neutral:.0%} neutral before calibration"
              + (f"; neutral's log-odds raised by {adaptation.bias:.2f}" if adaptation.bias else "; no change needed"))
         # Calibrated anyway (the person chose the file), but told why the reference may be a poor one.
-        for problem in adaptation.verdict.problems if adaptation.verdict is not None else ():
-            _log(f"--reference: warning: {problem}")
+        if adaptation.verdict is not None and not adaptation.verdict.fine:
+            _log(f"--reference: warning: {adaptation.verdict.message}")
     failures = 0
     for path in args.files:
         try:

@@ -9,6 +9,7 @@ import pytest
 from ser.serving.analysis import waveform_to_wav
 from ser.serving.audio import decode_audio
 from ser.serving.reference import (
+    ADVICE,
     ORDINARY_SHARE_FLOOR,
     SHORT_REFERENCE_SECONDS,
     ReferenceVerdict,
@@ -35,11 +36,12 @@ def test_an_angry_short_reference_is_flagged_and_an_ordinary_long_one_is_not():
     assert angry.short and angry.not_ordinary and not angry.fine
     assert angry.heard_as == "angry" and angry.heard_share == pytest.approx(0.999)
     assert len(angry.problems) == 2 and "short: 2.0 s" in angry.problems[0] and "angry (100%)" in angry.problems[1]
+    assert angry.message.startswith(angry.problems[0]) and angry.message.endswith(ADVICE)
     long_angry = check_reference(np.stack([one_hot("angry", 0.999)]), labels=EMOTIONS, seconds=6.0)
     assert not long_angry.short and long_angry.problems == angry.problems[1:]
     calm = check_reference(np.stack([one_hot("calm", 0.6), one_hot("neutral", 0.5)]), labels=EMOTIONS,
                            seconds=SHORT_REFERENCE_SECONDS + 2)
-    assert calm.fine and calm.problems == () and calm.ordinary_share > 0.4
+    assert calm.fine and calm.problems == () and calm.message == "" and calm.ordinary_share > 0.4
     # The threshold is on the share, not the top answer: a fearful-sounding ordinary voice (the case
     # calibration is for) with some neutral and calm in its answer is not told it is not ordinary.
     fearful = check_reference(np.stack([one_hot("fearful", 0.95)]), labels=EMOTIONS, seconds=6.0)
@@ -95,5 +97,5 @@ def test_predict_reference_warns_about_an_angry_reference_and_still_calibrates(t
     result = run_cli("predict", "--reference", str(reference), str(ANGRY_CLIP))
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("--reference: warning: ")]
-    assert len(warnings) == 2 and "does not sound like an ordinary" in warnings[1]
+    assert len(warnings) == 1 and "short" in warnings[0] and "does not sound like an ordinary" in warnings[0]
     assert "adapted to the speaker" in result.stdout

@@ -267,8 +267,8 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
         adaptation = settings.reference.adaptation(bundle)
         log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
             f"{adaptation.reference_neutral:.0%} neutral before calibration")
-        for problem in adaptation.verdict.problems if adaptation.verdict is not None else ():
-            log(f"--reference: warning: {problem}")  # as predict --reference: calibrated, but told why it may be poor
+        if adaptation.verdict is not None and not adaptation.verdict.fine:  # as predict --reference says it
+            log(f"--reference: warning: {adaptation.verdict.message}")
     layout = Layout.from_labels(read_json(model / "labels.json"), calibrated=settings.reference is not None)
     found = expand_sources(sources)
     report = BatchReport(out=str(settings.out), found=len(found.paths), warnings=list(found.warnings))

@@ -50,6 +50,8 @@ ORDINARY_LABELS: tuple[str, ...] = ("neutral", "calm")
 #: speakers; 0.05 would warn 17% of them. So it flags a reference that is plainly acted or shouted, not
 #: every emotional one: the "short" check and the panel's instructions carry the rest.
 ORDINARY_SHARE_FLOOR = 0.002
+#: What makes a good reference (said with every problem).
+ADVICE = "A good reference is 5 to 10 s of recording, a few sentences said as you normally talk."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,16 +92,21 @@ class ReferenceVerdict:
 
     @property
     def problems(self) -> tuple[str, ...]:
-        """One plain sentence per problem, with what to do; empty when :attr:`fine`."""
+        """One plain sentence per problem; empty when :attr:`fine`."""
         problems = []
         if self.short:
-            problems.append(f"The reference is short: {self.seconds:.1f} s of speech, about one sentence; 5 to 10 s "
-                            "of recording (a few sentences) calibrates more reliably.")
+            problems.append(f"It is short: {self.seconds:.1f} s of speech, about one sentence.")
         if self.not_ordinary:
-            problems.append(f"It does not sound like an ordinary, calm voice: the model heard it as "
-                            f"{self.heard_as} ({self.heard_share:.0%}) and hardly neutral or calm "
-                            f"({self.ordinary_share:.1%}). Record a few sentences said as you normally talk.")
+            problems.append(f"It does not sound like an ordinary, calm voice: the model heard it as {self.heard_as} "
+                            f"({self.heard_share:.0%}), hardly neutral or calm ({self.ordinary_share:.1%}).")
         return tuple(problems)
+
+    @property
+    def message(self) -> str:
+        """The problems and what to do, in one line for the app and the CLI; "" when :attr:`fine`."""
+        if self.fine:
+            return ""
+        return " ".join([*self.problems, ADVICE])
 
 
 def reference_answer(probabilities: np.ndarray) -> np.ndarray:
