@@ -97,14 +97,24 @@ def home() -> None:
     )
     clips = app_ui.example_clips()
     columns = st.columns(4)
+    tapped = False
     for index, (path, label) in enumerate(clips):
         if columns[index % 4].button(label, key=f"example-{path.stem}", width="stretch"):
             st.session_state["home_example"] = str(path)
+            tapped = True
     chosen = st.session_state.get("home_example")
     if chosen:
         path = next((p for p, _ in clips if str(p) == chosen), None)
         if path is not None:
-            app_ui.analyze_and_show(path.read_bytes(), name=path.name, key="home")
+            # On a phone the 16 buttons stack, so the result lands far below the tapped one: the page
+            # scrolls to it as soon as the tap's run starts, where the progress bar then shows, and
+            # again once the result is drawn (the first scroll stops where the page then ended).
+            with st.container(key=app_ui.HOME_RESULT):
+                if tapped:
+                    app_ui.scroll_into_view(app_ui.HOME_RESULT)
+                app_ui.analyze_and_show(path.read_bytes(), name=path.name, key="home")
+                if tapped:
+                    app_ui.scroll_into_view(app_ui.HOME_RESULT)
 
 
 #: The app's own favicon. Set before the navigation: with no favicon of its own, Streamlit makes the

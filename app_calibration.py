@@ -48,6 +48,15 @@ def status(adaptation: SpeakerAdaptation) -> str:
     return text + ", neutral enough already: the answers do not change."
 
 
+def reference_caveat(adaptation: SpeakerAdaptation) -> str | None:
+    """What is wrong with the reference the session is calibrated to (short, or not an ordinary voice;
+    :class:`ser.serving.reference.ReferenceVerdict`), with what to do; None when nothing is."""
+    verdict = adaptation.verdict
+    if verdict is None or verdict.fine:
+        return None
+    return f"Calibrated, but check your reference. {verdict.message} Record or upload another one to replace it."
+
+
 def problem_in_words(error: SERError) -> str:
     """Why a reference cannot calibrate, and what to do about it."""
     message = str(error).rstrip(".")
@@ -146,4 +155,6 @@ def panel(*, bundle: Bundle, key: str) -> SpeakerAdaptation | None:
         words, button = st.columns([5, 1], vertical_alignment="center")
         words.success(status(adaptation))
         button.button("Forget my voice", key=f"{key}-forget-voice", on_click=forget, args=(str(bundle.path),))
+        if (caveat := reference_caveat(adaptation)) is not None:
+            st.warning(caveat)
     return adaptation

@@ -23,13 +23,14 @@ import streamlit as st
 from ser.config import read_json
 from ser.errors import SERError
 from ser.reporting import plots
-from ser.serving.analysis import NOT_SURE, Analysis, adapt_analysis, analyze_audio, answer_label
+from ser.serving.analysis import NOT_SURE, Analysis, adapt_analysis, analyze_audio
 from ser.serving.bundle import Bundle, ClipPrediction, load_bundle
 from ser.serving.cues import VoiceCues
 from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
 from ser.serving.segments import Segment
 from ser.serving.speaker import SpeakerAdaptation
-from ser.serving.unfamiliarity import ADVICE, Unfamiliarity
+from ser.serving.unfamiliarity import Unfamiliarity
+from ser.serving.words import answer_words
 from ser.training.data import parse_ravdess_name
 
 ROOT = Path(__file__).resolve().parent
@@ -161,6 +162,37 @@ def chart(figure: Any, *, key: str) -> None:
     st.plotly_chart(figure, key=key, theme=None, config={"displaylogo": False, "displayModeBar": False})
 
 
+#: Key of the Home page's container of an example's result (the DOM class ``st-key-<key>``).
+HOME_RESULT = "home-result"
+#: Scrolls the page to the element of class ``st-key-<key>`` once it is drawn (polled: the script may
+#: run before Streamlit draws the container's content), at most for 10 s.
+SCROLL_SCRIPT = """<script>
+(() => {{
+  const started = Date.now();
+  const timer = setInterval(() => {{
+    const target = document.querySelector(".st-key-{key}");
+    if (target) {{
+      clearInterval(timer);
+      target.style.scrollMarginTop = "3.5rem";  // below Streamlit's header bar, which covers the top
+      target.scrollIntoView({{behavior: "smooth", block: "start"}});
+    }}
+    else if (Date.now() - started > 10000) {{ clearInterval(timer); }}
+  }}, 100);
+}})(); /* {nonce} */
+</script>"""
+
+
+def scroll_into_view(key: str) -> None:
+    """Scroll the browser to the container with widget key ``key`` (``st.container(key=key)``).
+
+    Call it only in the run that should scroll (e.g. the one a button started): every call
+    carries a new nonce, so the browser runs it again even when the previous run drew the same.
+    """
+    nonce = st.session_state["scroll-nonce"] = st.session_state.get("scroll-nonce", 0) + 1
+    # The key is the app's own constant, not user input: safe to put in the script.
+    st.html(SCROLL_SCRIPT.format(key=key, nonce=nonce), unsafe_allow_javascript=True)
+
+
 def bundle_or_stop() -> Bundle:
     """The bundle, or an explanation and a stopped page when it cannot be loaded."""
     try:
@@ -193,10 +225,8 @@ def _top(values: dict[str, float] | None) -> tuple[str, float] | None:
 
 
 def in_words(prediction: ClipPrediction) -> str:
-    """ "fearful 61%", or "not sure (best guess sad, 31%)": an answer in one short line."""
-    if prediction.sure:
-        return f"{prediction.emotion} {prediction.confidence:.0%}"
-    return f"{NOT_SURE} (best guess {prediction.emotion}, {prediction.confidence:.0%})"
+    """ "fearful (61%)", or "not sure: perhaps sad (31%)": an answer in one short line."""
+    return answer_words(prediction, confidence=True)
 
 
 def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
@@ -218,7 +248,7 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             f"{prediction.confidence:.0%} confidence, below the {bundle.confidence_threshold:.0%} the model "
             "needs to be right clearly more often than chance."
         )
-    show_unfamiliarity(analysis.unfamiliarity, prediction=prediction)
+    show_unfamiliarity(analysis.unfamiliarity, prediction=prediction, calibrated=analysis.adapted)
     if analysis.unadapted is not None:
         if getattr(analysis.adaptation, "corrects", None) is not None:  # a voice profile
             st.caption(f"Read with your voice profile. Generic answer: {in_words(analysis.unadapted)}")
@@ -238,15 +268,28 @@ def warns(unfamiliarity: Unfamiliarity | None) -> bool:
     return unfamiliarity is not None and not unfamiliarity.familiar
 
 
-def show_unfamiliarity(unfamiliarity: Unfamiliarity | None, *, prediction: ClipPrediction | None = None) -> None:
-    """A plain warning under the answer when the input is unlike the training data; nothing when
-    it looks familiar or was not checked. When ``prediction`` was answered by the joint views
-    (:mod:`ser.serving.joint_views`), one sentence says so."""
+#: Label of the expander under the one-sentence warning that holds its details.
+WARNING_DETAILS = "Why, and what helps"
+
+
+def show_unfamiliarity(unfamiliarity: Unfamiliarity | None, *, prediction: ClipPrediction | None = None,
+                       calibrated: bool | None = None) -> None:
+    """One short warning sentence under the answer when the input is unlike the training data, its
+    details (each reason, why it matters, what helps) one click away; nothing when it looks familiar
+    or was not checked. When ``prediction`` was answered by the joint views
+    (:mod:`ser.serving.joint_views`), a caption under it says so.
+
+    ``calibrated``: whether the answer is calibrated to the speaker, so calibrating is not advised
+    again; None reads it from the session (:func:`speaker_adaptation`)."""
     routed = prediction is not None and prediction.answered_by == BOTH_CORPORA
     if warns(unfamiliarity):
-        st.warning("**Unlike the training data.** " + " ".join(unfamiliarity.messages) + " " + ADVICE
-                   + (" " + ROUTED_NOTE if routed else ""))
-    elif routed:  # most of the speech was routed, though no single reason held half of it
+        if calibrated is None:
+            calibrated = speaker_adaptation(get_bundle()) is not None
+        st.warning(unfamiliarity.sentence)
+        with st.expander(WARNING_DETAILS):
+            st.markdown(" ".join(unfamiliarity.messages))
+            st.markdown(unfamiliarity.advice(calibrated=calibrated))
+    if routed:  # also when most of the speech was routed though no single reason held half of it
         st.caption(ROUTED_NOTE)
 
 
@@ -256,27 +299,40 @@ def summary_sentence(analysis: Analysis) -> str:
     seconds: dict[str, float] = {}
     for segment in analysis.segments:
         if segment.prediction is not None:
-            label = answer_label(segment.prediction)
+            label = answer_words(segment.prediction)
             seconds[label] = seconds.get(label, 0.0) + segment.speech_seconds
     total = sum(seconds.values())
     if total <= 0:
         return ""
     parts = [f"{share / total:.0%} {label}" for label, share in sorted(seconds.items(), key=lambda item: -item[1])]
     first = parts[0].split(" ", 1)
-    head = f"{first[0]} of the speech {'was' if first[1] == NOT_SURE else 'sounded'} {first[1]}"
+    head = f"{first[0]} of the speech {'was' if first[1].startswith(NOT_SURE) else 'sounded'} {first[1]}"
     return ", ".join([head, *parts[1:]]) + "."
 
 
 def _segment_label(index: int, segment: Segment) -> str:
-    detail = f" ({segment.prediction.confidence:.0%})" if segment.prediction is not None else ""
-    return f"{index + 1}. {segment.start:.1f}-{segment.end:.1f} s: {answer_label(segment.prediction)}{detail}"
+    return f"{index + 1}. {segment.start:.1f}-{segment.end:.1f} s: {answer_words(segment.prediction, confidence=True)}"
+
+
+def segment_picker_key(analysis: Analysis, *, key: str) -> str:
+    """Widget key of the segment picker of ``analysis``: one per recording and per set of answers.
+
+    Keyed by the view alone, the picker of the next file analysed in the same place would be the
+    same widget, and the browser kept showing the previous file's choice and label (issue 24) until
+    the list was opened. The digest covers the audio and every segment's label, so another file, or
+    the same one calibrated (its answers change), gets a fresh picker, while re-runs keep the choice.
+    """
+    labels = "\n".join(_segment_label(index, segment) for index, segment in enumerate(analysis.segments))
+    digest = hashlib.sha1(analysis.waveform.tobytes())
+    digest.update(labels.encode())
+    return f"{key}-segment-{digest.hexdigest()[:16]}"
 
 
 def show_segments(analysis: Analysis, *, key: str) -> None:
     """The summary sentence and a player for any one segment (long recordings only)."""
     st.markdown(summary_sentence(analysis))
     segments = analysis.segments
-    chosen = st.selectbox("Hear one segment", range(len(segments)), key=f"{key}-segment",
+    chosen = st.selectbox("Hear one segment", range(len(segments)), key=segment_picker_key(analysis, key=key),
                           format_func=lambda index: _segment_label(index, segments[index]))
     segment = segments[chosen]
     rate = analysis.sample_rate
@@ -322,10 +378,10 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str, reference_cue
             waveform=analysis.waveform, sample_rate=analysis.sample_rate, log_mel=analysis.log_mel,
             config=bundle.config, segment_starts=[segment.start for segment in segments],
             segment_ends=[segment.end for segment in segments],
-            segment_answers=[answer_label(segment.prediction) for segment in segments],
+            segment_answers=[answer_words(segment.prediction) for segment in segments],
             segment_details=[
-                f"(best guess {segment.prediction.emotion}, {segment.prediction.confidence:.0%})"
-                if segment.prediction is not None else segment.problem for segment in segments
+                f"({segment.prediction.confidence:.0%})" if segment.prediction is not None else segment.problem
+                for segment in segments
             ],
         ),
         key=f"{key}-recording",

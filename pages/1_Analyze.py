@@ -17,7 +17,8 @@ import app_profile
 import app_ui
 import app_why
 from ser.errors import SERError
-from ser.serving.analysis import results_table, segments_table
+from ser.serving.analysis import segments_table
+from ser.serving.words import results_table
 
 app_ui.page_setup("Analyze")
 st.title("Analyze a recording")

@@ -15,8 +15,9 @@ import app_ui
 import app_why
 from ser.reporting import plots
 from ser.reporting.analysis_report import cue_value
-from ser.serving.analysis import Analysis, answer_label
+from ser.serving.analysis import Analysis
 from ser.serving.cues import CUE_WORDS, VoiceCues
+from ser.serving.words import answer_words
 
 app_ui.page_setup("Compare")
 st.title("Compare two analyses")
@@ -37,7 +38,7 @@ if len(analyses) < 2:
 def label(index: int) -> str:
     analysis = analyses[index]
     when = f" · {analysis.analysed_at:%H:%M:%S}" if analysis.analysed_at else ""
-    return f"{index + 1}. {analysis.name} · {analysis.duration:.1f} s · {answer_label(analysis.prediction)}{when}"
+    return f"{index + 1}. {analysis.name} · {analysis.duration:.1f} s · {answer_words(analysis.prediction)}{when}"
 
 
 st.caption(f"{len(analyses)} analyses kept in this session, oldest first. Choose one for each side.")
@@ -76,7 +77,7 @@ def recording(analysis: Analysis, key: str) -> None:
     app_ui.chart(plots.recording_figure(
         waveform=analysis.waveform, sample_rate=analysis.sample_rate, log_mel=analysis.log_mel, config=bundle.config,
         segment_starts=[segment.start for segment in segments], segment_ends=[segment.end for segment in segments],
-        segment_answers=[answer_label(segment.prediction) for segment in segments],
+        segment_answers=[answer_words(segment.prediction) for segment in segments],
     ), key=f"{key}-recording")
 
 

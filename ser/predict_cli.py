@@ -51,6 +51,9 @@ def command_predict(args: argparse.Namespace) -> int:
         _log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
              f"{adaptation.reference_neutral:.0%} neutral before calibration"
              + (f"; neutral's log-odds raised by {adaptation.bias:.2f}" if adaptation.bias else "; no change needed"))
+        # Calibrated anyway (the person chose the file), but told why the reference may be a poor one.
+        if adaptation.verdict is not None and not adaptation.verdict.fine:
+            _log(f"--reference: warning: {adaptation.verdict.message}")
     failures = 0
     for path in args.files:
         try:
@@ -97,5 +100,5 @@ def command_predict(args: argparse.Namespace) -> int:
                 note += "  (answered by the model trained on both corpora: the voice is unlike RAVDESS's actors)"
             print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
             if scored.unfamiliarity is not None and not scored.unfamiliarity.familiar:
-                print(f"{path}\twarning: {scored.unfamiliarity.warning}", flush=True)
+                print(f"{path}\twarning: {scored.unfamiliarity.warning_for(calibrated=scored.adapted)}", flush=True)
     return 1 if failures else 0

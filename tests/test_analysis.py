@@ -11,8 +11,9 @@ import pytest
 import soundfile
 
 from ser.errors import AudioDecodeError, NoSpeechError, SERError
-from ser.serving.analysis import Analysis, analyze_audio, results_table, waveform_to_wav
+from ser.serving.analysis import Analysis, analyze_audio, waveform_to_wav
 from ser.serving.bundle import load_bundle
+from ser.serving.words import results_table
 from ser.training.data import EMOTIONS
 from tests.audio_files import encode
 from tests.conftest import synthetic_voice
@@ -117,10 +118,13 @@ def test_results_table_has_one_row_per_clip_and_says_not_sure_as_the_detail_does
     table = results_table(analyses)
     assert list(table["file"]) == ["0.wav", "1.wav", "2.wav"]
     for row, analysis in zip(table.to_dict("records"), analyses, strict=True):
-        assert row["answer"] == (analysis.prediction.emotion if analysis.prediction.sure else NOT_SURE)
-        assert row["best guess"] == analysis.prediction.emotion
+        guess = analysis.prediction.emotion  # the best guess is in the answer, "not sure" or not
+        assert row["answer"] == (guess if analysis.prediction.sure else f"{NOT_SURE}: perhaps {guess}")
+        percent = row["confidence"]
+        assert percent.endswith("%") and abs(int(percent[:-1]) - 100 * analysis.prediction.confidence) <= 0.5
     segments = segments_table(analyses)
     assert list(segments["file"]) == ["0.wav", "1.wav", "2.wav"]  # one segment each
+    assert list(segments["emotion"]) == list(segments["segment_emotion"]) == [a.prediction.emotion for a in analyses]
     single = pd.read_csv(io.StringIO(analyses[0].to_csv()))
     assert list(single.columns) == list(segments.columns)  # one schema for a single file and a batch
 

@@ -282,6 +282,9 @@ def test_a_calibrated_run_gives_the_answers_of_predict_reference(tmp_path, bundl
     settings = BatchSettings(out=out, model=BUNDLE, engine="process", progress=False, reference=reference)
     report = run_batch([str(mixed_folder)], settings=settings, bundle=bundle, log=notes.append)
     assert report.scored == 3 and any("calibrated to the speaker" in note for note in notes)
+    # one sentence (under 2 s of speech) is a short reference: said as predict --reference says it
+    warnings = [note for note in notes if note.startswith("--reference: warning: ")]
+    assert len(warnings) == 1 and "It is short" in warnings[0] and "does not sound like" not in warnings[0]
     table = read_table(out).set_index("path")
     adaptation = calibrate_bundle(bundle, references=[str(reference_path)])
     for name in ("voice-0.flac", "voice-2.flac"):

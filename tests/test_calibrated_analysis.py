@@ -18,13 +18,13 @@ from ser.serving.analysis import (
     Analysis,
     adapt_analysis,
     analyze_audio,
-    results_table,
     waveform_to_wav,
 )
 from ser.serving.bundle import ClipPrediction, load_bundle
 from ser.serving.live import Reading, adapt_reading
 from ser.serving.segments import Segment, score_recording
 from ser.serving.speaker import SpeakerAdaptation, calibrate_bundle
+from ser.serving.words import answer_words, results_table
 from ser.training.data import EMOTIONS
 from tests.conftest import EXAMPLES, synthetic_voice
 
@@ -160,7 +160,14 @@ def test_downloads_say_adapted_and_carry_the_unadapted_answer(bundle, two_uttera
     # the results table gains "without calibration" only when calibrated
     assert "without calibration" not in results_table([two_utterances]).columns
     table = results_table([adapted])
-    assert list(table["without calibration"]) == [plain["answer"]] and list(table["answer"]) == [record["answer"]]
+    assert list(table["without calibration"]) == [answer_words(two_utterances.prediction, confidence=True)]
+    assert list(table["answer"]) == [answer_words(adapted.prediction)]
+    # every answer carries its best guess beside it, also "not sure" ones (the JSON's "emotion")
+    assert list(after["emotion"]) == [record["emotion"]] * len(after)
+    assert list(after["unadapted_emotion"]) == [plain["emotion"]] * len(after)
+    assert list(after["segment_emotion"]) == [row["emotion"] for row in record["segments"]]
+    assert list(after["segment_unadapted_emotion"]) == [row["emotion"] for row in plain["segments"]]
+    assert before["unadapted_emotion"].isna().all()
 
 
 def test_calibrating_on_the_real_neutral_example_gives_a_usable_adaptation(bundle):

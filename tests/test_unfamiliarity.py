@@ -20,12 +20,15 @@ from ser.serving.audio import decode_audio
 from ser.serving.features import prepare_waveform
 from ser.serving.functionals import acoustic_functionals, functional_names
 from ser.serving.unfamiliarity import (
-    ADVICE,
+    BACKGROUND,
     BAND_FUNCTIONAL,
+    CALIBRATED_VOICE,
     CHECKS,
     DEFAULT_UNFAMILIARITY,
+    REASON_WORDS,
     REASONS,
     STEADINESS_FUNCTIONAL,
+    VOICE_REMEDY,
     Unfamiliarity,
     UnfamiliarityDetector,
     combine_unfamiliarity,
@@ -124,7 +127,20 @@ def test_a_recording_warns_for_a_reason_only_when_half_its_speech_shows_it():
     assert combine_unfamiliarity([(phone, 1.0), (nothing, 3.0)]).familiar
     assert combine_unfamiliarity([]).familiar
     warning = phone.warning
-    assert REASONS["phone_line"] in warning and warning.endswith(ADVICE) and nothing.warning == ""
+    assert REASONS["phone_line"] in warning and BACKGROUND in warning and nothing.warning == ""
+
+
+def test_the_warning_is_one_sentence_and_advises_calibrating_only_an_uncalibrated_voice():
+    voice, phone = Unfamiliarity(reasons=("unfamiliar_voice",)), Unfamiliarity(reasons=("phone_line",))
+    both = Unfamiliarity(reasons=("phone_line", "unfamiliar_voice"))
+    assert voice.sentence.count(".") == 1 and REASON_WORDS["unfamiliar_voice"] in voice.sentence
+    assert REASON_WORDS["phone_line"] in both.sentence and REASON_WORDS["unfamiliar_voice"] in both.sentence
+    assert " and " in both.sentence and len(both.sentence) < 160  # short: the details are one click away
+    assert VOICE_REMEDY in voice.advice(calibrated=False) and VOICE_REMEDY not in voice.advice(calibrated=True)
+    assert CALIBRATED_VOICE in voice.advice(calibrated=True)
+    assert "alibrat" not in phone.advice(calibrated=False)  # calibrating does not mend a phone line
+    assert VOICE_REMEDY not in voice.warning_for(calibrated=True) and VOICE_REMEDY in voice.warning
+    assert Unfamiliarity().sentence == Unfamiliarity().advice(calibrated=False) == ""
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +180,9 @@ def test_a_band_limited_copy_is_a_phone_line_and_the_original_is_familiar(shippe
 @pytest.mark.slow
 def test_analyses_carry_the_verdict_and_the_report_shows_it():
     from ser.reporting.analysis_report import render_report
-    from ser.serving.analysis import analyze_audio, results_table
+    from ser.serving.analysis import analyze_audio, segments_table
     from ser.serving.bundle import load_bundle
+    from ser.serving.words import results_table
 
     bundle = load_bundle()
     for path in sorted(EXAMPLES.glob("*.flac"))[::5]:  # training-corpus studio speech
@@ -174,7 +191,8 @@ def test_analyses_carry_the_verdict_and_the_report_shows_it():
     assert analysis.to_dict()["unfamiliar"] == [] and "Warning:" not in render_report(analysis)
     phone = analyze_audio(_wav(band_limited(decode_audio(CLIP, sample_rate=RATE))), name="phone.wav", bundle=bundle)
     assert "phone_line" in phone.to_dict()["unfamiliar"]
-    assert "phone_line" in results_table([phone])["unfamiliar"].iloc[0]
+    assert "phone_line" in segments_table([phone])["unfamiliar"].iloc[0]  # the download keeps the code
+    assert REASON_WORDS["phone_line"] in results_table([phone])["unlike the training data"].iloc[0]  # words on screen
     assert REASONS["phone_line"] in render_report(phone)
 
 

@@ -271,6 +271,8 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
         else:
             log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "
                 f"{adaptation.reference_neutral:.0%} neutral before calibration")
+            if adaptation.verdict is not None and not adaptation.verdict.fine:  # as predict --reference says it
+                log(f"--reference: warning: {adaptation.verdict.message}")
     layout = Layout.for_run(read_json(model / "labels.json"), reference=settings.reference)
     found = expand_sources(sources)
     report = BatchReport(out=str(settings.out), found=len(found.paths), warnings=list(found.warnings))

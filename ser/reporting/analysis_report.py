@@ -34,6 +34,7 @@ from ser.serving.affect import affect_of
 from ser.serving.analysis import Analysis, answer_label
 from ser.serving.cues import CueComparison
 from ser.serving.joint_views import BOTH_CORPORA, ROUTED_NOTE
+from ser.serving.words import answer_words
 
 #: Columns of the drawn waveform (min/max per column).
 SVG_COLUMNS = 600
@@ -169,7 +170,7 @@ def render_report(analysis: Analysis, *, comparisons: Sequence[CueComparison] = 
         affect = {"arousal": point.arousal, "valence": point.valence}
     extras = [f"{word}: {max(values, key=values.get)} ({max(values.values()):.0%})"
               for word, values in (("voice", prediction.gender), ("intensity", prediction.intensity)) if values]
-    segments = [{"index": index, "start": segment.start, "end": segment.end, "answer": answer_label(segment.prediction),
+    segments = [{"index": index, "start": segment.start, "end": segment.end, "answer": answer_words(segment.prediction),
                  "confidence": segment.prediction.confidence if segment.prediction else None,
                  "speech": segment.speech_seconds, "problem": segment.problem}
                 for index, segment in enumerate(analysis.segments, start=1)]
@@ -177,7 +178,8 @@ def render_report(analysis: Analysis, *, comparisons: Sequence[CueComparison] = 
         "analysis": analysis,
         "answer": answer_label(prediction),
         "prediction": prediction,
-        "unfamiliar": analysis.unfamiliarity.warning if analysis.unfamiliarity is not None else "",
+        "unfamiliar": (analysis.unfamiliarity.warning_for(calibrated=analysis.adapted)
+                       if analysis.unfamiliarity is not None else ""),
         "routed": ROUTED_NOTE if prediction.answered_by == BOTH_CORPORA else "",
         "extras": extras,
         "analysed_at": _when(analysis.analysed_at),

@@ -6,8 +6,9 @@ utterances by their seconds of speech, so one utterance gets the same answer how
 silence surrounds it. One :class:`~ser.serving.recording.Recording` holds the stages the answers
 share, so the speech detector and the log-mel spectrogram (displayed) are each computed once.
 Bad input raises only :class:`~ser.errors.SERError` subclasses, whose messages the app shows as
-they are. :meth:`Analysis.to_dict` / :meth:`Analysis.to_csv` and :func:`results_table` share one
-schema (file, overall answer, segments, model version, threshold, time).
+they are. :meth:`Analysis.to_dict` / :meth:`Analysis.to_csv` share one schema (file, overall answer
+and best guess, segments, model version, threshold, time); the on-screen words for the same
+answers are :mod:`ser.serving.words`.
 
 Calibrated to a speaker (:mod:`ser.serving.speaker`), :func:`adapt_analysis` turns an analysis
 into its adapted twin without scoring anything again: each segment's probabilities are adapted
@@ -194,14 +195,18 @@ def _answer_dict(prediction: ClipPrediction | None) -> dict[str, Any]:
 
 #: Columns of :func:`segments_table`: the same for one clip, a long recording or a batch, calibrated
 #: or not (the ``unadapted_*`` columns are empty when ``adapted`` is False).
-SEGMENT_COLUMNS = ["file", "answer", "confidence", "segment", "start", "end", "segment_answer",
-                   "segment_confidence", "model_version", "threshold", "analysis_seconds", "adapted",
-                   "unadapted_answer", "unadapted_confidence", "segment_unadapted_answer",
-                   "segment_unadapted_confidence", "unfamiliar", "answered_by"]
+#: Each ``*_emotion`` column is the best guess beside its ``*_answer`` (as the JSON's ``emotion``): the
+#: emotion the model heard most, also when the answer is "not sure".
+SEGMENT_COLUMNS = ["file", "answer", "emotion", "confidence", "segment", "start", "end", "segment_answer",
+                   "segment_emotion", "segment_confidence", "model_version", "threshold", "analysis_seconds",
+                   "adapted", "unadapted_answer", "unadapted_emotion", "unadapted_confidence",
+                   "segment_unadapted_answer", "segment_unadapted_emotion", "segment_unadapted_confidence",
+                   "unfamiliar", "answered_by"]
 
 
 def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
-    """One row per segment of every clip, each row naming its file and the file's overall answer.
+    """One row per segment of every clip, each row naming its file and the file's overall answer; every
+    answer with its best guess (``emotion``), so a "not sure" row still says what the model heard most.
 
     Returns
     -------
@@ -213,13 +218,16 @@ def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
         unadapted = record.get("unadapted", {})
         for index, segment in enumerate(record["segments"], start=1):
             rows.append({
-                "file": record["file"], "answer": record["answer"], "confidence": record["confidence"],
-                "segment": index, "start": segment["start"], "end": segment["end"],
-                "segment_answer": segment["answer"], "segment_confidence": segment["confidence"],
+                "file": record["file"], "answer": record["answer"], "emotion": record["emotion"],
+                "confidence": record["confidence"], "segment": index, "start": segment["start"], "end": segment["end"],
+                "segment_answer": segment["answer"], "segment_emotion": segment["emotion"],
+                "segment_confidence": segment["confidence"],
                 "model_version": record["model_version"], "threshold": record["threshold"],
                 "analysis_seconds": record["analysis_seconds"], "adapted": record["adapted"],
-                "unadapted_answer": unadapted.get("answer"), "unadapted_confidence": unadapted.get("confidence"),
+                "unadapted_answer": unadapted.get("answer"), "unadapted_emotion": unadapted.get("emotion"),
+                "unadapted_confidence": unadapted.get("confidence"),
                 "segment_unadapted_answer": segment.get("unadapted", {}).get("answer"),
+                "segment_unadapted_emotion": segment.get("unadapted", {}).get("emotion"),
                 "segment_unadapted_confidence": segment.get("unadapted", {}).get("confidence"),
                 "unfamiliar": unfamiliar_text(record["unfamiliar"]), "answered_by": record["answered_by"],
             })
@@ -229,33 +237,6 @@ def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
 def unfamiliar_text(codes: list[str] | None) -> str | None:
     """The reason codes in one table cell ("phone_line;unfamiliar_voice"), "" when none fired, None unchecked."""
     return None if codes is None else ";".join(codes)
-
-
-def results_table(analyses: list[Analysis]) -> pd.DataFrame:
-    """One row per analysed clip, as the detail view says it: file, seconds, answer ("not sure"
-    below the threshold), best guess, confidence, segments; when any clip is calibrated to the
-    speaker, also its answer "without calibration". ``unfamiliar`` names the reasons the input is
-    unlike the training data (:func:`unfamiliar_text`), ``answered_by`` the model that answered.
-
-    Returns
-    -------
-    pandas.DataFrame, shape (len(analyses), 8), or (len(analyses), 9) calibrated
-    """
-    calibrated = any(analysis.adapted for analysis in analyses)
-    return pd.DataFrame([
-        {
-            "file": analysis.name,
-            "seconds": round(analysis.duration, 1),
-            "answer": answer_label(analysis.prediction),
-            "best guess": analysis.prediction.emotion,
-            "confidence": round(analysis.prediction.confidence, DIGITS),
-            "segments": len(analysis.segments),
-            "unfamiliar": unfamiliar_text(unfamiliar_codes(analysis.unfamiliarity)),
-            "answered_by": analysis.prediction.answered_by,
-        } | ({"without calibration": answer_label(analysis.unadapted) if analysis.adapted else ""}
-             if calibrated else {})
-        for analysis in analyses
-    ])
 
 
 def adapt_analysis(analysis: Analysis, *, adaptation: SpeakerAdaptation | None, bundle: Bundle) -> Analysis:

@@ -50,6 +50,7 @@ from ser.errors import NoSpeechError
 from ser.serving.audio import AudioSource, decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.features import prepare_waveform
+from ser.serving.reference import ReferenceVerdict, check_reference, reference_answer
 from ser.serving.speech import SpeechSettings, detect_speech
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ class SpeakerAdaptation:
         Trimmed reference speech it was measured on.
     segments : int
         Reference pieces scored.
+    verdict : ReferenceVerdict or None
+        Whether the reference is short or unlike an ordinary voice (:mod:`ser.serving.reference`);
+        None when the model's labels were not given. Not part of :meth:`to_dict`: the downloads'
+        ``reference`` block keeps its schema.
     """
 
     neutral: int
@@ -85,6 +90,7 @@ class SpeakerAdaptation:
     reference_neutral: float
     reference_seconds: float
     segments: int
+    verdict: ReferenceVerdict | None = None
 
     def apply(self, probabilities: np.ndarray, *, features: np.ndarray | None = None) -> np.ndarray:
         """Calibrated probabilities, shape (..., n_emotions) kept (:func:`apply_neutral_bias`).
@@ -95,7 +101,8 @@ class SpeakerAdaptation:
         return apply_neutral_bias(probabilities, neutral=self.neutral, bias=self.bias)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The figures of the downloads' ``reference`` block (the verdict left out)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.name != "verdict"}
 
 
 def neutral_floor_bias(reference_probabilities: np.ndarray, *, neutral: int, floor: float = NEUTRAL_FLOOR) -> float:
@@ -180,6 +187,7 @@ def adapt_to_reference(
     min_reference_seconds: float = MIN_REFERENCE_SECONDS,
     speech_settings: SpeechSettings | None = None,
     names: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> SpeakerAdaptation:
     """Score a speaker's reference recordings and return their adaptation.
 
@@ -195,6 +203,9 @@ def adapt_to_reference(
         Index of neutral in those probabilities.
     names : sequence of str, optional
         The recordings' names for error messages (default "reference recording 1", ...).
+    labels : sequence of str, optional
+        The model's emotions in the order of ``score``'s output: given, the adaptation carries a
+        :class:`~ser.serving.reference.ReferenceVerdict` (short, or not an ordinary voice).
 
     Raises
     ------
@@ -220,11 +231,12 @@ def adapt_to_reference(
             f"{min_reference_seconds:.1f} s of your ordinary voice"
         )
     probabilities = np.stack([np.asarray(score(piece), dtype=np.float64) for piece in pieces])
-    return adaptation_from_scores(probabilities, neutral=neutral, floor=floor, reference_seconds=seconds)
+    return adaptation_from_scores(probabilities, neutral=neutral, floor=floor, reference_seconds=seconds,
+                                  labels=labels)
 
 
 def adaptation_from_scores(reference_probabilities: np.ndarray, *, neutral: int, floor: float = NEUTRAL_FLOOR,
-                           reference_seconds: float = 0.0) -> SpeakerAdaptation:
+                           reference_seconds: float = 0.0, labels: Sequence[str] | None = None) -> SpeakerAdaptation:
     """The adaptation a speaker's scored reference gives (its pieces' or clips' answers).
 
     Parameters
@@ -235,14 +247,16 @@ def adaptation_from_scores(reference_probabilities: np.ndarray, *, neutral: int,
         Index of neutral in those probabilities.
     reference_seconds : float
         Speech they were measured on (recorded in the adaptation).
+    labels : sequence of str, optional
+        The emotions of the probabilities' columns: given, the verdict on the reference is added
+        (:func:`ser.serving.reference.check_reference`).
     """
     probabilities = np.asarray(reference_probabilities, dtype=np.float64)
     bias = neutral_floor_bias(probabilities, neutral=neutral, floor=floor)
-    logs = np.log(np.clip(probabilities, 1e-12, 1.0)).mean(axis=0)
-    reference = np.exp(logs - logs.max())
+    verdict = None if labels is None else check_reference(probabilities, labels=labels, seconds=reference_seconds)
     return SpeakerAdaptation(
-        neutral=neutral, bias=bias, reference_neutral=float(reference[neutral] / reference.sum()),
-        reference_seconds=reference_seconds, segments=len(probabilities),
+        neutral=neutral, bias=bias, reference_neutral=float(reference_answer(probabilities)[neutral]),
+        reference_seconds=reference_seconds, segments=len(probabilities), verdict=verdict,
     )
 
 
@@ -283,7 +297,7 @@ def calibrate_bundle(bundle: Bundle, *, references: Sequence[AudioSource],
 
     return adapt_to_reference(waveforms, config=bundle.config, score=score,
                               neutral=bundle.emotions.index("neutral"), speech_settings=bundle.speech_settings,
-                              names=names)
+                              names=names, labels=bundle.emotions)
 
 
 def adapt_prediction(prediction: ClipPrediction, *, adaptation: SpeakerAdaptation | VoiceProfile,

@@ -60,9 +60,27 @@ REASONS: dict[str, str] = {
     "unfamiliar_voice": "The voice or recording is unlike the training actors' (for example another language, "
                         "microphone or way of speaking).",
 }
-#: What to do when any reason fired.
-ADVICE = ("The model learned from 20 North American actors reading English in a studio: treat the answer as a "
-          "rough guess. Recording your own neutral voice to calibrate helps with an unfamiliar voice.")
+#: Each reason in a few words, for the one-sentence warning under an answer and the batch table.
+REASON_WORDS: dict[str, str] = {
+    "not_speech": "it sounds like music, a tone or noise",
+    "phone_line": "it sounds like a phone line",
+    "synthetic_voice": "the voice is as steady as a computer's",
+    "unfamiliar_voice": "the voice is unlike the training actors'",
+}
+#: Why a warning matters, whatever fired.
+BACKGROUND = ("The model learned from 20 North American actors reading English in a studio, and on other audio it "
+              "can be confident and wrong: treat the answer as a rough guess.")
+#: What helps, per reason; the voice's depends on whether the answer is calibrated (:meth:`Unfamiliarity.advice`).
+REMEDIES: dict[str, str] = {
+    "not_speech": "Record someone speaking, without music or loud noise behind them.",
+    "phone_line": "Record with the device's own microphone rather than over a phone or video call.",
+    "synthetic_voice": "The model is made for human voices; a computer voice's answer means little.",
+}
+#: The remedy for an unfamiliar voice, before and after calibrating to the speaker.
+VOICE_REMEDY = ("Calibrating to your voice (a few seconds of your ordinary speech, under \"Calibrate to your "
+                "voice\") helps with an unfamiliar voice.")
+CALIBRATED_VOICE = ("This answer is already calibrated to your voice, which is what helps most with an unfamiliar "
+                    "voice; it can still be off.")
 #: The statistic of each check fires above (+1) or below (-1) its threshold.
 DIRECTIONS: dict[str, int] = {"not_speech": 1, "phone_line": -1, "synthetic_voice": -1, "unfamiliar_voice": 1}
 #: The ComParE functionals the two one-number checks read.
@@ -99,10 +117,47 @@ class Unfamiliarity:
 
     @property
     def warning(self) -> str:
-        """The one warning a user reads ("" when familiar): the reasons, then :data:`ADVICE`."""
+        """The whole warning for a reader not calibrated to the speaker ("" when familiar)."""
+        return self.warning_for(calibrated=False)
+
+    def warning_for(self, *, calibrated: bool) -> str:
+        """The whole warning ("" when familiar): the reasons, then :meth:`advice`.
+
+        Parameters
+        ----------
+        calibrated : bool
+            Whether the answer is calibrated to the speaker (then calibrating is not advised).
+        """
         if self.familiar:
             return ""
-        return "This input is unlike the model's training data. " + " ".join(self.messages) + " " + ADVICE
+        return "This input is unlike the model's training data. " + " ".join(self.messages) + " " + \
+            self.advice(calibrated=calibrated)
+
+    @property
+    def sentence(self) -> str:
+        """The warning in one short sentence with its reasons, "" when familiar:
+        "Unlike the training data: it sounds like a phone line, so treat the answer as a rough guess." """
+        if self.familiar:
+            return ""
+        words = [REASON_WORDS[reason] for reason in self.reasons]
+        reasons = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+        return f"Unlike the training data: {reasons}, so treat the answer as a rough guess."
+
+    def advice(self, *, calibrated: bool) -> str:
+        """Why the warning matters and what helps for the reasons that fired ("" when familiar).
+
+        Parameters
+        ----------
+        calibrated : bool
+            Whether the answer is already calibrated to the speaker's voice: then calibrating is not
+            advised again, the voice's remedy says it is in place.
+        """
+        if self.familiar:
+            return ""
+        remedies = [REMEDIES[reason] for reason in self.reasons if reason in REMEDIES]
+        if "unfamiliar_voice" in self.reasons:
+            remedies.append(CALIBRATED_VOICE if calibrated else VOICE_REMEDY)
+        return " ".join([BACKGROUND, *remedies])
 
 
 def combine_unfamiliarity(parts: Sequence[tuple[Unfamiliarity, float]]) -> Unfamiliarity:
