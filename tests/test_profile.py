@@ -209,11 +209,15 @@ def test_predict_with_a_profile_says_so_and_keeps_the_generic_answer(profile_fil
 
 @pytest.mark.slow
 def test_a_neutral_only_profile_answers_as_the_reference_calibration(tmp_path):
+    # A calm take as the "ordinary voice": the model hears it as little neutral, so the calibration moves answers.
+    reference = EXAMPLES / "03-01-02-02-01-01-03.flac"
     out = tmp_path / "neutral.json"
-    assert run_cli("profile", "--out", str(out), f"neutral={NEUTRAL_CLIP}").returncode == 0
-    clips = [str(ANGRY_CLIP), str(SAD_CLIP), str(EXAMPLES / "03-01-02-02-01-01-03.flac")]
+    assert run_cli("profile", "--out", str(out), f"neutral={reference}").returncode == 0
+    assert json.loads(out.read_text())["neutral_bias"] > 0
+    clips = [str(ANGRY_CLIP), str(SAD_CLIP), str(NEUTRAL_CLIP)]
     with_profile = run_cli("predict", "--profile", str(out), "--json", *clips)
-    with_reference = run_cli("predict", "--reference", str(NEUTRAL_CLIP), "--json", *clips)
+    with_reference = run_cli("predict", "--reference", str(reference), "--json", *clips)
+    assert with_profile.returncode == 0 and with_reference.returncode == 0, with_profile.stderr + with_reference.stderr
     for profiled, referenced in zip(with_profile.stdout.splitlines(), with_reference.stdout.splitlines(), strict=True):
         a, b = json.loads(profiled), json.loads(referenced)
         assert a["emotion"] == b["emotion"]

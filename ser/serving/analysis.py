@@ -45,6 +45,7 @@ from ser.errors import AudioDecodeError, NoSpeechError
 from ser.serving.audio import decode_audio
 from ser.serving.bundle import Bundle, ClipPrediction
 from ser.serving.cues import VoiceCues, recording_cues
+from ser.serving.profile import VoiceProfile
 from ser.serving.recording import Recording
 from ser.serving.segments import Progress, Segment, adapt_segments, combine, score_recording
 from ser.serving.speaker import SpeakerAdaptation
@@ -101,7 +102,7 @@ class Analysis:
         calibration (``prediction`` and ``segments`` are then adapted). None when not calibrated.
     unadapted_segments : tuple of Segment or None
         The segments without the calibration, in the same order; None when not calibrated.
-    adaptation : SpeakerAdaptation or None
+    adaptation : SpeakerAdaptation, VoiceProfile or None
         The calibration the answers are adapted to.
     unfamiliarity : Unfamiliarity or None
         Which "unlike the training data" checks fired for the recording
@@ -129,6 +130,11 @@ class Analysis:
     def adapted(self) -> bool:
         """Whether the answers are calibrated to the speaker's voice (:func:`adapt_analysis`)."""
         return self.adaptation is not None
+
+    @property
+    def profiled(self) -> bool:
+        """Whether the answers are read with a voice profile (:mod:`ser.serving.profile`), not a calibration."""
+        return isinstance(self.adaptation, VoiceProfile)
 
     def to_dict(self) -> dict[str, Any]:
         """The download schema (numbers rounded): file, overall answer, segments, model, threshold, time,
@@ -160,6 +166,7 @@ class Analysis:
             "threshold": round(self.threshold, DIGITS),
             "analysis_seconds": round(self.analysis_seconds, TIME_DIGITS),
             "adapted": self.adapted,
+            "profile": self.profiled,
             "unfamiliar": unfamiliar_codes(self.unfamiliarity),
             "answered_by": prediction.answered_by,
         }
@@ -168,8 +175,11 @@ class Analysis:
                 "probabilities": {label: round(p, DIGITS) for label, p in self.unadapted.probabilities.items()}}
             for row, segment in zip(record["segments"], self.unadapted_segments, strict=True):
                 row["unadapted"] = _answer_dict(segment.prediction)
-            record["reference"] = {key: round(value, DIGITS) if isinstance(value, float) else value
-                                   for key, value in self.adaptation.to_dict().items()}
+            if self.profiled:  # the generic answer is "unadapted", as for a calibration
+                record["voice_profile"] = self.adaptation.summary()
+            else:
+                record["reference"] = {key: round(value, DIGITS) if isinstance(value, float) else value
+                                       for key, value in self.adaptation.to_dict().items()}
         return record
 
     def to_json(self) -> str:
@@ -194,12 +204,13 @@ def _answer_dict(prediction: ClipPrediction | None) -> dict[str, Any]:
 
 
 #: Columns of :func:`segments_table`: the same for one clip, a long recording or a batch, calibrated
-#: or not (the ``unadapted_*`` columns are empty when ``adapted`` is False).
+#: or not (the ``unadapted_*`` columns are empty when ``adapted`` is False; with a voice profile,
+#: ``profile`` is True and they hold the generic answer).
 #: Each ``*_emotion`` column is the best guess beside its ``*_answer`` (as the JSON's ``emotion``): the
 #: emotion the model heard most, also when the answer is "not sure".
 SEGMENT_COLUMNS = ["file", "answer", "emotion", "confidence", "segment", "start", "end", "segment_answer",
                    "segment_emotion", "segment_confidence", "model_version", "threshold", "analysis_seconds",
-                   "adapted", "unadapted_answer", "unadapted_emotion", "unadapted_confidence",
+                   "adapted", "profile", "unadapted_answer", "unadapted_emotion", "unadapted_confidence",
                    "segment_unadapted_answer", "segment_unadapted_emotion", "segment_unadapted_confidence",
                    "unfamiliar", "answered_by"]
 
@@ -224,6 +235,7 @@ def segments_table(analyses: list[Analysis]) -> pd.DataFrame:
                 "segment_confidence": segment["confidence"],
                 "model_version": record["model_version"], "threshold": record["threshold"],
                 "analysis_seconds": record["analysis_seconds"], "adapted": record["adapted"],
+                "profile": record["profile"],
                 "unadapted_answer": unadapted.get("answer"), "unadapted_emotion": unadapted.get("emotion"),
                 "unadapted_confidence": unadapted.get("confidence"),
                 "segment_unadapted_answer": segment.get("unadapted", {}).get("answer"),
