@@ -221,14 +221,18 @@ def test_the_analyze_page_warns_under_the_answer_for_a_band_limited_upload_only(
         at.file_uploader(key="uploads").set_value((name, data, "audio/wav")).run()
         assert not at.exception and len(answers(at)) == 1
         green.extend(box.value for box in at.success if "Predicted emotion" in box.value)
+        details.extend(markdown.value for expander in at.expander if expander.label == "Why, and what helps"
+                       for markdown in expander.markdown)
         return [box.value for box in at.warning if "Unlike the training data" in box.value]
 
     green: list[str] = []
+    details: list[str] = []  # the warning's details, one click away
     original = decode_audio(CLIP, sample_rate=RATE)
     assert warnings_after("angry.wav", _wav(original)) == []
     assert len(green) == 1  # the studio clip: a sure, green answer
     shown = warnings_after("phone.wav", _wav(band_limited(original)))
-    assert len(shown) == 1 and REASONS["phone_line"] in shown[0] and "rough guess" in shown[0]
+    assert len(shown) == 1 and REASON_WORDS["phone_line"] in shown[0] and "rough guess" in shown[0]
+    assert any(REASONS["phone_line"] in text for text in details)
     assert len(green) == 1  # never green beside the warning: its confidence was measured on familiar voices
 
 
