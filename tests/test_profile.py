@@ -269,3 +269,13 @@ def test_batch_with_a_profile_writes_the_generic_answer_beside(profile_file, tmp
     assert "unadapted_emotion" not in table.columns
     assert table["unprofiled_emotion"].notna().all()
     assert list(table.sort_values("path")["emotion"]) == ["sad", "angry"]  # 03-01-04 (sad) sorts first
+
+
+@pytest.mark.slow
+def test_profile_command_names_a_take_that_sounded_unlike_its_label_and_keeps_it(tmp_path):
+    out = tmp_path / "me.json"
+    result = run_cli("profile", "--out", str(out), f"neutral={NEUTRAL_CLIP}", f"sad={ANGRY_CLIP}")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and f"{ANGRY_CLIP} (meant sad) sounded angry" in warnings[0]
+    assert json.loads(out.read_text())["enrolled"]["sad"]["clips"] == 1

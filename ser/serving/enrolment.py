@@ -29,6 +29,7 @@ from ser.serving.audio import AudioSource, decode_audio
 from ser.serving.bundle import Bundle
 from ser.serving.level import CLIP_RUN_SAMPLES, SILENCE_DBFS, TOO_QUIET_DBFS, dbfs, longest_full_scale_run
 from ser.serving.profile import Enrolment, ProfileError, VoiceProfile, build_profile
+from ser.serving.speaker import calibrate_bundle
 
 #: Least speech an enrolment clip must hold (seconds): a word or two is too little to learn a voice from.
 MIN_ENROLMENT_SECONDS = 0.8
@@ -101,8 +102,16 @@ def enrol(bundle: Bundle, items: Sequence[EnrolmentItem]) -> VoiceProfile:
     if not any(item.emotion == "neutral" for item in items):
         raise ProfileError("a profile needs at least one neutral clip (your ordinary voice): add neutral=FILE")
     enrolments = [score_enrolment(bundle, item) for item in items]
+    neutral = [item for item in items if item.emotion == "neutral"]
+    # The neutral floor exactly as --reference computes it from the same clips, so a profile of neutral
+    # clips alone answers as that calibration does.
+    try:
+        calibration = calibrate_bundle(bundle, references=[item.source for item in neutral],
+                                       names=[item.name for item in neutral])
+    except NoSpeechError:  # under --reference's 1.5 s: the floor from the clips' own answers instead
+        calibration = None
     return build_profile(enrolments, emotions=bundle.emotions, bundle_version=bundle.version,
-                         confidence_threshold=bundle.confidence_threshold)
+                         confidence_threshold=bundle.confidence_threshold, calibration=calibration)
 
 
 def load_profile(bundle: Bundle, source: str | os.PathLike[str] | bytes) -> VoiceProfile:

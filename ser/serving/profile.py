@@ -53,7 +53,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ser.errors import SERError
-from ser.serving.speaker import NEUTRAL_FLOOR, adaptation_from_scores, apply_neutral_bias
+from ser.serving.speaker import NEUTRAL_FLOOR, SpeakerAdaptation, adaptation_from_scores, apply_neutral_bias
 
 #: The profile file's format; a file with another is refused.
 PROFILE_SCHEMA = "ser.voice_profile/1"
@@ -274,7 +274,8 @@ class VoiceProfile:
 
 
 def build_profile(enrolments: Sequence[Enrolment], *, emotions: Sequence[str], bundle_version: str,
-                  confidence_threshold: float = 0.5, strength: float = PRIOR_STRENGTH) -> VoiceProfile:
+                  confidence_threshold: float = 0.5, strength: float = PRIOR_STRENGTH,
+                  calibration: SpeakerAdaptation | None = None) -> VoiceProfile:
     """A profile from scored enrolment clips.
 
     Parameters
@@ -289,6 +290,9 @@ def build_profile(enrolments: Sequence[Enrolment], *, emotions: Sequence[str], b
         The model's "not sure" threshold (for the mismatch warning).
     strength : float
         The prior's L2 strength (:data:`PRIOR_STRENGTH`).
+    calibration : SpeakerAdaptation, optional
+        The neutral clips' calibration as ``--reference`` computes it from their audio
+        (:func:`ser.serving.speaker.calibrate_bundle`); by default from their answers here.
 
     Raises
     ------
@@ -305,7 +309,7 @@ def build_profile(enrolments: Sequence[Enrolment], *, emotions: Sequence[str], b
         raise ProfileError("a profile needs at least one neutral clip (your ordinary voice): add neutral=FILE")
     neutral = emotions.index("neutral")
     references = np.stack([clip.probabilities for clip in enrolments if clip.emotion == "neutral"])
-    adaptation = adaptation_from_scores(references, neutral=neutral, floor=NEUTRAL_FLOOR)
+    adaptation = calibration or adaptation_from_scores(references, neutral=neutral, floor=NEUTRAL_FLOOR)
     calibrated = apply_neutral_bias(np.stack([clip.probabilities for clip in enrolments]), neutral=neutral,
                                     bias=adaptation.bias)
     warnings = []
