@@ -3,8 +3,9 @@
 Every clip is scored once by a model that never heard its speaker
 (:mod:`experiments.voice_profile_scores`: RAVDESS by the fold members of the headline's folds, ASED by
 the RAVDESS-only main model). Then, per speaker, a profile is built from K enrolment clips per emotion
-(:func:`ser.serving.profile.build_profile`, exactly as ``python -m ser profile`` builds one from those
-clips' answers) and the speaker's other clips are answered with it (``VoiceProfile.apply``), beside
+(:func:`ser.serving.profile.build_profile`, as ``python -m ser profile`` builds one, except that the
+neutral floor comes from the neutral clips' answers here, not from their audio trimmed and cut as
+``--reference`` cuts it) and the speaker's other clips are answered with it (``VoiceProfile.apply``), beside
 the same clips without a profile:
 
 - **RAVDESS** (20 actors, 8 emotions): enrol on statement 1 ("Kids are talking by the door"), score
@@ -12,7 +13,8 @@ the same clips without a profile:
   emotion in a fixed order (normal intensity before strong, repetition 1 before 2); neutral has
   only two clips of a statement, so it gets min(K, 2). Enrolled: every emotion, and the app's four
   (neutral, angry, happy, sad).
-- **ASED** (65 speakers, 5 emotions; accuracy among its 5): enrol on common sentence 01 (K <= 2: two
+- **ASED** (65 speakers, 5 emotions; accuracy among its 5; speakers without a neutral take of common
+  sentence 01 are left out): enrol on common sentence 01 (K <= 2: two
   repetitions), score common sentence 02 (the words cannot help), and separately every other clip of
   the speaker (all sentences: the emotion-specific sentences' words can help the generic model too).
 
