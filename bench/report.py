@@ -51,12 +51,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"interleaved: ratio {c['median_ratio']:.2f}", "", ""))
     if "voice_profile" in r and "fit" in r["voice_profile"]:
         v = r["voice_profile"]
+        when = f", {v['measured']}, load {v['load']:.1f}" if "measured" in v else ""
         out.append((f"   voice profile: fitted to {v['enrolment_clips']} scored clips (and with scoring them, "
-                    "the usual answer per clip)",
+                    f"the usual answer per clip{when})",
                     f"median {_ms(v['fit']['median_ms'])}; {_ms(v['enrol_whole']['median_ms'])} in all", "fit < 1 s",
                     _status(v["fit"]["median_ms"] / 1000, 1.0)))
         out.append(("   the same 4 s clip answered with the profile",
-                    f"adds {_ms(v['apply']['median_ms'])} (apply alone, median); interleaved "
+                    f"adds {v['apply']['median_ms']:.2f} ms (apply alone, median); interleaved "
                     f"{_ms(v['profiled']['median_ms'])} vs {_ms(v['generic']['median_ms'])}", "≤ 5 ms added",
                     _status(v["apply"]["median_ms"], 5.0)))
     if "timeline" in r:
