@@ -1,5 +1,5 @@
 """Every clip of RAVDESS actors 1-20 and ASED scored as the app scores a clip, by a model that never
-heard its speaker, with each view's emotion probabilities: the raw material of the voice-profile study
+heard its speaker, with its openSMILE functionals: the raw material of the voice-profile study
 (:mod:`experiments.voice_profile`).
 
 - RAVDESS speech (1200 clips): by the members of the one fold whose test actors include the clip's
@@ -8,7 +8,7 @@ heard its speaker, with each view's emotion probabilities: the raw material of t
   RAVDESS only, so no ASED speaker was ever heard (the shipped joint views heard them all).
 
 Each clip goes through ``Bundle.predict_recording`` (speech detector, trimming, windows, fusion,
-temperature; its openSMILE functionals are kept too); a clip refused as "no speech" is kept with NaN rows. Cached in
+temperature); a clip refused as "no speech" is kept with NaN rows. Cached in
 ``runs/voice_profile/CORPUS-SHA.npz`` (keyed by the model's SHA-256); about 6 minutes here the first
 time. From the repository root:
 
@@ -39,7 +39,7 @@ def cache_path(*, corpus: str, models: Path) -> Path:
 def _score(rows, bundle_of) -> dict[str, np.ndarray]:
     from ser.serving.audio import decode_audio
 
-    probabilities, views, functionals = [], [], []
+    probabilities, functionals = [], []
     started = time.perf_counter()
     for position, row in enumerate(rows.itertuples()):
         bundle = bundle_of(row)
@@ -47,21 +47,16 @@ def _score(rows, bundle_of) -> dict[str, np.ndarray]:
             recording = bundle.recording(decode_audio(row.path, sample_rate=RATE), sample_rate=RATE)
             prediction = bundle.predict_recording(recording)
             probabilities.append([prediction.probabilities[emotion] for emotion in bundle.emotions])
-            views.append(prediction.views)
             functionals.append(recording.functionals)
         except SERError:
             probabilities.append([np.nan] * len(bundle.emotions))
-            views.append(None)
             functionals.append(None)
         if position % 300 == 0:
             print(f"{position}/{len(rows)} clips, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    width = len(next(v for v in views if v is not None))
-    views = [v if v is not None else [np.nan] * width for v in views]
     size = len(next(f for f in functionals if f is not None))
     functionals = [f if f is not None else np.full(size, np.nan) for f in functionals]
     return {
         "probabilities": np.asarray(probabilities, dtype=np.float64),
-        "views": np.asarray(views, dtype=np.float64),
         "functionals": np.asarray(functionals, dtype=np.float32),
         "speaker": rows["speaker"].to_numpy(dtype=str),
         "emotion": rows["emotion"].to_numpy(dtype=str),
