@@ -352,7 +352,8 @@ def show_analysis(analysis: Analysis, *, bundle: Bundle, key: str, reference_cue
         Unique per call on a page (widget keys of the download buttons).
     reference_cues : VoiceCues, optional
         Cues of the speaker's own calibration recording: the cues are compared with them, else
-        with the training actors of the gender the model heard.
+        with the training actors of the gender the model heard, or all of them when that gender is
+        unclear (read below ``ser.serving.cues.CLEAR_GENDER``, 70%).
     """
     import app_why  # here, not at the top: app_why builds on this module
     st.text(f"{analysis.name} · {analysis.duration:.1f} s")  # st.text: a file name is never rendered as markup

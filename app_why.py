@@ -25,7 +25,7 @@ from ser.reporting.results import load_training
 from ser.reporting.schema import ResultsError
 from ser.reporting.summary import voices_sentence
 from ser.serving.affect import CIRCUMPLEX_DEGREES, affect_of
-from ser.serving.analysis import Analysis, answer_label
+from ser.serving.analysis import Analysis
 from ser.serving.cues import (
     ALL_VOICES,
     DEFAULT_CUES,
@@ -37,6 +37,7 @@ from ser.serving.cues import (
     read_voice,
     reference_for,
 )
+from ser.serving.words import answer_words
 
 LOUDNESS_NOTE = "Loudness also depends on the microphone and how close it was."
 
@@ -121,7 +122,7 @@ def segment_rows(analysis: Analysis, *, reference_cues: VoiceCues | None = None)
     for index, comparisons in segment_comparisons(analysis, reference_cues=reference_cues):
         segment = analysis.segments[index - 1]
         rows.append({"segment": f"{index}. {segment.start:.1f}-{segment.end:.1f} s",
-                     "answer": answer_label(segment.prediction)}
+                     "answer": answer_words(segment.prediction)}
                     | {comparison.label: comparison.word for comparison in comparisons})
     return rows
 
@@ -154,7 +155,9 @@ def _points(analysis: Analysis) -> tuple[list[float], list[float], list[str]]:
         point = affect_of(segment.prediction.probabilities) if segment.prediction else None
         arousal.append(point.arousal if point else math.nan)
         valence.append(point.valence if point else math.nan)
-        labels.append(f"{index}. {segment.start:.1f}-{segment.end:.1f} s: {answer_label(segment.prediction)}")
+        # As the segment picker names it: a "not sure" with its best guess and confidence.
+        labels.append(f"{index}. {segment.start:.1f}-{segment.end:.1f} s: "
+                      f"{answer_words(segment.prediction, confidence=True)}")
     return arousal, valence, labels
 
 

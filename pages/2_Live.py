@@ -38,6 +38,7 @@ from ser.serving.analysis import waveform_to_wav
 from ser.serving.bundle import Bundle
 from ser.serving.level import CLIP_MEMORY_SECONDS, QUIET_WINDOW_SECONDS, TOO_QUIET_DBFS
 from ser.serving.speaker import SpeakerAdaptation
+from ser.serving.words import answer_words
 
 #: Longest take kept for "Analyse this take" (seconds): bounds memory per session.
 TAKE_SECONDS = 120.0
@@ -192,7 +193,7 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool, adaptation
     prediction = adapted(reading, bundle=bundle, adaptation=adaptation).prediction
     if prediction is None:
         return
-    label = prediction.emotion if prediction.sure else f"not sure (maybe {prediction.emotion})"
+    label = answer_words(prediction)  # "not sure: perhaps neutral", as the Analyze page says it
     when = "Now" if now else f"Last reading (at {reading.end_seconds:.1f} s)"
     # The emotion's colour on a dot, the word in the theme's text colour: some emotion colours
     # (happy's yellow) are unreadable as text on white, others (sad's blue) on the dark theme.

@@ -548,7 +548,7 @@ def test_live_page_streams_stops_with_history_kept_and_analyses_the_take(fake_we
     at.run()
     meter = meter_readings(at)
     assert len(meter) == 1 and meter[0].startswith("<div style='font-size:1.6rem'>Last reading (at")
-    assert any(f"<b>{label}</b>" in meter[0] or f"maybe {label})" in meter[0] for label in EMOTIONS)
+    assert any(f"<b>{label}</b>" in meter[0] or f"<b>not sure: perhaps {label}</b>" in meter[0] for label in EMOTIONS)
     assert shown(at, "Scored on what you said since your last pause") and shown(at, "in all, as one sentence")
     assert not shown(at, "No signal")
 
@@ -592,6 +592,32 @@ def test_a_new_take_starts_a_new_history(fake_webrtc):
     assert shown(at, f"{sent:.1f} s of audio received")
     assert not meter_readings(at) and not answers(at)  # the earlier take's readings and analysis are gone
     assert shown(at, "No reading yet") and shown(at, f"once you have spoken for {MIN_SPEECH:g} s")
+
+
+@pytest.fixture
+def unsure_model_dir(tmp_path, monkeypatch):
+    """The shipped bundle with a confidence threshold no answer reaches: every answer is "not sure"."""
+    for path in (ROOT / "models").iterdir():
+        if path.name != "config.json":
+            (tmp_path / path.name).symlink_to(path)
+    config = read_json(ROOT / "models" / "config.json")
+    config["calibration"]["confidence_threshold"] = 1.5  # above any probability, 1.0 included
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("SER_MODEL_DIR", str(tmp_path))
+
+
+def test_a_live_reading_that_is_not_sure_names_its_best_guess(fake_webrtc, unsure_model_dir):
+    """As the Analyze page says it ("not sure: perhaps angry"), not a bare or differently worded "not sure"."""
+    at = run_page("pages/2_Live.py")
+    fake_webrtc.playing = True
+    at.run()
+    fake_webrtc.send(np.concatenate([decode_audio(CLIP, sample_rate=48000), np.zeros(48000, np.float32)]))
+    at.run()
+    assert not at.exception
+    [meter] = meter_readings(at)
+    guess = re.search(r"<b>not sure: perhaps (\w+)</b> · (\d+)%", meter)
+    assert guess and guess.group(1) in EMOTIONS, meter
+    assert 0 < int(guess.group(2)) < 100 and "maybe" not in meter
 
 
 @pytest.mark.parametrize(("gain", "warning"), [(4.0, "Clipping"), (0.003, "Too quiet"), (0.0, "No signal")])

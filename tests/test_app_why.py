@@ -118,6 +118,30 @@ def test_every_segment_is_compared_with_the_voices_the_whole_recording_was_read_
         assert {c.cue: c.reference for c in comparisons} == {c.cue: c.reference for c in whole}
 
 
+def test_a_segment_that_is_not_sure_names_its_best_guess_in_the_table_and_on_the_circle():
+    """The segment labels say "not sure: perhaps sad", as the answer above them does, not a bare "not sure"."""
+    import copy
+
+    import app_ui
+    import app_why
+    from ser.serving.analysis import analyze_audio
+
+    unsure = copy.copy(app_ui.get_bundle())  # the same model; a threshold no answer reaches
+    unsure.confidence_threshold = 1.5
+    angry, sad = (decode_audio(path, sample_rate=16000) for path in (ANGRY, SAD))
+    data = waveform_to_wav(np.concatenate([angry, np.zeros(16000, np.float32), sad]), sample_rate=16000)
+    analysis = analyze_audio(data, name="two.wav", bundle=unsure)
+    guesses = [segment.prediction.emotion for segment in analysis.segments]
+    assert len(guesses) == 2 and not any(segment.prediction.sure for segment in analysis.segments)
+    rows = app_why.segment_rows(analysis)
+    assert [row["answer"] for row in rows] == [f"not sure: perhaps {guess}" for guess in guesses]
+    _, _, labels = app_why._points(analysis)
+    assert len(labels) == 2
+    for label, segment in zip(labels, analysis.segments, strict=True):
+        assert label.endswith(f": not sure: perhaps {segment.prediction.emotion} "
+                              f"({segment.prediction.confidence:.0%})"), label
+
+
 def test_the_detail_view_of_a_batch_shows_the_why():
     at = upload(run_page("pages/1_Analyze.py"), ANGRY, SAD)
     assert_why_shown(at, whom="most female training voices")  # the first file, in detail

@@ -298,7 +298,7 @@ ONSET_PROBE = r"""
 window.__onset = [];
 setInterval(() => {
   const text = document.body ? document.body.innerText : '';
-  const reading = text.match(/(Now|Last reading \(at [0-9.]+ s\)): ● ([a-z]+|not sure \(maybe [a-z]+\))/);
+  const reading = text.match(/(Now|Last reading \(at [0-9.]+ s\)): ● (not sure: perhaps [a-z]+|[a-z]+)/);
   const speech = text.match(/since your last pause: ([0-9.]+) s of speech (so far|in all)/);
   const listening = /Listening…/.test(text) && /need [0-9.]+ s of speech/.test(text);
   window.__onset.push({t: performance.now(), listening: listening,
