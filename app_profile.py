@@ -151,8 +151,8 @@ def panel(*, bundle: Bundle, key: str) -> VoiceProfile | None:
             _build(takes, bundle=bundle)
         _upload(bundle, key=f"{key}-profile-{generation}")
     if profile is not None:
-        words, download, forget = st.columns([4, 1, 1], vertical_alignment="center")
-        words.success(status(profile))
+        st.success(status(profile))
+        download, forget, _ = st.columns([2, 2, 3])
         download.download_button("Download my profile", profile.to_json(), file_name="voice-profile.json",
                                  mime="application/json", key=f"{key}-profile-download")
         forget.button("Forget my voice", key=f"{key}-forget-profile", on_click=_forget, args=(str(bundle.path),))
