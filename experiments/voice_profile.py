@@ -39,13 +39,13 @@ import numpy as np
 from experiments.voice_profile_scores import collect
 from ser.reporting.profile_results import (
     PROFILE_COMMAND,
-    PROFILE_FILE,
     PROFILE_SCHEMA,
     ProfileResults,
     ProfileRow,
     SpeakerSpread,
 )
 from ser.reporting.provenance import model_sha256, package_versions, utc_now
+from ser.reporting.results import FILES
 from ser.reporting.schema import write_results
 from ser.serving import profile as profiles
 from ser.serving.profile import Enrolment, build_profile
@@ -190,7 +190,7 @@ def main() -> int:
         minutes=round((time.perf_counter() - started) / 60, 1),
         rows=rows,
     )
-    write_results(args.models / PROFILE_FILE, results)
+    write_results(args.models / FILES[ProfileResults][0], results)
     return 0
 
 

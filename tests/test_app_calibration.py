@@ -173,8 +173,8 @@ def test_the_live_page_shares_the_calibration_and_adapts_its_readings(fake_webrt
     assert status(at) == [words]  # one calibration for the session, shown on both pages
     fake_webrtc.playing = True
     at.run()
-    fake_webrtc.send(decode_audio(CLIP, sample_rate=48000)[: int(2.2 * 48000)])  # ends in speech: the tiny
-    at.run()  # model's window is 1 s
+    fake_webrtc.send(decode_audio(CLIP, sample_rate=48000))  # a whole sentence and the pause after it: read
+    at.run()
     assert not at.exception
     assert meter_readings(at) and shown(at, WITHOUT)
     bars = probability_bars(at)[0]["data"]

@@ -44,6 +44,7 @@ from typing import Any
 
 from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.multi_corpus import CorporaSummary
+from ser.reporting.profile_results import PROFILE_COMMAND, PROFILE_FILE, PROFILE_SCHEMA, ProfileResults
 from ser.reporting.routing_results import RoutingResults
 from ser.reporting.schema import ResultsError, read_results
 
@@ -370,6 +371,7 @@ SCHEMAS: dict[type, str] = {
     LevelCheckResults: "level-check/1",
     CorpusCheckResults: "corpus-check/1",
     RoutingResults: "routing/1",
+    ProfileResults: PROFILE_SCHEMA,
 }
 #: The file each producer writes (in the bundle folder) and the command that writes it.
 FILES: dict[type, tuple[str, str]] = {
@@ -380,6 +382,7 @@ FILES: dict[type, tuple[str, str]] = {
     LevelCheckResults: ("level_check.json", LEVEL_CHECK_COMMAND),
     CorpusCheckResults: ("corpus_check.json", CORPUS_CHECK_COMMAND),
     RoutingResults: ("routing.json", ROUTING_COMMAND),
+    ProfileResults: (PROFILE_FILE, PROFILE_COMMAND),
 }
 
 

@@ -12,7 +12,7 @@ Example
 >>> items = [parse_enrolment(f"neutral={EXAMPLES / '03-01-01-01-01-01-03.flac'}"),
 ...          parse_enrolment(f"angry={EXAMPLES / '03-01-05-02-01-01-12.flac'}")]
 >>> profile = enrol(bundle, items)
->>> profile.enrolled
+>>> profile.enrolled_emotions
 ['neutral', 'angry']
 """
 

@@ -20,7 +20,7 @@ Example
 >>> import numpy as np
 >>> from ser.serving.reference import check_reference
 >>> labels = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
->>> angry = np.array([[0.01, 0.01, 0.02, 0.01, 0.9, 0.02, 0.02, 0.01]])
+>>> angry = np.array([[0.0005, 0.0005, 0.02, 0.01, 0.92, 0.02, 0.02, 0.009]])
 >>> verdict = check_reference(angry, labels=labels, seconds=2.0)
 >>> verdict.short, verdict.not_ordinary, verdict.heard_as
 (True, True, 'angry')
