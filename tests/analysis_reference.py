@@ -14,7 +14,6 @@ in the commit) with::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -108,18 +107,18 @@ def clip_outputs(bundle: Bundle, *, name: str, data: bytes) -> dict[str, Any]:
         record["analysis"] = {
             "samples": int(analysis.waveform.size),
             "duration": analysis.duration,
-            "prediction": dataclasses.asdict(analysis.prediction),
+            "prediction": analysis.prediction.to_dict(),
             "log_mel": _log_mel_summary(analysis.log_mel),
             "segments": [
                 {"start": segment.start, "end": segment.end, "problem": segment.problem,
-                 "prediction": None if segment.prediction is None else dataclasses.asdict(segment.prediction)}
+                 "prediction": None if segment.prediction is None else segment.prediction.to_dict()}
                 for segment in analysis.segments
             ],
         }
     waveform, failure = _attempt(lambda: decode_audio(data, sample_rate=bundle.config.sample_rate, name=name))
     if waveform is not None:
         prediction, failure = _attempt(lambda: bundle.predict_clip(waveform, sample_rate=bundle.config.sample_rate))
-    record["predict_clip"] = failure if failure is not None else dataclasses.asdict(prediction)
+    record["predict_clip"] = failure if failure is not None else prediction.to_dict()
     return record
 
 
