@@ -151,3 +151,36 @@ def test_corpus_weights_set_each_corpus_share():
     weights = training_rows(clips, everyone, recipe=LinearRecipe(corpus_weights=(("big", 3.0), ("small", 1.0))))[3]
     big = np.tile(clips.corpus == "big", 4)
     assert np.isclose(weights[big].sum() / weights.sum(), 0.75)
+
+
+def test_a_partial_label_corpus_trains_through_target_sets():
+    # A third corpus of ordinary voices, labelled "neutral or calm": its rows get label -1 and the
+    # target set {neutral, calm}, teach all eight emotions, and weigh as much as each other corpus.
+    from ser.training.corpora import NEUTRAL_OR_CALM
+    from ser.training.linear_views import training_copies
+
+    clips = _clips()
+    rng = np.random.default_rng(1)
+    extra = [{"path": f"/ordinary/{i}", "corpus": "ordinary", "speaker": f"ordinary-{i % 3}", "gender": "female",
+              "emotion": NEUTRAL_OR_CALM, "sentence": None, "text": None, "common_sentence": None,
+              "repetition": None, "vocal_channel": "speech", "intensity": None} for i in range(9)]
+    neutral = clips.speeds[1.0][clips.table["emotion"].to_numpy() == "neutral"].mean(axis=0)
+    ordinary = (neutral + 0.3 * rng.standard_normal((9, N_FEATURES))).astype(np.float32)
+    table = pd.concat([clips.table, table_from_rows(extra)], ignore_index=True)
+    speeds = {speed: np.concatenate([values, ordinary]) for speed, values in clips.speeds.items()}
+    both = FunctionalClips(table=table, speeds=speeds, room=np.concatenate([clips.room, ordinary]))
+    is_ordinary = both.corpus == "ordinary"
+    assert (both.labels[is_ordinary] == -1).all() and both.class_mask[is_ordinary].all()
+    assert both.targets[is_ordinary][:, [EMOTIONS.index("neutral"), EMOTIONS.index("calm")]].all()
+    assert both.targets[is_ordinary].sum(axis=1).tolist() == [2] * 9
+    everyone = np.ones(len(both), dtype=bool)
+    copies = training_copies(both, everyone, recipe=LinearRecipe())
+    corpus = np.tile(both.corpus, 4)
+    shares = [copies.weights[corpus == name].sum() for name in ("big", "small", "ordinary")]
+    assert np.allclose(shares, shares[0])
+    view = fit_views(both, everyone, recipe=LinearRecipe(), c_values=(1.0,))[0]
+    answers = view.probabilities(ordinary).argmax(axis=1)
+    assert np.isin(answers, [EMOTIONS.index("neutral"), EMOTIONS.index("calm")]).mean() > 0.8
+    # Without the partial-label corpus the fits are the single-label path, as before.
+    values, labels, mask, weights = training_rows(clips, np.ones(len(clips), dtype=bool), recipe=LinearRecipe())
+    assert (labels >= 0).all()
