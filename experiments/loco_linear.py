@@ -12,7 +12,7 @@ Parts (each writes its answers to ``runs/loco_linear/``; run them in any order, 
 
     python -m experiments.loco_linear --data ../shared/data --part cuts                # cut functionals
     python -m experiments.loco_linear --data ../shared/data --part loco [--training NAME ...]
-    python -m experiments.loco_linear --data ../shared/data --part cv [--fold K ...]
+    python -m experiments.loco_linear --data ../shared/data --part cv [--fold K ...] [--corpora ravdess ...]
     python -m experiments.loco_linear --data ../shared/data --part report              # results.json
 
 - ``loco``: train on every speaker of the named corpora (:data:`TRAININGS`), test on the others'
@@ -20,9 +20,11 @@ Parts (each writes its answers to ``runs/loco_linear/``; run them in any order, 
   (fold 0 of their speaker folds, ``corpora.speaker_folds``, seed 0: every corpus's speakers dealt
   by gender), with a fit on the other four folds, then refitted on all their speakers. The left-out
   corpus is never used for either.
-- ``cv``: the three corpora together, 5 folds by speaker dealt corpus by corpus (RAVDESS's are the
-  headline's folds, ASED's those of ``experiments.cross_corpus``), fold k+1 the validation set for
-  the L2 strength, then refitted on train + validation; the test fold's speakers never heard.
+- ``cv``: the three corpora together (or ``--corpora``: RAVDESS alone, RAVDESS and ASED, for
+  comparison), 5 folds by speaker dealt corpus by corpus (RAVDESS's are the headline's folds,
+  ASED's those of ``experiments.cross_corpus``, whatever else is in the table), fold k+1 the
+  validation set for the L2 strength, then refitted on train + validation; the test fold's speakers
+  never heard.
 - ``cuts``: one word-length cut (0.5-1.2 s, uniform, at a uniform place inside the trimmed speech,
   seeded by the file name) of every clip, through the app's own trimming and functionals. Every
   model above scores the cuts of the speakers it never heard, beside their full sentences.
@@ -51,9 +53,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ser.config import FeatureConfig  # noqa: E402
-from ser.training.corpora import corpus_emotions, index_speechocean, speaker_folds  # noqa: E402
+from ser.training.corpora import index_speechocean, speaker_folds  # noqa: E402
 from ser.training.data import EMOTIONS  # noqa: E402
-from ser.training.linear_views import FunctionalClips, LinearRecipe, fit_views, fuse_probabilities  # noqa: E402
+from ser.training.linear_views import (  # noqa: E402
+    FunctionalClips,
+    LinearRecipe,
+    fit_views,
+    fuse_probabilities,
+    single_label_classes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "loco_linear"
@@ -165,15 +173,16 @@ def _voicing(clips: FunctionalClips) -> np.ndarray:
 
 
 def answer_space(clips: FunctionalClips, trained_on: np.ndarray) -> np.ndarray:
-    """Boolean (len(EMOTIONS),): the emotions the training corpora taught (the model's answers)."""
-    taught = corpus_emotions(clips.table[trained_on])
-    return np.isin(EMOTIONS, sorted({emotion for names in taught.values() for emotion in names}))
+    """Boolean (len(EMOTIONS),): the emotions the training corpora taught as single labels (the model's
+    answers; a class known only inside "neutral or calm" is not learnt: ``linear_views.training_copies``)."""
+    return single_label_classes(clips, trained_on)
 
 
-def validation_score(probabilities: np.ndarray, clips: FunctionalClips, rows: np.ndarray) -> float:
-    """Share of ``rows``' clips whose answer among their corpus's emotions is in their target set,
-    averaged over the corpora (each counts once, as in the loss)."""
-    answers = np.where(clips.class_mask[rows], probabilities, -1.0).argmax(axis=1)
+def validation_score(probabilities: np.ndarray, clips: FunctionalClips, rows: np.ndarray,
+                     allowed: np.ndarray) -> float:
+    """Share of ``rows``' clips whose answer among their corpus's emotions (that the model answers,
+    ``allowed``) is in their target set, averaged over the corpora (each counts once, as in the loss)."""
+    answers = np.where(clips.class_mask[rows] & allowed, probabilities, -1.0).argmax(axis=1)
     right = clips.targets[rows][np.arange(len(answers)), answers]
     corpus = clips.corpus[rows]
     return float(np.mean([right[corpus == name].mean() for name in np.unique(corpus)]))
@@ -195,7 +204,8 @@ def fit_and_choose(clips, train: np.ndarray, validation: np.ndarray, recipe: Lin
         started = time.perf_counter()
         candidates = fit_views(clips, train, recipe=recipe, c_values=grid, columns=columns)
         values = clips.speeds[1.0][validation]
-        scores = {c: validation_score(view.probabilities(values), clips, validation)
+        allowed = answer_space(clips, train)
+        scores = {c: validation_score(view.probabilities(values), clips, validation, allowed)
                   for c, view in zip(grid, candidates, strict=True)}
         best = max(grid, key=lambda c: (scores[c], -c))  # ties: stronger L2
         views += fit_views(clips, train | validation, recipe=recipe, c_values=(best,), columns=columns)
@@ -256,17 +266,23 @@ def run_loco(clips, names: list[str], recipe: LinearRecipe, *, log) -> None:
         log(f"loco {name}: {(time.perf_counter() - started) / 60:.1f} min")
 
 
-def run_cv(clips, folds: list[int], recipe: LinearRecipe, *, log) -> None:
-    everyone = speaker_folds(clips.table, n_folds=N_FOLDS, seed=SEED)
+def cv_tag(corpora: tuple[str, ...]) -> str:
+    """File-name tag of a cross-validation over ``corpora`` (``cv-<tag>-fold<k>.npz``)."""
+    return "+".join(corpus for corpus in CORPORA if corpus in corpora)
+
+
+def run_cv(clips, folds: list[int], recipe: LinearRecipe, *, corpora: tuple[str, ...], log) -> None:
+    members = np.isin(clips.corpus, corpora)
+    everyone = speaker_folds(clips.table[members], n_folds=N_FOLDS, seed=SEED)
     for fold in folds:
         started = time.perf_counter()
         test = np.isin(clips.speaker, everyone[fold])
         validation = np.isin(clips.speaker, everyone[(fold + 1) % N_FOLDS])
-        train = ~test & ~validation
+        train = members & ~test & ~validation
         views, choice = fit_and_choose(clips, train, validation, recipe, log=log, label=f"fold {fold}")
-        save_answers(RUNS / f"cv-fold{fold}.npz", clips, views, test, answer_space(clips, train),
-                     fold=fold, c=choice, seconds=round(time.perf_counter() - started, 1))
-        log(f"cv fold {fold}: {(time.perf_counter() - started) / 60:.1f} min")
+        save_answers(RUNS / f"cv-{cv_tag(corpora)}-fold{fold}.npz", clips, views, test, answer_space(clips, train),
+                     corpora=list(corpora), fold=fold, c=choice, seconds=round(time.perf_counter() - started, 1))
+        log(f"cv {cv_tag(corpora)} fold {fold}: {(time.perf_counter() - started) / 60:.1f} min")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=("cuts", "loco", "cv", "report"), required=True)
     parser.add_argument("--training", action="append", choices=sorted(TRAININGS), help="loco: repeat; default all")
     parser.add_argument("--fold", action="append", type=int, choices=range(N_FOLDS), help="cv: repeat; default all")
+    parser.add_argument("--corpora", nargs="+", choices=CORPORA, default=list(CORPORA),
+                        help="cv: the corpora cross-validated together (default all three)")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -293,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part == "loco":
         run_loco(clips, args.training or list(TRAININGS), recipe, log=log)
     elif args.part == "cv":
-        run_cv(clips, args.fold or list(range(N_FOLDS)), recipe, log=log)
+        run_cv(clips, args.fold or list(range(N_FOLDS)), recipe, corpora=tuple(args.corpora), log=log)
     else:
         from experiments.loco_linear_report import write_report
 

@@ -17,6 +17,8 @@ from ser.training.data import EMOTIONS
 #: ASED's five emotions: the RAVDESS emotions "shared" with it, and ASED's own answer space.
 FIVE = ("neutral", "happy", "sad", "angry", "fearful")
 FALSE_ALARMS = ("angry", "fearful", "disgust")
+#: The cross-validations reported (``experiments.loco_linear.cv_tag``), three corpora first.
+CV_TAGS = ("ravdess+ased+speechocean", "ravdess+ased", "ravdess")
 #: speechocean's children are 6-12 years old, its adults 13-37 (``speakers.csv``).
 CHILD_AGE = 12
 
@@ -105,7 +107,7 @@ def write_report(clips, *, cuts: np.ndarray, cut_seconds: np.ndarray, runs: Path
 
     results: dict = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                      "command": "python -m experiments.loco_linear --data ../shared/data --part report",
-                     "loco": {}, "cv": None}
+                     "loco": {}, "cv": {}}
     for name in TRAININGS:
         file = runs / f"loco-{name}.npz"
         if not file.is_file():
@@ -114,8 +116,12 @@ def write_report(clips, *, cuts: np.ndarray, cut_seconds: np.ndarray, runs: Path
         rows, allowed, answers = _load(file, clips, cuts)
         meta = json.loads(file.with_suffix(".json").read_text(encoding="utf-8"))
         results["loco"][name] = {**meta, "scores": score_answers(clips, rows, answers, allowed)}
-    parts = [runs / f"cv-fold{fold}.npz" for fold in range(N_FOLDS)]
-    if all(part.is_file() for part in parts):
+    results["cv"] = {}
+    for tag in CV_TAGS:
+        parts = [runs / f"cv-{tag}-fold{fold}.npz" for fold in range(N_FOLDS)]
+        if not all(part.is_file() for part in parts):
+            log(f"cv {tag}: not every fold has run (python -m experiments.loco_linear --part cv --corpora ...)")
+            continue
         rows, answers, meta = [], {"full": [], "cut": []}, []
         for part in parts:
             fold_rows, allowed, fold_answers = _load(part, clips, cuts)
@@ -125,9 +131,7 @@ def write_report(clips, *, cuts: np.ndarray, cut_seconds: np.ndarray, runs: Path
             meta.append(json.loads(part.with_suffix(".json").read_text(encoding="utf-8")))
         rows = np.concatenate(rows)
         answers = {kind: np.concatenate(parts) for kind, parts in answers.items()}
-        results["cv"] = {"folds": meta, "scores": score_answers(clips, rows, answers, allowed)}
-    else:
-        log("cv: not every fold has run (python -m experiments.loco_linear --part cv --fold K)")
+        results["cv"][tag] = {"folds": meta, "scores": score_answers(clips, rows, answers, allowed)}
     refused = np.isnan(cuts).any(axis=1)
     results["cuts"] = {"seconds": {"min": float(cut_seconds.min()), "median": float(np.median(cut_seconds)),
                                    "max": float(cut_seconds.max())},
@@ -156,8 +160,7 @@ def tables(results: dict) -> str:
             ("ased_within5_common", FIVE), ("ased_as_app_all", EMOTIONS), ("speechocean", EMOTIONS),
             ("speechocean_children", EMOTIONS), ("speechocean_adults", EMOTIONS)]
     sources = [(f"loco {name}", entry["scores"]) for name, entry in results["loco"].items()]
-    if results["cv"] is not None:
-        sources.append(("cv three corpora", results["cv"]["scores"]))
+    sources += [(f"cv {tag}", entry["scores"]) for tag, entry in results["cv"].items()]
     for subset, shares in plan:
         header = ["trained on", "clips", "accuracy", "UAR", *shares, "per speaker min / median / max"]
         lines = []

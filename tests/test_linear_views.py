@@ -184,3 +184,34 @@ def test_a_partial_label_corpus_trains_through_target_sets():
     # Without the partial-label corpus the fits are the single-label path, as before.
     values, labels, mask, weights = training_rows(clips, np.ones(len(clips), dtype=bool), recipe=LinearRecipe())
     assert (labels >= 0).all()
+
+
+def test_a_class_only_a_partial_label_names_leaves_it():
+    # Trained on a corpus of neutral and angry clips and the ordinary voices, nothing teaches calm as
+    # a class of its own: "neutral or calm" then means neutral, and the model answers neutral or angry.
+    from ser.training.corpora import NEUTRAL_OR_CALM
+    from ser.training.linear_views import single_label_classes, training_copies
+
+    clips = _clips()
+    extra = [{"path": f"/ordinary/{i}", "corpus": "ordinary", "speaker": f"ordinary-{i}", "gender": "male",
+              "emotion": NEUTRAL_OR_CALM, "sentence": None, "text": None, "common_sentence": None,
+              "repetition": None, "vocal_channel": "speech", "intensity": None} for i in range(3)]
+    ordinary = clips.speeds[1.0][:3]
+    both = FunctionalClips(table=pd.concat([clips.table, table_from_rows(extra)], ignore_index=True),
+                           speeds={s: np.concatenate([v, ordinary]) for s, v in clips.speeds.items()},
+                           room=np.concatenate([clips.room, ordinary]))
+    rows = np.isin(both.corpus, ["small", "ordinary"])
+    expected = [EMOTIONS.index("neutral"), EMOTIONS.index("angry")]
+    assert np.flatnonzero(single_label_classes(both, rows)).tolist() == expected
+    copies = training_copies(both, rows, recipe=LinearRecipe(speed_copies=False, room_copies=False))
+    partial = copies.labels < 0
+    assert (np.flatnonzero(copies.target_mask[partial].any(axis=0)) == [EMOTIONS.index("neutral")]).all()
+    assert np.flatnonzero(copies.class_mask[partial].any(axis=0)).tolist() == expected
+    # Once a corpus teaches calm on its own (its "sad" clips called calm here), the label keeps both.
+    table = both.table.copy()
+    table.loc[table["emotion"] == "sad", "emotion"] = "calm"
+    with_calm = FunctionalClips(table=table, speeds=both.speeds, room=both.room)
+    copies = training_copies(with_calm, np.ones(len(both), dtype=bool), recipe=LinearRecipe())
+    assert copies.target_mask[copies.labels < 0][:, :2].all()
+    taught = [EMOTIONS.index(e) for e in ("neutral", "calm", "happy", "angry")]
+    assert np.flatnonzero(copies.class_mask[copies.labels < 0].any(axis=0)).tolist() == taught

@@ -257,7 +257,9 @@ def training_copies(clips: FunctionalClips, rows: np.ndarray, *, recipe: LinearR
     """:func:`training_rows` with each row's target set too (partial labels: label -1).
 
     Class balancing counts a partial label as one class of its corpus (speechocean: one class, so
-    the corpus's share is spread evenly over its clips).
+    the corpus's share is spread evenly over its clips). A partial label's classes that no single label
+    among these rows teaches are dropped from it (from its target set and the classes it teaches),
+    unless that would empty a target set: see :func:`single_label_classes`.
     """
     # Unknown (a manifest's clips) counts as a sentence spoken in every emotion.
     specific = ~clips.table["common_sentence"].fillna(True).to_numpy(bool)
@@ -307,8 +309,29 @@ def training_copies(clips: FunctionalClips, rows: np.ndarray, *, recipe: LinearR
             target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
         weights[corpus == name] *= target / shares[name]
     weights *= len(weights) / weights.sum()
-    return TrainingRows(values=values, labels=labels, class_mask=class_mask, target_mask=clips.targets[index],
-                        weights=weights)
+    targets = clips.targets[index]
+    partial = labels < 0
+    singles = np.isin(np.arange(len(EMOTIONS)), labels[~partial])
+    if partial.any() and (~partial).any() and (targets[partial] & singles).any(axis=1).all():
+        # A target class that no single label here teaches is a sink: rewarded inside the set, taught
+        # against by nobody, it wins wherever it is not ruled out (ASED + speechocean answered "calm" for
+        # every RAVDESS clip). Such classes leave the partial label, which then speaks only of the others.
+        targets, class_mask = targets.copy(), class_mask.copy()
+        targets[partial] &= singles
+        class_mask[partial] &= singles
+    return TrainingRows(values=values, labels=labels, class_mask=class_mask, target_mask=targets, weights=weights)
+
+
+def single_label_classes(clips: FunctionalClips, rows: np.ndarray) -> np.ndarray:
+    """Boolean (len(EMOTIONS),): the emotions some single-labelled clip among ``rows`` has; what a
+    model trained on them can answer (a class known only inside a partial label is not learnt).
+
+    Falls back to every class a row's corpus teaches when ``rows`` hold partial labels only.
+    """
+    labels = clips.labels[rows]
+    if (labels < 0).all():
+        return clips.class_mask[rows].any(axis=0)
+    return np.isin(np.arange(len(EMOTIONS)), labels[labels >= 0])
 
 
 def _standardize(values: np.ndarray, columns: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
