@@ -32,8 +32,11 @@ Parts (each writes its answers to ``runs/loco_linear/``; run them in any order, 
 A validation clip counts as right when the answer among its corpus's emotions is in its target set
 (speechocean: neutral or calm); corpora count equally in the validation score, as in the loss.
 
-Measured wall time (2026-12-07, 2 cores shared with four other jobs, nice 15): see
-``docs/cross-corpus.md`` (section "Three corpora, one left out").
+Measured wall time (2026-12-07, 2 cores shared with four other engineers' jobs, nice 15, functionals
+cached; extracting them for the three corpora took about 30 min): cuts 10.1 min, loco 12.0 min (five
+trainings), cv 18.7 min (three corpora), 11.0 min (``--corpora ravdess ased``), 2.1 min
+(``--corpora ravdess``), report 0.1 min. Results and plain words: ``docs/cross-corpus.md``, section
+"Three corpora, one left out".
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ TRAININGS: dict[str, tuple[str, ...]] = {
     "ravdess+ased": ("ravdess", "ased"),
 }
 N_FOLDS, SEED = 5, 0
+#: File-name suffix of the variant whose ordinary voices are taught as neutral alone (``--ordinary-as-neutral``).
+VARIANT = "~neutral"
 #: Word-length cuts: seconds, and the seed (with each file's name) of their length and place.
 CUT_SECONDS, CUT_SEED = (0.5, 1.2), 22
 
@@ -252,7 +257,7 @@ def load_views(stored) -> list:
             for name in VIEWS]
 
 
-def run_loco(clips, names: list[str], recipe: LinearRecipe, *, log) -> None:
+def run_loco(clips, names: list[str], recipe: LinearRecipe, *, suffix: str = "", log) -> None:
     for name in names:
         started = time.perf_counter()
         corpora = TRAININGS[name]
@@ -261,7 +266,7 @@ def run_loco(clips, names: list[str], recipe: LinearRecipe, *, log) -> None:
         validation = members & np.isin(clips.speaker, folds[0])
         train = members & ~validation
         views, choice = fit_and_choose(clips, train, validation, recipe, log=log, label=name)
-        save_answers(RUNS / f"loco-{name}.npz", clips, views, ~members, answer_space(clips, members),
+        save_answers(RUNS / f"loco-{name}{suffix}.npz", clips, views, ~members, answer_space(clips, members),
                      trained_on=list(corpora), c=choice, seconds=round(time.perf_counter() - started, 1))
         log(f"loco {name}: {(time.perf_counter() - started) / 60:.1f} min")
 
@@ -271,7 +276,7 @@ def cv_tag(corpora: tuple[str, ...]) -> str:
     return "+".join(corpus for corpus in CORPORA if corpus in corpora)
 
 
-def run_cv(clips, folds: list[int], recipe: LinearRecipe, *, corpora: tuple[str, ...], log) -> None:
+def run_cv(clips, folds: list[int], recipe: LinearRecipe, *, corpora: tuple[str, ...], suffix: str = "", log) -> None:
     members = np.isin(clips.corpus, corpora)
     everyone = speaker_folds(clips.table[members], n_folds=N_FOLDS, seed=SEED)
     for fold in folds:
@@ -280,8 +285,9 @@ def run_cv(clips, folds: list[int], recipe: LinearRecipe, *, corpora: tuple[str,
         validation = np.isin(clips.speaker, everyone[(fold + 1) % N_FOLDS])
         train = members & ~test & ~validation
         views, choice = fit_and_choose(clips, train, validation, recipe, log=log, label=f"fold {fold}")
-        save_answers(RUNS / f"cv-{cv_tag(corpora)}-fold{fold}.npz", clips, views, test, answer_space(clips, train),
-                     corpora=list(corpora), fold=fold, c=choice, seconds=round(time.perf_counter() - started, 1))
+        save_answers(RUNS / f"cv-{cv_tag(corpora)}{suffix}-fold{fold}.npz", clips, views, test,
+                     answer_space(clips, train), corpora=list(corpora), fold=fold, c=choice,
+                     seconds=round(time.perf_counter() - started, 1))
         log(f"cv {cv_tag(corpora)} fold {fold}: {(time.perf_counter() - started) / 60:.1f} min")
 
 
@@ -292,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=("cuts", "loco", "cv", "report"), required=True)
     parser.add_argument("--training", action="append", choices=sorted(TRAININGS), help="loco: repeat; default all")
     parser.add_argument("--fold", action="append", type=int, choices=range(N_FOLDS), help="cv: repeat; default all")
+    parser.add_argument("--ordinary-as-neutral", action="store_true",
+                        help="variant: speechocean's target set is neutral alone (files named ~neutral)")
     parser.add_argument("--corpora", nargs="+", choices=CORPORA, default=list(CORPORA),
                         help="cv: the corpora cross-validated together (default all three)")
     args = parser.parse_args(argv)
@@ -308,10 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     clips = load_three(args.data, args.cache)
     log(f"{len(clips)} clips: " + ", ".join(f"{k} {v}" for k, v in clips.table.groupby("corpus").size().items()))
     recipe = LinearRecipe()
+    suffix = ""
+    if args.ordinary_as_neutral:
+        # The variant: "calm" leaves the ordinary voices' target set (they still teach all eight).
+        clips.targets[clips.corpus == "speechocean", EMOTIONS.index("calm")] = False
+        suffix = VARIANT
     if args.part == "loco":
-        run_loco(clips, args.training or list(TRAININGS), recipe, log=log)
+        run_loco(clips, args.training or list(TRAININGS), recipe, suffix=suffix, log=log)
     elif args.part == "cv":
-        run_cv(clips, args.fold or list(range(N_FOLDS)), recipe, corpora=tuple(args.corpora), log=log)
+        run_cv(clips, args.fold or list(range(N_FOLDS)), recipe, corpora=tuple(args.corpora), suffix=suffix,
+               log=log)
     else:
         from experiments.loco_linear_report import write_report
 

@@ -103,12 +103,12 @@ def _load(file: Path, clips, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 def write_report(clips, *, cuts: np.ndarray, cut_seconds: np.ndarray, runs: Path, log) -> dict:
     """Score every saved part into ``runs / "results.json"`` and print the tables."""
-    from experiments.loco_linear import N_FOLDS, TRAININGS
+    from experiments.loco_linear import N_FOLDS, TRAININGS, VARIANT
 
     results: dict = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                      "command": "python -m experiments.loco_linear --data ../shared/data --part report",
                      "loco": {}, "cv": {}}
-    for name in TRAININGS:
+    for name in [name + suffix for suffix in ("", VARIANT) for name in TRAININGS]:
         file = runs / f"loco-{name}.npz"
         if not file.is_file():
             log(f"loco {name}: not run yet (python -m experiments.loco_linear --part loco --training {name})")
@@ -117,7 +117,7 @@ def write_report(clips, *, cuts: np.ndarray, cut_seconds: np.ndarray, runs: Path
         meta = json.loads(file.with_suffix(".json").read_text(encoding="utf-8"))
         results["loco"][name] = {**meta, "scores": score_answers(clips, rows, answers, allowed)}
     results["cv"] = {}
-    for tag in CV_TAGS:
+    for tag in [tag + suffix for suffix in ("", VARIANT) for tag in CV_TAGS]:
         parts = [runs / f"cv-{tag}-fold{fold}.npz" for fold in range(N_FOLDS)]
         if not all(part.is_file() for part in parts):
             log(f"cv {tag}: not every fold has run (python -m experiments.loco_linear --part cv --corpora ...)")
