@@ -35,8 +35,8 @@ A validation clip counts as right when the answer among its corpus's emotions is
 Measured wall time (2026-12-07, 2 cores shared with four other engineers' jobs, nice 15, functionals
 cached; extracting them for the three corpora took about 30 min): cuts 10.1 min, loco 12.0 min (five
 trainings), cv 18.7 min (three corpora), 11.0 min (``--corpora ravdess ased``), 2.1 min
-(``--corpora ravdess``), 12.3 min (``--ordinary-as-neutral``), report 0.1 min. Results and plain words: ``docs/cross-corpus.md``, section
-"Three corpora, one left out".
+(``--corpora ravdess``), 12.3 min (``--ordinary-as-neutral``), report 0.1 min. Results and plain
+words: ``docs/cross-corpus.md``, section "Three corpora, one left out".
 """
 
 from __future__ import annotations
