@@ -198,3 +198,41 @@ def test_reference_clips_two_neutral_per_speaker_distinct_words_specific_sentenc
     chosen = reference_clips(table)
     assert chosen.tolist() == [False, False, True, True, False, False, True, True]
     assert not chosen[table["emotion"] != "neutral"].any()
+
+
+def _speechocean(folder: Path, lines: list[str], *, files: tuple[str, ...] = ("0001_1.flac", "0002_1.flac")) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        (folder / file).write_bytes(b"x")
+    (folder / "speakers.csv").write_text("file,speaker,gender,age,text\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_speechocean_clips_carry_the_partial_label_and_teach_all_eight(tmp_path):
+    from ser.training.corpora import NEUTRAL_OR_CALM, index_speechocean, target_mask
+
+    folder = _speechocean(tmp_path / "so", ["0001_1.flac,0001,m,6,WE CALL IT BEAR", "0002_1.flac,0002,f,30,ZERO"])
+    table = index_speechocean(folder)
+    assert tuple(table.columns) == TABLE_COLUMNS
+    assert table["speaker"].tolist() == ["speechocean-0001", "speechocean-0002"]
+    assert table["gender"].tolist() == ["male", "female"] and set(table["emotion"]) == {NEUTRAL_OR_CALM}
+    assert corpus_emotions(table) == {"speechocean": EMOTIONS}
+    assert emotion_mask(table).all()
+    targets = target_mask(table)
+    assert [EMOTIONS[i] for i in np.flatnonzero(targets[0])] == ["neutral", "calm"]
+    # Single labels keep their one target, and corpora without partial labels teach what they have.
+    mixed = _table([("a", "a-1", "male", "happy", None, None, None, None)])
+    assert target_mask(mixed).sum() == 1 and target_mask(mixed)[0, EMOTIONS.index("happy")]
+    assert corpus_emotions(mixed) == {"a": ("happy",)}
+
+
+def test_speechocean_listing_problems_are_named(tmp_path):
+    from ser.training.corpora import index_speechocean, target_mask
+
+    with pytest.raises(DatasetError, match="speakers.csv: no such file"):
+        index_speechocean(tmp_path)
+    folder = _speechocean(tmp_path / "so", ["0001_1.flac,0001,x,6,A", "0003_1.flac,0003,m,7,B"])
+    with pytest.raises(DatasetError, match=r"(?s)line 2: gender 'x'.*line 3: no such file '0003_1.flac'"):
+        index_speechocean(folder)
+    with pytest.raises(DatasetError, match="unknown label"):
+        target_mask(_table([("a", "a-1", "male", "bored", None, None, None, None)]))

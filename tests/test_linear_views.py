@@ -151,3 +151,67 @@ def test_corpus_weights_set_each_corpus_share():
     weights = training_rows(clips, everyone, recipe=LinearRecipe(corpus_weights=(("big", 3.0), ("small", 1.0))))[3]
     big = np.tile(clips.corpus == "big", 4)
     assert np.isclose(weights[big].sum() / weights.sum(), 0.75)
+
+
+def test_a_partial_label_corpus_trains_through_target_sets():
+    # A third corpus of ordinary voices, labelled "neutral or calm": its rows get label -1 and the
+    # target set {neutral, calm}, teach all eight emotions, and weigh as much as each other corpus.
+    from ser.training.corpora import NEUTRAL_OR_CALM
+    from ser.training.linear_views import training_copies
+
+    clips = _clips()
+    rng = np.random.default_rng(1)
+    extra = [{"path": f"/ordinary/{i}", "corpus": "ordinary", "speaker": f"ordinary-{i % 3}", "gender": "female",
+              "emotion": NEUTRAL_OR_CALM, "sentence": None, "text": None, "common_sentence": None,
+              "repetition": None, "vocal_channel": "speech", "intensity": None} for i in range(9)]
+    neutral = clips.speeds[1.0][clips.table["emotion"].to_numpy() == "neutral"].mean(axis=0)
+    ordinary = (neutral + 0.3 * rng.standard_normal((9, N_FEATURES))).astype(np.float32)
+    table = pd.concat([clips.table, table_from_rows(extra)], ignore_index=True)
+    speeds = {speed: np.concatenate([values, ordinary]) for speed, values in clips.speeds.items()}
+    both = FunctionalClips(table=table, speeds=speeds, room=np.concatenate([clips.room, ordinary]))
+    is_ordinary = both.corpus == "ordinary"
+    assert (both.labels[is_ordinary] == -1).all() and both.class_mask[is_ordinary].all()
+    assert both.targets[is_ordinary][:, [EMOTIONS.index("neutral"), EMOTIONS.index("calm")]].all()
+    assert both.targets[is_ordinary].sum(axis=1).tolist() == [2] * 9
+    everyone = np.ones(len(both), dtype=bool)
+    copies = training_copies(both, everyone, recipe=LinearRecipe())
+    corpus = np.tile(both.corpus, 4)
+    shares = [copies.weights[corpus == name].sum() for name in ("big", "small", "ordinary")]
+    assert np.allclose(shares, shares[0])
+    view = fit_views(both, everyone, recipe=LinearRecipe(), c_values=(1.0,))[0]
+    answers = view.probabilities(ordinary).argmax(axis=1)
+    assert np.isin(answers, [EMOTIONS.index("neutral"), EMOTIONS.index("calm")]).mean() > 0.8
+    # Without the partial-label corpus the fits are the single-label path, as before.
+    values, labels, mask, weights = training_rows(clips, np.ones(len(clips), dtype=bool), recipe=LinearRecipe())
+    assert (labels >= 0).all()
+
+
+def test_a_class_only_a_partial_label_names_leaves_it():
+    # Trained on a corpus of neutral and angry clips and the ordinary voices, nothing teaches calm as
+    # a class of its own: "neutral or calm" then means neutral, and the model answers neutral or angry.
+    from ser.training.corpora import NEUTRAL_OR_CALM
+    from ser.training.linear_views import single_label_classes, training_copies
+
+    clips = _clips()
+    extra = [{"path": f"/ordinary/{i}", "corpus": "ordinary", "speaker": f"ordinary-{i}", "gender": "male",
+              "emotion": NEUTRAL_OR_CALM, "sentence": None, "text": None, "common_sentence": None,
+              "repetition": None, "vocal_channel": "speech", "intensity": None} for i in range(3)]
+    ordinary = clips.speeds[1.0][:3]
+    both = FunctionalClips(table=pd.concat([clips.table, table_from_rows(extra)], ignore_index=True),
+                           speeds={s: np.concatenate([v, ordinary]) for s, v in clips.speeds.items()},
+                           room=np.concatenate([clips.room, ordinary]))
+    rows = np.isin(both.corpus, ["small", "ordinary"])
+    expected = [EMOTIONS.index("neutral"), EMOTIONS.index("angry")]
+    assert np.flatnonzero(single_label_classes(both, rows)).tolist() == expected
+    copies = training_copies(both, rows, recipe=LinearRecipe(speed_copies=False, room_copies=False))
+    partial = copies.labels < 0
+    assert (np.flatnonzero(copies.target_mask[partial].any(axis=0)) == [EMOTIONS.index("neutral")]).all()
+    assert np.flatnonzero(copies.class_mask[partial].any(axis=0)).tolist() == expected
+    # Once a corpus teaches calm on its own (its "sad" clips called calm here), the label keeps both.
+    table = both.table.copy()
+    table.loc[table["emotion"] == "sad", "emotion"] = "calm"
+    with_calm = FunctionalClips(table=table, speeds=both.speeds, room=both.room)
+    copies = training_copies(with_calm, np.ones(len(both), dtype=bool), recipe=LinearRecipe())
+    assert copies.target_mask[copies.labels < 0][:, :2].all()
+    taught = [EMOTIONS.index(e) for e in ("neutral", "calm", "happy", "angry")]
+    assert np.flatnonzero(copies.class_mask[copies.labels < 0].any(axis=0)).tolist() == taught

@@ -122,3 +122,118 @@ def test_group_weights_need_the_equal_share():
     with pytest.raises(ValueError, match="group_share='equal'"):
         group_balanced_weights(np.array([0, 1]), groups=np.array(["a", "b"]), group_share="size",
                                group_weights={"a": 2.0})
+
+
+def _objective(rows, class_mask, *, labels=None, target_mask=None, c=0.7, weights=None):
+    from ser.training.masked_linear import masked_objective
+
+    weights = np.ones(len(rows)) if weights is None else weights
+    onehot = None
+    if labels is not None:
+        onehot = np.zeros(class_mask.shape)
+        onehot[np.arange(len(labels)), labels] = 1.0
+
+    def value_and_gradient(parameters):
+        coef = parameters[: rows.shape[1] * class_mask.shape[1]].reshape(rows.shape[1], class_mask.shape[1])
+        intercept = parameters[rows.shape[1] * class_mask.shape[1] :]
+        loss, coef_gradient, intercept_gradient = masked_objective(
+            coef, intercept, rows, class_mask=class_mask, scaled=weights / weights.sum(),
+            penalty=1.0 / (c * weights.sum()), onehot=onehot, target_mask=target_mask)
+        return loss, np.concatenate([coef_gradient.ravel(), intercept_gradient])
+
+    return value_and_gradient
+
+
+def _target_problem(seed: int = 5, n: int = 90, d: int = 4, k: int = 5):
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((n, d))
+    class_mask = np.ones((n, k), dtype=bool)
+    class_mask[: n // 3, k - 1] = False  # a corpus that cannot teach the last class
+    targets = np.zeros((n, k), dtype=bool)
+    targets[np.arange(n), rng.integers(0, k - 1, n)] = True
+    targets[n // 2 :, :2] = True  # partial labels: "class 0 or 1" (and the row's own)
+    return rows, class_mask, targets, rng.random(n) + 0.1
+
+
+def test_target_set_gradient_matches_finite_differences():
+    from scipy.optimize import approx_fprime
+
+    rows, class_mask, targets, weights = _target_problem()
+    objective = _objective(rows, class_mask, target_mask=targets, weights=weights)
+    point = np.random.default_rng(6).standard_normal(rows.shape[1] * 5 + 5) * 0.5
+    numeric = approx_fprime(point, lambda p: objective(p)[0], 1e-6)
+    np.testing.assert_allclose(objective(point)[1], numeric, atol=2e-6, rtol=1e-4)
+
+
+def test_singleton_target_sets_are_the_single_labels():
+    # Same loss and gradient at any point, and the same fit.
+    rows, class_mask, _, weights = _target_problem()
+    labels = np.random.default_rng(7).integers(0, 4, len(rows))
+    onehot = np.zeros(class_mask.shape, dtype=bool)
+    onehot[np.arange(len(rows)), labels] = True
+    point = np.random.default_rng(8).standard_normal(rows.shape[1] * 5 + 5)
+    by_label = _objective(rows, class_mask, labels=labels, weights=weights)(point)
+    by_set = _objective(rows, class_mask, target_mask=onehot, weights=weights)(point)
+    assert np.isclose(by_label[0], by_set[0], rtol=1e-12)
+    np.testing.assert_allclose(by_label[1], by_set[1], rtol=1e-10, atol=1e-14)
+    first = fit_masked_logistic(rows, labels, class_mask=class_mask, c=0.7, sample_weight=weights, tol=1e-8)
+    second = fit_masked_logistic(rows, None, class_mask=class_mask, target_mask=onehot, c=0.7,
+                                 sample_weight=weights, tol=1e-8)
+    np.testing.assert_allclose(first.coef, second.coef, atol=1e-8)
+    np.testing.assert_allclose(first.intercept, second.intercept, atol=1e-8)
+
+
+def test_a_partial_label_earns_its_share_and_teaches_the_others_away():
+    # Intercept only (features all zero): 30 rows labelled class 2, 70 rows "class 0 or 1", every
+    # class allowed. The optimum gives class 2 its 30% and the pair 70% in total; class 3, which no
+    # row has, is taught away by both kinds of row.
+    rows = np.zeros((100, 1))
+    targets = np.zeros((100, 4), dtype=bool)
+    targets[:30, 2] = True
+    targets[30:, :2] = True
+    model = fit_masked_logistic(rows, None, class_mask=np.ones((100, 4), dtype=bool), target_mask=targets,
+                                c=1.0, tol=1e-10, max_iter=20000)
+    probabilities = model.predict_proba(rows[:1])[0]
+    assert abs(probabilities[2] - 0.3) < 1e-3
+    assert abs(probabilities[0] + probabilities[1] - 0.7) < 1e-3
+    assert probabilities[3] < 1e-3
+    # Nothing separates 0 from 1, so a start at zero keeps them equal (the split is left to other rows).
+    assert abs(probabilities[0] - probabilities[1]) < 1e-6
+
+
+def test_a_partial_label_leaves_the_split_within_its_set_to_single_labels():
+    # Single-labelled rows tell classes 0 and 1 apart along feature 0; partial "0 or 1" rows spread
+    # over both must not blur that: they only teach "not class 2".
+    rng = np.random.default_rng(9)
+    single = rng.standard_normal((200, 2)) + np.array([[3.0, 0.0]])
+    single[100:, 0] -= 6.0
+    labels = np.repeat([0, 1], 100)
+    partial = rng.standard_normal((200, 2)) * np.array([[3.0, 1.0]])
+    other = rng.standard_normal((100, 2)) + np.array([[0.0, 4.0]])
+    rows = np.concatenate([single, partial, other])
+    targets = np.zeros((500, 3), dtype=bool)
+    targets[np.arange(200), labels] = True
+    targets[200:400, :2] = True
+    targets[400:, 2] = True
+    model = fit_masked_logistic(rows, None, class_mask=np.ones((500, 3), dtype=bool), target_mask=targets, c=1.0)
+    answers = model.predict_proba(rows).argmax(axis=1)
+    assert (answers[:200] == labels).mean() > 0.95
+    assert (answers[200:400] != 2).mean() > 0.9 and (answers[400:] == 2).mean() > 0.9
+
+
+def test_bad_target_sets_are_refused_with_a_reason():
+    rows, class_mask, targets, _ = _target_problem()
+    with pytest.raises(ValueError, match="exactly one"):
+        fit_masked_logistic(rows, None, class_mask=class_mask, c=1.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        fit_masked_logistic(rows, targets.argmax(axis=1), class_mask=class_mask, target_mask=targets, c=1.0)
+    empty = targets.copy()
+    empty[4] = False
+    with pytest.raises(ValueError, match="row 4 has no target"):
+        fit_masked_logistic(rows, None, class_mask=class_mask, target_mask=empty, c=1.0)
+    outside = targets.copy()
+    outside[0, 4] = True  # row 0's corpus cannot teach class 4
+    with pytest.raises(ValueError, match="row 0 has a target class"):
+        fit_masked_logistic(rows, None, class_mask=class_mask, target_mask=outside, c=1.0)
+    with pytest.raises(ValueError, match="boolean array shaped like"):
+        fit_masked_logistic(rows, None, class_mask=class_mask, target_mask=targets[:, :3], c=1.0)

@@ -21,6 +21,7 @@ Example
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,30 @@ from ser.training.data import (
     name_format,
     table_from_rows,
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class PartialLabel:
+    """A label that names a set of emotions rather than one.
+
+    Attributes
+    ----------
+    targets : tuple of str
+        Any of these is a right answer (the masked loss rewards their summed probability).
+    teaches : tuple of str
+        The emotions the label speaks about: the loss is normalised over them, so every emotion
+        here but not in ``targets`` is taught as a wrong answer for the clip.
+    """
+
+    targets: tuple[str, ...]
+    teaches: tuple[str, ...]
+
+
+#: Everyday, unacted speech: neutral or calm is right, any of the six others a false alarm (an
+#: ordinary voice is not angry), so it teaches all eight emotions.
+NEUTRAL_OR_CALM = "neutral or calm"
+#: ``label -> PartialLabel``: the partial labels a corpus table's ``emotion`` column may hold.
+PARTIAL_LABELS: dict[str, PartialLabel] = {NEUTRAL_OR_CALM: PartialLabel(targets=("neutral", "calm"), teaches=EMOTIONS)}
 
 MANIFEST_REQUIRED: tuple[str, ...] = ("path", "emotion", "speaker")
 MANIFEST_OPTIONAL: tuple[str, ...] = ("gender",)
@@ -187,11 +212,16 @@ def index_corpora(sources: list[str | Path] | tuple[str | Path, ...]) -> pd.Data
 
 def corpus_emotions(table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
     """The emotions each corpus of ``table`` has clips of, in :data:`EMOTIONS` order: what that
-    corpus can teach (a masked loss never treats the others as wrong answers for its clips)."""
-    return {
-        str(corpus): tuple(emotion for emotion in EMOTIONS if emotion in set(group["emotion"]))
-        for corpus, group in table.groupby("corpus", sort=True)
-    }
+    corpus can teach (a masked loss never treats the others as wrong answers for its clips). A
+    corpus with a partial label (:data:`PARTIAL_LABELS`) also teaches the emotions that label
+    speaks about: speechocean's "neutral or calm" teaches all eight."""
+    taught = {}
+    for corpus, group in table.groupby("corpus", sort=True):
+        labels = set(group["emotion"])
+        # A partial label teaches the emotions it speaks about (PartialLabel.teaches).
+        names = labels.union(*(PARTIAL_LABELS[label].teaches for label in labels if label in PARTIAL_LABELS))
+        taught[str(corpus)] = tuple(emotion for emotion in EMOTIONS if emotion in names)
+    return taught
 
 
 def emotion_mask(table: pd.DataFrame, *, emotions: dict[str, tuple[str, ...]] | None = None) -> np.ndarray:
@@ -217,6 +247,73 @@ def emotion_mask(table: pd.DataFrame, *, emotions: dict[str, tuple[str, ...]] | 
     if not len(table):
         return np.zeros((0, len(EMOTIONS)), dtype=bool)
     return np.stack([allowed[corpus] for corpus in table["corpus"]])
+
+
+def target_mask(table: pd.DataFrame) -> np.ndarray:
+    """Each row's target set among the eight emotions: its emotion, or a partial label's targets.
+
+    Returns
+    -------
+    np.ndarray of bool, shape (len(table), len(EMOTIONS))
+
+    Raises
+    ------
+    DatasetError
+        For a label that is neither an emotion nor a partial label (naming both lists).
+    """
+    targets = {emotion: np.asarray(EMOTIONS) == emotion for emotion in EMOTIONS}
+    targets.update({name: np.isin(EMOTIONS, label.targets) for name, label in PARTIAL_LABELS.items()})
+    unknown = sorted(set(table["emotion"]) - set(targets))
+    if unknown:
+        raise DatasetError(f"unknown label(s) {unknown}; use one of {', '.join(EMOTIONS)} or a partial label "
+                           f"({', '.join(PARTIAL_LABELS)})")
+    if not len(table):
+        return np.zeros((0, len(EMOTIONS)), dtype=bool)
+    return np.stack([targets[label] for label in table["emotion"]])
+
+
+def index_speechocean(root: str | Path, *, corpus: str = "speechocean") -> pd.DataFrame:
+    """speechocean762's ordinary voices below ``root`` as a corpus table (:data:`TABLE_COLUMNS`).
+
+    ``root/speakers.csv`` (header ``file,speaker,gender,age,text``) lists the clips. The corpus has no
+    emotion labels: it is everyday, unacted read speech, so every clip gets the partial label
+    :data:`NEUTRAL_OR_CALM` (an answer of neutral or calm is right, any other a false alarm). Speakers
+    are ``speechocean-0001`` ...; ``text`` is the words read (several speakers read the same words).
+
+    Raises
+    ------
+    DatasetError
+        If ``speakers.csv`` is missing or has another header, a listed file is missing, or a gender
+        code is not ``m``/``f``.
+    """
+    root = Path(root)
+    listing = root / "speakers.csv"
+    if not listing.is_file():
+        raise DatasetError(f"{listing}: no such file; pass the folder holding speechocean's speakers.csv and clips")
+    with listing.open(encoding="utf-8", newline="") as handle:
+        records = list(csv.DictReader(handle))
+    expected = ["file", "speaker", "gender", "age", "text"]
+    if not records or list(records[0]) != expected:
+        raise DatasetError(f"{listing}: expected the header {','.join(expected)} and at least one row")
+    genders = {"m": "male", "f": "female"}
+    problems, rows = [], []
+    for line, record in enumerate(records, start=2):
+        path = root / record["file"]
+        if not path.is_file():
+            problems.append(f"line {line}: no such file {record['file']!r}")
+        if record["gender"] not in genders:
+            problems.append(f"line {line}: gender {record['gender']!r} (expected m or f)")
+            continue
+        rows.append({
+            "path": str(path), "corpus": corpus, "speaker": f"{corpus}-{record['speaker']}",
+            "gender": genders[record["gender"]], "emotion": NEUTRAL_OR_CALM, "sentence": None,
+            "text": record["text"], "common_sentence": None, "repetition": None, "vocal_channel": "speech",
+            "intensity": None,
+        })
+    if problems:
+        raise DatasetError(f"{listing}: {len(problems)} problem(s); fix the listing or restore the clips:\n  "
+                           + "\n  ".join(problems[:20]))
+    return table_from_rows(rows)
 
 
 def speaker_folds(table: pd.DataFrame, *, n_folds: int, seed: int) -> list[list[str]]:

@@ -25,7 +25,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from ser.training.corpora import emotion_mask, reference_clips
+from ser.training.corpora import emotion_mask, reference_clips, target_mask
 from ser.training.data import EMOTIONS
 from ser.training.masked_linear import MaskedLogistic, fit_masked_logistic
 
@@ -108,6 +108,9 @@ class FunctionalClips:
         ``speed -> (n, n_functionals)`` float32 (1.0 is the clip as recorded).
     room : np.ndarray or None, shape (n, n_functionals)
         The room copy of each clip.
+
+    Derived: ``labels`` (n,) int (-1 for a partial label), ``targets`` (n, 8) bool (each row's target
+    set), ``class_mask`` (n, 8) bool (what its corpus teaches), ``speaker``, ``corpus``, ``reference``.
     """
 
     table: pd.DataFrame
@@ -119,7 +122,10 @@ class FunctionalClips:
         for name, values in [*self.speeds.items(), ("room", self.room)]:
             if values is not None and values.shape[0] != len(self.table):
                 raise ValueError(f"functionals {name} have {values.shape[0]} rows for {len(self.table)} clips")
-        self.labels = self.table["emotion"].map(EMOTIONS.index).to_numpy(np.int64)
+        # A partial label ("neutral or calm") has no single class: -1 here, its classes in ``targets``.
+        self.targets = target_mask(self.table)
+        single = self.targets.sum(axis=1) == 1
+        self.labels = np.where(single, self.targets.argmax(axis=1), -1).astype(np.int64)
         self.class_mask = emotion_mask(self.table)
         self.speaker = self.table["speaker"].to_numpy(str)
         self.corpus = self.table["corpus"].to_numpy(str)
@@ -208,6 +214,28 @@ def _copies(clips: FunctionalClips, recipe: LinearRecipe) -> list[np.ndarray]:
     return copies
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingRows:
+    """Every training copy of some clips (:func:`training_copies`), m rows.
+
+    Attributes
+    ----------
+    values : np.ndarray, shape (m, F), float32
+        Raw functionals (before standardisation).
+    labels : np.ndarray of int, shape (m,)
+        -1 for a partial label.
+    class_mask, target_mask : np.ndarray of bool, shape (m, len(EMOTIONS))
+        What each row's corpus teaches, and each row's target set.
+    weights : np.ndarray, shape (m,), mean 1
+    """
+
+    values: np.ndarray
+    labels: np.ndarray
+    class_mask: np.ndarray
+    target_mask: np.ndarray
+    weights: np.ndarray
+
+
 def training_rows(
     clips: FunctionalClips, rows: np.ndarray, *, recipe: LinearRecipe
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -220,6 +248,18 @@ def training_rows(
     labels : np.ndarray, shape (m,)
     class_mask : np.ndarray of bool, shape (m, len(EMOTIONS))
     weights : np.ndarray, shape (m,)
+    """
+    copies = training_copies(clips, rows, recipe=recipe)
+    return copies.values, copies.labels, copies.class_mask, copies.weights
+
+
+def training_copies(clips: FunctionalClips, rows: np.ndarray, *, recipe: LinearRecipe) -> TrainingRows:
+    """:func:`training_rows` with each row's target set too (partial labels: label -1).
+
+    Class balancing counts a partial label as one class of its corpus (speechocean: one class, so
+    the corpus's share is spread evenly over its clips). A partial label's classes that no single label
+    among these rows teaches are dropped from it (from its target set and the classes it teaches),
+    unless that would empty a target set: see :func:`single_label_classes`.
     """
     # Unknown (a manifest's clips) counts as a sentence spoken in every emotion.
     specific = ~clips.table["common_sentence"].fillna(True).to_numpy(bool)
@@ -269,7 +309,29 @@ def training_rows(
             target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
         weights[corpus == name] *= target / shares[name]
     weights *= len(weights) / weights.sum()
-    return values, labels, class_mask, weights
+    targets = clips.targets[index]
+    partial = labels < 0
+    singles = np.isin(np.arange(len(EMOTIONS)), labels[~partial])
+    if partial.any() and (~partial).any() and (targets[partial] & singles).any(axis=1).all():
+        # A target class that no single label here teaches is a sink: rewarded inside the set, taught
+        # against by nobody, it wins wherever it is not ruled out (ASED + speechocean answered "calm" for
+        # every RAVDESS clip). Such classes leave the partial label, which then speaks only of the others.
+        targets, class_mask = targets.copy(), class_mask.copy()
+        targets[partial] &= singles
+        class_mask[partial] &= singles
+    return TrainingRows(values=values, labels=labels, class_mask=class_mask, target_mask=targets, weights=weights)
+
+
+def single_label_classes(clips: FunctionalClips, rows: np.ndarray) -> np.ndarray:
+    """Boolean (len(EMOTIONS),): the emotions some single-labelled clip among ``rows`` has; what a
+    model trained on them can answer (a class known only inside a partial label is not learnt).
+
+    Falls back to every class a row's corpus teaches when ``rows`` hold partial labels only.
+    """
+    labels = clips.labels[rows]
+    if (labels < 0).all():
+        return clips.class_mask[rows].any(axis=0)
+    return np.isin(np.arange(len(EMOTIONS)), labels[labels >= 0])
 
 
 def _standardize(values: np.ndarray, columns: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -296,14 +358,19 @@ def fit_views(
     -------
     list of LinearView, in the order of ``c_values``
     """
-    values, labels, class_mask, weights = training_rows(clips, rows, recipe=recipe)
-    standardized, mean, scale = _standardize(values, columns)
-    del values
+    copies = training_copies(clips, rows, recipe=recipe)
+    standardized, mean, scale = _standardize(copies.values, columns)
+    class_mask, weights = copies.class_mask, copies.weights
+    # Single labels only: the labels path, bit-for-bit the fits before target sets existed.
+    partial = (copies.labels < 0).any()
+    labels, targets = (None, copies.target_mask) if partial else (copies.labels, None)
+    del copies  # the raw copies: hundreds of MB on three corpora
     fitted: dict[float, LinearView] = {}
     previous = None
     for c in sorted(c_values):
         previous = fit_masked_logistic(
-            standardized, labels, class_mask=class_mask, c=c, sample_weight=weights, initial=previous
+            standardized, labels, class_mask=class_mask, target_mask=targets, c=c, sample_weight=weights,
+            initial=previous,
         )
         fitted[c] = LinearView(columns=columns, mean=mean, scale=scale, model=previous)
     return [fitted[c] for c in c_values]

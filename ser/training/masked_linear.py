@@ -7,6 +7,15 @@ of the softmax restricted to ``A_i``::
 
     loss_i = log(sum_{c in A_i} exp(z_ic)) - z_i,y_i,      z_i = x_i W + b
 
+A row may instead carry a *target set* ``T_i`` (a row of ``target_mask``, inside ``A_i``): a partial
+label such as "neutral or calm" for everyday, unacted speech, where either answer is right. The loss
+then rewards the target classes' summed probability::
+
+    loss_i = log(sum_{c in A_i} exp(z_ic)) - log(sum_{c in T_i} exp(z_ic))
+
+so the row teaches "none of A_i outside T_i" and leaves the split within ``T_i`` to the other rows;
+a single label is the special case ``T_i = {y_i}`` (the same loss and gradient).
+
 and the objective is ``sum_i s_i loss_i / S + ||W||^2 / (2 C S)`` with sample weights ``s_i`` and
 ``S = sum_i s_i`` (the intercept is not penalised). With every class allowed on every row this is
 exactly scikit-learn's multinomial ``LogisticRegression(C=C)`` objective, so the L2 grid of the
@@ -83,18 +92,36 @@ def masked_softmax(logits: np.ndarray, class_mask: np.ndarray | None = None) -> 
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def _check(rows: np.ndarray, labels: np.ndarray, class_mask: np.ndarray, sample_weight: np.ndarray) -> None:
-    if rows.ndim != 2 or labels.shape != (rows.shape[0],):
-        raise ValueError(f"rows must be (n, n_features) and labels (n,), got {rows.shape} and {labels.shape}")
+def _check(rows: np.ndarray, labels: np.ndarray | None, class_mask: np.ndarray, sample_weight: np.ndarray,
+           target_mask: np.ndarray | None = None) -> None:
+    n = rows.shape[0] if rows.ndim == 2 else -1
+    if rows.ndim != 2 or (labels is not None and labels.shape != (n,)):
+        shape = None if labels is None else labels.shape
+        raise ValueError(f"rows must be (n, n_features) and labels (n,), got {rows.shape} and {shape}")
     if class_mask.shape != (rows.shape[0], class_mask.shape[1]) or class_mask.dtype != bool:
         raise ValueError(f"class_mask must be a boolean (n, n_classes) array, got {class_mask.dtype}{class_mask.shape}")
-    if labels.min() < 0 or labels.max() >= class_mask.shape[1]:
-        raise ValueError(f"labels must be in 0..{class_mask.shape[1] - 1}, got {labels.min()}..{labels.max()}")
-    taught = class_mask[np.arange(len(labels)), labels]
-    if not taught.all():
-        first = int(np.flatnonzero(~taught)[0])
-        raise ValueError(f"row {first} is labelled class {labels[first]}, which its class_mask row excludes")
-    if sample_weight.shape != labels.shape or (sample_weight < 0).any() or not np.isfinite(sample_weight).all():
+    if labels is not None:
+        if labels.min() < 0 or labels.max() >= class_mask.shape[1]:
+            raise ValueError(f"labels must be in 0..{class_mask.shape[1] - 1}, got {labels.min()}..{labels.max()}")
+        taught = class_mask[np.arange(len(labels)), labels]
+        if not taught.all():
+            first = int(np.flatnonzero(~taught)[0])
+            raise ValueError(f"row {first} is labelled class {labels[first]}, which its class_mask row excludes")
+    else:
+        if target_mask is None or target_mask.shape != class_mask.shape or target_mask.dtype != bool:
+            shape = None if target_mask is None else f"{target_mask.dtype}{target_mask.shape}"
+            raise ValueError(
+                f"target_mask must be a boolean array shaped like class_mask {class_mask.shape}, got {shape}"
+            )
+        empty = ~target_mask.any(axis=1)
+        if empty.any():
+            raise ValueError(f"row {int(np.flatnonzero(empty)[0])} has no target class; give every row at least one")
+        outside = (target_mask & ~class_mask).any(axis=1)
+        if outside.any():
+            first = int(np.flatnonzero(outside)[0])
+            raise ValueError(f"row {first} has a target class that its class_mask row excludes; a target "
+                             "set must lie inside the classes the row's corpus can teach")
+    if sample_weight.shape != (n,) or (sample_weight < 0).any() or not np.isfinite(sample_weight).all():
         raise ValueError("sample_weight must hold one finite, non-negative weight per row")
     if sample_weight.sum() <= 0:
         raise ValueError("sample_weight sums to zero: nothing to learn from")
@@ -102,11 +129,72 @@ def _check(rows: np.ndarray, labels: np.ndarray, class_mask: np.ndarray, sample_
         raise ValueError("rows hold NaN or infinite values; drop or impute them first")
 
 
-def fit_masked_logistic(
+def masked_objective(
+    coef: np.ndarray,
+    intercept: np.ndarray,
     rows: np.ndarray,
-    labels: np.ndarray,
     *,
     class_mask: np.ndarray,
+    scaled: np.ndarray,
+    penalty: float,
+    onehot: np.ndarray | None = None,
+    target_mask: np.ndarray | None = None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The objective of :func:`fit_masked_logistic` and its gradient (see the module docstring).
+
+    Parameters
+    ----------
+    coef : np.ndarray, shape (n_features, n_classes)
+    intercept : np.ndarray, shape (n_classes,)
+    rows : np.ndarray, shape (n, n_features)
+    class_mask : np.ndarray of bool, shape (n, n_classes)
+        ``A_i``.
+    scaled : np.ndarray, shape (n,)
+        Sample weights divided by their sum.
+    penalty : float
+        ``1 / (C S)``: the L2 term is ``penalty * ||coef||^2 / 2``.
+    onehot : np.ndarray, shape (n, n_classes), optional
+        Single labels (one 1 per row); exactly one of ``onehot`` and ``target_mask``.
+    target_mask : np.ndarray of bool, shape (n, n_classes), optional
+        ``T_i``, the target set of each row.
+
+    Returns
+    -------
+    loss : float
+    coef_gradient : np.ndarray, shape (n_features, n_classes)
+    intercept_gradient : np.ndarray, shape (n_classes,)
+    """
+    if (onehot is None) == (target_mask is None):
+        raise ValueError("pass exactly one of onehot (single labels) and target_mask (target sets)")
+    logits = (rows @ coef.astype(rows.dtype)).astype(np.float64) + intercept
+    logits = np.where(class_mask, logits, -np.inf)
+    top = logits.max(axis=1, keepdims=True)
+    exponentials = np.exp(logits - top)
+    normaliser = exponentials.sum(axis=1, keepdims=True)
+    log_sum = np.log(normaliser[:, 0]) + top[:, 0]
+    if onehot is not None:
+        # The single-label path, operation for operation as before target sets existed (bit-for-bit).
+        picked = logits[np.arange(len(logits)), onehot.argmax(axis=1)]
+        loss = float(np.sum(scaled * (log_sum - picked)))
+        pulled = onehot
+    else:
+        # log-sum-exp over T_i, shifted by the row's top over A_i (T_i lies inside A_i, so no overflow).
+        inside = np.where(target_mask, exponentials, 0.0)
+        inside_sum = inside.sum(axis=1, keepdims=True)
+        loss = float(np.sum(scaled * (log_sum - np.log(inside_sum[:, 0]) - top[:, 0])))
+        pulled = inside / inside_sum  # softmax over T_i: where the row's gradient pulls
+    loss += 0.5 * penalty * float(np.sum(coef**2))
+    error = (exponentials / normaliser - pulled) * scaled[:, None]
+    coef_gradient = (rows.T @ error.astype(rows.dtype)).astype(np.float64) + penalty * coef
+    return loss, coef_gradient, error.sum(axis=0)
+
+
+def fit_masked_logistic(
+    rows: np.ndarray,
+    labels: np.ndarray | None,
+    *,
+    class_mask: np.ndarray,
+    target_mask: np.ndarray | None = None,
     c: float,
     sample_weight: np.ndarray | None = None,
     max_iter: int = 3000,
@@ -120,9 +208,13 @@ def fit_masked_logistic(
     rows : np.ndarray, shape (n, n_features)
         Standardised features; float32 input is kept float32 for the big products (half
         the memory and time), the objective and parameters are float64.
-    labels : np.ndarray of int, shape (n,)
+    labels : np.ndarray of int, shape (n,), or None
+        Single labels; None when ``target_mask`` gives every row's target set instead.
     class_mask : np.ndarray of bool, shape (n, n_classes)
         The classes each row's loss is normalised over; its label must be among them.
+    target_mask : np.ndarray of bool, shape (n, n_classes), optional
+        Each row's target set (a single label is a row with one True), inside its ``class_mask``
+        row; only with ``labels=None``.
     c : float
         Inverse L2 strength, as scikit-learn's ``C``.
     sample_weight : np.ndarray, shape (n,), optional
@@ -143,31 +235,31 @@ def fit_masked_logistic(
     rows = np.asarray(rows)
     if rows.dtype not in (np.float32, np.float64):
         rows = rows.astype(np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
+    if (labels is None) == (target_mask is None):
+        raise ValueError("pass single labels or a target_mask (labels=None), exactly one of them")
+    labels = None if labels is None else np.asarray(labels, dtype=np.int64)
     class_mask = np.asarray(class_mask)
-    weights = np.ones(len(labels)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    _check(rows, labels, class_mask, weights)
+    target_mask = None if target_mask is None else np.asarray(target_mask)
+    n_rows = rows.shape[0]
+    weights = np.ones(n_rows) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    _check(rows, labels, class_mask, weights, target_mask)
     n_features, n_classes = rows.shape[1], class_mask.shape[1]
     total = weights.sum()
     scaled = weights / total
-    onehot = np.zeros((len(labels), n_classes))
-    onehot[np.arange(len(labels)), labels] = 1.0
+    onehot = None
+    if labels is not None:
+        onehot = np.zeros((n_rows, n_classes))
+        onehot[np.arange(n_rows), labels] = 1.0
     penalty = 1.0 / (c * total)
 
     def objective(parameters: np.ndarray) -> tuple[float, np.ndarray]:
         coef = parameters[: n_features * n_classes].reshape(n_features, n_classes)
         intercept = parameters[n_features * n_classes :]
-        logits = (rows @ coef.astype(rows.dtype)).astype(np.float64) + intercept
-        logits = np.where(class_mask, logits, -np.inf)
-        top = logits.max(axis=1, keepdims=True)
-        exponentials = np.exp(logits - top)
-        normaliser = exponentials.sum(axis=1, keepdims=True)
-        log_sum = np.log(normaliser[:, 0]) + top[:, 0]
-        loss = float(np.sum(scaled * (log_sum - logits[np.arange(len(labels)), labels])))
-        loss += 0.5 * penalty * float(np.sum(coef**2))
-        error = (exponentials / normaliser - onehot) * scaled[:, None]
-        coef_gradient = (rows.T @ error.astype(rows.dtype)).astype(np.float64) + penalty * coef
-        return loss, np.concatenate([coef_gradient.ravel(), error.sum(axis=0)])
+        loss, coef_gradient, intercept_gradient = masked_objective(
+            coef, intercept, rows, class_mask=class_mask, scaled=scaled, penalty=penalty, onehot=onehot,
+            target_mask=target_mask,
+        )
+        return loss, np.concatenate([coef_gradient.ravel(), intercept_gradient])
 
     start = (
         np.zeros(n_features * n_classes + n_classes)
