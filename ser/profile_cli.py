@@ -26,11 +26,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def command_profile(args: argparse.Namespace) -> int:
     """Build the profile, say what it holds and which clips sounded unlike their label."""
+    from ser.config import read_json
     from ser.serving.bundle import DEFAULT_BUNDLE, load_bundle
-    from ser.serving.enrolment import enrol, parse_enrolment
+    from ser.serving.enrolment import check_emotions, enrol, parse_enrolment
 
     items = [parse_enrolment(argument) for argument in args.clips]
-    bundle = load_bundle(args.model or DEFAULT_BUNDLE)
+    folder = args.model or DEFAULT_BUNDLE
+    labels = folder / "labels.json"
+    if labels.is_file():  # said before TensorFlow loads: a typo costs no wait
+        check_emotions(items, emotions=list(read_json(labels).get("emotion", [])))
+    bundle = load_bundle(folder)
     profile = enrol(bundle, items)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(profile.to_json())

@@ -191,7 +191,7 @@ def test_profile_command_writes_a_profile_for_the_shipped_model(profile_file):
 
 
 @pytest.mark.slow
-def test_predict_with_a_profile_says_so_and_keeps_the_generic_answer(profile_file):
+def test_predict_with_a_profile_says_so_and_keeps_the_generic_answer(profile_file, capsys):
     result = run_cli("predict", "--profile", str(profile_file), "--json", str(ANGRY_CLIP), str(SAD_CLIP))
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -203,30 +203,42 @@ def test_predict_with_a_profile_says_so_and_keeps_the_generic_answer(profile_fil
         assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     # The person's own angry and sad clips, answered with their profile: their own emotions.
     assert [record["emotion"] for record in records] == ["angry", "sad"]
-    plain = run_cli("predict", str(ANGRY_CLIP), "--profile", str(profile_file))
-    assert "adapted to your voice profile; without: " in plain.stdout
+    from ser.__main__ import main
+
+    assert main(["predict", str(ANGRY_CLIP), "--profile", str(profile_file)]) == 0
+    assert "adapted to your voice profile; without: " in capsys.readouterr().out
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """``python -m ser ARGS`` in this process (TensorFlow already loaded): exit status, stdout, stderr."""
+    from ser.__main__ import main
+
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 @pytest.mark.slow
-def test_a_neutral_only_profile_answers_as_the_reference_calibration(tmp_path):
+def test_a_neutral_only_profile_answers_as_the_reference_calibration(tmp_path, capsys):
     # A calm take as the "ordinary voice": the model hears it as little neutral, so the calibration moves answers.
     reference = EXAMPLES / "03-01-02-02-01-01-03.flac"
     out = tmp_path / "neutral.json"
-    assert run_cli("profile", "--out", str(out), f"neutral={reference}").returncode == 0
+    assert run_main(capsys, "profile", "--out", str(out), f"neutral={reference}")[0] == 0
     assert json.loads(out.read_text())["neutral_bias"] > 0
     clips = [str(ANGRY_CLIP), str(SAD_CLIP), str(NEUTRAL_CLIP)]
-    with_profile = run_cli("predict", "--profile", str(out), "--json", *clips)
-    with_reference = run_cli("predict", "--reference", str(reference), "--json", *clips)
-    assert with_profile.returncode == 0 and with_reference.returncode == 0, with_profile.stderr + with_reference.stderr
-    for profiled, referenced in zip(with_profile.stdout.splitlines(), with_reference.stdout.splitlines(), strict=True):
-        a, b = json.loads(profiled), json.loads(referenced)
+    status, profiled, err = run_main(capsys, "predict", "--profile", str(out), "--json", *clips)
+    assert status == 0, err
+    status, referenced, err = run_main(capsys, "predict", "--reference", str(reference), "--json", *clips)
+    assert status == 0, err
+    for one, other in zip(profiled.splitlines(), referenced.splitlines(), strict=True):
+        a, b = json.loads(one), json.loads(other)
         assert a["emotion"] == b["emotion"]
         for emotion in EMOTIONS:
             assert a["probabilities"][emotion] == pytest.approx(b["probabilities"][emotion], abs=1e-6)
 
 
 @pytest.mark.slow
-def test_profile_command_refuses_bad_enrolments(tmp_path):
+def test_profile_command_refuses_bad_enrolments(tmp_path, capsys):
     silence = tmp_path / "silence.wav"
     import soundfile
 
@@ -238,22 +250,23 @@ def test_profile_command_refuses_bad_enrolments(tmp_path):
         (("neutral",), "write each clip as EMOTION=FILE"),
     ]
     for arguments, message in cases:
-        result = run_cli("profile", "--out", str(tmp_path / "p.json"), *arguments)
-        assert result.returncode == 2, (arguments, result.stderr)
-        assert message in result.stderr and result.stderr.startswith("error: ")
+        status, _, err = run_main(capsys, "profile", "--out", str(tmp_path / "p.json"), *arguments)
+        assert status == 2, (arguments, err)
+        assert message in err and err.startswith("error: ")
         assert not (tmp_path / "p.json").exists()
 
 
 @pytest.mark.slow
-def test_predict_refuses_a_profile_for_another_model_and_both_calibrations(profile_file, tmp_path):
+def test_predict_refuses_a_profile_for_another_model_and_both_calibrations(profile_file, tmp_path, capsys):
     document = json.loads(profile_file.read_text())
     document["bundle_version"] = "000000000000"
     other = tmp_path / "other.json"
     other.write_text(json.dumps(document))
-    result = run_cli("predict", "--profile", str(other), str(ANGRY_CLIP))
-    assert result.returncode == 2 and "made for another model" in result.stderr and result.stdout == ""
-    both = run_cli("predict", "--profile", str(profile_file), "--reference", str(NEUTRAL_CLIP), str(ANGRY_CLIP))
-    assert both.returncode == 2 and "give one of them" in both.stderr
+    status, out, err = run_main(capsys, "predict", "--profile", str(other), str(ANGRY_CLIP))
+    assert status == 2 and "made for another model" in err and out == ""
+    status, _, err = run_main(capsys, "predict", "--profile", str(profile_file), "--reference", str(NEUTRAL_CLIP),
+                              str(ANGRY_CLIP))
+    assert status == 2 and "give one of them" in err
 
 
 @pytest.mark.slow
@@ -272,10 +285,10 @@ def test_batch_with_a_profile_writes_the_generic_answer_beside(profile_file, tmp
 
 
 @pytest.mark.slow
-def test_profile_command_names_a_take_that_sounded_unlike_its_label_and_keeps_it(tmp_path):
+def test_profile_command_names_a_take_that_sounded_unlike_its_label_and_keeps_it(tmp_path, capsys):
     out = tmp_path / "me.json"
-    result = run_cli("profile", "--out", str(out), f"neutral={NEUTRAL_CLIP}", f"sad={ANGRY_CLIP}")
-    assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    status, _, err = run_main(capsys, "profile", "--out", str(out), f"neutral={NEUTRAL_CLIP}", f"sad={ANGRY_CLIP}")
+    assert status == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1 and f"{ANGRY_CLIP} (meant sad) sounded angry" in warnings[0]
     assert json.loads(out.read_text())["enrolled"]["sad"]["clips"] == 1

@@ -85,6 +85,21 @@ def score_enrolment(bundle: Bundle, item: EnrolmentItem) -> Enrolment:
                      features=prediction.features, seconds=prediction.speech_seconds, name=item.name)
 
 
+def check_emotions(items: Sequence[EnrolmentItem], *, emotions: Sequence[str]) -> None:
+    """Refuse an emotion the model does not know, or no neutral clip, before any audio is read.
+
+    Raises
+    ------
+    ProfileError
+        Naming the unknown emotions and the known ones, or asking for a neutral clip.
+    """
+    unknown = sorted({item.emotion for item in items} - set(emotions))
+    if unknown:
+        raise ProfileError(f"unknown emotion {', '.join(unknown)}; the model knows {', '.join(emotions)}")
+    if not any(item.emotion == "neutral" for item in items):
+        raise ProfileError("a profile needs at least one neutral clip (your ordinary voice): add neutral=FILE")
+
+
 def enrol(bundle: Bundle, items: Sequence[EnrolmentItem]) -> VoiceProfile:
     """The voice profile of these clips for ``bundle`` (nothing is written anywhere).
 
@@ -96,11 +111,7 @@ def enrol(bundle: Bundle, items: Sequence[EnrolmentItem]) -> VoiceProfile:
     AudioDecodeError
         A clip cannot be decoded.
     """
-    unknown = sorted({item.emotion for item in items} - set(bundle.emotions))
-    if unknown:
-        raise ProfileError(f"unknown emotion {', '.join(unknown)}; the model knows {', '.join(bundle.emotions)}")
-    if not any(item.emotion == "neutral" for item in items):
-        raise ProfileError("a profile needs at least one neutral clip (your ordinary voice): add neutral=FILE")
+    check_emotions(items, emotions=bundle.emotions)
     enrolments = [score_enrolment(bundle, item) for item in items]
     neutral = [item for item in items if item.emotion == "neutral"]
     # The neutral floor exactly as --reference computes it from the same clips, so a profile of neutral
