@@ -250,7 +250,7 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
         )
     show_unfamiliarity(analysis.unfamiliarity, prediction=prediction, calibrated=analysis.adapted)
     if analysis.unadapted is not None:
-        if getattr(analysis.adaptation, "corrects", None) is not None:  # a voice profile
+        if analysis.profiled:
             st.caption(f"Read with your voice profile. Generic answer: {in_words(analysis.unadapted)}")
         else:
             st.caption(f"Calibrated to your voice. Without calibration: {in_words(analysis.unadapted)}")

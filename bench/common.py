@@ -50,6 +50,21 @@ def measure(fn: Callable[[], Any], *, warmup: int, repeats: int) -> dict[str, fl
     return summarize(times)
 
 
+def interleaved(runs: dict[str, Callable[[], Any]], *, warmup: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Each of ``runs`` called in turn, ``warmup`` rounds untimed then ``repeats`` timed, so a busy machine
+    slows them alike; ``name -> `` :func:`summarize` of its times."""
+    for _ in range(warmup):
+        for fn in runs.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(max(1, repeats)):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: summarize(values) for name, values in times.items()}
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

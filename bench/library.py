@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import load_average, measure, summarize
+from bench.common import interleaved, load_average, measure, summarize
 from bench.reference import ReferencePipeline
 
 
@@ -86,15 +86,8 @@ def routed_clip(bundle: Any, path: Path, *, warmup: int, repeats: int) -> dict[s
 
     if answer(True).answered_by != "both_corpora":
         raise RuntimeError("the routed run was not answered by the joint views")
-    for _ in range(warmup):
-        answer(True), answer(False)
-    times: dict[str, list[float]] = {"routed": [], "main": []}
-    for _ in range(repeats):
-        for name, routed in (("routed", True), ("main", False)):
-            begin = time.perf_counter()
-            answer(routed)
-            times[name].append(time.perf_counter() - begin)
-    summary = {name: summarize(values) for name, values in times.items()}
+    summary = interleaved({"routed": lambda: answer(True), "main": lambda: answer(False)}, warmup=warmup,
+                          repeats=repeats)
     return {"file": path.name, **summary, "median_ratio": summary["routed"]["median_ms"] / summary["main"]["median_ms"]}
 
 
@@ -127,15 +120,8 @@ def voice_profile(bundle: Any, paths: list[Path], clip: Path, *, warmup: int, re
         return adapt_prediction(prediction, adaptation=profile, confidence_threshold=threshold) if profiled \
             else prediction
 
-    for _ in range(warmup):
-        answer(True), answer(False)
-    times: dict[str, list[float]] = {"profiled": [], "generic": []}
-    for _ in range(repeats):
-        for name, profiled in (("profiled", True), ("generic", False)):
-            begin = time.perf_counter()
-            answer(profiled)
-            times[name].append(time.perf_counter() - begin)
-    summary = {name: summarize(values) for name, values in times.items()}
+    summary = interleaved({"profiled": lambda: answer(True), "generic": lambda: answer(False)}, warmup=warmup,
+                          repeats=repeats)
     prediction = bundle.predict_clip(waveform, sample_rate=rate)
     apply_alone = measure(lambda: adapt_prediction(prediction, adaptation=profile, confidence_threshold=threshold),
                           warmup=warmup, repeats=repeats)

@@ -15,7 +15,6 @@ from ser.reporting import results as r
 from ser.reporting.bench_results import BenchResults, load_bench
 from ser.reporting.model_card import README_END, render, results_table, update_readme
 from ser.reporting.model_results import load_model_results
-from ser.reporting.profile_results import load_profile_results
 from ser.reporting.schema import ResultsError, to_json, write_results
 from tests.conftest import ROOT
 
@@ -119,7 +118,7 @@ def bundle_folder(tmp_path) -> Path:
 LOADERS = {r.TrainingResults: r.load_training, r.EvaluationResults: r.load_evaluation,
            r.RobustnessResults: r.load_robustness, r.SeedCheckResults: r.load_seed_check,
            r.LevelCheckResults: r.load_level_check, r.CorpusCheckResults: r.load_corpus_check,
-           r.RoutingResults: r.load_routing, r.ProfileResults: load_profile_results}
+           r.RoutingResults: r.load_routing, r.ProfileResults: r.load_profile}
 
 
 def test_every_loader_round_trips_its_dataclass(bundle_folder, tmp_path):

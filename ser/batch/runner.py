@@ -266,7 +266,7 @@ def run_batch(sources: list[str], *, settings: BatchSettings, bundle: Any = None
         if bundle is None:
             bundle = load_bundle(model)  # kept: the process engine scores with it (no second load)
         adaptation = settings.reference.adaptation(bundle)
-        if hasattr(adaptation, "enrolled"):  # a voice profile
+        if isinstance(settings.reference, SpeakerProfile):
             log(f"answers relative to the voice profile {settings.reference.name} ({', '.join(adaptation.enrolled)})")
         else:
             log(f"calibrated to the speaker: {adaptation.reference_seconds:.1f} s of reference speech read "

@@ -18,7 +18,7 @@ from ser.config import read_json
 from ser.errors import BundleError
 from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH, BenchResults, load_bench
 from ser.reporting.corpus_results import CorpusCheckResults
-from ser.reporting.profile_results import PROFILE_COMMAND, PROFILE_FILE, ProfileResults, load_profile_results
+from ser.reporting.profile_results import ProfileResults
 from ser.reporting.provenance import model_sha256
 from ser.reporting.results import (
     FILES,
@@ -31,6 +31,7 @@ from ser.reporting.results import (
     load_corpus_check,
     load_evaluation,
     load_level_check,
+    load_profile,
     load_robustness,
     load_routing,
     load_seed_check,
@@ -91,6 +92,7 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
         ("seed_check", SeedCheckResults, load_seed_check),
         ("level_check", LevelCheckResults, load_level_check),
         ("corpus_check", CorpusCheckResults, load_corpus_check),
+        ("profile", ProfileResults, load_profile),
     ):
         filename, command = FILES[cls]
         results = loader(folder / filename) if (folder / filename).is_file() else None
@@ -122,9 +124,5 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
             notes.append(f"{routing_file} was measured on another model.keras or joint_views.keras and is not shown; "
                          f"rerun `{routing_command}`.")
             routing = None
-    profile = load_profile_results(folder / PROFILE_FILE) if (folder / PROFILE_FILE).is_file() else None
-    if profile is not None and profile.model_sha256 != current:
-        notes.append(f"{PROFILE_FILE} was measured on another model.keras and is not shown; rerun `{PROFILE_COMMAND}`.")
-        profile = None
     return ModelResults(training=training, features=features, bench=bench_results, notes=tuple(notes),
-                        unfamiliarity=unfamiliarity, routing=routing, profile=profile, **loaded)
+                        unfamiliarity=unfamiliarity, routing=routing, **loaded)

@@ -1,15 +1,12 @@
 """``models/voice_profile.json``: what a personal voice profile does for speakers the model never heard.
 
 Written only by ``python -m experiments.voice_profile --data ../shared/data`` (:data:`PROFILE_COMMAND`);
-read by the model card, the README and the Model page through :func:`load_profile_results`.
+read by the model card, the README and the Model page through :func:`ser.reporting.results.load_profile`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-
-from ser.reporting.schema import ResultsError, read_results
 
 PROFILE_COMMAND = "python -m experiments.voice_profile --data ../shared/data"
 PROFILE_FILE = "voice_profile.json"
@@ -93,11 +90,3 @@ class ProfileResults:
                 return row
         raise KeyError(f"no {corpus} row with K={k} in {PROFILE_FILE}")
 
-
-def load_profile_results(path: Path) -> ProfileResults:
-    """Read ``models/voice_profile.json``; :class:`ResultsError` says what to rerun."""
-    results = read_results(Path(path), ProfileResults, command=PROFILE_COMMAND)
-    if results.schema != PROFILE_SCHEMA:
-        raise ResultsError(f"{path} is in format {results.schema!r}, this version of ser reads "
-                           f"{PROFILE_SCHEMA!r}: rerun `{PROFILE_COMMAND}` to rewrite it")
-    return results

@@ -430,3 +430,8 @@ def load_corpus_check(path: Path) -> CorpusCheckResults:
 def load_routing(path: Path) -> RoutingResults:
     """Read ``models/routing.json`` (:class:`ser.reporting.routing_results.RoutingResults`)."""
     return _load(path, RoutingResults)
+
+
+def load_profile(path: Path) -> ProfileResults:
+    """Read ``models/voice_profile.json`` (:class:`ser.reporting.profile_results.ProfileResults`)."""
+    return _load(path, ProfileResults)
