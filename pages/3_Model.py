@@ -28,6 +28,7 @@ import streamlit as st
 import app_ui
 from ser.reporting import report_plots
 from ser.reporting.corpus_results import CorpusCheckResults
+from ser.reporting.loco_results import ANSWERED_BY, EMOTIONS, LocoResults
 from ser.reporting.metrics import ClipSetScores
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
@@ -211,6 +212,42 @@ def show_profile(profile: ProfileResults) -> None:
                f"Reproduce with `{profile.command}`.")
 
 
+def show_loco(loco: LocoResults) -> None:
+    """Leave one corpus out (``loco.json``): each corpus answered by models that never heard it, against the targets."""
+    st.markdown("Each corpus in turn is left out: the models below never heard a voice of it. Ordinary voices "
+                "(speechocean762, no emotion labels) are right when called neutral or calm; angry, fearful or "
+                "disgust is a false alarm.")
+    rows = [row for row in loco.rows if row.length == "sentence"]
+    def figure(row) -> str:
+        scores = row.scores
+        if scores.neutral_or_calm_share is not None:
+            return (f"neutral or calm {percent(scores.neutral_or_calm_share)}, "
+                    f"false alarms {percent(scores.false_alarm_share)}")
+        return percent(scores.accuracy)
+    table([{"left out": row.left_out, "clips": f"{row.subset} ({row.scores.clips})",
+            "answered by": f"{ANSWERED_BY.get(row.answered_by, row.answered_by)} ({' + '.join(row.trained_on)})",
+            "right": figure(row),
+            "target": "; ".join(f"{t.words()}: {'met' if t.met(row.scores) else 'not met'}"
+                                for t in row.targets) or "-",
+            "most frequent answer": f"{row.scores.largest_share[0]} {percent(row.scores.largest_share[1])}"}
+           for row in rows])
+    corpus = st.radio("Answers on", list(dict.fromkeys(row.left_out for row in rows)), horizontal=True,
+                      key="loco-corpus")
+    series = {}
+    for row in rows:
+        if row.left_out == corpus and row.subset == next(r.subset for r in rows if r.left_out == corpus):
+            series[ANSWERED_BY.get(row.answered_by, row.answered_by)] = row.scores.answer_share
+            word = next((w for w in loco.rows if (w.left_out, w.answered_by, w.subset, w.length)
+                         == (row.left_out, row.answered_by, row.subset, "word")), None)
+            if word is not None and row.answered_by == "recipe":
+                series["the recipe, one word of each clip"] = word.scores.answer_share
+    app_ui.chart(report_plots.emotion_shares_figure(series=series, emotions=EMOTIONS, axis_title="share of answers"),
+                 key="loco-answers")
+    st.caption(f"How often each emotion is the answer (a collapse onto one emotion shows as one tall bar). A word: one "
+               f"cut of {loco.cuts.minimum:.1f}-{loco.cuts.maximum:.1f} s of each clip. {loco.protocol} "
+               f"Reproduce with `{loco.command}` (measured {loco.measured}).")
+
+
 def show_unfamiliarity(figures: UnfamiliarityResults) -> None:
     """What the "unlike the training data" warning was measured to do: its checks, how often each fires, its limits."""
     st.markdown("Under an answer the app warns when the recording is unlike the voices it learned from, and says "
@@ -331,6 +368,13 @@ else:
 if results.routing is not None:
     st.subheader("Voices unlike RAVDESS's actors")
     show_routing(results.routing)
+
+if results.loco is not None:
+    st.subheader("Corpora it never heard: leave one corpus out")
+    show_loco(results.loco)
+else:
+    st.info("Leave one corpus out is not measured for this model yet: `python -m ser loco --data ../shared/data` "
+            "writes `loco.json`.")
 
 if results.profile is not None:
     st.subheader("Voices it was taught")

@@ -342,11 +342,14 @@ def main(argv: list[str] | None = None) -> int:
                          help="a voice profile (python -m ser profile): answers relative to that person's voice")
     from ser.batch.cli import add_parser as add_batch_parser  # argparse only: imports no Ray
     from ser.batch.cli import command_batch
+    from ser.loco_cli import add_parser as add_loco_parser
+    from ser.loco_cli import command_loco
     from ser.profile_cli import add_parser as add_profile_parser
     from ser.profile_cli import command_profile
 
     add_batch_parser(commands)
     add_profile_parser(commands)
+    add_loco_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "predict" and args.model is None:
         from ser.serving.bundle import DEFAULT_BUNDLE
@@ -359,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     from ser.predict_cli import command_predict
 
     handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
-                "batch": command_batch, "profile": command_profile}
+                "batch": command_batch, "profile": command_profile, "loco": command_loco}
     try:
         return handlers[args.command](args)
     except SERError as error:

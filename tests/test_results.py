@@ -118,7 +118,7 @@ def bundle_folder(tmp_path) -> Path:
 LOADERS = {r.TrainingResults: r.load_training, r.EvaluationResults: r.load_evaluation,
            r.RobustnessResults: r.load_robustness, r.SeedCheckResults: r.load_seed_check,
            r.LevelCheckResults: r.load_level_check, r.CorpusCheckResults: r.load_corpus_check,
-           r.RoutingResults: r.load_routing, r.ProfileResults: r.load_profile}
+           r.RoutingResults: r.load_routing, r.ProfileResults: r.load_profile, r.LocoResults: r.load_loco}
 
 
 def test_every_loader_round_trips_its_dataclass(bundle_folder, tmp_path):
@@ -296,6 +296,7 @@ WRITERS = {
     ("experiments/corpus_check.py", "main"): "CorpusCheckResults",
     ("experiments/routed_headline.py", "main"): "RoutingResults",
     ("experiments/voice_profile.py", "main"): "ProfileResults",
+    ("ser/loco_cli.py", "command_loco"): "LocoResults",
 }
 
 

@@ -22,6 +22,7 @@ import jinja2
 
 from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH
 from ser.reporting.corpus_results import CorpusCheckResults
+from ser.reporting.loco_results import findings, loco_table
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.results import EVALUATE_COMMAND
 from ser.reporting.routing_results import routing_rows
@@ -158,6 +159,9 @@ def _context(results: ModelResults) -> dict[str, Any]:
         "unfamiliarity": results.unfamiliarity,
         "routing": results.routing,
         "profile": results.profile,
+        "loco": results.loco,
+        "loco_table": loco_table(results.loco) if results.loco else "",
+        "loco_findings": findings(results.loco) if results.loco else [],
         "routing_rows": routing_rows(results.routing) if results.routing else [],
         "bench": results.bench,
         "notes": results.notes,

@@ -18,6 +18,7 @@ from ser.config import read_json
 from ser.errors import BundleError
 from ser.reporting.bench_results import BENCH_COMMAND, DEFAULT_BENCH, BenchResults, load_bench
 from ser.reporting.corpus_results import CorpusCheckResults
+from ser.reporting.loco_results import LocoResults
 from ser.reporting.profile_results import ProfileResults
 from ser.reporting.provenance import model_sha256
 from ser.reporting.results import (
@@ -31,6 +32,7 @@ from ser.reporting.results import (
     load_corpus_check,
     load_evaluation,
     load_level_check,
+    load_loco,
     load_profile,
     load_robustness,
     load_routing,
@@ -64,6 +66,7 @@ class ModelResults:
     unfamiliarity: UnfamiliarityResults | None = None
     routing: RoutingResults | None = None
     profile: ProfileResults | None = None
+    loco: LocoResults | None = None
 
 
 def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH) -> ModelResults:
@@ -93,6 +96,7 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
         ("level_check", LevelCheckResults, load_level_check),
         ("corpus_check", CorpusCheckResults, load_corpus_check),
         ("profile", ProfileResults, load_profile),
+        ("loco", LocoResults, load_loco),
     ):
         filename, command = FILES[cls]
         results = loader(folder / filename) if (folder / filename).is_file() else None

@@ -15,6 +15,8 @@ the same way) and one loader:
   :class:`ser.reporting.corpus_results.CorpusCheckResults`, :func:`load_corpus_check`.
 - ``models/routing.json``: ``python -m experiments.routed_headline``;
   :class:`ser.reporting.routing_results.RoutingResults`, :func:`load_routing`.
+- ``models/loco.json``: ``python -m ser loco``; :class:`ser.reporting.loco_results.LocoResults`,
+  :func:`load_loco`.
 - ``bench/results.json``: ``python -m bench`` (``make bench``), which owns its larger format;
   :mod:`ser.reporting.bench_results` reads the part the model card shows.
 
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from ser.reporting.corpus_results import CorpusCheckResults
+from ser.reporting.loco_results import LOCO_COMMAND, LOCO_FILE, LOCO_SCHEMA, LocoResults
 from ser.reporting.multi_corpus import CorporaSummary
 from ser.reporting.profile_results import PROFILE_COMMAND, PROFILE_FILE, PROFILE_SCHEMA, ProfileResults
 from ser.reporting.routing_results import RoutingResults
@@ -372,6 +375,7 @@ SCHEMAS: dict[type, str] = {
     CorpusCheckResults: "corpus-check/1",
     RoutingResults: "routing/1",
     ProfileResults: PROFILE_SCHEMA,
+    LocoResults: LOCO_SCHEMA,
 }
 #: The file each producer writes (in the bundle folder) and the command that writes it.
 FILES: dict[type, tuple[str, str]] = {
@@ -383,6 +387,7 @@ FILES: dict[type, tuple[str, str]] = {
     CorpusCheckResults: ("corpus_check.json", CORPUS_CHECK_COMMAND),
     RoutingResults: ("routing.json", ROUTING_COMMAND),
     ProfileResults: (PROFILE_FILE, PROFILE_COMMAND),
+    LocoResults: (LOCO_FILE, LOCO_COMMAND),
 }
 
 
@@ -435,3 +440,8 @@ def load_routing(path: Path) -> RoutingResults:
 def load_profile(path: Path) -> ProfileResults:
     """Read ``models/voice_profile.json`` (:class:`ser.reporting.profile_results.ProfileResults`)."""
     return _load(path, ProfileResults)
+
+
+def load_loco(path: Path) -> LocoResults:
+    """Read ``models/loco.json`` (:class:`ser.reporting.loco_results.LocoResults`)."""
+    return _load(path, LocoResults)
