@@ -8,9 +8,12 @@ Train the shipped model (cross-validated by actor) into ``models/``::
 
 Train on several corpora at once, or on your own clips described by a CSV manifest
 (``path,emotion,speaker[,gender]``): folds grouped by speaker over every corpus, each corpus
-teaching only its emotions; ``metrics.json`` adds each corpus's scores::
+teaching only its emotions (speechocean's ordinary voices the partial label "neutral or calm");
+``metrics.json`` adds each corpus's scores::
 
     python -m ser train --data ../shared/data/ravdess --data ../shared/data/ased --out runs/joint/
+    python -m ser train --data ../shared/data/ravdess --data ../shared/data/ased \\
+        --data ../shared/data/speechocean --out runs/three/
     python -m ser train --data my_clips.csv --out runs/mine/
 
 Add the leaky-split comparison and the seed projects' baselines (``models/evaluation.json``)::
@@ -67,10 +70,18 @@ def _one_ravdess_folder(data: list[Path]) -> bool:
 
 def _load_dataset(data: list[Path], cache: Path):
     """Index and load the clips: one RAVDESS folder as the shipped recipe has always read it, or
-    several corpora / a manifest / an ASED folder as one corpus table (``clips.masked``)."""
+    several corpora / a manifest / an ASED or speechocean folder as one corpus table (``clips.masked``).
+
+    Raises
+    ------
+    DatasetError
+        When every clip carries a partial label (speechocean alone): nothing would tell the emotions
+        of a target set apart, and there is no single label to score the headline on.
+    """
     from ser.config import FeatureConfig
+    from ser.errors import DatasetError
     from ser.training.clips import build_clip_set, build_corpus_clip_set
-    from ser.training.corpora import index_corpora
+    from ser.training.corpora import PARTIAL_LABELS, index_corpora
     from ser.training.data import index_dataset
 
     config = FeatureConfig()
@@ -79,6 +90,10 @@ def _load_dataset(data: list[Path], cache: Path):
         clips = build_clip_set(index, config=config, cache_dir=cache)
     else:
         index = index_corpora(data)
+        if index["emotion"].isin(list(PARTIAL_LABELS)).all():  # before any feature is computed
+            raise DatasetError(f"every clip of {', '.join(map(str, data))} carries a partial label "
+                               f"({', '.join(sorted(set(index['emotion'])))}); add a corpus of single emotion labels, "
+                               "e.g. --data ../shared/data/ravdess")
         clips = build_corpus_clip_set(index, config=config, cache_dir=cache)
     speech = (index["vocal_channel"] == "speech").to_numpy()
     return config, index, clips, speech
@@ -247,8 +262,12 @@ def command_train(args: argparse.Namespace) -> int:
     write_results(out / FILES[TrainingResults][0], results)
     write_model_card(out)
     for corpus in corpora.corpora if corpora else []:
-        _log(f"{corpus.corpus}: accuracy {corpus.accuracy:.3f} UAR {corpus.uar:.3f} within its "
-             f"{len(corpus.emotions)} emotions ({corpus.n_speakers} test speakers)")
+        uar = "" if corpus.uar is None else f" UAR {corpus.uar:.3f}"  # None: no single labels to recall
+        partial = "" if corpus.partial_label is None else (
+            f"; {corpus.target_share:.3f} answered {corpus.partial_label}, {corpus.false_alarm_share:.3f} "
+            f"{' or '.join(corpus.false_alarms)} (false alarms)")
+        _log(f"{corpus.corpus}: accuracy {corpus.accuracy:.3f}{uar} within its "
+             f"{len(corpus.emotions)} emotions ({corpus.n_speakers} test speakers){partial}")
     _log(
         f"cross-validation: accuracy {summary.accuracy:.3f} UAR {summary.uar:.3f}; "
         f"bundle written to {out} in {wall / 60:.1f} min"
@@ -310,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, helptext in (("train", "train the shipped model"), ("evaluate", "speaker-grouped evaluation")):
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--data", type=Path, required=True, action="append",
-                         help="a RAVDESS folder, an ASED folder or a CSV manifest (path,emotion,speaker[,gender]); "
+                         help="a RAVDESS folder, an ASED folder, a speechocean folder (speakers.csv: ordinary "
+                              "voices, 'neutral or calm') or a CSV manifest (path,emotion,speaker[,gender]); "
                               "repeat for several corpora (trained together, each teaching its own emotions)")
         sub.add_argument("--out", type=Path, default=Path("models"), help="bundle folder")
         sub.add_argument("--cache", type=Path, default=Path(".cache/features"), help="feature cache folder")

@@ -236,3 +236,19 @@ def test_speechocean_listing_problems_are_named(tmp_path):
         index_speechocean(folder)
     with pytest.raises(DatasetError, match="unknown label"):
         target_mask(_table([("a", "a-1", "male", "bored", None, None, None, None)]))
+
+
+def test_index_corpora_recognises_a_speechocean_folder_by_its_listing(tmp_path):
+    from ser.training.corpora import NEUTRAL_OR_CALM
+
+    (tmp_path / "rav").mkdir()
+    (tmp_path / "rav" / "03-01-01-01-01-01-01.wav").write_bytes(b"x")
+    # speechocean's file names follow no corpus's pattern: its speakers.csv is what says which corpus it is.
+    folder = _speechocean(tmp_path / "so", ["0001_1.flac,0001,m,6,A", "0002_1.flac,0002,f,30,B"])
+    table = index_corpora([tmp_path / "rav", folder])
+    assert table["corpus"].tolist() == ["ravdess", "speechocean", "speechocean"]
+    assert table["emotion"].tolist()[1:] == [NEUTRAL_OR_CALM] * 2
+    assert index_corpus(folder, corpus="ocean")["speaker"].tolist() == ["ocean-0001", "ocean-0002"]
+    (folder / "speakers.csv").unlink()
+    with pytest.raises(DatasetError, match="no speechocean speakers.csv"):
+        index_corpus(folder)

@@ -6,7 +6,10 @@ beside the headline; a run on one RAVDESS folder leaves ``corpora`` out (None), 
 
 Every figure is on speakers the fold never heard. A corpus is scored within its own emotions
 (the answer is the most probable of the emotions the corpus has, so an emotion it lacks is
-never counted as a wrong answer), and also as the app answers (all eight).
+never counted as a wrong answer), and also as the app answers (all eight). A clip with a partial
+label (speechocean's ordinary voices: "neutral or calm") is right when the answer is in its target
+set; such a corpus also reports how often it was called neutral or calm and how often angry,
+fearful or disgust (false alarms), and no recall (it has no single labels to recall).
 
 Example
 -------
@@ -40,7 +43,16 @@ class CorpusScores:
     """One corpus's test clips, pooled over the folds.
 
     ``accuracy``, ``uar`` and ``recall`` answer within ``emotions`` (the corpus's own);
-    ``app_accuracy`` / ``app_uar`` answer in all eight emotions, as the app does.
+    ``app_accuracy`` / ``app_uar`` answer in all eight emotions, as the app does. An answer is right
+    when it is in the clip's target set (its emotion, or any of its partial label's). ``recall`` and
+    the UARs count single-labelled clips only: a corpus of partial labels has ``recall == {}`` and
+    ``uar``/``app_uar`` None.
+
+    The fields from ``partial_label`` on are set for a corpus whose clips carry a partial label
+    (None otherwise, and absent from files written before they existed): the label, the share of
+    those clips answered within its target set (``target_share``), the share answered one of
+    ``false_alarms`` (``false_alarm_share``), and every emotion's share of their answers, all
+    answered within ``emotions``.
     """
 
     corpus: str
@@ -48,12 +60,17 @@ class CorpusScores:
     n_clips: int
     n_speakers: int
     accuracy: float
-    uar: float
+    uar: float | None
     recall: dict[str, float]
     app_accuracy: float
-    app_uar: float
+    app_uar: float | None
     per_speaker: list[SpeakerScore]
     per_speaker_spread: SpeakerSpread
+    partial_label: str | None = None
+    target_share: float | None = None
+    false_alarms: list[str] | None = None
+    false_alarm_share: float | None = None
+    answer_share: dict[str, float] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -205,6 +205,8 @@ class DataCounts:
     speech_clips: int
     speech_per_emotion: dict[str, int]
     intensity_labels: list[str]
+    #: Speech clips per partial label (speechocean's "neutral or calm"), None when no clip has one.
+    speech_per_partial_label: dict[str, int] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ser.config import FeatureConfig
 from ser.serving.functionals import functional_names
 from ser.training.cache import load_features, load_functionals, load_room_functionals
 from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
+from ser.training.target_sets import one_hot_targets, single_labels
 
 
 @dataclasses.dataclass
@@ -49,11 +50,20 @@ class ClipSet:
     #: ... and the speaker each code of ``actor`` stands for (``speakers[code - 1]``, e.g. ``ased-07``).
     #: None for one RAVDESS folder, where ``actor`` is the actor's number and every clip has all 8.
     speakers: tuple[str, ...] | None = None
+    #: Each clip's target set, bool (n, len(EMOTIONS)): its emotion, or a partial label's emotions
+    #: (speechocean's "neutral or calm"; ``emotion`` is then -1). None: every clip's is its ``emotion``.
+    target_mask: np.ndarray | None = None
 
     @property
     def masked(self) -> bool:
         """True when the clips come from several corpora (or a manifest): train with the masked loss."""
         return self.class_mask is not None
+
+    def targets(self) -> np.ndarray:
+        """Each clip's target set (a right answer is any of it), bool, shape (len(self), len(EMOTIONS))."""
+        if self.target_mask is not None:
+            return self.target_mask
+        return one_hot_targets(self.emotion, n_classes=len(EMOTIONS))
 
     def subset(self, mask: np.ndarray) -> ClipSet:
         """The clips where ``mask`` (bool, shape ``(len(self),)``) is true, in their order."""
@@ -72,6 +82,7 @@ class ClipSet:
             corpus=None if self.corpus is None else self.corpus[positions],
             class_mask=None if self.class_mask is None else self.class_mask[positions],
             speakers=self.speakers,
+            target_mask=None if self.target_mask is None else self.target_mask[positions],
         )
 
     def functional_copies(self) -> list[np.ndarray]:
@@ -118,16 +129,19 @@ def build_corpus_clip_set(table: pd.DataFrame, *, config: FeatureConfig, cache_d
     Features are cached corpus by corpus (a corpus's cache file serves any combination it is in;
     RAVDESS's is the one a one-folder run uses). Unknown gender or intensity is ``-1`` (that head
     does not learn from the clip); ``actor`` holds speaker codes 1..n (``speakers[code - 1]``, in
-    table order of first appearance); ``class_mask`` the emotions of each clip's corpus.
+    table order of first appearance); ``class_mask`` the emotions of each clip's corpus and
+    ``target_mask`` each clip's target set (:func:`ser.training.corpora.target_mask`; ``emotion`` is
+    -1 for a partial label such as speechocean's "neutral or calm").
 
     Returns
     -------
     ClipSet
         Rows aligned with ``table`` (``table`` must list each corpus's clips together).
     """
-    from ser.training.corpora import emotion_mask
+    from ser.training.corpora import emotion_mask, target_mask
 
     table = table.reset_index(drop=True)
+    targets = target_mask(table)  # first: an unknown label is named before any feature is computed
     names = list(dict.fromkeys(table["corpus"]))
     if (table["corpus"] != table["corpus"].shift()).sum() != len(names):  # features are joined per corpus
         raise ValueError("the table must list each corpus's clips together (as index_corpora does)")
@@ -151,7 +165,7 @@ def build_corpus_clip_set(table: pd.DataFrame, *, config: FeatureConfig, cache_d
 
     return ClipSet(
         variants=variants,
-        emotion=table["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
+        emotion=single_labels(targets),
         gender=labels("gender", GENDERS),
         intensity=labels("intensity", INTENSITIES),
         actor=table["speaker"].map(code).to_numpy(np.int64),
@@ -161,6 +175,7 @@ def build_corpus_clip_set(table: pd.DataFrame, *, config: FeatureConfig, cache_d
         corpus=table["corpus"].to_numpy(str),
         class_mask=emotion_mask(table),
         speakers=speakers,
+        target_mask=targets,
     )
 
 

@@ -222,8 +222,11 @@ def fit_fold(
     )
     if validation.masked:
         from ser.training.masked_cnn import masked_targets
+        from ser.training.target_sets import taught_classes
 
-        validation_data = (val_windows, *masked_targets(validation, corpus_weights=settings.corpus_weight_map()))
+        # Partial labels of validation clips are narrowed to what the training clips teach, as in training.
+        validation_data = (val_windows, *masked_targets(validation, corpus_weights=settings.corpus_weight_map(),
+                                                        taught=taught_classes(train.emotion, train.class_mask)))
     else:
         validation_data = (
             val_windows,

@@ -50,17 +50,23 @@ class PartialLabel:
     teaches : tuple of str
         The emotions the label speaks about: the loss is normalised over them, so every emotion
         here but not in ``targets`` is taught as a wrong answer for the clip.
+    alarms : tuple of str
+        The wrong answers that matter most, reported on their own as false alarms.
     """
 
     targets: tuple[str, ...]
     teaches: tuple[str, ...]
+    alarms: tuple[str, ...] = ()
 
 
-#: Everyday, unacted speech: neutral or calm is right, any of the six others a false alarm (an
-#: ordinary voice is not angry), so it teaches all eight emotions.
+#: Everyday, unacted speech: neutral or calm is right, any of the six others wrong (an ordinary voice
+#: is not angry), so it teaches all eight emotions; angry, fearful or disgust are its false alarms.
 NEUTRAL_OR_CALM = "neutral or calm"
 #: ``label -> PartialLabel``: the partial labels a corpus table's ``emotion`` column may hold.
-PARTIAL_LABELS: dict[str, PartialLabel] = {NEUTRAL_OR_CALM: PartialLabel(targets=("neutral", "calm"), teaches=EMOTIONS)}
+PARTIAL_LABELS: dict[str, PartialLabel] = {
+    NEUTRAL_OR_CALM: PartialLabel(targets=("neutral", "calm"), teaches=EMOTIONS,
+                                  alarms=("angry", "fearful", "disgust")),
+}
 
 MANIFEST_REQUIRED: tuple[str, ...] = ("path", "emotion", "speaker")
 MANIFEST_OPTIONAL: tuple[str, ...] = ("gender",)
@@ -164,8 +170,9 @@ def read_manifest(manifest: str | Path, *, corpus: str | None = None) -> pd.Data
 
 
 def index_corpus(source: str | Path, *, corpus: str | None = None) -> pd.DataFrame:
-    """Index one corpus: a CSV manifest (:func:`read_manifest`), or a folder of RAVDESS or ASED
-    files, told apart by their names (:func:`index_ravdess`, :func:`index_ased`).
+    """Index one corpus: a CSV manifest (:func:`read_manifest`), a folder holding speechocean's
+    ``speakers.csv`` (:func:`index_speechocean`), or a folder of RAVDESS or ASED files, told apart by
+    their names (:func:`index_ravdess`, :func:`index_ased`).
 
     Returns
     -------
@@ -176,14 +183,17 @@ def index_corpus(source: str | Path, *, corpus: str | None = None) -> pd.DataFra
     source = Path(source)
     if source.suffix.lower() == ".csv" or source.is_file():
         return read_manifest(source, corpus=corpus)
+    if (source / "speakers.csv").is_file():  # speechocean's listing: its file names say nothing
+        return index_speechocean(source, corpus=corpus or "speechocean")
     first = audio_files(source, what="corpus")[0]
     if name_format(first) == "ravdess":
         return index_ravdess(source, corpus=corpus or "ravdess")
     if name_format(first) == "ased":
         return index_ased(source, corpus=corpus or "ased")
     raise DatasetError(
-        f"{source}: {first.name} is neither a RAVDESS nor an ASED file name; describe your clips in a CSV "
-        "manifest with the header path,emotion,speaker[,gender] and pass that file instead"
+        f"{source}: {first.name} is neither a RAVDESS nor an ASED file name, and there is no speechocean "
+        "speakers.csv; describe your clips in a CSV manifest with the header path,emotion,speaker[,gender] and "
+        "pass that file instead"
     )
 
 

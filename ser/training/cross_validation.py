@@ -21,6 +21,7 @@ from ser.training.clips import ClipSet, training_mask
 from ser.training.cnn import average_windows, fit_cnn, predict_windows
 from ser.training.settings import TrainSettings
 from ser.training.splits import train_validation_test
+from ser.training.target_sets import answered_right, one_hot_targets
 from ser.training.views import ViewFit, fit_views
 
 
@@ -86,12 +87,15 @@ class CrossValidationRun:
         return [fold.view(view).model for fold in self.folds if fold.view(view) is not None]
 
 
-def _accuracy(probabilities: np.ndarray, truth: np.ndarray, allowed: np.ndarray | None) -> float:
+def _accuracy(probabilities: np.ndarray, truth: np.ndarray, allowed: np.ndarray | None, *,
+              targets: np.ndarray | None = None) -> float:
     """Share of clips answered right; with ``allowed`` (bool, like ``probabilities``) the answer is
-    the most probable of the clip's corpus's emotions (an emotion the corpus lacks is never wrong)."""
-    if allowed is not None:
-        probabilities = np.where(allowed, probabilities, -np.inf)
-    return float(np.mean(probabilities.argmax(1) == truth))
+    the most probable of the clip's corpus's emotions (an emotion the corpus lacks is never wrong).
+    With ``targets`` (bool, like ``probabilities``) an answer is right anywhere in the clip's target
+    set (a partial label, whose ``truth`` is -1); else it must be ``truth``."""
+    if targets is None:
+        targets = one_hot_targets(truth, n_classes=probabilities.shape[1])
+    return float(np.mean(answered_right(probabilities, targets=targets, allowed=allowed)))
 
 
 def split_speakers(clips: ClipSet, *, n_folds: int, fold: int, seed: int) -> tuple[list[int], list[int], list[int]]:
@@ -220,13 +224,14 @@ def cross_validate(
             **{view.name: view.test_probabilities["emotion"] for view in views},
         }
         seconds = time.perf_counter() - started
-        truth = clips.emotion[test_mask]
+        truth, targets = clips.emotion[test_mask], clips.targets()[test_mask]
         allowed = None if clips.class_mask is None else clips.class_mask[test_mask]
-        accuracy = _accuracy(test_probabilities["emotion"], truth, allowed)
+        accuracy = _accuracy(test_probabilities["emotion"], truth, allowed, targets=targets)
         who = "actors" if clips.speakers is None else "speakers"
         log(
             f"fold {fold}: test {who} {test_actors} accuracy {accuracy:.3f} "
-            + " ".join(f"{name} {_accuracy(p, truth, allowed):.3f}" for name, p in view_probabilities.items())
+            + " ".join(f"{name} {_accuracy(p, truth, allowed, targets=targets):.3f}"
+                       for name, p in view_probabilities.items())
             + f" ({len(history['loss'])} epochs, {seconds:.0f} s)"
         )
         runs.append(

@@ -137,17 +137,31 @@ def summarize_cross_validation(
     ----------
     scope : np.ndarray of bool, shape (len(clips),), optional
         The test clips the summary counts (a multi-corpus run: RAVDESS's, for the headline);
-        all by default. Calibration is fitted on every validation clip, whatever the scope.
+        all by default. Calibration is fitted on every single-labelled validation clip, whatever the scope.
     protocol : str, optional
         Replaces the RAVDESS protocol text (a multi-corpus run says its own).
 
     For clips of several corpora (``clips.masked``) every probability is first restricted to the
     clip's corpus's emotions (:func:`restrict`); RAVDESS clips have all eight, so they are unchanged.
+
+    Raises
+    ------
+    ValueError
+        When ``scope`` holds a clip with a partial label (no single emotion to confuse it with):
+        leave those out of the scope; their corpus's own summary scores them
+        (:func:`ser.training.corpus_summary.summarize_corpora`).
     """
     positions = np.concatenate([fold.test_positions for fold in run.folds])
     keep = np.ones(len(positions), dtype=bool) if scope is None else scope[positions]
+    if (clips.emotion[positions][keep] < 0).any():
+        raise ValueError("the scope holds clips with a partial label, which have no single emotion for a confusion "
+                         "matrix; pass a scope of single-labelled clips (summarize_corpora does)")
     allowed = None if clips.class_mask is None else clips.class_mask[positions][keep]
     validation_positions = np.concatenate([fold.validation_positions for fold in run.folds])
+    # Temperature and threshold are fitted on single labels: both weigh the probability of the one
+    # right answer, which a partial label ("neutral or calm") does not name.
+    validation_rows = clips.emotion[validation_positions] >= 0
+    validation_positions = validation_positions[validation_rows]
     probabilities = {
         head: np.concatenate([fold.test_probabilities[head] for fold in run.folds])[keep]
         for head in ("emotion", "gender", "intensity")
@@ -157,7 +171,7 @@ def summarize_cross_validation(
     truth = clips.emotion[positions]
     calibration, calibrated = _calibration(
         probabilities["emotion"], truth,
-        restrict(np.concatenate([fold.validation_probabilities["emotion"] for fold in run.folds]),
+        restrict(np.concatenate([fold.validation_probabilities["emotion"] for fold in run.folds])[validation_rows],
                  None if clips.class_mask is None else clips.class_mask[validation_positions]),
         clips.emotion[validation_positions],
     )
@@ -256,13 +270,17 @@ def leaky_random_split(
     fused = predict_clips(
         model, test_clips, config=config, functional_probabilities=[view.test_probabilities for view in views]
     )["emotion"]
-    # Several corpora: each clip answered within its corpus's emotions (restrict is a no-op otherwise).
+    # Several corpora: each clip answered within its corpus's emotions (restrict is a no-op otherwise);
+    # clips with a partial label have no single emotion to score against and are left out.
     allowed = None if clips.class_mask is None else clips.class_mask[test_mask]
-    scores = _scores(truth, restrict(fused, allowed).argmax(1))
+    single = truth >= 0
+    allowed, truth = (None if allowed is None else allowed[single]), truth[single]
+    scores = _scores(truth, restrict(fused[single], allowed).argmax(1))
     view_accuracy = {}
     if views:
         alone = {"log_mel_cnn": cnn_alone, **{view.name: view.test_probabilities["emotion"] for view in views}}
-        view_accuracy = {name: float(np.mean(restrict(p, allowed).argmax(1) == truth)) for name, p in alone.items()}
+        view_accuracy = {name: float(np.mean(restrict(p[single], allowed).argmax(1) == truth))
+                         for name, p in alone.items()}
     return LeakySplit(
         protocol=LEAKY_PROTOCOL,
         accuracy=scores.accuracy,
@@ -287,11 +305,14 @@ def data_counts(index: pd.DataFrame) -> DataCounts:
         actors = sorted(int(actor) for actor in index["actor"].unique())
     else:  # a corpus table (several corpora): the speaker codes of ser.training.clips.build_corpus_clip_set
         actors = list(range(1, index["speaker"].nunique() + 1))
+    speech = index[index["vocal_channel"] == "speech"]
+    partial = speech["emotion"][~speech["emotion"].isin(EMOTIONS)].value_counts()  # "neutral or calm", ...
     return DataCounts(
         actors=actors,
         song_clips=int((index["vocal_channel"] == "song").sum()),
         song_per_emotion=per_emotion("song"),
-        speech_clips=int((index["vocal_channel"] == "speech").sum()),
+        speech_clips=len(speech),
         speech_per_emotion=per_emotion("speech"),
         intensity_labels=list(INTENSITIES),
+        speech_per_partial_label={str(label): int(count) for label, count in sorted(partial.items())} or None,
     )

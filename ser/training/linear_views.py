@@ -28,6 +28,7 @@ import pandas as pd
 from ser.training.corpora import emotion_mask, reference_clips, target_mask
 from ser.training.data import EMOTIONS
 from ser.training.masked_linear import MaskedLogistic, fit_masked_logistic
+from ser.training.target_sets import narrow_partial_labels, single_labels, taught_classes
 
 #: Standardised functionals are clipped to +-this many deviations (as the shipped model's
 #: :class:`ser.serving.layers.Standardize`; repeated here so training imports no Keras).
@@ -124,8 +125,7 @@ class FunctionalClips:
                 raise ValueError(f"functionals {name} have {values.shape[0]} rows for {len(self.table)} clips")
         # A partial label ("neutral or calm") has no single class: -1 here, its classes in ``targets``.
         self.targets = target_mask(self.table)
-        single = self.targets.sum(axis=1) == 1
-        self.labels = np.where(single, self.targets.argmax(axis=1), -1).astype(np.int64)
+        self.labels = single_labels(self.targets)
         self.class_mask = emotion_mask(self.table)
         self.speaker = self.table["speaker"].to_numpy(str)
         self.corpus = self.table["corpus"].to_numpy(str)
@@ -309,16 +309,9 @@ def training_copies(clips: FunctionalClips, rows: np.ndarray, *, recipe: LinearR
             target = 1.0 / len(shares) if recipe.corpus_share == "equal" else np.mean(corpus == name)
         weights[corpus == name] *= target / shares[name]
     weights *= len(weights) / weights.sum()
-    targets = clips.targets[index]
-    partial = labels < 0
-    singles = np.isin(np.arange(len(EMOTIONS)), labels[~partial])
-    if partial.any() and (~partial).any() and (targets[partial] & singles).any(axis=1).all():
-        # A target class that no single label here teaches is a sink: rewarded inside the set, taught
-        # against by nobody, it wins wherever it is not ruled out (ASED + speechocean answered "calm" for
-        # every RAVDESS clip). Such classes leave the partial label, which then speaks only of the others.
-        targets, class_mask = targets.copy(), class_mask.copy()
-        targets[partial] &= singles
-        class_mask[partial] &= singles
+    # A class no single label here teaches leaves the partial labels (a sink otherwise: narrow_partial_labels).
+    targets, class_mask = narrow_partial_labels(labels, clips.targets[index], class_mask,
+                                                taught=taught_classes(labels, class_mask))
     return TrainingRows(values=values, labels=labels, class_mask=class_mask, target_mask=targets, weights=weights)
 
 
@@ -328,10 +321,7 @@ def single_label_classes(clips: FunctionalClips, rows: np.ndarray) -> np.ndarray
 
     Falls back to every class a row's corpus teaches when ``rows`` hold partial labels only.
     """
-    labels = clips.labels[rows]
-    if (labels < 0).all():
-        return clips.class_mask[rows].any(axis=0)
-    return np.isin(np.arange(len(EMOTIONS)), labels[labels >= 0])
+    return taught_classes(clips.labels[rows], clips.class_mask[rows])
 
 
 def _standardize(values: np.ndarray, columns: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

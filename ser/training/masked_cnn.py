@@ -6,10 +6,17 @@ renormalised over the corpus's emotions::
 
     loss = -log p_label + log sum_{c in corpus emotions} p_c
 
-so ASED never teaches "this is not calm" (it has no calm clips at all). The target passed to
-Keras encodes both the label and the mask in one row (:func:`encode_targets`). The gender head
-learns where the gender is known; the intensity head only from RAVDESS (ASED has no intensity
-labels): the other rows get weight 0 for that head.
+so ASED never teaches "this is not calm" (it has no calm clips at all). A clip with a partial
+label (speechocean's ordinary voices: "neutral or calm") has a *target set* ``T`` instead of one
+label, and the loss rewards the set's summed probability, still normalised over its corpus's
+emotions ``A`` (all eight: an ordinary voice is not angry)::
+
+    loss = -log sum_{c in T} p_c + log sum_{c in A} p_c
+
+a single label being the set of one (the same loss, bit for bit). The target passed to Keras
+encodes the mask and the target set in one row (:func:`encode_targets`: 0 outside the corpus, 1 in
+it, 2 in the target set). The gender head learns where the gender is known; the intensity head only
+from RAVDESS (ASED and speechocean have no intensity labels): the other rows get weight 0 for that head.
 
 Example
 -------
@@ -41,34 +48,81 @@ from ser.training.clips import ClipSet  # noqa: E402
 from ser.training.cnn import augmented_windows  # noqa: E402
 from ser.training.masked_linear import group_balanced_weights  # noqa: E402
 from ser.training.settings import TrainSettings  # noqa: E402
+from ser.training.target_sets import narrow_partial_labels, taught_classes  # noqa: E402
 
 #: Probabilities are floored here before the log (the softmax can underflow to 0 in float32).
 PROBABILITY_FLOOR = 1e-7
 
 
-def encode_targets(labels: np.ndarray, class_mask: np.ndarray) -> np.ndarray:
-    """One row per clip: 1 for the classes its corpus has, 2 for its label, 0 elsewhere.
+def encode_targets(labels: np.ndarray | None, class_mask: np.ndarray, *,
+                   target_mask: np.ndarray | None = None) -> np.ndarray:
+    """One row per clip: 1 for the classes its corpus has, 2 for its target set, 0 elsewhere.
 
     Parameters
     ----------
-    labels : np.ndarray of int, shape (n,)
+    labels : np.ndarray of int, shape (n,), or None
+        Single labels; None when ``target_mask`` gives every clip's target set instead.
     class_mask : np.ndarray of bool, shape (n, n_classes)
+    target_mask : np.ndarray of bool, shape (n, n_classes), optional
+        Each clip's target set (one True for a single label), inside its ``class_mask`` row; only
+        with ``labels=None``.
 
     Returns
     -------
     np.ndarray, shape (n, n_classes), float32
+
+    Raises
+    ------
+    ValueError
+        For both or neither of ``labels`` and ``target_mask``, an empty target set, or a target
+        outside the clip's corpus's emotions.
     """
-    labels = np.asarray(labels)
+    if (labels is None) == (target_mask is None):
+        raise ValueError("pass single labels or a target_mask (labels=None), exactly one of them")
     class_mask = np.asarray(class_mask, dtype=bool)
-    if not class_mask[np.arange(len(labels)), labels].all():
-        raise ValueError("a clip's label is not among its corpus's emotions (class_mask)")
     targets = class_mask.astype(np.float32)
-    targets[np.arange(len(labels)), labels] = 2.0
+    if labels is not None:
+        labels = np.asarray(labels)
+        if not class_mask[np.arange(len(labels)), labels].all():
+            raise ValueError("a clip's label is not among its corpus's emotions (class_mask)")
+        targets[np.arange(len(labels)), labels] = 2.0
+        return targets
+    target_mask = np.asarray(target_mask, dtype=bool)
+    if target_mask.shape != class_mask.shape:
+        raise ValueError(f"target_mask must be shaped like class_mask {class_mask.shape}, got {target_mask.shape}")
+    if not target_mask.any(axis=1).all():
+        raise ValueError("a clip has an empty target set; give every clip at least one target emotion")
+    if (target_mask & ~class_mask).any():
+        raise ValueError("a clip's target set is not among its corpus's emotions (class_mask)")
+    targets[target_mask] = 2.0
     return targets
 
 
+def clip_targets(clips: ClipSet, *, taught: np.ndarray | None = None) -> np.ndarray:
+    """:func:`encode_targets` of a multi-corpus :class:`ClipSet`: its labels, or with partial labels
+    every clip's target set, where a class no single label teaches has left the partial labels
+    (:func:`ser.training.target_sets.narrow_partial_labels`, as the linear views do).
+
+    Parameters
+    ----------
+    taught : np.ndarray of bool, shape (len(EMOTIONS),), optional
+        The classes the *training* clips' single labels teach (validation clips are narrowed by
+        them); by default those of ``clips`` themselves.
+
+    Returns
+    -------
+    np.ndarray, shape (len(clips), len(EMOTIONS)), float32
+    """
+    if clips.target_mask is None or (clips.emotion >= 0).all():
+        return encode_targets(clips.emotion, clips.class_mask)  # single labels: as before target sets
+    taught = taught_classes(clips.emotion, clips.class_mask) if taught is None else taught
+    targets, class_mask = narrow_partial_labels(clips.emotion, clips.target_mask, clips.class_mask, taught=taught)
+    return encode_targets(None, class_mask, target_mask=targets)
+
+
 def masked_emotion_loss(y_true, y_pred):
-    """Cross-entropy of the softmax renormalised over each row's allowed classes.
+    """Cross-entropy of the softmax renormalised over each row's allowed classes, of its target set's
+    summed probability (``-log sum_T p + log sum_A p``; its label's for a single label).
 
     Parameters
     ----------
@@ -82,6 +136,7 @@ def masked_emotion_loss(y_true, y_pred):
     tensor, shape (batch,)
     """
     y_pred = ops.clip(y_pred, PROBABILITY_FLOOR, 1.0)
+    # The target set (a single label: its one class), summed: a partial label is right on any of it.
     label = ops.cast(ops.equal(y_true, 2.0), y_pred.dtype)
     allowed = ops.cast(ops.greater(y_true, 0.0), y_pred.dtype)
     return -ops.log(ops.sum(label * y_pred, axis=-1)) + ops.log(ops.sum(allowed * y_pred, axis=-1))
@@ -145,10 +200,12 @@ class MaskedBatches(keras.utils.PyDataset):
 
 
 def masked_accuracy(y_true, y_pred):
-    """1 where the most probable of the row's allowed classes is its label, else 0; shape (batch,)."""
+    """1 where the most probable of the row's allowed classes is in its target set (its label), else 0;
+    shape (batch,)."""
     allowed = ops.greater(y_true, 0.0)
     answers = ops.argmax(ops.where(allowed, y_pred, -1.0), axis=-1)
-    return ops.cast(ops.equal(answers, ops.argmax(y_true, axis=-1)), "float32")
+    encoded = ops.take_along_axis(y_true, ops.expand_dims(answers, -1), axis=-1)[:, 0]
+    return ops.cast(ops.equal(encoded, 2.0), "float32")
 
 
 def compile_masked(model: keras.Model, *, settings: TrainSettings) -> keras.Model:
@@ -175,16 +232,16 @@ def compile_masked(model: keras.Model, *, settings: TrainSettings) -> keras.Mode
 
 
 def emotion_weights(clips: ClipSet, *, corpus_weights: dict[str, float] | None = None) -> np.ndarray:
-    """Per-clip weight of the emotion loss: classes balanced within each corpus, corpora equal or
-    in proportion to ``corpus_weights`` (:func:`ser.training.masked_linear.group_balanced_weights`),
-    mean 1; shape (len(clips),)."""
+    """Per-clip weight of the emotion loss: classes balanced within each corpus (a partial label
+    counts as one class of its corpus), corpora equal or in proportion to ``corpus_weights``
+    (:func:`ser.training.masked_linear.group_balanced_weights`), mean 1; shape (len(clips),)."""
     return group_balanced_weights(clips.emotion, groups=clips.corpus, group_weights=corpus_weights).astype(np.float32)
 
 
 def masked_batches(clips: ClipSet, *, config: FeatureConfig, settings: TrainSettings, seed: int) -> MaskedBatches:
     """:class:`MaskedBatches` of a multi-corpus :class:`ClipSet` (``clips.masked``)."""
     return MaskedBatches(
-        variants=clips.variants, targets=encode_targets(clips.emotion, clips.class_mask), gender=clips.gender,
+        variants=clips.variants, targets=clip_targets(clips), gender=clips.gender,
         intensity=clips.intensity,
         emotion_weights=emotion_weights(clips, corpus_weights=settings.corpus_weight_map()), config=config,
         settings=settings, seed=seed,
@@ -192,9 +249,10 @@ def masked_batches(clips: ClipSet, *, config: FeatureConfig, settings: TrainSett
 
 
 def masked_targets(
-    clips: ClipSet, *, corpus_weights: dict[str, float] | None = None
+    clips: ClipSet, *, corpus_weights: dict[str, float] | None = None, taught: np.ndarray | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Targets and per-head weights of whole clips (validation), as :class:`MaskedBatches` gives them.
+    """Targets and per-head weights of whole clips (validation), as :class:`MaskedBatches` gives them;
+    partial labels narrowed to ``taught``, the training clips' single-label classes (:func:`clip_targets`).
 
     Returns
     -------
@@ -204,7 +262,7 @@ def masked_targets(
         in training, so early stopping does not listen to the largest corpus only.
     """
     targets = {
-        "emotion": encode_targets(clips.emotion, clips.class_mask),
+        "emotion": clip_targets(clips, taught=taught),
         "gender": np.maximum(clips.gender, 0), "intensity": np.maximum(clips.intensity, 0),
     }
     weights = {

@@ -1,10 +1,13 @@
 """The clip-level linear views trained on several corpora: the same Keras views as the shipped ones
 (:mod:`ser.training.views`), fitted with the masked loss of :mod:`ser.training.masked_linear`.
 
-Each corpus teaches only the emotions it has; classes are balanced within each corpus and the
-corpora weigh the same (the recipe ``docs/cross-corpus.md`` recommends), and every speed and room
-copy is a training row, as shipped. Gender learns from the clips whose gender is known,
-intensity from those that have one (RAVDESS); a head with no such clips answers 50/50.
+Each corpus teaches only the emotions it has; a clip with a partial label (speechocean's "neutral or
+calm") teaches its target set's summed probability, and a class no single label teaches leaves it
+(:func:`ser.training.target_sets.narrow_partial_labels`, as the linear study does); classes are
+balanced within each corpus (a partial label is one class) and the corpora weigh the same (the
+recipe ``docs/cross-corpus.md`` recommends), and every speed and room copy is a training row, as
+shipped. Gender learns from the clips whose gender is known, intensity from those that have one
+(RAVDESS); a head with no such clips answers 50/50.
 :func:`ser.training.views.fit_views` calls these for a multi-corpus :class:`ClipSet`::
 
     model = fit_masked_member(train_clips, c=0.003)           # keras.Model, as fit_functional_member
@@ -19,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from ser.serving.layers import STANDARDIZE_LIMIT
 from ser.training.clips import ClipSet
 from ser.training.masked_linear import MaskedLogistic, fit_masked_logistic, group_balanced_weights, masked_softmax
+from ser.training.target_sets import answered_right, narrow_partial_labels, taught_classes
 from ser.training.views import binary_softmax_head, linear_member
 
 
@@ -41,11 +45,16 @@ def _emotion_fits(
     labels = np.tile(train.emotion, copies)
     class_mask = np.tile(train.class_mask, (copies, 1))
     weights = group_balanced_weights(labels, groups=np.tile(train.corpus, copies), group_weights=corpus_weights)
+    targets = None
+    if (labels < 0).any():  # partial labels: target sets (single labels only keep the labels path, bit for bit)
+        targets, class_mask = narrow_partial_labels(labels, np.tile(train.targets(), (copies, 1)), class_mask,
+                                                    taught=taught_classes(labels, class_mask))
+        labels = None
     fits: dict[float, MaskedLogistic] = {}
     previous = None
     for c in sorted(grid):
-        previous = fit_masked_logistic(rows, labels, class_mask=class_mask, c=c, sample_weight=weights,
-                                       initial=previous)
+        previous = fit_masked_logistic(rows, labels, class_mask=class_mask, target_mask=targets, c=c,
+                                       sample_weight=weights, initial=previous)
         fits[c] = previous
     return fits
 
@@ -83,13 +92,14 @@ def fit_masked_member(train: ClipSet, *, c: float, columns: np.ndarray | None = 
 def corpus_mean_accuracy(probabilities: np.ndarray, clips: ClipSet, *,
                          corpus_weights: dict[str, float] | None = None) -> float:
     """Accuracy within each clip's corpus's emotions, averaged over the corpora (each counts once,
-    or by its weight in ``corpus_weights``, others 1).
+    or by its weight in ``corpus_weights``, others 1). An answer is right when it is in the clip's
+    target set (its emotion, or any of a partial label's).
 
     Parameters
     ----------
     probabilities : np.ndarray, shape (len(clips), len(EMOTIONS))
     """
-    correct = np.where(clips.class_mask, probabilities, -np.inf).argmax(axis=1) == clips.emotion
+    correct = answered_right(probabilities, targets=clips.targets(), allowed=clips.class_mask)
     names = np.unique(clips.corpus)
     weights = [(corpus_weights or {}).get(str(name), 1.0) for name in names]
     return float(np.average([correct[clips.corpus == name].mean() for name in names], weights=weights))
