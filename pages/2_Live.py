@@ -245,12 +245,12 @@ def emotion_meter(readings: list[live.Reading]) -> None:
     streaming = playing and buffer.streaming
     if streaming and latest is not None and latest.listening:
         st.info(f"**Listening…** {latest.speech_seconds:.1f} s of speech so far (need {MIN_SPEECH:g} s of speech, "
-                f"or a pause after at least {MIN_SENTENCE:g} s: a reading scores what you say since your last "
-                "pause as one sentence)."
+                f"or a pause after at least {MIN_SENTENCE:g} s, a word: a reading scores what you say since your "
+                "last pause as one utterance)."
                 + (" The last reading is shown below." if voiced else ""))
     elif streaming and latest is not None and latest.prediction is None and 0 < latest.speech_seconds < MIN_SENTENCE:
-        st.info(f"Too little speech for a reading: {latest.speech_seconds:.1f} s before the pause, a sentence "
-                f"needs {MIN_SENTENCE:g} s. Say a whole sentence."
+        st.info(f"Too little speech for a reading: {latest.speech_seconds:.1f} s before the pause, a word "
+                f"needs {MIN_SENTENCE:g} s. Say a word or a sentence."
                 + (" The last reading is shown below." if voiced else ""))
     elif streaming and voiced and latest is not None and latest.prediction is None:
         st.info("No speech now. The last reading is shown below.")

@@ -232,13 +232,28 @@ def test_an_utterance_too_short_to_read_says_so_once(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
     push_all(buffer, np.concatenate([np.zeros(RATE_IN // 2, np.float32),
-                                     synthetic_voice(seconds=0.7, sample_rate=RATE_IN, seed=2),
+                                     synthetic_voice(seconds=0.3, sample_rate=RATE_IN, seed=2),
                                      np.zeros(RATE_IN, np.float32)]))
     short = live.read_latest(buffer, bundle=bundle)
     assert short.prediction is None and not short.listening and not short.ongoing
-    assert "too little speech" in short.message and short.speech_seconds < live_reading.MIN_SPEECH_SECONDS
+    assert "too little speech" in short.message and short.speech_seconds < live_reading.MIN_SENTENCE_SECONDS
     after = live.read_latest(buffer, bundle=bundle, previous=short)
     assert after.prediction is None and after.speech_seconds == 0 and "no speech" in after.message
+
+
+def test_a_single_word_after_a_pause_is_answered_whole(tiny_bundle):
+    from ser.serving.bundle import load_bundle
+
+    bundle = load_bundle(tiny_bundle)
+    buffer = LiveBuffer(sample_rate=16000, max_seconds=10.0)
+    word = synthetic_voice(seconds=0.7, sample_rate=RATE_IN, seed=2)
+    push_all(buffer, np.concatenate([np.zeros(RATE_IN // 2, np.float32), word, np.zeros(RATE_IN, np.float32)]))
+    reading = live.read_latest(buffer, bundle=bundle)
+    assert reading.prediction is not None and not reading.ongoing
+    assert live_reading.MIN_SENTENCE_SECONDS <= reading.speech_seconds < live_reading.MIN_SPEECH_SECONDS
+    # The word's reading is the answer an upload of the same word gets.
+    upload = bundle.predict_clip(word, sample_rate=RATE_IN)
+    assert reading.prediction.emotion == upload.emotion
 
 
 @pytest.mark.parametrize(("voiced", "expected"), [

@@ -52,9 +52,10 @@ if TYPE_CHECKING:  # only the types: the buffer and the bundle are handed in
 #: and 12% "surprised".
 MIN_SPEECH_SECONDS = 1.5
 #: An utterance that has ended (a pause after it) is read whole from this much speech: that
-#: reading *is* the whole sentence's answer. Below it (a word, a cough) it is not read: 1 s
-#: is under every RAVDESS sentence (5th percentile of their speech: 1.15 s).
-MIN_SENTENCE_SECONDS = 1.0
+#: reading *is* the utterance's answer, the one an upload of it would get. 0.5 s is the shortest
+#: single word people say on their own ("yes", "no", "what?"): a word is answered from the word,
+#: not ignored (issue 22). Shorter sounds (a click, a cough's burst) are not read.
+MIN_SENTENCE_SECONDS = 0.5
 #: A gap this long between voiced frames ends an utterance: longer than the unvoiced stretches
 #: inside a sentence (consonant clusters, a breath: 0.1-0.4 s), short enough that the next
 #: sentence starts a new utterance.
