@@ -71,6 +71,9 @@ class LinearRecipe:
     specific_sentence_weight : float
         Weight of clips whose sentence is spoken in one emotion only (ASED's sentences 03-07,
         whose words give the emotion away) relative to the others; 0 leaves them out.
+    word_copies : bool
+        Also train on one word-length cut of each clip (``FunctionalClips.words``, labelled as the
+        clip), so a single word is judged against words of each emotion, not against sentences.
     """
 
     c_grid: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)
@@ -85,6 +88,7 @@ class LinearRecipe:
     masked: bool = True
     utterance_centring: str = "none"
     specific_sentence_weight: float = 1.0
+    word_copies: bool = False
 
     def __post_init__(self) -> None:
         if self.corpus_share not in ("equal", "size"):
@@ -109,6 +113,8 @@ class FunctionalClips:
         ``speed -> (n, n_functionals)`` float32 (1.0 is the clip as recorded).
     room : np.ndarray or None, shape (n, n_functionals)
         The room copy of each clip.
+    words : np.ndarray or None, shape (n, n_functionals)
+        One word-length cut of each clip (NaN rows: a cut too short to score), for ``word_copies``.
 
     Derived: ``labels`` (n,) int (-1 for a partial label), ``targets`` (n, 8) bool (each row's target
     set), ``class_mask`` (n, 8) bool (what its corpus teaches), ``speaker``, ``corpus``, ``reference``.
@@ -117,10 +123,11 @@ class FunctionalClips:
     table: pd.DataFrame
     speeds: dict[float, np.ndarray]
     room: np.ndarray | None
+    words: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.table = self.table.reset_index(drop=True)
-        for name, values in [*self.speeds.items(), ("room", self.room)]:
+        for name, values in [*self.speeds.items(), ("room", self.room), ("words", self.words)]:
             if values is not None and values.shape[0] != len(self.table):
                 raise ValueError(f"functionals {name} have {values.shape[0]} rows for {len(self.table)} clips")
         # A partial label ("neutral or calm") has no single class: -1 here, its classes in ``targets``.
@@ -211,6 +218,10 @@ def _copies(clips: FunctionalClips, recipe: LinearRecipe) -> list[np.ndarray]:
         copies += [clips.speeds[speed] for speed in sorted(clips.speeds) if speed != 1.0]
     if recipe.room_copies and clips.room is not None:
         copies.append(clips.room)
+    if recipe.word_copies:
+        if clips.words is None:
+            raise ValueError("the recipe trains on word copies but the clips have none: set FunctionalClips.words")
+        copies.append(clips.words)
     return copies
 
 
@@ -268,13 +279,15 @@ def training_copies(clips: FunctionalClips, rows: np.ndarray, *, recipe: LinearR
     copies = _copies(clips, recipe)
     parts, selected = [], []
     if recipe.speaker_shift in ("none", "both"):
-        parts += [copy[rows] for copy in copies]
-        selected += [rows] * len(copies)
+        for copy in copies:  # a word cut too short to score (NaN) is no training row
+            usable = rows & ~np.isnan(copy).any(axis=1) if copy is clips.words else rows
+            parts.append(copy[usable])
+            selected.append(usable)
     if recipe.speaker_shift in ("shifted", "both"):
         centroid = neutral_centroid(clips, rows)
         shiftable = rows & np.isin(clips.speaker, clips.speaker[clips.reference])
         offsets = speaker_offsets(clips, shiftable, centroid=centroid)
-        for copy in copies:
+        for copy in (copy for copy in copies if copy is not clips.words):
             # A speed copy is a different voice (pitch moves with speed): centre it on that copy's
             # own reference; a room copy keeps the clean reference, as a user's would be.
             is_speed = any(copy is clips.speeds[speed] for speed in clips.speeds)
