@@ -215,3 +215,20 @@ def test_a_class_only_a_partial_label_names_leaves_it():
     assert copies.target_mask[copies.labels < 0][:, :2].all()
     taught = [EMOTIONS.index(e) for e in ("neutral", "calm", "happy", "angry")]
     assert np.flatnonzero(copies.class_mask[copies.labels < 0].any(axis=0)).tolist() == taught
+
+
+def test_word_copies_add_one_row_per_scorable_cut_and_need_the_cuts():
+    from ser.training.linear_views import training_copies
+
+    clips = _clips()
+    everyone = np.ones(len(clips), dtype=bool)
+    plain = training_copies(clips, everyone, recipe=LinearRecipe())
+    with pytest.raises(ValueError, match="word copies"):
+        training_copies(clips, everyone, recipe=LinearRecipe(word_copies=True))
+    clips.words = clips.speeds[1.0] * 0.5
+    clips.words[:3] = np.nan  # cuts too short to score: no rows
+    worded = training_copies(clips, everyone, recipe=LinearRecipe(word_copies=True))
+    assert len(worded.labels) == len(plain.labels) + len(clips) - 3
+    assert not np.isnan(worded.values).any()
+    np.testing.assert_array_equal(worded.values[-(len(clips) - 3):], clips.words[3:])
+    np.testing.assert_array_equal(worded.labels[-(len(clips) - 3):], clips.labels[3:])
