@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DATA ?= ../shared/data/ravdess
+#: The folder holding every corpus (ravdess/, ased/, speechocean/): leave one corpus out reads it.
+CORPORA ?= ../shared/data
 
-.PHONY: run test test-fast install install-dev install-batch browser train evaluate robustness lint bench load clean
+.PHONY: run test test-fast install install-dev install-batch browser train evaluate loco robustness lint bench load clean
 
 # The pinned versions first, then this package itself (editable, its dependencies already there).
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -48,6 +50,11 @@ test-fast: install-dev
 train: install
 	$(PY) -m ser train --data $(DATA) --out models/
 	$(PY) -m ser evaluate --data $(DATA) --out models/ --baselines
+	$(PY) -m ser loco --data $(CORPORA) --out models/
+
+# Leave one corpus out (models/loco.json): about 15 min here once the functionals are cached.
+loco: install
+	$(PY) -m ser loco --data $(CORPORA) --out models/
 
 evaluate: install
 	$(PY) -m ser evaluate --data $(DATA) --out models/ --baselines
