@@ -212,30 +212,42 @@ def _pct(value: float | None) -> str:
 
 
 def loco_table(results: LocoResults) -> str:
-    """The rows as a markdown table (card, docs): the figure against its target, UAR, largest answer share, spread."""
-    lines = ["| left out | answered by (trained on) | clips | length | **figure** (target) | UAR "
-             "| largest answer share | per speaker min / median / max |", "|---|---|---|---|---|---|---|---|"]
-    names = {"recipe": "the recipe's linear views", "shipped": "the shipped bundle (as `ser predict`)",
-             "shipped_main": "the shipped main model alone", "shipped_joint_views": "the shipped joint views alone"}
+    """The rows as a markdown table (card, docs), a set's whole sentences and single words side by side: the
+    figure against its target, UAR, the answer given most often, the per-speaker spread (sentences)."""
+    lines = ["| left out | answered by (trained on) | clips | **sentences** (target) | one word of each | UAR "
+             "| answer given most often: sentences -> words | per speaker min / median / max |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in results.rows:
+        if row.length != "sentence":
+            continue
         scores = row.scores
-        if scores.neutral_or_calm_share is not None:
-            figure = (f"neutral or calm {_pct(scores.neutral_or_calm_share)}, "
-                      f"angry/fearful/disgust {_pct(scores.false_alarm_share)}")
-        else:
-            figure = f"accuracy {_pct(scores.accuracy)}"
+        figure = _short_figure(scores)
         if row.targets:
             verdicts = ", ".join(f"{target.words()} {'met' if target.met(scores) else 'not met'}"
                                  for target in row.targets)
             figure = f"**{figure}** ({verdicts})"
+        try:
+            word = results.find(left_out=row.left_out, answered_by=row.answered_by, subset_prefix=row.subset,
+                                length="word").scores
+        except KeyError:
+            word = None
         emotion, share = scores.largest_share
+        shares = f"{emotion} {_pct(share)}" + (f" -> {word.largest_share[0]} {_pct(word.largest_share[1])}"
+                                               if word is not None else "")
         spread = scores.spread
         lines.append(
-            f"| {row.left_out} | {names.get(row.answered_by, row.answered_by)} ({' + '.join(row.trained_on)}) "
-            f"| {row.subset}: {scores.clips} | {row.length} | {figure} | {_pct(scores.uar)} | {emotion} {_pct(share)} "
+            f"| {row.left_out} | {ANSWERED_BY.get(row.answered_by, row.answered_by)} ({' + '.join(row.trained_on)}) "
+            f"| {row.subset}: {scores.clips} | {figure} | {_short_figure(word) if word is not None else '-'} "
+            f"| {_pct(scores.uar)} | {shares} "
             f"| {_pct(spread.minimum)} / {_pct(spread.median)} / {_pct(spread.maximum)} |"
         )
     return "\n".join(lines)
+
+
+def _short_figure(scores: SetScores) -> str:
+    if scores.neutral_or_calm_share is not None:
+        return f"neutral or calm {_pct(scores.neutral_or_calm_share)}, false alarms {_pct(scores.false_alarm_share)}"
+    return f"{_pct(scores.accuracy)}"
 
 
 #: How each ``answered_by`` reads in sentences.
