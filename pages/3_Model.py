@@ -218,19 +218,31 @@ def show_loco(loco: LocoResults) -> None:
                 "(speechocean762, no emotion labels) are right when called neutral or calm; angry, fearful or "
                 "disgust is a false alarm.")
     rows = [row for row in loco.rows if row.length == "sentence"]
-    def figure(row) -> str:
-        scores = row.scores
-        if scores.neutral_or_calm_share is not None:
-            return (f"neutral or calm {percent(scores.neutral_or_calm_share)}, "
-                    f"false alarms {percent(scores.false_alarm_share)}")
-        return percent(scores.accuracy)
-    table([{"left out": row.left_out, "clips": f"{row.subset} ({row.scores.clips})",
-            "answered by": f"{ANSWERED_BY.get(row.answered_by, row.answered_by)} ({' + '.join(row.trained_on)})",
-            "right": figure(row),
-            "target": "; ".join(f"{t.words()}: {'met' if t.met(row.scores) else 'not met'}"
-                                for t in row.targets) or "-",
-            "most frequent answer": f"{row.scores.largest_share[0]} {percent(row.scores.largest_share[1])}"}
+
+    def word_of(row):
+        return next((other.scores for other in loco.rows if (other.left_out, other.answered_by, other.subset,
+                                                              other.length) == (row.left_out, row.answered_by,
+                                                                                row.subset, "word")), None)
+
+    def right(scores) -> str:
+        share = scores.neutral_or_calm_share
+        return percent(scores.accuracy if share is None else share)
+
+    def target(row) -> str:
+        verdicts = [f"{'at least' if t.at_least else 'at most'} {percent(t.value)}: "
+                    f"{'met' if t.met(row.scores) else 'not met'}" for t in row.targets]
+        return f" (target {', '.join(verdicts)})" if verdicts else ""
+
+    table([{"voices": f"{row.left_out}, {row.subset}, {row.scores.clips} clips{target(row)}",
+            "model": f"{ANSWERED_BY.get(row.answered_by, row.answered_by)}, trained on {' + '.join(row.trained_on)}",
+            "right": right(row.scores),
+            "false alarms": "not measured" if row.scores.false_alarm_share is None
+            else percent(row.scores.false_alarm_share),
+            "a single word: right": right(word_of(row)) if word_of(row) is not None else "not measured"}
            for row in rows])
+    st.caption("Right: within the left-out corpus's emotions (unless the row says as the app answers); ordinary "
+               "voices: answered neutral or calm. False alarms: ordinary voices answered angry, fearful or disgust. "
+               "A single word: one cut of each clip.")
     corpus = st.radio("Answers on", list(dict.fromkeys(row.left_out for row in rows)), horizontal=True,
                       key="loco-corpus")
     series = {}
@@ -244,8 +256,9 @@ def show_loco(loco: LocoResults) -> None:
     app_ui.chart(report_plots.emotion_shares_figure(series=series, emotions=EMOTIONS, axis_title="share of answers"),
                  key="loco-answers")
     st.caption(f"How often each emotion is the answer (a collapse onto one emotion shows as one tall bar). A word: one "
-               f"cut of {loco.cuts.minimum:.1f}-{loco.cuts.maximum:.1f} s of each clip. {loco.protocol} "
-               f"Reproduce with `{loco.command}` (measured {loco.measured}).")
+               f"cut of {loco.cuts.minimum:.1f} s to {loco.cuts.maximum:.1f} s of each clip's speech. The recipe's "
+               "views learn from every speaker of the other corpora; the shipped bundle is scored only where no part "
+               f"of it heard the corpus. Reproduce with `{loco.command}` (measured {loco.measured}).")
 
 
 def show_unfamiliarity(figures: UnfamiliarityResults) -> None:
