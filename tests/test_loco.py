@@ -60,6 +60,8 @@ def test_score_set_counts_target_sets_refusals_and_the_ordinary_voice_shares():
     assert sum(scores.answer_share.values()) == pytest.approx(1.0) and scores.answer_share["surprised"] == 0
     assert (scores.spread.minimum, scores.spread.median, scores.spread.maximum) == (0.0, 0.5, 1.0)
     assert "surprised" not in scores.answer_space and scores.largest_share[0] == "neutral"
+    # Every answer given with certainty (probability 1 within the answer space), 3 of 4 right: ECE 0.25.
+    assert scores.ece == pytest.approx(0.25)
     labelled = score_set(np.eye(len(EMOTIONS))[[0, 0]], targets=np.eye(len(EMOTIONS), dtype=bool)[[0, 4]],
                          labels=np.array([0, 4]), speakers=np.array(["a", "b"]), allowed=allowed)
     assert labelled.recall == {"neutral": 1.0, "angry": 0.0} and labelled.uar == 0.5

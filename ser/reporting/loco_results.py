@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from ser.reporting.metrics import calibration_error
 from ser.reporting.profile_results import SpeakerSpread
 
 LOCO_COMMAND = "python -m ser loco --data ../shared/data --out models/"
@@ -55,6 +56,9 @@ class SetScores:
         The emotions an answer could be.
     neutral_or_calm_share, false_alarm_share : float or None
         Ordinary voices only: answered neutral or calm; answered angry, fearful or disgust.
+    ece : float or None
+        Expected calibration error (15 bins) of the answered clips: the answer's probability among the
+        answer space against whether it is in the clip's target set.
     """
 
     clips: int
@@ -68,6 +72,7 @@ class SetScores:
     answer_space: list[str]
     neutral_or_calm_share: float | None = None
     false_alarm_share: float | None = None
+    ece: float | None = None
 
     @property
     def largest_share(self) -> tuple[str, float]:
@@ -194,6 +199,8 @@ def score_set(probabilities: np.ndarray, *, targets: np.ndarray, labels: np.ndar
     recall = {EMOTIONS[k]: float(right[labels == k].mean()) for k in range(len(EMOTIONS)) if (labels == k).any()}
     per_speaker = [float(right[speakers == who].mean()) for who in np.unique(speakers)]
     given = answers[answered]
+    within = np.where(allowed, np.nan_to_num(probabilities, nan=0.0), 0.0)[answered]
+    confidence = within.max(axis=1) / np.maximum(within.sum(axis=1), 1e-12)
     share = {emotion: float((given == k).mean()) if given.size else 0.0 for k, emotion in enumerate(EMOTIONS)}
     return SetScores(
         clips=n, refused=int((~answered).sum()), speakers=len(per_speaker), accuracy=float(right.mean()),
@@ -204,6 +211,7 @@ def score_set(probabilities: np.ndarray, *, targets: np.ndarray, labels: np.ndar
         # Of every clip, refusals included: a refused ordinary voice was not answered neutral or calm.
         neutral_or_calm_share=float(sum(share[e] for e in ORDINARY) * answered.mean()) if ordinary else None,
         false_alarm_share=float(sum(share[e] for e in FALSE_ALARMS) * answered.mean()) if ordinary else None,
+        ece=calibration_error(confidence, right[answered]) if given.size else None,
     )
 
 
@@ -214,9 +222,9 @@ def _pct(value: float | None) -> str:
 def loco_table(results: LocoResults) -> str:
     """The rows as a markdown table (card, docs), a set's whole sentences and single words side by side: the
     figure against its target, UAR, the answer given most often, the per-speaker spread (sentences)."""
-    lines = ["| left out | answered by (trained on) | clips | **sentences** (target) | one word of each | UAR "
+    lines = ["| left out | answered by (trained on) | clips | **sentences** (target) | one word of each | UAR | ECE "
              "| answer given most often: sentences -> words | per speaker min / median / max |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in results.rows:
         if row.length != "sentence":
             continue
@@ -238,7 +246,7 @@ def loco_table(results: LocoResults) -> str:
         lines.append(
             f"| {row.left_out} | {ANSWERED_BY.get(row.answered_by, row.answered_by)} ({' + '.join(row.trained_on)}) "
             f"| {row.subset}: {scores.clips} | {figure} | {_short_figure(word) if word is not None else '-'} "
-            f"| {_pct(scores.uar)} | {shares} "
+            f"| {_pct(scores.uar)} | {'-' if scores.ece is None else f'{scores.ece:.3f}'} | {shares} "
             f"| {_pct(spread.minimum)} / {_pct(spread.median)} / {_pct(spread.maximum)} |"
         )
     return "\n".join(lines)

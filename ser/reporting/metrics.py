@@ -81,8 +81,14 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, *,
     probabilities : np.ndarray, shape (n, n_classes)
     labels : np.ndarray, shape (n,)
     """
-    confidence = probabilities.max(axis=1)
-    correct = probabilities.argmax(axis=1) == labels
+    return calibration_error(probabilities.max(axis=1), probabilities.argmax(axis=1) == labels, bins=bins)
+
+
+def calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 15) -> float:
+    """Expected calibration error of answers given with ``confidence`` (shape (n,)) that were ``correct``
+    (bool, shape (n,)): the bin-weighted gap between accuracy and mean confidence, ``bins`` equal-width bins.
+    (Also for answers right by a target set: :func:`ser.reporting.loco_results.score_set`.)"""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=bool)
     edges = np.linspace(0.0, 1.0, bins + 1)
     error = 0.0
     for low, high in zip(edges[:-1], edges[1:], strict=True):
