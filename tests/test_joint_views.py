@@ -311,3 +311,32 @@ def test_the_app_says_under_the_warning_when_the_joint_views_answered():
     # said once, for the routed answer only, in sight: not hidden in the warning's details
     assert [caption.value for caption in at.caption] == [ROUTED_NOTE]
     assert all(ROUTED_NOTE not in markdown.value for expander in at.expander for markdown in expander.markdown)
+
+
+def test_leave_one_corpus_out_scores_the_bundle_as_shipped_and_each_model_alone(plain, joint, size, monkeypatch,
+                                                                               tmp_path):
+    """ser loco's bundle rows: the routed answer is ``ser predict``'s, the main model's alone the plain bundle's."""
+    import soundfile
+
+    from ser.training.loco_bundle import JOINT, MAIN, SHIPPED, bundle_answers
+
+    with_detector(joint, monkeypatch, detector(size, ALWAYS))
+    paths = []
+    for seed in range(2):
+        paths.append(str(tmp_path / f"{seed}.wav"))
+        soundfile.write(paths[-1], clip(seed, seconds=1.5), RATE)
+    soundfile.write(tmp_path / "silent.wav", np.zeros(RATE, np.float32), RATE)
+    answers = bundle_answers(joint, [*paths, str(tmp_path / "silent.wav")], cut=False)
+    assert set(answers) == {SHIPPED, MAIN, JOINT} and all(values.shape == (3, 8) for values in answers.values())
+    assert all(np.isnan(values[2]).all() for values in answers.values())  # refused: no answer from any
+    for row, path in enumerate(paths):
+        from ser.serving.audio import decode_audio
+
+        waveform = decode_audio(path, sample_rate=RATE)
+        routed = joint.predict_clip(waveform, sample_rate=RATE)
+        np.testing.assert_allclose(answers[SHIPPED][row], [routed.probabilities[e] for e in joint.emotions], atol=1e-6)
+        np.testing.assert_allclose(answers[JOINT][row], answers[SHIPPED][row], atol=1e-6)  # always routed here
+        studio = plain.predict_clip(waveform, sample_rate=RATE)
+        np.testing.assert_allclose(answers[MAIN][row], [studio.probabilities[e] for e in plain.emotions], atol=1e-6)
+    cuts = bundle_answers(plain, paths, cut=True)
+    assert set(cuts) == {SHIPPED, MAIN} and np.allclose(cuts[SHIPPED], cuts[MAIN])  # nothing to route to
