@@ -4,7 +4,7 @@ Trains the recipe's linear views on every corpus but one, for each of RAVDESS, A
 answers the corpus left out (whole sentences and word-length cuts), and scores the shipped bundle on
 the corpora it never heard (:mod:`ser.training.loco` has the protocol)::
 
-    python -m ser loco --data ../shared/data --out models/        # about 25 min here, functionals cached
+    python -m ser loco --data ../shared/data --out models/        # about 15 min here, functionals cached
 
 The functionals of every speed and room copy are cached in ``--cache`` (extracting them for the three
 corpora takes about 15 min on two cores the first time).
@@ -52,7 +52,8 @@ def _sets(clips, left_out: str, rows: np.ndarray, allowed: np.ndarray):
                 ("all sentences, as the app answers", everyone, allowed, [], False)]
     age = clips.age[rows]
     targets = [Target("neutral_or_calm_share", 0.75, True), Target("false_alarm_share", 0.10, False)]
-    return [("all 125 speakers", np.ones(len(rows), bool), allowed, targets, True),
+    speakers = len(set(clips.speaker[rows]))
+    return [(f"all {speakers} speakers", np.ones(len(rows), bool), allowed, targets, True),
             ("children (12 or younger)", age <= 12, allowed, [], True),
             ("adults", age > 12, allowed, [], True)]
 
