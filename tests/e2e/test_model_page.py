@@ -18,8 +18,9 @@ pytestmark = pytest.mark.e2e
 
 #: A laptop and a phone (iPhone 12-15 width).
 WIDTHS = (1280, 390)
-#: Confusion matrix, accuracy per actor, reliability diagram, learning curves, class counts, ASED answer shares.
-CHARTS = 6
+#: Confusion matrix, accuracy per actor, reliability diagram, learning curves, class counts, ASED answer shares,
+#: answer shares on each corpus left out.
+CHARTS = 7
 #: Every table as laid out: its first words, its box's left and right, and the right edge of what it holds (the
 #: widest of its scroll width and its inner <table>; a wider content is cut off or scrolls sideways).
 TABLES_JS = """
