@@ -46,24 +46,27 @@ import json
 import os
 import sys
 import time
-import zlib
 from pathlib import Path
 
 # One BLAS thread: a second one spins against the other jobs of this shared machine.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from ser.config import FeatureConfig  # noqa: E402
-from ser.training.corpora import index_speechocean, speaker_folds  # noqa: E402
+from ser.training.corpora import speaker_folds  # noqa: E402
 from ser.training.data import EMOTIONS  # noqa: E402
-from ser.training.linear_views import (  # noqa: E402
-    FunctionalClips,
-    LinearRecipe,
-    fit_views,
-    fuse_probabilities,
-    single_label_classes,
+from ser.training.linear_views import LinearRecipe, single_label_classes  # noqa: E402
+
+# The protocol's pieces are python -m ser loco's (ser.training.loco): the study runs the same code.
+from ser.training.loco import (  # noqa: E402, F401  (CUT_SECONDS, word_cut: the study's tests read them here)
+    CUT_SECONDS,
+    corpus_table,
+    fit_and_choose,
+    fused_answers,
+    load_cuts,
+    load_functional_clips,
+    speechocean_ages,
+    word_cut,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,152 +83,18 @@ TRAININGS: dict[str, tuple[str, ...]] = {
 N_FOLDS, SEED = 5, 0
 #: File-name suffix of the variant whose ordinary voices are taught as neutral alone (``--ordinary-as-neutral``).
 VARIANT = "~neutral"
-#: Word-length cuts: seconds, and the seed (with each file's name) of their length and place.
-CUT_SECONDS, CUT_SEED = (0.5, 1.2), 22
 
 
-def three_table(data: Path) -> pd.DataFrame:
-    """RAVDESS speech (actors 1-20), ASED, then speechocean: the rows every saved answer indexes."""
-    from experiments.cross_corpus import clip_table
-
-    ordinary = index_speechocean((data / "speechocean").resolve())
-    return pd.concat([clip_table(data / "ravdess", data / "ased"), ordinary], ignore_index=True)
+def load_three(data: Path, cache: Path):
+    """RAVDESS speech (actors 1-20), ASED and speechocean, with cached functionals of every copy
+    (:func:`ser.training.loco.load_functional_clips`; ``clips.age``: speechocean's ages, NaN elsewhere)."""
+    return load_functional_clips(corpus_table(data), cache=cache, ages=speechocean_ages(data))
 
 
-def load_three(data: Path, cache: Path) -> FunctionalClips:
-    """RAVDESS speech (actors 1-20), ASED and speechocean, with cached functionals of every copy.
-
-    RAVDESS and ASED rows are ``experiments.cross_corpus.clip_table``'s (the same cache files);
-    speechocean's follow. ``clips.names`` are the functional names, ``clips.age`` speechocean's ages
-    (NaN elsewhere).
-    """
-    from experiments.cross_corpus import load_clips
-    from ser.serving.functionals import functional_names
-    from ser.training.cache import load_functionals, load_room_functionals
-
-    two = load_clips(data / "ravdess", data / "ased", cache)
-    ordinary = index_speechocean((data / "speechocean").resolve())  # as three_table
-    index = pd.DataFrame({"path": ordinary["path"].tolist(), "vocal_channel": "speech"})
-    speeds = load_functionals(index, config=FeatureConfig(), cache_dir=cache)
-    room = load_room_functionals(index, config=FeatureConfig(), cache_dir=cache)
-    clips = FunctionalClips(
-        table=pd.concat([two.table, ordinary], ignore_index=True),
-        speeds={speed: np.concatenate([values, speeds[speed]]) for speed, values in two.speeds.items()},
-        room=np.concatenate([two.room, room]),
-    )
-    clips.names = functional_names(FeatureConfig())
-    listing = pd.read_csv(data / "speechocean" / "speakers.csv", dtype={"speaker": str})
-    ages = dict(zip("speechocean-" + listing["speaker"], listing["age"], strict=True))
-    clips.age = np.array([ages.get(speaker, np.nan) for speaker in clips.speaker], dtype=float)
-    return clips
-
-
-def word_cut(waveform: np.ndarray, *, name: str, config: FeatureConfig) -> np.ndarray:
-    """One cut of 0.5-1.2 s of the clip's trimmed speech (all of it when shorter), seeded by ``name``."""
-    from ser.serving.features import remove_dc, trim_silence
-
-    speech = trim_silence(remove_dc(waveform), config=config)
-    rng = np.random.default_rng([CUT_SEED, zlib.crc32(name.encode())])
-    length = int(rng.uniform(*CUT_SECONDS) * config.sample_rate)
-    if speech.size <= length:
-        return speech
-    start = int(rng.integers(0, speech.size - length + 1))
-    return speech[start : start + length]
-
-
-def load_cuts(table: pd.DataFrame, cache: Path, *, log) -> tuple[np.ndarray, np.ndarray]:
-    """Functionals of one word-length cut of every clip (NaN where the app would refuse it), cached.
-
-    Returns
-    -------
-    values : np.ndarray, shape (n_clips, n_functionals), float32
-    seconds : np.ndarray, shape (n_clips,)
-        Length of each cut.
-    """
-    from ser.errors import NoSpeechError
-    from ser.serving.audio import decode_audio
-    from ser.serving.features import prepare_waveform
-    from ser.serving.functionals import acoustic_functionals, n_functionals
-
-    config = FeatureConfig()
-    key = zlib.crc32(json.dumps([config.to_dict(), CUT_SECONDS, CUT_SEED, table["path"].tolist()],
-                                sort_keys=True).encode())
-    file = cache / f"functionals-cuts-{key:08x}.npz"
-    if file.exists():
-        with np.load(file) as stored:
-            return stored["values"], stored["seconds"]
-    started = time.perf_counter()
-    values = np.full((len(table), n_functionals(config)), np.nan, dtype=np.float32)
-    seconds = np.zeros(len(table))
-    for row, path in enumerate(table["path"]):
-        cut = word_cut(decode_audio(path, sample_rate=config.sample_rate), name=Path(path).name, config=config)
-        seconds[row] = cut.size / config.sample_rate
-        try:
-            values[row] = acoustic_functionals(prepare_waveform(cut, config=config), config=config)
-        except NoSpeechError:
-            pass  # refused as the app would refuse it: scored as a refusal, never as an answer
-        if row % 500 == 0:
-            log(f"  cuts: {row} of {len(table)} ({time.perf_counter() - started:.0f} s)")
-    np.savez(file, values=values, seconds=seconds)
-    log(f"cuts: {len(table)} clips in {time.perf_counter() - started:.0f} s")
-    return values, seconds
-
-
-def _voicing(clips: FunctionalClips) -> np.ndarray:
-    from ser.serving.functionals import voicing_columns
-
-    return voicing_columns(clips.names)
-
-
-def answer_space(clips: FunctionalClips, trained_on: np.ndarray) -> np.ndarray:
+def answer_space(clips, trained_on: np.ndarray) -> np.ndarray:
     """Boolean (len(EMOTIONS),): the emotions the training corpora taught as single labels (the model's
     answers; a class known only inside "neutral or calm" is not learnt: ``linear_views.training_copies``)."""
     return single_label_classes(clips, trained_on)
-
-
-def validation_score(probabilities: np.ndarray, clips: FunctionalClips, rows: np.ndarray,
-                     allowed: np.ndarray) -> float:
-    """Share of ``rows``' clips whose answer among their corpus's emotions (that the model answers,
-    ``allowed``) is in their target set, averaged over the corpora (each counts once, as in the loss)."""
-    answers = np.where(clips.class_mask[rows] & allowed, probabilities, -1.0).argmax(axis=1)
-    right = clips.targets[rows][np.arange(len(answers)), answers]
-    corpus = clips.corpus[rows]
-    return float(np.mean([right[corpus == name].mean() for name in np.unique(corpus)]))
-
-
-def fit_and_choose(clips, train: np.ndarray, validation: np.ndarray, recipe: LinearRecipe, *, log, label: str):
-    """Both views: each C of the grid fitted on ``train``, the best on ``validation`` refitted on both.
-
-    Returns
-    -------
-    views : list of LinearView
-        functionals, voicing.
-    choice : dict
-        Per view: the chosen C and the validation score of every C.
-    """
-    views, choice = [], {}
-    plan = (("functionals", None, recipe.c_grid), ("voicing", _voicing(clips), recipe.voicing_c_grid))
-    for name, columns, grid in plan:
-        started = time.perf_counter()
-        candidates = fit_views(clips, train, recipe=recipe, c_values=grid, columns=columns)
-        values = clips.speeds[1.0][validation]
-        allowed = answer_space(clips, train)
-        scores = {c: validation_score(view.probabilities(values), clips, validation, allowed)
-                  for c, view in zip(grid, candidates, strict=True)}
-        best = max(grid, key=lambda c: (scores[c], -c))  # ties: stronger L2
-        views += fit_views(clips, train | validation, recipe=recipe, c_values=(best,), columns=columns)
-        choice[name] = {"chosen": best, "validation": {str(c): s for c, s in scores.items()}}
-        log(f"  {label} {name}: C {best} (validation {scores[best]:.3f}; {time.perf_counter() - started:.0f} s)")
-    return views, choice
-
-
-def fused_answers(views, values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Fused probabilities (n, 8) over the model's emotions (others 0); NaN rows stay NaN (refused)."""
-    out = np.full((len(values), len(EMOTIONS)), np.nan)
-    ok = ~np.isnan(values).any(axis=1)
-    parts = [np.where(allowed, view.probabilities(values[ok]), 0.0) for view in views]
-    out[ok] = fuse_probabilities(*parts) * allowed
-    return out
 
 
 VIEWS = ("functionals", "voicing")
@@ -310,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     RUNS.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if args.part == "cuts":  # needs the clips only, not the cached functionals of the copies
-        load_cuts(three_table(args.data), args.cache, log=log)
+        load_cuts(corpus_table(args.data), cache=args.cache, log=log)
         log(f"part cuts: {(time.perf_counter() - started) / 60:.1f} min")
         return 0
     clips = load_three(args.data, args.cache)
@@ -329,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from experiments.loco_linear_report import write_report
 
-        cuts, seconds = load_cuts(clips.table, args.cache, log=log)
+        cuts, seconds = load_cuts(clips.table, cache=args.cache, log=log)
         write_report(clips, cuts=cuts, cut_seconds=seconds, runs=RUNS, log=log)
     log(f"part {args.part}: {(time.perf_counter() - started) / 60:.1f} min")
     return 0

@@ -12,45 +12,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ser.reporting.loco_results import FALSE_ALARMS, FIVE, score_set
 from ser.training.data import EMOTIONS
+from ser.training.loco import CHILD_AGE
 
-#: ASED's five emotions: the RAVDESS emotions "shared" with it, and ASED's own answer space.
-FIVE = ("neutral", "happy", "sad", "angry", "fearful")
-FALSE_ALARMS = ("angry", "fearful", "disgust")
 #: The cross-validations reported (``experiments.loco_linear.cv_tag``), three corpora first.
 CV_TAGS = ("ravdess+ased+speechocean", "ravdess+ased", "ravdess")
-#: speechocean's children are 6-12 years old, its adults 13-37 (``speakers.csv``).
-CHILD_AGE = 12
 
 
 def set_scores(probabilities: np.ndarray, *, targets: np.ndarray, labels: np.ndarray, speakers: np.ndarray,
                allowed: np.ndarray) -> dict:
-    """Accuracy (answer in the clip's target set), per-class recall, answer shares, per-speaker spread.
-
-    Parameters
-    ----------
-    probabilities : np.ndarray, shape (n, len(EMOTIONS))
-        A NaN row is a clip refused as no speech: counted, never right.
-    targets : np.ndarray of bool, shape (n, len(EMOTIONS))
-    labels : np.ndarray of int, shape (n,)
-        Single labels (-1 for a partial label: no recall of its own).
-    speakers : np.ndarray, shape (n,)
-    allowed : np.ndarray of bool, shape (len(EMOTIONS),)
-        The emotions an answer may be.
-    """
-    answered = ~np.isnan(probabilities).any(axis=1)
-    answers = np.where(allowed, np.nan_to_num(probabilities, nan=0.0), -1.0).argmax(axis=1)
-    right = answered & targets[np.arange(len(answers)), answers]
-    recall = {EMOTIONS[k]: float(right[labels == k].mean()) for k in range(len(EMOTIONS)) if (labels == k).any()}
-    per_speaker = [float(right[speakers == who].mean()) for who in np.unique(speakers)]
+    """:func:`ser.reporting.loco_results.score_set` as this study's results.json records it (a dict; the per-speaker
+    spread under ``speaker_accuracy``)."""
+    scores = score_set(probabilities, targets=targets, labels=labels, speakers=speakers, allowed=allowed)
     return {
-        "clips": int(len(right)), "refused": int((~answered).sum()), "speakers": len(per_speaker),
-        "accuracy": float(right.mean()), "uar": float(np.mean(list(recall.values()))) if recall else None,
-        "recall": recall,
-        "answer_share": {EMOTIONS[k]: float((answers[answered] == k).mean()) for k in range(len(EMOTIONS))},
-        "speaker_accuracy": {"min": float(np.min(per_speaker)), "median": float(np.median(per_speaker)),
-                             "max": float(np.max(per_speaker))},
-        "answer_space": [EMOTIONS[k] for k in np.flatnonzero(allowed)],
+        "clips": scores.clips, "refused": scores.refused, "speakers": scores.speakers, "accuracy": scores.accuracy,
+        "uar": scores.uar, "recall": scores.recall, "answer_share": scores.answer_share,
+        "speaker_accuracy": {"min": scores.spread.minimum, "median": scores.spread.median,
+                             "max": scores.spread.maximum},
+        "answer_space": scores.answer_space,
     }
 
 

@@ -37,6 +37,7 @@ def _sets(clips, left_out: str, rows: np.ndarray, allowed: np.ndarray):
     """``(subset words, positions within rows, answer space, targets, ordinary)`` reported for ``left_out``."""
     from ser.reporting.loco_results import FIVE, Target
     from ser.training.data import EMOTIONS
+    from ser.training.loco import CHILD_AGE
 
     emotion = clips.table["emotion"].to_numpy()[rows]
     five = np.isin(EMOTIONS, FIVE)
@@ -54,8 +55,8 @@ def _sets(clips, left_out: str, rows: np.ndarray, allowed: np.ndarray):
     targets = [Target("neutral_or_calm_share", 0.75, True), Target("false_alarm_share", 0.10, False)]
     speakers = len(set(clips.speaker[rows]))
     return [(f"all {speakers} speakers", np.ones(len(rows), bool), allowed, targets, True),
-            ("children (12 or younger)", age <= 12, allowed, [], True),
-            ("adults", age > 12, allowed, [], True)]
+            (f"children ({CHILD_AGE} or younger)", age <= CHILD_AGE, allowed, [], True),
+            ("adults", age > CHILD_AGE, allowed, [], True)]
 
 
 def score_rows(clips, *, left_out: str, answered_by: str, trained_on: list[str], rows: np.ndarray,

@@ -49,6 +49,8 @@ from ser.training.linear_views import (
 CORPORA = ("ravdess", "ased", "speechocean")
 #: Validation speakers (for the L2 choice) are fold 0 of this many speaker folds of the training corpora.
 N_FOLDS, SEED = 5, 0
+#: speechocean's children are 6-12 years old, its adults 13-37 (``speakers.csv``).
+CHILD_AGE = 12
 #: Word-length cuts: their length range in seconds, and the seed (with each file's name) of length and place.
 CUT_SECONDS, CUT_SEED = (0.5, 1.2), 22
 #: The views fused, and the columns each reads (None: all functionals).
@@ -183,7 +185,7 @@ def validation_score(probabilities: np.ndarray, clips: FunctionalClips, rows: np
 
 
 def fit_and_choose(clips: FunctionalClips, train: np.ndarray, validation: np.ndarray, recipe: LinearRecipe, *,
-                   log: Callable[[str], None], label: str) -> tuple[list[LinearView], dict[str, float]]:
+                   log: Callable[[str], None], label: str) -> tuple[list[LinearView], dict[str, dict]]:
     """Both views: each L2 strength of the grid fitted on ``train``, the best on ``validation`` refitted on both.
 
     Parameters
@@ -194,12 +196,12 @@ def fit_and_choose(clips: FunctionalClips, train: np.ndarray, validation: np.nda
     -------
     views : list of LinearView
         The functionals view, then the voicing view.
-    chosen : dict
-        ``view -> C``.
+    choice : dict
+        ``view -> {"chosen": C, "validation": {str(C): score for every C of the grid}}``.
     """
     from ser.serving.functionals import voicing_columns
 
-    views, chosen = [], {}
+    views, choice = [], {}
     allowed = single_label_classes(clips, train)
     rows = np.flatnonzero(validation)
     plan = (("functionals", None, recipe.c_grid), ("voicing", voicing_columns(clips.names), recipe.voicing_c_grid))
@@ -211,9 +213,9 @@ def fit_and_choose(clips: FunctionalClips, train: np.ndarray, validation: np.nda
                   for c, view in zip(grid, candidates, strict=True)}
         best = max(grid, key=lambda c: (scores[c], -c))  # ties: the stronger L2
         views += fit_views(clips, train | validation, recipe=recipe, c_values=(best,), columns=columns)
-        chosen[name] = float(best)
+        choice[name] = {"chosen": float(best), "validation": {str(c): score for c, score in scores.items()}}
         log(f"  {label} {name}: C {best} (validation {scores[best]:.3f}; {time.perf_counter() - started:.0f} s)")
-    return views, chosen
+    return views, choice
 
 
 def fused_answers(views: list[LinearView], values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -263,10 +265,11 @@ def leave_out(clips: FunctionalClips, left_out: str, *, recipe: LinearRecipe, cu
     members = clips.corpus != left_out
     folds = speaker_folds(clips.table[members], n_folds=N_FOLDS, seed=SEED)
     validation = members & np.isin(clips.speaker, folds[0])
-    views, chosen = fit_and_choose(clips, members & ~validation, validation, recipe, log=log,
+    views, choice = fit_and_choose(clips, members & ~validation, validation, recipe, log=log,
                                    label=f"without {left_out}")
     rows = np.flatnonzero(~members)
     allowed = single_label_classes(clips, members)
-    return {"rows": rows, "allowed": allowed, "trained_on": [c for c in corpora if c != left_out], "chosen": chosen,
+    return {"rows": rows, "allowed": allowed, "trained_on": [c for c in corpora if c != left_out],
+            "chosen": {view: values["chosen"] for view, values in choice.items()},
             "sentence": fused_answers(views, clips.speeds[1.0][rows], allowed),
             "cut": fused_answers(views, cuts[rows], allowed)}
