@@ -219,11 +219,6 @@ def show_loco(loco: LocoResults) -> None:
                 "disgust is a false alarm.")
     rows = [row for row in loco.rows if row.length == "sentence"]
 
-    def word_of(row):
-        return next((other.scores for other in loco.rows if (other.left_out, other.answered_by, other.subset,
-                                                              other.length) == (row.left_out, row.answered_by,
-                                                                                row.subset, "word")), None)
-
     def right(scores) -> str:
         share = scores.neutral_or_calm_share
         return percent(scores.accuracy if share is None else share)
@@ -238,7 +233,7 @@ def show_loco(loco: LocoResults) -> None:
             "right": right(row.scores),
             "false alarms": "not measured" if row.scores.false_alarm_share is None
             else percent(row.scores.false_alarm_share),
-            "a single word: right": right(word_of(row)) if word_of(row) is not None else "not measured"}
+            "a single word: right": "not measured" if loco.word_of(row) is None else right(loco.word_of(row))}
            for row in rows])
     st.caption("Right: within the left-out corpus's emotions (unless the row says as the app answers); ordinary "
                "voices: answered neutral or calm. False alarms: ordinary voices answered angry, fearful or disgust. "
@@ -249,10 +244,9 @@ def show_loco(loco: LocoResults) -> None:
     for row in rows:
         if row.left_out == corpus and row.subset == next(r.subset for r in rows if r.left_out == corpus):
             series[ANSWERED_BY.get(row.answered_by, row.answered_by)] = row.scores.answer_share
-            word = next((w for w in loco.rows if (w.left_out, w.answered_by, w.subset, w.length)
-                         == (row.left_out, row.answered_by, row.subset, "word")), None)
+            word = loco.word_of(row)
             if word is not None and row.answered_by == "recipe":
-                series["the recipe, one word of each clip"] = word.scores.answer_share
+                series["the recipe, one word of each clip"] = word.answer_share
     app_ui.chart(report_plots.emotion_shares_figure(series=series, emotions=EMOTIONS, axis_title="share of answers"),
                  key="loco-answers")
     st.caption(f"How often each emotion is the answer (a collapse onto one emotion shows as one tall bar). A word: one "

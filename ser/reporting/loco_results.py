@@ -156,6 +156,12 @@ class LocoResults:
     minutes: float
     rows: list[LocoRow]
 
+    def word_of(self, row: LocoRow) -> SetScores | None:
+        """The same clips' single-word answers by the same model (None when they were not scored)."""
+        return next((other.scores for other in self.rows if other.length == "word"
+                     and (other.left_out, other.answered_by, other.subset) == (row.left_out, row.answered_by,
+                                                                               row.subset)), None)
+
     def find(self, *, left_out: str, answered_by: str, subset_prefix: str = "", length: str = "sentence") -> LocoRow:
         """The first row matching; :class:`KeyError` names what is missing."""
         for row in self.rows:
@@ -234,11 +240,7 @@ def loco_table(results: LocoResults) -> str:
             verdicts = ", ".join(f"{target.words()} {'met' if target.met(scores) else 'not met'}"
                                  for target in row.targets)
             figure = f"**{figure}** ({verdicts})"
-        try:
-            word = results.find(left_out=row.left_out, answered_by=row.answered_by, subset_prefix=row.subset,
-                                length="word").scores
-        except KeyError:
-            word = None
+        word = results.word_of(row)
         emotion, share = scores.largest_share
         shares = f"{emotion} {_pct(share)}" + (f" -> {word.largest_share[0]} {_pct(word.largest_share[1])}"
                                                if word is not None else "")
@@ -285,14 +287,12 @@ def findings(results: LocoResults) -> list[str]:
     for row in results.rows:
         if row.length != "sentence" or not row.targets:
             continue
-        try:
-            word = results.find(left_out=row.left_out, answered_by=row.answered_by, subset_prefix=row.subset,
-                                length="word")
-        except KeyError:
+        word = results.word_of(row)
+        if word is None:
             continue
-        pulled = max(EMOTIONS, key=lambda e: word.scores.answer_share[e] - row.scores.answer_share[e])
-        before, after = row.scores.answer_share[pulled], word.scores.answer_share[pulled]
+        pulled = max(EMOTIONS, key=lambda e: word.answer_share[e] - row.scores.answer_share[e])
+        before, after = row.scores.answer_share[pulled], word.answer_share[pulled]
         out.append(f"A single word of the same clips ({row.left_out}, "
-                   f"{ANSWERED_BY.get(row.answered_by, row.answered_by)}): {_figure(word.scores)}; answers pulled "
+                   f"{ANSWERED_BY.get(row.answered_by, row.answered_by)}): {_figure(word)}; answers pulled "
                    f"towards {pulled} ({_pct(before)}% -> {_pct(after)}% of answers).")
     return out
