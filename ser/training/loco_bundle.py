@@ -23,6 +23,7 @@ from ser.errors import NoSpeechError
 from ser.serving.audio import decode_audio
 from ser.serving.calibration import apply_temperature
 from ser.serving.features import window_features
+from ser.serving.joint_views import BOTH_CORPORA, STUDIO
 from ser.training.loco import word_cut
 
 #: ``answered_by`` names of the three answers, as :class:`ser.reporting.loco_results.LocoRow` records them.
@@ -62,10 +63,16 @@ def bundle_answers(bundle: Any, paths: list[str], *, cut: bool, log: Callable[[s
         except NoSpeechError:
             continue  # refused, as the app refuses it: counted, never right
         out[SHIPPED][row] = [answer.probabilities[emotion] for emotion in bundle.emotions]
-        windows, _ = window_features(recording.utterance_log_mel, config=config)
-        main = bundle.score_windows(windows, functionals=recording.functionals)["emotion"].mean(axis=0)
-        out[MAIN][row] = apply_temperature(main, temperature=bundle.temperature)
-        if JOINT in out:
+        # The answer given is one model's; only the other one is run again.
+        if answer.answered_by == STUDIO:
+            out[MAIN][row] = out[SHIPPED][row]
+        else:
+            windows, _ = window_features(recording.utterance_log_mel, config=config)
+            main = bundle.score_windows(windows, functionals=recording.functionals)["emotion"].mean(axis=0)
+            out[MAIN][row] = apply_temperature(main, temperature=bundle.temperature)
+        if JOINT in out and answer.answered_by == BOTH_CORPORA:
+            out[JOINT][row] = out[SHIPPED][row]
+        elif JOINT in out:
             joint = np.ravel(bundle.joint_views.probabilities(recording.functionals))
             out[JOINT][row] = apply_temperature(joint, temperature=bundle.joint_views.settings.temperature)
         if row % 500 == 0:
