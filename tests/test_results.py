@@ -287,6 +287,15 @@ def test_the_shipped_card_is_rendered_from_the_shipped_files():
     assert (ROOT / "models" / "MODEL_CARD.md").read_text(encoding="utf-8") == expected
 
 
+def test_the_readme_results_block_is_rendered_from_the_shipped_files(tmp_path):
+    """README.md's block is current: `python -m ser.reporting.model_card models/ README.md` rewrites it."""
+    readme = tmp_path / "README.md"
+    shipped = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme.write_text(shipped, encoding="utf-8")
+    update_readme(readme, load_model_results(ROOT / "models"))
+    assert readme.read_text(encoding="utf-8") == shipped
+
+
 WRITERS = {
     ("ser/__main__.py", "command_train"): "TrainingResults",
     ("ser/__main__.py", "command_evaluate"): "EvaluationResults",
