@@ -193,6 +193,10 @@ def command_train(args: argparse.Namespace) -> int:
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
     run = cross_validate(clips, speech_mask=speech, config=config, settings=settings, folds=folds, log=_log,
                          verbose=int(os.environ.get("SER_VERBOSE", "0")))
+    if args.save_fold_answers is not None:
+        from ser.training.fold_answers import save_fold_answers
+
+        _log(f"fold answers: {save_fold_answers(run, clips, index=index, path=args.save_fold_answers)}")
     corpora = None
     if clips.masked:  # several corpora: RAVDESS's protocol stays the headline, each corpus beside it
         from ser.training.corpus_summary import headline_protocol, summarize_corpora
@@ -347,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         "--cnn-corpus", action="append", default=[], metavar="CORPUS",
         help="several corpora: the log-mel CNN learns from this corpus's clips only (repeat for more; "
              "default: every corpus); the linear views still learn from all of them",
+    )
+    commands.choices["train"].add_argument(
+        "--save-fold-answers", type=Path, default=None, metavar="FILE.npz",
+        help="also save every fold's per-view answers on its validation and test speakers (studies of the fusion)",
     )
     commands.choices["evaluate"].add_argument(
         "--baselines", action="store_true", help="also reproduce the seed projects' models"

@@ -280,7 +280,8 @@ def test_three_corpora_with_ordinary_voices_train_into_a_bundle(tmp_path, tiny_s
     ravdess, ased, ocean = _write_three(tmp_path)
     out = tmp_path / "bundle"
     code = main(["train", "--data", str(ravdess), "--data", str(ased), "--data", str(ocean), "--out", str(out),
-                 "--cache", str(tmp_path / "cache"), "--epochs", "1", "--folds", "1"])
+                 "--cache", str(tmp_path / "cache"), "--epochs", "1", "--folds", "1",
+                 "--save-fold-answers", str(tmp_path / "answers.npz")])
     assert code == 0, capsys.readouterr().err
     assert "answered neutral or calm" in capsys.readouterr().err
     results = load_training(out / "metrics.json")
@@ -299,3 +300,24 @@ def test_three_corpora_with_ordinary_voices_train_into_a_bundle(tmp_path, tiny_s
     assert sum(ocean_scores.answer_share.values()) == pytest.approx(1.0)
     for name in ("ravdess", "ased"):
         assert by_name[name].partial_label is None and 0.0 <= by_name[name].uar <= 1.0
+
+    # The per-view answers a fusion study reads: every fold's validation and test speakers, apart.
+    with np.load(tmp_path / "answers.npz", allow_pickle=False) as saved:
+        answers = dict(saved)
+    from ser.training.fold_answers import view_names
+
+    n_clips = len(answers["file_name"])
+    assert answers["targets"].shape == answers["allowed"].shape == (n_clips, len(EMOTIONS))
+    assert set(answers["corpus"]) == {"ravdess", "ased", "speechocean"}
+    speakers = {part: set(answers["speaker"][answers[f"fold0/{part}/positions"]]) for part in ("validation", "test")}
+    assert speakers["validation"] and speakers["test"] and not speakers["validation"] & speakers["test"]
+    for part in ("validation", "test"):
+        assert view_names(answers, part=part) == ["functionals", "log_mel_cnn", "voicing"]
+        n = len(answers[f"fold0/{part}/positions"])
+        for view in view_names(answers, part=part):
+            probabilities = answers[f"fold0/{part}/{view}"]
+            assert probabilities.shape == (n, len(EMOTIONS))
+            assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+        owners = answers[f"fold0/{part}/window_owners"]
+        assert answers[f"fold0/{part}/cnn_windows"].shape == (len(owners), len(EMOTIONS))
+        assert set(owners) == set(range(n))  # every clip has windows

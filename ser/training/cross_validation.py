@@ -52,6 +52,13 @@ class FoldRun:
         (the early-stopped CNN, the views' training-only fits), for calibration.
     view_probabilities : dict
         ``view -> (n_test, n_emotions)`` emotion probabilities of each view alone (``log_mel_cnn`` first).
+    validation_view_probabilities : dict
+        ``view -> (n_validation, n_emotions)``: the same from the models that never saw the
+        validation speakers (what a fusion weight could be fitted on).
+    test_windows, validation_windows : tuple of (np.ndarray, np.ndarray)
+        The CNN's emotion probabilities per window, shape (n_windows, n_emotions), and each
+        window's clip (its position among the fold's test or validation clips), shape (n_windows,):
+        the fusion works window by window (:func:`ser.training.cnn.average_windows`).
     """
 
     fold: int
@@ -68,6 +75,9 @@ class FoldRun:
     validation_positions: np.ndarray
     validation_probabilities: dict[str, np.ndarray]
     view_probabilities: dict[str, np.ndarray]
+    validation_view_probabilities: dict[str, np.ndarray]
+    test_windows: tuple[np.ndarray, np.ndarray]
+    validation_windows: tuple[np.ndarray, np.ndarray]
 
     def view(self, name: str) -> ViewFit | None:
         """The linear view called ``name`` (``functionals`` or ``voicing``), or None."""
@@ -223,6 +233,10 @@ def cross_validate(
             "log_mel_cnn": average_windows(*test_windows, n_clips=n_test)["emotion"],
             **{view.name: view.test_probabilities["emotion"] for view in views},
         }
+        validation_view_probabilities = {
+            "log_mel_cnn": average_windows(*val_windows, n_clips=n_val)["emotion"],
+            **{view.name: view.validation_probabilities for view in views},
+        }
         seconds = time.perf_counter() - started
         truth, targets = clips.emotion[test_mask], clips.targets()[test_mask]
         allowed = None if clips.class_mask is None else clips.class_mask[test_mask]
@@ -240,7 +254,9 @@ def cross_validate(
                 test_actors=tuple(test_actors), cnn=model, views=views, history=history, refit_epochs=refit_epochs,
                 seconds=seconds, test_positions=np.flatnonzero(test_mask), test_probabilities=test_probabilities,
                 validation_positions=np.flatnonzero(val_mask), validation_probabilities=val_probabilities,
-                view_probabilities=view_probabilities,
+                view_probabilities=view_probabilities, validation_view_probabilities=validation_view_probabilities,
+                test_windows=(test_windows[0]["emotion"], test_windows[1]),
+                validation_windows=(val_windows[0]["emotion"], val_windows[1]),
             )
         )
     return CrossValidationRun(folds=tuple(runs))

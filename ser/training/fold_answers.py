@@ -1,0 +1,89 @@
+"""Every fold's per-view answers on its validation and test speakers, saved for studies of the fusion.
+
+``python -m ser train ... --save-fold-answers runs/fold_answers.npz`` writes them beside the bundle's
+own results. The shipped fusion is the equal-weight normalised geometric mean of the views, window by
+window; with these answers a study can refit it (weights, temperatures) on the validation speakers of
+every corpus and score the result on the test speakers, without training anything again.
+
+Example
+-------
+>>> import numpy as np
+>>> from ser.training.fold_answers import view_names
+>>> view_names({"fold0/test/functionals": np.zeros(1), "fold0/test/log_mel_cnn": np.zeros(1)})
+['functionals', 'log_mel_cnn']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ser.training.clips import ClipSet
+from ser.training.cross_validation import CrossValidationRun
+
+
+def fold_answer_arrays(run: CrossValidationRun, clips: ClipSet, *, index: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_fold_answers` writes, by name.
+
+    Parameters
+    ----------
+    run : CrossValidationRun
+    clips : ClipSet
+        The clips the run was trained on, in ``index`` order.
+    index : pandas.DataFrame
+        Their corpus table (``path``, ``corpus``, ``speaker``), one row per clip.
+
+    Returns
+    -------
+    dict
+        Per clip (shape ``(n_clips, ...)``): ``file_name``, ``corpus``, ``speaker``, ``targets``
+        (bool, n_clips x n_emotions) and ``allowed`` (the emotions its corpus teaches). Per fold ``k``
+        and part (``validation``, ``test``): ``fold{k}/{part}/positions`` (rows of the clip arrays),
+        ``fold{k}/{part}/{view}`` (each view's probabilities, n x n_emotions, the CNN averaged over
+        windows), ``fold{k}/{part}/cnn_windows`` and ``fold{k}/{part}/window_owners``.
+
+    Raises
+    ------
+    ValueError
+        If ``index`` and ``clips`` hold a different number of clips.
+    """
+    if len(index) != len(clips):
+        raise ValueError(f"the index has {len(index)} rows but the clips {len(clips)}; pass the table they were "
+                         "built from")
+    allowed = clips.class_mask if clips.class_mask is not None else np.ones_like(clips.targets())
+    arrays: dict[str, np.ndarray] = {
+        "file_name": np.array([Path(path).name for path in index["path"]]),
+        # Fixed-width strings, not objects: the file loads with allow_pickle=False.
+        "corpus": np.asarray(index["corpus"] if "corpus" in index else ["ravdess"] * len(index), dtype=str),
+        "speaker": np.asarray(index["speaker"], dtype=str),
+        "targets": clips.targets(), "allowed": allowed,
+    }
+    for fold in run.folds:
+        parts = {
+            "validation": (fold.validation_positions, fold.validation_view_probabilities, fold.validation_windows),
+            "test": (fold.test_positions, fold.view_probabilities, fold.test_windows),
+        }
+        for part, (positions, views, (windows, owners)) in parts.items():
+            prefix = f"fold{fold.fold}/{part}"
+            arrays[f"{prefix}/positions"] = np.asarray(positions)
+            arrays.update({f"{prefix}/{name}": np.asarray(values, dtype=np.float32) for name, values in views.items()})
+            arrays[f"{prefix}/cnn_windows"] = np.asarray(windows, dtype=np.float32)
+            arrays[f"{prefix}/window_owners"] = np.asarray(owners)
+    return arrays
+
+
+def save_fold_answers(run: CrossValidationRun, clips: ClipSet, *, index: pd.DataFrame, path: str | Path) -> Path:
+    """Write :func:`fold_answer_arrays` to ``path`` (``.npz``, compressed; no pickled objects)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **fold_answer_arrays(run, clips, index=index))
+    return path
+
+
+def view_names(arrays: dict[str, np.ndarray], *, fold: int = 0, part: str = "test") -> list[str]:
+    """The views a saved file holds answers of (sorted), read from its ``fold{k}/{part}/`` names."""
+    prefix = f"fold{fold}/{part}/"
+    extra = {"positions", "cnn_windows", "window_owners"}
+    return sorted(name[len(prefix):] for name in arrays if name.startswith(prefix) and name[len(prefix):] not in extra)
