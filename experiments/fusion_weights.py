@@ -149,13 +149,15 @@ def view_bundle(path: Path) -> tuple[Bundle, list[str], dict[int, np.ndarray]]:
     outputs = {head: bundle.model.get_layer(head).output for head in bundle.model.output_names}
     outputs.update({f"view_{name}": tensor for name, tensor in zip(names, fusion.input, strict=True)})
     bundle.model = keras.Model(inputs=bundle.model.inputs, outputs=outputs)
-    bundle._compiled = None  # a forward pass compiled at load time would return the fused heads only
+    # Its calls are built for the replaced model: not a pure fusion any more, so it is called whole and
+    # every window's scores pass through ModelCalls.finish, with the views beside the heads.
+    calls = bundle.calls
     store: dict[int, np.ndarray] = {}
     local, lock = threading.local(), threading.Lock()
-    score_windows, predict_recording = bundle.score_windows, bundle.predict_recording
+    finish, predict_recording = calls.finish, bundle.predict_recording
 
-    def capture_windows(windows: np.ndarray, *, functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        outputs = score_windows(windows, functionals=functionals)
+    def capture_windows(started, *, functionals: np.ndarray | None, batch_windows: int) -> dict[str, np.ndarray]:
+        outputs = finish(started, functionals=functionals, batch_windows=batch_windows)
         local.views = np.stack([outputs[f"view_{name}"] for name in names], axis=1)
         return outputs
 
@@ -165,7 +167,7 @@ def view_bundle(path: Path) -> tuple[Bundle, list[str], dict[int, np.ndarray]]:
             store[id(prediction)] = local.views
         return prediction
 
-    bundle.score_windows = capture_windows  # instance attributes: predict_recording looks them up on self
+    calls.finish = capture_windows  # instance attributes: score_windows and predict_recording look them up
     bundle.predict_recording = capture_prediction
     return bundle, names, store
 

@@ -242,14 +242,16 @@ def test_app_and_training_compute_the_same_functionals(tiny_bundle, example_clip
 
     bundle = load_bundle(tiny_bundle)
     fed = {}
-    original = bundle.score_windows
+    calls = bundle.calls
+    original = calls.finish
 
-    def spy(windows, *, functionals=None):
-        fed["functionals"] = functionals
-        return original(windows, functionals=functionals)
+    def spy(started, *, functionals, batch_windows):
+        fed["functionals"] = functionals[0]  # one row, shared by the clip's windows
+        return original(started, functionals=functionals, batch_windows=batch_windows)
 
-    monkeypatch.setattr(bundle, "score_windows", spy)
+    monkeypatch.setattr(calls, "finish", spy)
     bundle.predict_clip(decode_audio(example_clip, sample_rate=16000), sample_rate=16000)
+    assert len(fed["functionals"]) == 6373
     index = index_dataset(example_clip.parent)
     index = index[index["path"].map(lambda path: Path(path).name) == example_clip.name].reset_index(drop=True)
     cached = load_functionals(index, config=bundle.config, cache_dir=tmp_path, speeds=(1.0,))[1.0][0]

@@ -36,6 +36,7 @@ from ser.config import FeatureConfig, read_json, write_json
 from ser.errors import BundleError, NoSpeechError
 from ser.serving.calibration import apply_temperature
 from ser.serving.features import window_features
+from ser.serving.forward import ModelCalls
 from ser.serving.functionals import FunctionalStatistics, acoustic_functionals, functional_statistics, n_functionals
 from ser.serving.joint_views import (
     BOTH_CORPORA,
@@ -79,38 +80,18 @@ class Bundle:
         #: Thresholds of the speech detector run before every prediction.
         self.speech_settings = SpeechSettings()
         self._lock = threading.Lock()
-        self._compiled: Any = None  # the compiled forward pass, built on first use
+        self._calls: ModelCalls | None = None
         self._joint_lock = threading.Lock()  # segments are scored on threads: load the joint views once
         self._joint: JointViews | None = None
 
-    def _forward(self) -> Any:
-        """The model's forward pass compiled once into a TensorFlow graph (call under the lock).
-
-        Calling the Keras model eagerly runs each layer's ops one by one from Python: about
-        30 ms of overhead per call on two cores, against ~6 ms for the whole compiled graph
-        (measured by ``bench/``, issue 6). The batch size is left free in the input signature,
-        so the graph is traced once and never again. The outputs equal the eager call to
-        float32 rounding (differences ~1e-7) and are what ``model.predict``, used in training
-        and evaluation, computes.
-        """
-        if self._compiled is None:
-            import tensorflow as tf
-
-            model = self.model
-            specs = {
-                tensor.name.split(":")[0]: tf.TensorSpec((None, *tensor.shape[1:]), tf.float32)
-                for tensor in model.inputs
-            }
-            if "functionals" in specs:
-
-                def fused(log_mel, functionals):
-                    return model({"log_mel": log_mel, "functionals": functionals}, training=False)
-
-                self._compiled = tf.function(fused, input_signature=[specs["log_mel"], specs["functionals"]])
-            else:
-                spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
-                self._compiled = tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
-        return self._compiled
+    @property
+    def calls(self) -> ModelCalls:
+        """The model's compiled calls (:mod:`ser.serving.forward`), built on first use; built again for a
+        replaced :attr:`model` (``experiments.fusion_weights`` swaps in one with more outputs)."""
+        with self._lock:
+            if self._calls is None or self._calls.model is not self.model:
+                self._calls = ModelCalls(model=self.model)
+            return self._calls
 
     @functools.cached_property
     def version(self) -> str:
@@ -249,26 +230,22 @@ class Bundle:
         dict
             ``head -> (n, n_classes)`` float64 probabilities.
         """
-        if self.uses_functionals:
-            size = n_functionals(self.config)
-            if functionals is None:
-                functionals = np.zeros(size, dtype=np.float32)
-            functionals = np.asarray(functionals, dtype=np.float32)
-            if functionals.ndim == 1:
-                functionals = np.broadcast_to(functionals, (len(windows), size))
-            if functionals.shape != (len(windows), size):
-                raise ValueError(f"functionals must have shape ({len(windows)}, {size}), got {functionals.shape}")
-        parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, len(windows), BATCH_WINDOWS):
-            batch = np.ascontiguousarray(windows[start : start + BATCH_WINDOWS], dtype=np.float32)
-            arguments = [batch]
-            if self.uses_functionals:
-                arguments.append(np.ascontiguousarray(functionals[start : start + BATCH_WINDOWS]))
-            with self._lock:  # one model call at a time: Streamlit serves sessions on threads
-                outputs = self._forward()(*arguments)
-            for head, value in outputs.items():
-                parts.setdefault(head, []).append(np.asarray(value, dtype=np.float64))
-        return {head: np.concatenate(values) for head, values in parts.items()}
+        rows, calls = self._functional_rows(functionals, n=len(windows)), self.calls
+        return calls.finish(calls.start(windows, batch_windows=BATCH_WINDOWS), functionals=rows,
+                            batch_windows=BATCH_WINDOWS)
+
+    def _functional_rows(self, functionals: np.ndarray | None, *, n: int) -> np.ndarray | None:
+        """The functionals for :meth:`score_windows`' ``n`` windows as float32 rows, shape (1, n_functionals) for
+        one shared vector or (n, n_functionals); None when the model reads none."""
+        if not self.uses_functionals:
+            return None
+        size = n_functionals(self.config)
+        rows = np.zeros((1, size), dtype=np.float32) if functionals is None else np.asarray(functionals, np.float32)
+        if rows.ndim == 1:
+            rows = rows[None]
+        if rows.shape[1:] != (size,) or len(rows) not in (1, n):
+            raise ValueError(f"functionals must have shape ({n}, {size}), got {np.shape(functionals)}")
+        return rows
 
     def recording(self, waveform: np.ndarray, *, sample_rate: int) -> Recording:
         """The clip at the model's rate, ready to be examined once for every answer about it.
@@ -346,10 +323,14 @@ class Bundle:
         if refused is not None:
             raise refused
         windows, _ = window_features(recording.utterance_log_mel, config=config)
+        # The CNN views need no functionals: scored here while openSMILE is still running, so only
+        # the functional views (one row) and the fusion wait for it (score_windows' answers).
+        started = self.calls.start(windows, batch_windows=BATCH_WINDOWS)
         functionals = pending.result() if pending is not None else None
         recording.functionals = functionals  # kept for the voice-quality cues: extracted once
         recording.unfamiliarity = None  # assessed from these functionals (once) by unfamiliarity_of
-        outputs = self.score_windows(windows, functionals=functionals)
+        outputs = self.calls.finish(started, functionals=self._functional_rows(functionals, n=len(windows)),
+                                    batch_windows=BATCH_WINDOWS)
         mean = {head: values.mean(axis=0) for head, values in outputs.items()}
         joint = None
         if functionals is not None and self.routes(self.unfamiliarity_of(recording)):
