@@ -54,6 +54,30 @@ def test_bad_input_and_log_mel_only_config_are_refused():
         acoustic_functionals(synthetic_voice(), config=dataclasses.replace(CONFIG, functionals=""))
 
 
+def test_engines_built_ahead_give_the_wrappers_bytes(example_clip, monkeypatch):
+    """Each extraction runs on a spare engine built in the background: the same bytes as openSMILE's
+    own ``Smile._extract``, which builds a fresh engine inside every call."""
+    from ser.serving import functionals
+    from ser.serving.audio import decode_audio
+
+    clips = [decode_audio(example_clip, sample_rate=16000), synthetic_voice(seconds=3.0, seed=7),
+             synthetic_voice(seconds=0.05), np.zeros(400, dtype=np.float32)]
+    ours = []
+    for clip in clips * 2:
+        functionals._ENGINES._builder.submit(lambda: None).result()  # the spare of the previous call is ready
+        ours.append(acoustic_functionals(clip, config=CONFIG))
+    functionals._ENGINES._builder.submit(lambda: None).result()
+    assert len(functionals._ENGINES._spare[(CONFIG.functionals, CONFIG.sample_rate)]) == functionals.SPARE_ENGINES
+
+    def wrapper(signal, *, name, sample_rate):
+        _, _, values = functionals._extractor(name)._extract(signal[None, :], sample_rate)
+        return np.asarray(values, dtype=np.float64)[0]
+
+    monkeypatch.setattr(functionals, "_run_engine", wrapper)
+    for value, clip in zip(ours, clips * 2, strict=True):
+        np.testing.assert_array_equal(value, acoustic_functionals(clip, config=CONFIG))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("tensorflow_first", [False, True])
 def test_same_values_with_and_without_tensorflow_loaded(example_clip, tensorflow_first):

@@ -25,12 +25,14 @@ Example
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import dataclasses
 import functools
 import importlib.util
 import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -79,10 +81,84 @@ def _extractor(name: str):
     )
 
 
-# No lock: openSMILE builds a fresh engine for every extraction, and its Python wrapper runs
+# No lock: every extraction runs on a fresh engine, as openSMILE's wrapper does, and the wrapper runs
 # extractions on parallel threads itself (``Smile(num_workers=...)``). The C code runs without
 # the GIL, so a timeline's windows use both cores; tests/test_functionals.py checks that
 # concurrent extractions give the same bytes as sequential ones.
+
+#: Fresh engines kept ready per (feature set, rate): enough for one clip's answer to find one waiting.
+SPARE_ENGINES = 1
+
+
+class _Engines:
+    """Fresh openSMILE engines built ahead of the extraction that runs each one once.
+
+    Building ComParE's engine (parsing its configuration, allocating its components) is about a third
+    of a 4 s clip's extraction. ``Smile._extract`` builds one per call; here each extraction takes a
+    spare built earlier on a background thread and a new spare is built once it is done, off the
+    answer's critical path. Each engine still serves one extraction with the wrapper's options and
+    calls, so the functionals are the same bytes (tests/test_functionals.py).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: dict[tuple[str, int], list[Any]] = {}
+        self._builder = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-opensmile")
+
+    @staticmethod
+    def build(name: str, sample_rate: int) -> Any:
+        """A new engine for ``name`` at ``sample_rate``: ``Smile._extract``'s options and set-up."""
+        extractor = _extractor(name)  # first: it loads openSMILE's library bound to itself (_preload_library)
+        from opensmile.core.config import config
+
+        options = extractor._options()
+        options.update(source=os.path.join(extractor.default_config_root, config.EXTERNAL_INPUT_CONFIG),
+                       sampleRate=sample_rate, nBits=16)
+        return extractor._smile(options=options)
+
+    def take(self, name: str, sample_rate: int) -> Any:
+        """A spare engine (or one built now when none is ready); a replacement is built in the background."""
+        with self._lock:
+            spare = self._spare.get((name, sample_rate))
+            engine = spare.pop() if spare else None
+        return engine if engine is not None else self.build(name, sample_rate)
+
+    def refill(self, name: str, sample_rate: int) -> None:
+        """Build spares for ``name`` at ``sample_rate`` in the background, up to :data:`SPARE_ENGINES`."""
+        self._builder.submit(self._add, name, sample_rate)
+
+    def _add(self, name: str, sample_rate: int) -> None:
+        with self._lock:
+            if len(self._spare.setdefault((name, sample_rate), [])) >= SPARE_ENGINES:
+                return
+        engine = self.build(name, sample_rate)
+        with self._lock:
+            self._spare[(name, sample_rate)].append(engine)
+
+
+_ENGINES = _Engines()
+
+
+def _run_engine(signal: np.ndarray, *, name: str, sample_rate: int) -> np.ndarray:
+    """``Smile._extract`` of one channel (``signal`` float32 in [-1, 1), shape (samples,)) on a spare engine:
+    its functionals, shape (n_functionals,), float64; NaN when the signal is shorter than openSMILE's frames."""
+    engine = _ENGINES.take(name, sample_rate)  # imports openSMILE the safe way (_extractor) before the lines below
+    from opensmile import Smile
+    from opensmile.core.config import config
+
+    try:
+        rows: list[np.ndarray] = []
+        engine.external_sink_set_callback_ex(config.EXTERNAL_OUTPUT_COMPONENT, Smile._sink_callback(rows, [], []))
+        samples = (signal * 32768).astype(np.int16)  # the wrapper's 16-bit conversion (float32 product, truncated)
+        engine.external_audio_source_write_data(config.EXTERNAL_SOURCE_COMPONENT, bytes(samples))
+        engine.external_audio_source_set_eoi(config.EXTERNAL_SOURCE_COMPONENT)
+        engine.run()
+    finally:
+        engine.free()
+        _ENGINES.refill(name, sample_rate)
+    if not rows:  # the wrapper's "Segment too short, filling with NaN."
+        return np.full(FUNCTIONAL_SETS[name], np.nan)
+    return np.asarray(np.vstack(rows)[0], dtype=np.float64)
 
 
 #: Name fragments of ComParE's voice-source functionals: pitch (F0final), jitter, shimmer,
@@ -134,9 +210,8 @@ def acoustic_functionals(waveform: np.ndarray, *, config: FeatureConfig) -> np.n
             waveform = waveform * np.float32(config.functionals_rms / rms)
     # openSMILE converts to 16-bit by scaling without clipping: clip here so a peak at
     # exactly 1.0 (or a DC-shifted one above it) cannot wrap around to -1.
-    signal = np.clip(waveform, -1.0, 32767 / 32768)[None, :]
-    _, _, values = _extractor(config.functionals)._extract(signal, config.sample_rate)
-    values = np.asarray(values, dtype=np.float64)[0]
+    signal = np.clip(waveform, -1.0, 32767 / 32768)
+    values = _run_engine(signal, name=config.functionals, sample_rate=config.sample_rate)
     return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
