@@ -143,6 +143,16 @@ def test_long_file_is_answered_as_the_app_answers_it(bundle, tmp_path):
         library.long_file(bundle, path, runs=0, target_s=15.0)
 
 
+def test_critical_path_compares_the_three_variants_and_restores_the_engines(bundle, clips):
+    from bench import critical_path
+    from ser.serving import functionals
+
+    result = critical_path.compare(bundle, clips["clip"], warmup=0, repeats=2)
+    assert set(result["median_ratio_to_original"]) == {"original", "split", "split_spare"}
+    assert result["median_ratio_to_original"]["original"] == 1.0 and result["split_spare"]["n"] == 2
+    assert "take" not in vars(functionals._ENGINES) and bundle.calls.split is not None
+
+
 def test_window_batch_size_does_not_change_the_scores(bundle, monkeypatch):
     """ser.serving.bundle scores windows 8 at a time (faster, less memory): same numbers as 32."""
     import ser.serving.bundle
