@@ -216,10 +216,13 @@ class Bundle:
     def score_windows(self, windows: np.ndarray, *, functionals: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Raw (uncalibrated) head probabilities for windows.
 
+        The model's CNN views score the windows and its functional views the functionals, once per
+        distinct vector, before the views are fused (:mod:`ser.serving.forward`).
+
         Parameters
         ----------
         windows : np.ndarray, shape (n, window_frames, n_mels)
-        functionals : np.ndarray, shape (n, n_functionals) or (n_functionals,), optional
+        functionals : np.ndarray, shape (n, n_functionals), (1, n_functionals) or (n_functionals,), optional
             The functionals of the audio each window comes from (one vector is shared by
             every window). Required when :attr:`uses_functionals`; all-zero vectors (raw
             zeros, not the training mean) when omitted, which only benchmarks and warm-up
