@@ -18,6 +18,10 @@ Inputs: two fold-0 trainings with their per-view answers (``--save-fold-answers`
     python -m experiments.always_fused --data ../shared/data   # a few minutes: scores ASED and
                                                                 # speechocean with the RAVDESS bundle
 
+Without the three-corpus run's file (``--three``), the study fits fold 0's three-corpus linear views itself
+(the same speakers, L2 choice and masked loss as ``ser train``) and compares the variants without the
+three-corpus CNN.
+
 The RAVDESS-only fold-0 bundle (``runs/ravdess-fold0/model.keras``) scores the three-corpus run's
 ASED and speechocean test speakers the way training scored its own (the clips' log-mel windows at
 speed 1.0 and their functionals, no temperature); RAVDESS's test actors (6, 9, 10, 11) are the same in
@@ -47,7 +51,8 @@ def _load(path: Path) -> dict[str, np.ndarray]:
 
 
 def _windows_of(answers: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Fold 0's test answers per view, per window (linear views repeated over their clip's windows)."""
+    """Fold 0's test answers per view, per window (linear views repeated over their clip's windows),
+    and each window's clip (its index among the fold's test clips)."""
     owners = answers["fold0/test/window_owners"]
     views = {"log_mel_cnn": answers["fold0/test/cnn_windows"]}
     views.update({name: answers[f"fold0/test/{name}"][owners] for name in VIEWS[1:]})
@@ -86,6 +91,32 @@ def ravdess_views_on(clip_rows: np.ndarray, *, bundle: Path, data: Path, cache: 
     return dict(zip(VIEWS, (np.asarray(values) for values in outputs), strict=True)), owners
 
 
+def three_corpus_linear_answers(*, data: Path, cache: Path, corpus_weights: tuple = (("ravdess", 2.0),)) -> dict:
+    """Fold 0's three-corpus linear views (functionals and voicing), fitted here as ``ser train`` fits them
+    (same speakers, L2 choice and masked loss), in the layout of a ``--save-fold-answers`` file with no
+    CNN: enough for the variant that adds only these views to the RAVDESS-only recipe (minutes, where the
+    three-corpus CNN takes about an hour)."""
+    import dataclasses
+
+    from ser.__main__ import _load_dataset
+    from ser.training.cross_validation import split_speakers
+    from ser.training.settings import TrainSettings
+    from ser.training.views import fit_views
+
+    _, index, clips, speech = _load_dataset([data / "ravdess", data / "ased", data / "speechocean"], cache)
+    settings = dataclasses.replace(TrainSettings(), corpus_weights=corpus_weights)
+    train, validation, test = split_speakers(clips, n_folds=settings.n_folds, fold=0, seed=settings.seed)
+    test_mask = np.isin(clips.actor, test) & speech
+    views = fit_views(clips, train_mask=np.isin(clips.actor, train), validation_mask=np.isin(clips.actor, validation)
+                      & speech, test_mask=test_mask, speech_mask=speech, settings=settings)
+    answers = {"file_name": np.array([Path(path).name for path in index["path"]]),
+               "corpus": np.asarray(index["corpus"], dtype=str), "speaker": np.asarray(index["speaker"], dtype=str),
+               "targets": clips.targets(), "allowed": clips.class_mask,
+               "fold0/test/positions": np.flatnonzero(test_mask)}
+    answers.update({f"fold0/test/{view.name}": view.test_probabilities["emotion"] for view in views})
+    return answers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -96,10 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/always_fused.json"))
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    ravdess, three = _load(args.ravdess), _load(args.three)
+    if not args.three.is_file():  # fit the three-corpus linear views here, once; kept for the next run
+        args.three = args.three.with_name("three-linear-fold0-answers.npz")
+        if not args.three.is_file():
+            np.savez_compressed(args.three, **three_corpus_linear_answers(data=args.data, cache=args.cache))
+            print(f"{time.perf_counter() - started:.0f} s: three-corpus linear views in {args.three}", file=sys.stderr)
+    three = _load(args.three)
+    if not args.ravdess.is_file():
+        raise SystemExit(f"{args.ravdess}: no such file; train the RAVDESS-only fold 0 first (see the docstring)")
+    ravdess = _load(args.ravdess)
+    with_cnn = "fold0/test/cnn_windows" in three
     positions = three["fold0/test/positions"]
     corpus = three["corpus"][positions]
-    three_views, owners = _windows_of(three)
     n_clips = len(positions)
 
     # The RAVDESS-only views on the same clips: its own answers for RAVDESS's actors (same files),
@@ -113,29 +152,37 @@ def main(argv: list[str] | None = None) -> int:
     other_rows = np.flatnonzero(corpus != "ravdess")
     other_views, other_owners = ravdess_views_on(positions[other_rows], bundle=args.bundle, data=args.data,
                                                  cache=args.cache)
-    # Per-window RAVDESS-only views in the three-corpus run's window order.
-    rav_views = {name: np.zeros_like(three_views["log_mel_cnn"]) for name in VIEWS}
+    # Per-window RAVDESS-only views, clip by clip in the three-corpus positions' order (the same windows:
+    # both come from the clip's log-mel at speed 1.0).
     own_index = {name: i for i, name in enumerate(own_files)}
+    parts, owner_parts = {name: [] for name in VIEWS}, []
     for clip in range(n_clips):
-        here = owners == clip
         if corpus[clip] == "ravdess":
-            there = own_owners == own_index[files[clip]]
-            source, windows = own_views, there
+            source, windows = own_views, own_owners == own_index[files[clip]]
         else:
-            there = other_owners == int(np.flatnonzero(other_rows == clip)[0])
-            source, windows = other_views, there
-        if here.sum() != windows.sum():
-            raise SystemExit(f"{files[clip]}: {here.sum()} windows in one run, {windows.sum()} in the other")
+            source, windows = other_views, other_owners == int(np.flatnonzero(other_rows == clip)[0])
         for name in VIEWS:
-            rav_views[name][here] = source[name][windows]
+            parts[name].append(source[name][windows])
+        owner_parts.append(np.full(int(windows.sum()), clip))
+    rav_views = {name: np.concatenate(values) for name, values in parts.items()}
+    owners = np.concatenate(owner_parts)
+    if with_cnn:
+        three_views, three_owners = _windows_of(three)
+        if not np.array_equal(three_owners, owners):
+            raise SystemExit("the two runs cut different windows from the same clips")
+    else:
+        three_views = {name: three[f"fold0/test/{name}"][owners] for name in VIEWS[1:]}
 
     recipes = {
         "RAVDESS only (3 views)": [rav_views[name] for name in VIEWS],
-        "three corpora (3 views)": [three_views[name] for name in VIEWS],
-        "both, always fused (6 views)": [*(rav_views[name] for name in VIEWS), *(three_views[name] for name in VIEWS)],
+        "three-corpus linear 2": [three_views["functionals"], three_views["voicing"]],
         "RAVDESS 3 + three-corpus linear 2": [*(rav_views[name] for name in VIEWS),
                                               three_views["functionals"], three_views["voicing"]],
     }
+    if with_cnn:
+        recipes["three corpora (3 views)"] = [three_views[name] for name in VIEWS]
+        recipes["both, always fused (6 views)"] = [*(rav_views[name] for name in VIEWS),
+                                                   *(three_views[name] for name in VIEWS)]
     targets = three["targets"][positions]
     allowed = three["allowed"][positions]
     labels = np.where(targets.sum(axis=1) == 1, targets.argmax(axis=1), -1)

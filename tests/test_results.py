@@ -393,7 +393,8 @@ def test_train_writes_the_bundle_metrics_json_and_the_card_only(tmp_path, monkey
     values = rng.standard_normal((80, 20)).astype(np.float32) + 0.5 * clips.emotion[:, None]
     clips.functionals = {speed: values for speed in (1.0, 0.9, 1.1)}
     clips.functional_names = [f"F0final_sma_{k}" if k < 5 else f"mfcc_sma_{k}" for k in range(20)]
-    index = pd.DataFrame({"actor": clips.actor, "vocal_channel": "speech",
+    index = pd.DataFrame({"path": [f"clips/{k:03d}.wav" for k in range(80)], "actor": clips.actor,
+                          "vocal_channel": "speech",
                           "emotion": [EMOTIONS[k] for k in clips.emotion], "gender": [GENDERS[k] for k in clips.gender],
                           "intensity": [INTENSITIES[k] for k in clips.intensity]})
     monkeypatch.setattr(cli, "_load_dataset", lambda data, cache: (config, index, clips, np.ones(80, dtype=bool)))
@@ -401,13 +402,19 @@ def test_train_writes_the_bundle_metrics_json_and_the_card_only(tmp_path, monkey
     folder.mkdir()
     old = (ROOT / "models" / "robustness.json").read_bytes()
     (folder / "robustness.json").write_bytes(old)
-    assert cli.main(["train", "--data", str(tmp_path), "--out", str(folder), "--epochs", "1", "--folds", "1"]) == 0
+    answers = tmp_path / "answers.npz"
+    assert cli.main(["train", "--data", str(tmp_path), "--out", str(folder), "--epochs", "1", "--folds", "1",
+                     "--save-fold-answers", str(answers)]) == 0
+    with np.load(answers, allow_pickle=False) as saved:  # one RAVDESS folder: actors named as the corpus table does
+        speakers = {part: set(saved["speaker"][saved[f"fold0/{part}/positions"]]) for part in ("validation", "test")}
+        assert saved["file_name"][0] == "000.wav" and set(saved["corpus"]) == {"ravdess"}
+    assert all(name.startswith("ravdess-") for name in speakers["test"]) and not speakers["test"] & speakers["validation"]
     assert {path.name for path in folder.iterdir()} == {"model.keras", "labels.json", "config.json", "metrics.json",
                                                         "MODEL_CARD.md", "robustness.json"}
     assert (folder / "robustness.json").read_bytes() == old
     written = r.load_training(folder / "metrics.json")
     assert written.model_sha256 == model_sha256(folder / "model.keras")
-    assert written.command == r.TRAIN_COMMAND + " --epochs 1 --folds 1"
+    assert written.command == r.TRAIN_COMMAND + " --epochs 1 --folds 1"  # the answers file is not the bundle's
     recipe = written.training.recipe
     assert (recipe.cnn_conv_blocks, recipe.embedding_units, recipe.n_functionals, recipe.n_voicing_functionals) == \
         (4, 128, 20, 5)

@@ -53,13 +53,7 @@ def fold_answer_arrays(run: CrossValidationRun, clips: ClipSet, *, index: pd.Dat
         raise ValueError(f"the index has {len(index)} rows but the clips {len(clips)}; pass the table they were "
                          "built from")
     allowed = clips.class_mask if clips.class_mask is not None else np.ones_like(clips.targets())
-    arrays: dict[str, np.ndarray] = {
-        "file_name": np.array([Path(path).name for path in index["path"]]),
-        # Fixed-width strings, not objects: the file loads with allow_pickle=False.
-        "corpus": np.asarray(index["corpus"] if "corpus" in index else ["ravdess"] * len(index), dtype=str),
-        "speaker": np.asarray(index["speaker"], dtype=str),
-        "targets": clips.targets(), "allowed": allowed,
-    }
+    arrays: dict[str, np.ndarray] = {**clip_identity(index), "targets": clips.targets(), "allowed": allowed}
     for fold in run.folds:
         parts = {
             "validation": (fold.validation_positions, fold.validation_view_probabilities, fold.validation_windows),
@@ -72,6 +66,27 @@ def fold_answer_arrays(run: CrossValidationRun, clips: ClipSet, *, index: pd.Dat
             arrays[f"{prefix}/cnn_windows"] = np.asarray(windows, dtype=np.float32)
             arrays[f"{prefix}/window_owners"] = np.asarray(owners)
     return arrays
+
+
+def clip_identity(index: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each clip's ``file_name``, ``corpus`` and ``speaker`` as fixed-width strings (the file loads with
+    ``allow_pickle=False``), from a corpus table or from one RAVDESS folder's index (``actor`` numbers,
+    named ``ravdess-07`` as the corpus table names them).
+
+    >>> import pandas as pd
+    >>> clip_identity(pd.DataFrame({"path": ["a/03-01-01-01-01-01-07.wav"], "actor": [7]}))["speaker"].tolist()
+    ['ravdess-07']
+    """
+    if "speaker" in index:
+        speakers = index["speaker"].astype(str).tolist()
+    else:
+        speakers = [f"ravdess-{int(actor):02d}" for actor in index["actor"]]
+    return {
+        "file_name": np.array([Path(path).name for path in index["path"]], dtype=str),
+        "corpus": np.asarray(index["corpus"].astype(str).tolist() if "corpus" in index else ["ravdess"] * len(index),
+                             dtype=str),
+        "speaker": np.asarray(speakers, dtype=str),
+    }
 
 
 def save_fold_answers(run: CrossValidationRun, clips: ClipSet, *, index: pd.DataFrame, path: str | Path) -> Path:
