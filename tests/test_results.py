@@ -408,7 +408,8 @@ def test_train_writes_the_bundle_metrics_json_and_the_card_only(tmp_path, monkey
     with np.load(answers, allow_pickle=False) as saved:  # one RAVDESS folder: actors named as the corpus table does
         speakers = {part: set(saved["speaker"][saved[f"fold0/{part}/positions"]]) for part in ("validation", "test")}
         assert saved["file_name"][0] == "000.wav" and set(saved["corpus"]) == {"ravdess"}
-    assert all(name.startswith("ravdess-") for name in speakers["test"]) and not speakers["test"] & speakers["validation"]
+    assert all(name.startswith("ravdess-") for name in speakers["test"])
+    assert not speakers["test"] & speakers["validation"]
     assert {path.name for path in folder.iterdir()} == {"model.keras", "labels.json", "config.json", "metrics.json",
                                                         "MODEL_CARD.md", "robustness.json"}
     assert (folder / "robustness.json").read_bytes() == old
