@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                                "recall": s.recall} for part, s in scores.items()}
         rows.append(f"| {name} | {100 * scores['ravdess'].accuracy:.1f} / {100 * scores['ravdess'].uar:.1f} | "
                     f"{100 * scores['ased'].accuracy:.1f} / {100 * scores['ased'].uar:.1f} | "
-                    f"{100 * scores['ased_app'].accuracy:.1f} (largest {scores['ased_app'].largest_share()[0]} "
-                    f"{100 * scores['ased_app'].largest_share()[1]:.0f}%) | "
+                    f"{100 * scores['ased_app'].accuracy:.1f} (largest {scores['ased_app'].largest_share[0]} "
+                    f"{100 * scores['ased_app'].largest_share[1]:.0f}%) | "
                     f"{100 * scores['speechocean'].neutral_or_calm_share:.1f} / "
                     f"{100 * scores['speechocean'].false_alarm_share:.1f} |")
     print("| fold 0 test speakers | RAVDESS, 8 emotions: acc / UAR | ASED within 5: acc / UAR | ASED as the app "
