@@ -43,7 +43,7 @@ README_VIEW_NAMES: dict[str, str] = {
     "fused": "all views fused (shipped)",
     "averaged": "all views averaged instead",
 }
-#: How each corruption of experiments/robustness.py reads in a table.
+#: How each corruption of ser.training.robustness reads in a table.
 CONDITION_NAMES: dict[str, str] = {
     "clean": "studio clip as recorded",
     "white_20db": "white noise, 20 dB below the speech",
