@@ -215,3 +215,76 @@ def test_familiarity_then_unfamiliarity_write_the_detector_files_from_the_cached
     assert detector.measured["ravdess"]["clips"] == 30 and "music" in detector.measured
     assert "99.5th/0.5th percentile" in detector.measured["protocol"]
     assert PRODUCER == "python -m ser unfamiliarity --data ../shared/data --out models/"
+
+
+def _two_fold_bundle(tiny_bundle: Path, folder: Path) -> Path:
+    """The tiny bundle's CNN and functional model as the members of two folds (fold 0 tests actors 1-2, fold 1
+    actors 3-4), with a metrics.json saying so; its settings train a small CNN for two epochs."""
+    from ser.reporting import results as r
+    from ser.reporting.provenance import model_sha256
+    from ser.reporting.schema import write_results
+    from ser.serving.bundle import load_bundle, save_bundle
+    from ser.training.networks import build_fused
+    from tests.test_results import training_fixture
+
+    tiny = load_bundle(tiny_bundle)
+    cnn, functional = tiny.model.get_layer("member_0"), tiny.model.get_layer("functional_0")
+    save_bundle(model=build_fused([cnn, cnn], [functional, functional]), path=folder, config=tiny.config,
+                labels=tiny.labels, calibration={"temperature": tiny.temperature,
+                                                 "confidence_threshold": tiny.confidence_threshold})
+    training = training_fixture()
+    cv = training.cross_validation
+    folds = [dataclasses.replace(cv.per_fold[0], fold=0, train=[3], validation=[4], test=[1, 2]),
+             dataclasses.replace(cv.per_fold[0], fold=1, train=[1], validation=[2], test=[3, 4])]
+    history = {"loss": [2.0, 1.5], "val_loss": [2.1, 1.9], "val_emotion_loss": [2.0, 1.8],
+               "learning_rate": [0.002, 0.002]}
+    curves = [r.LearningCurve(fold=k, history=history) for k in range(2)]
+    settings = {"n_folds": 2, "seed": 0, "width": 8, "batch_size": 8, "epochs": 2}
+    training = dataclasses.replace(
+        training, model_sha256=model_sha256(folder / "model.keras"),
+        cross_validation=dataclasses.replace(cv, per_fold=folds, curves=curves),
+        training=dataclasses.replace(training.training, settings=settings))
+    write_results(folder / r.FILES[r.TrainingResults][0], training)
+    return folder
+
+
+@pytest.mark.slow
+def test_profile_check_answers_every_protocol_with_and_without_a_profile(tmp_path, tiny_bundle):
+    from ser.reporting.results import load_profile
+
+    data = tmp_path / "data"
+    for actor in range(1, 5):  # RAVDESS: four emotions, both statements
+        for number, (emotion, statement) in enumerate((e, s) for e in (1, 5, 3, 4) for s in (1, 2)):
+            name = f"03-01-{emotion:02d}-01-{statement:02d}-01-{actor:02d}.wav"
+            _voice(data / "ravdess" / f"Actor_{actor:02d}" / name, 10 * actor + number)
+    folders = {"n": "01Neutral", "a": "05Angry"}
+    for speaker in range(1, 5):  # ASED: neutral and angry, both common sentences and one of their own
+        for number, (code, sentence) in enumerate((c, s) for c in "na" for s in (1, 2, 3)):
+            name = f"{code}{1 if code == 'n' else 5}-{sentence:02d}-01-{speaker % 2 + 1:02d}-{speaker:02d}.wav"
+            _voice(data / "ased" / folders[code] / name, 100 + 10 * speaker + number)
+    bundle = _two_fold_bundle(tiny_bundle, tmp_path / "bundle")
+    arguments = ["profile-check", "--data", str(data), "--out", str(bundle), "--cache", str(tmp_path / "cache")]
+    assert main(arguments) == 0
+    profile = load_profile(bundle / "voice_profile.json")
+    assert profile.command == "python -m ser profile-check --data ../shared/data --out models/"
+    assert "ser.training.voice_profile_scores" in profile.protocol and set(profile.chosen_per_fold) == {"0", "1"}
+    assert {(row.corpus, row.k) for row in profile.rows} == {("RAVDESS", 1), ("RAVDESS", 2), ("RAVDESS", 4),
+                                                             ("ASED", 1), ("ASED", 2)}
+    for row in profile.rows:
+        assert 0 <= row.generic_accuracy <= 1 and 0 <= row.profile_accuracy <= 1 and row.clips > 0
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # both corpora's scores, kept for the next run
+
+
+@pytest.mark.slow
+def test_seed_check_retrains_each_folds_cnn_and_keeps_the_linear_views(tmp_path, tiny_bundle):
+    from ser.reporting.results import load_seed_check
+
+    data = _ravdess(tmp_path / "ravdess", actors=4)
+    bundle = _two_fold_bundle(tiny_bundle, tmp_path / "bundle")
+    arguments = ["seed-check", "--data", str(data), "--out", str(bundle), "--cache", str(tmp_path / "cache"),
+                 "--offset", "7"]
+    assert main(arguments) == 0
+    seed = load_seed_check(bundle / "seed_check.json")
+    assert seed.command == "python -m ser seed-check --data ../shared/data/ravdess --out models/ --offset 7"
+    assert seed.offset == 7 and "seed fold + 7" in seed.what
+    assert 0 <= seed.cnn_accuracy <= 1 and 0 <= seed.fused_accuracy <= 1 and 0 <= seed.fused_uar <= 1

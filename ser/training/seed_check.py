@@ -36,7 +36,7 @@ def retrained_scores(clips: Any, *, speech: np.ndarray, bundle: Any, training: T
     speech : numpy.ndarray
         True for the speech clips (the scored ones).
     bundle : ser.serving.bundle.Bundle
-        The shipped bundle: its ``functional_F`` and ``voicing_F`` members are kept.
+        The shipped bundle: its ``functional_F`` and (when it has them) ``voicing_F`` members are kept.
     training : TrainingResults
         ``metrics.json`` of that bundle: its settings, folds and learning curves.
     offset : int
@@ -51,6 +51,7 @@ def retrained_scores(clips: Any, *, speech: np.ndarray, bundle: Any, training: T
 
     settings = TrainSettings.from_dict(training.training.settings)
     config = bundle.config
+    names = {layer.name for layer in bundle.model.layers}
     truth, cnn_guess, fused_guess = [], [], []
     cv = training.cross_validation
     for split, curve in zip(cv.per_fold, cv.curves, strict=True):
@@ -61,7 +62,7 @@ def retrained_scores(clips: Any, *, speech: np.ndarray, bundle: Any, training: T
                             seed=settings.seed + fold + offset, schedule=refit_schedule(curve.history))
         windows = predict_windows(model, test, config=config)
         views = [predict_functionals(bundle.model.get_layer(f"{prefix}_{fold}"), test)
-                 for prefix in ("functional", "voicing")]
+                 for prefix in ("functional", "voicing") if f"{prefix}_{fold}" in names]  # voicing: when trained
         cnn = average_windows(*windows, n_clips=len(test))["emotion"]
         fused = average_windows(*windows, n_clips=len(test), functional_probabilities=views)["emotion"]
         truth.append(test.emotion)
