@@ -1,4 +1,4 @@
-"""Command line: ``python -m ser {train,evaluate,predict,profile,batch} ...``.
+"""Command line: ``python -m ser {train,evaluate,loco,predict,profile,batch,CHECK} ...``.
 
 Examples
 --------
@@ -38,6 +38,12 @@ required), then answer relative to it (``"profile": true``, the generic answer i
 Score a whole archive into a table, resumably, on Ray (see docs/batch.md)::
 
     python -m ser batch archive/ --out results.parquet
+
+Check a trained bundle, each CHECK writing its one file in ``models/`` (``make checks`` runs them all,
+``make train`` after training): ``familiarity``, ``unfamiliarity`` (the detector), ``level-check``,
+``robustness``, ``seed-check`` (:mod:`ser.checks_cli`), ``corpus-check``, ``profile-check``::
+
+    python -m ser robustness --data ../shared/data/ravdess --out models/
 """
 
 from __future__ import annotations
