@@ -7,7 +7,8 @@ The text is in ``ser/reporting/templates/`` (Jinja2); every number comes from th
 
     python -m ser.reporting.model_card models/ README.md
 
-(``python -m ser train`` and ``python -m ser evaluate`` render the card too). The README block is
+(``python -m ser train``, ``evaluate``, ``loco`` and every check of ``make checks`` render the card too;
+the README block only this command). The README block is
 the text between a line starting ``<!-- results:start`` and ``<!-- results:end -->``.
 """
 
