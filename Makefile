@@ -55,7 +55,7 @@ train: install
 	$(MAKE) checks
 
 # The checks of the trained bundle (~80 min here the first time; caches in .cache/). The detector
-# first: the bundle's answers (hence the level check) route on it.
+# first: the bundle's answers (hence the level check) route on it. Last, the card and README block.
 checks: install
 	$(PY) -m ser familiarity --data $(CORPORA) --out models/
 	$(PY) -m ser unfamiliarity --data $(CORPORA) --out models/
@@ -64,6 +64,7 @@ checks: install
 	$(PY) -m ser seed-check --data $(DATA) --out models/ --offset 100
 	$(PY) -m ser corpus-check --data $(CORPORA) --out models/
 	$(PY) -m ser profile-check --data $(CORPORA) --out models/
+	$(PY) -m ser.reporting.model_card models/ README.md
 
 # Leave one corpus out (models/loco.json): about 15 min here once the functionals are cached.
 loco: install
