@@ -8,7 +8,7 @@ DATA ?= ../shared/data/ravdess
 #: The folder holding every corpus (ravdess/, ased/, speechocean/): leave one corpus out reads it.
 CORPORA ?= ../shared/data
 
-.PHONY: run test test-fast install install-dev install-batch browser train evaluate loco robustness lint bench load clean
+.PHONY: run test test-fast install install-dev install-batch browser train evaluate loco checks robustness lint bench load clean
 
 # The pinned versions first, then this package itself (editable, its dependencies already there).
 $(VENV)/.runtime: requirements.txt pyproject.toml
@@ -47,10 +47,24 @@ test: install-dev install-batch browser
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow and not e2e"
 
+# Every file of the bundle and every result file in models/ (the joint views aside: experiments.joint_views).
 train: install
 	$(PY) -m ser train --data $(DATA) --out models/
 	$(PY) -m ser evaluate --data $(DATA) --out models/ --baselines
 	$(PY) -m ser loco --data $(CORPORA) --out models/
+	$(MAKE) checks
+
+# The checks of the trained bundle (~80 min here the first time; caches in .cache/). The detector
+# first: the bundle's answers (hence the level check) route on it. Last, the card and README block.
+checks: install
+	$(PY) -m ser familiarity --data $(CORPORA) --out models/
+	$(PY) -m ser unfamiliarity --data $(CORPORA) --out models/
+	$(PY) -m ser level-check --data $(DATA) --out models/
+	$(PY) -m ser robustness --data $(DATA) --out models/
+	$(PY) -m ser seed-check --data $(DATA) --out models/ --offset 100
+	$(PY) -m ser corpus-check --data $(CORPORA) --out models/
+	$(PY) -m ser profile-check --data $(CORPORA) --out models/
+	$(PY) -m ser.reporting.model_card models/ README.md
 
 # Leave one corpus out (models/loco.json): about 15 min here once the functionals are cached.
 loco: install
@@ -61,7 +75,7 @@ evaluate: install
 
 # Accuracy of the shipped model under noise, reverberation, a phone line, codecs (~15 min).
 robustness: install
-	$(PY) -m experiments.robustness --data $(DATA)
+	$(PY) -m ser robustness --data $(DATA) --out models/
 
 # Style, and the import contracts of pyproject.toml (serving apart from training and reporting).
 lint: install-dev

@@ -2,7 +2,7 @@
 
 ``python -m ser train --folds 1 --out BUNDLE`` saves fold 0's model, trained on fold 0's training and
 validation speakers (``BUNDLE/metrics.json``, ``corpora.folds``). This scores, as ``python -m ser
-predict`` scores a file (:func:`experiments.corpus_check.score_clips`), every clip of RAVDESS's
+predict`` scores a file (:func:`ser.training.corpus_check.score_clips`), every clip of RAVDESS's
 speech (actors 1-20) and of ASED whose speaker the bundle never heard:
 
 - a corpus the bundle was trained on: its fold-0 test speakers only (within corpus, as
@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.corpus_check import CACHE, ScoreCache, score_clips
 from ser.config import write_json
 from ser.errors import SERError
 from ser.reporting.corpus_results import Comparison, corpus_comparison
@@ -44,6 +43,7 @@ from ser.reporting.results import load_training
 from ser.reporting.schema import to_json
 from ser.serving.bundle import load_bundle
 from ser.training.corpora import corpus_emotions
+from ser.training.corpus_check import CACHE, ScoreCache, score_clips
 from ser.training.data import EMOTIONS, index_ased, index_ravdess
 
 #: The test corpora: folder below ``--data`` and how to index it.

@@ -9,7 +9,7 @@ floor (:mod:`ser.serving.speaker`, exactly the app's and ``predict --reference``
 The reference clips are not scored; "without" is the same clips without calibration.
 
 The model trained here is not shipped (a re-run of the recipe, so its headline differs from the
-shipped model's by the run-to-run spread that ``experiments.seed_check`` measures).
+shipped model's by the run-to-run spread that ``python -m ser seed-check`` measures).
 
 Run (about 40 min of fitting on 2 quiet cores; features cached in ``.cache/features``)::
 

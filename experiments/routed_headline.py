@@ -10,11 +10,11 @@ that heard its speaker:
   actors 1-20; ``python -m experiments.calibrated_headline --data ../shared/data/ravdess`` saves them
   to ``runs/calibrated_headline/oof.npz``, deterministic: 66.6% as shipped); on ASED, the shipped
   model itself, which never heard ASED (scored as ``ser predict`` scores a file; cached by
-  ``experiments.corpus_check`` in ``.cache/corpus_check/``);
+  ``python -m ser corpus-check`` in ``.cache/corpus_check/``);
 - the joint views: their 5-fold cross-validated answers on both corpora (the RAVDESS part exactly the
   headline's folds; ``runs/joint_views/joint-joint_cv.npz`` from ``experiments.joint_views``), tempered
   with the shipped joint temperature;
-- the check: statistics from detectors fitted without the speaker (5 folds, ``experiments.unfamiliarity``),
+- the check: statistics from detectors fitted without the speaker (5 folds, ``ser.training.unfamiliarity``),
   each fold's thresholds from the other folds' RAVDESS actors.
 
 Across corpora (no routing): the main model on every ASED clip, and the joint views' recipe trained on ASED
@@ -54,11 +54,11 @@ def out_of_fold_route(models: Path, sets: dict[str, dict[str, np.ndarray]], ravd
                       ased_rows: np.ndarray, n_clips: int, *, check: str) -> np.ndarray:
     """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker.
 
-    ``sets`` are the cached functionals of :func:`experiments.unfamiliarity.load_sets`; ``ravdess_rows`` and
+    ``sets`` are the cached functionals of :func:`ser.training.unfamiliarity.load_sets`; ``ravdess_rows`` and
     ``ased_rows`` place their RAVDESS and ASED clips among the ``n_clips`` of the study's table.
     """
-    from experiments.unfamiliarity import FOLDS, fires, out_of_fold, threshold_of
     from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
+    from ser.training.unfamiliarity import FOLDS, fires, out_of_fold, threshold_of
 
     column = CHECKS.index(check)
 
@@ -84,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     args = parser.parse_args(argv)
 
-    from experiments.corpus_check import CACHE, ScoreCache, score_clips
     from experiments.cross_corpus import clip_table
-    from experiments.unfamiliarity import load_sets
     from ser.reporting.corpus_results import adapt_per_speaker, calibrated_comparison, corpus_comparison
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import FILES, ROUTING_COMMAND, SCHEMAS
@@ -96,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     from ser.serving.calibration import apply_temperature
     from ser.serving.joint_views import JOINT_MODEL_FILE, read_joint_settings
     from ser.training.corpora import corpus_emotions, reference_clips
+    from ser.training.corpus_check import CACHE, ScoreCache, score_clips
     from ser.training.data import EMOTIONS
+    from ser.training.unfamiliarity import load_sets
 
     table = clip_table(args.data / "ravdess", args.data / "ased")
     labels = list(EMOTIONS)

@@ -33,11 +33,12 @@ from ser.reporting.metrics import ClipSetScores
 from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.profile_results import ProfileResults
-from ser.reporting.results import TrainingResults
+from ser.reporting.results import CORPUS_CHECK_COMMAND, TrainingResults
 from ser.reporting.routing_results import RoutingResults, routing_rows
 from ser.reporting.schema import ResultsError
 from ser.reporting.summary import corpus_summary, percent, plain_summary, sentence
 from ser.reporting.unfamiliarity_results import UnfamiliarityResults
+from ser.serving.unfamiliarity import PRODUCER as UNFAMILIARITY_PRODUCER
 
 #: The learning-curve series a reader can choose, by the Keras history key they show.
 CURVE_METRICS = {"emotion accuracy": "emotion_accuracy", "emotion loss": "emotion_loss", "total loss": "loss"}
@@ -368,7 +369,7 @@ if robustness:
 st.header("Voices it was not trained on")
 check = results.corpus_check
 if check is None:
-    st.info("Not measured for this model yet: `python -m experiments.corpus_check --data ../shared/data` scores a "
+    st.info(f"Not measured for this model yet: `{CORPUS_CHECK_COMMAND}` scores a "
             "corpus it never heard (ASED, Amharic) and writes `corpus_check.json`.")
 else:
     show_corpus_check(check, training=training)
@@ -429,7 +430,7 @@ with st.expander("Confidence and “not sure”"):
 
 with st.expander("When it warns: unlike the training data"):
     if results.unfamiliarity is None:
-        st.info("Not measured for this model: `python -m experiments.unfamiliarity --data ../shared/data` builds the "
+        st.info(f"Not measured for this model: `{UNFAMILIARITY_PRODUCER}` builds the "
                 "warning and writes what it measured to `unfamiliarity.npz`.")
     else:
         show_unfamiliarity(results.unfamiliarity)

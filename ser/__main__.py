@@ -1,4 +1,4 @@
-"""Command line: ``python -m ser {train,evaluate,predict,profile,batch} ...``.
+"""Command line: ``python -m ser {train,evaluate,loco,predict,profile,batch,CHECK} ...``.
 
 Examples
 --------
@@ -38,6 +38,12 @@ required), then answer relative to it (``"profile": true``, the generic answer i
 Score a whole archive into a table, resumably, on Ray (see docs/batch.md)::
 
     python -m ser batch archive/ --out results.parquet
+
+Check a trained bundle, each CHECK writing its one file in ``models/`` (``make checks`` runs them all,
+``make train`` after training): ``familiarity``, ``unfamiliarity`` (the detector), ``level-check``,
+``robustness``, ``seed-check`` (:mod:`ser.checks_cli`), ``corpus-check``, ``profile-check``::
+
+    python -m ser robustness --data ../shared/data/ravdess --out models/
 """
 
 from __future__ import annotations
@@ -378,19 +384,28 @@ def main(argv: list[str] | None = None) -> int:
     add_batch_parser(commands)
     add_profile_parser(commands)
     add_loco_parser(commands)
+    from ser import checks_cli, corpus_check_cli, profile_check_cli, unfamiliarity_cli
+
+    # The checks of a trained bundle, one result file each (make train runs them after train, evaluate, loco).
+    checks = (checks_cli, corpus_check_cli, profile_check_cli, unfamiliarity_cli)
+    for module in checks:
+        module.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "predict" and args.model is None:
         from ser.serving.bundle import DEFAULT_BUNDLE
 
         args.model = DEFAULT_BUNDLE
-    if args.command in ("train", "evaluate"):
+    handlers = {"train": command_train, "evaluate": command_evaluate, "batch": command_batch,
+                "profile": command_profile, "loco": command_loco}
+    for module in checks:
+        handlers.update(module.HANDLERS)
+    if args.command in ("train", "evaluate", *(name for module in checks for name in module.HANDLERS)):
         from ser import import_tensorflow_quietly
 
         import_tensorflow_quietly()  # keep TensorFlow's C++ notices off stderr, as predict does
     from ser.predict_cli import command_predict
 
-    handlers = {"train": command_train, "evaluate": command_evaluate, "predict": command_predict,
-                "batch": command_batch, "profile": command_profile, "loco": command_loco}
+    handlers["predict"] = command_predict
     try:
         return handlers[args.command](args)
     except SERError as error:

@@ -346,7 +346,7 @@ def test_model_page_shows_each_view_of_the_fused_model(model_dir_with):
 
 def test_model_page_shows_the_robustness_table(model_dir_with):
     robustness = shipped("robustness.json")
-    robustness.update(clips=1200, command="python -m experiments.robustness --data D", conditions={
+    robustness.update(clips=1200, command="python -m ser robustness --data D", conditions={
         "clean": {"accuracy": 0.65, "uar": 0.66, "refused": 1, "same_answer_as_clean": 1199, "seen_in_training": False},
         "white_20db": {"accuracy": 0.58, "uar": 0.57, "refused": 3, "same_answer_as_clean": 900,
                        "seen_in_training": True},
@@ -358,7 +358,7 @@ def test_model_page_shows_the_robustness_table(model_dir_with):
     assert table["accuracy"].tolist() == ["65.0%", "58.0%"]
     assert table["same answer as in the studio"].tolist() == ["99.9%", "75.0%"]
     assert table["refused as no speech"].tolist() == ["0.1%", "0.2%"]
-    assert any("experiments.robustness --data D" in caption.value for caption in at.caption)
+    assert any("ser robustness --data D" in caption.value for caption in at.caption)
     summary = at.markdown[0].value
     assert "accuracy falls from 65.0% on the studio recordings to 58.0% for white noise" in summary
 
@@ -415,18 +415,18 @@ def test_model_page_shows_when_the_warning_fires_with_the_files_figures():
             f"{figures[code]:.1%}" for code in (*CHECKS, "any")]
     caption = expander.caption[0].value
     assert f"one actor {measured['ravdess']['any_per_actor_max']:.1%}" in caption
-    assert "python -m experiments.unfamiliarity --data ../shared/data" in caption and "Amharic" in caption
+    assert "python -m ser unfamiliarity --data ../shared/data --out models/" in caption and "Amharic" in caption
 
 
 def test_model_page_without_the_corpus_check_says_how_to_measure_it(model_dir_with):
     model_dir_with({"metrics.json": shipped("metrics.json")})
     at = run_page("pages/3_Model.py")
     assert "Voices it was not trained on" in [header.value for header in at.header]
-    assert any("python -m experiments.corpus_check" in info.value for info in at.info)
+    assert any("python -m ser corpus-check" in info.value for info in at.info)
     assert not any("wrong when sure" in frame.columns for frame in tables(at))
     assert "Another language" not in at.markdown[0].value
     warning = next(expander for expander in at.expander if expander.label == UNFAMILIARITY_EXPANDER)
-    assert "python -m experiments.unfamiliarity" in warning.info[0].value and not warning.table  # no detector here
+    assert "python -m ser unfamiliarity" in warning.info[0].value and not warning.table  # no detector here
 
 
 def test_model_page_explains_a_metrics_file_in_another_format(model_dir_with):

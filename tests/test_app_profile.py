@@ -4,7 +4,7 @@ upload, a profile for another model refused, "Forget my voice", and the same pan
 
 The tiny test bundle (tests/conftest.py) reads functionals like the shipped one, so the profile is
 fitted for real; its answers are near random, so the tests check the flow, not the accuracy (that is
-``experiments.voice_profile``'s job).
+``python -m ser profile-check``'s job).
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 
-from experiments.corpus_check import ScoreCache, adapted_probabilities
 from ser.config import read_json, write_json
 from ser.reporting import results as r
 from ser.reporting.corpus_results import CorpusCheckResults, calibrated_comparison, corpus_comparison, synthetic_check
@@ -19,6 +18,7 @@ from ser.reporting.model_results import load_model_results
 from ser.reporting.schema import ResultsError, write_results
 from ser.reporting.summary import corpus_summary, percent, plain_summary
 from ser.serving.speaker import SpeakerAdaptation
+from ser.training.corpus_check import ScoreCache, adapted_probabilities
 from tests.test_results import SHA, bundle_folder, training_fixture  # noqa: F401  (bundle_folder is a fixture)
 
 LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -176,7 +176,7 @@ def test_the_result_file_round_trips_and_refuses_another_format(tmp_path):
     write_json(path, data)
     with pytest.raises(ResultsError, match=r"missing key.*adapted.*" + re.escape(r.CORPUS_CHECK_COMMAND)):
         r.load_corpus_check(path)
-    with pytest.raises(ResultsError, match=r"missing; `python -m experiments.corpus_check"):
+    with pytest.raises(ResultsError, match=r"missing; `python -m ser corpus-check"):
         r.load_corpus_check(tmp_path / "absent.json")
 
 

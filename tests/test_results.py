@@ -168,11 +168,11 @@ def test_a_file_off_its_schema_says_which_key_and_what_to_run(bundle_folder, edi
 
 
 def test_a_missing_file_or_another_format_says_what_to_run(bundle_folder):
-    with pytest.raises(ResultsError, match=r"is missing; `python -m experiments.robustness .*` writes it"):
+    with pytest.raises(ResultsError, match=r"is missing; `python -m ser robustness .*` writes it"):
         r.load_robustness(bundle_folder / "nothing.json")
     path = bundle_folder / "seed_check.json"
     write_json(path, read_json(path) | {"schema": "seed-check/0"})
-    with pytest.raises(ResultsError, match=r"format 'seed-check/0'.*rerun `python -m experiments.seed_check"):
+    with pytest.raises(ResultsError, match=r"format 'seed-check/0'.*rerun `python -m ser seed-check"):
         r.load_seed_check(path)
     with pytest.raises(ResultsError, match="make bench"):
         load_bench(bundle_folder / "missing.json")
@@ -203,7 +203,7 @@ def test_the_readme_block_shares_the_cards_seed_and_robustness_text(bundle_folde
     card, block = render(results), results_table(results)
     for text in ("Seed check: seeds fold + 7: CNN alone 40.0%",
                  "| studio clip as recorded | yes | 61.0% | 60.0% | 1 | 79 of 80 |",
-                 "Reproduce: `python -m experiments.robustness --data ../shared/data/ravdess` (3 min here)."):
+                 "Reproduce: `python -m ser robustness --data ../shared/data/ravdess --out models/` (3 min here)."):
         assert text in card and text in block, text
     assert "| (z) fixture baseline | 31.0% | 29.0% | 64.0% | 63.0% |" in block
     assert "log-mel CNN 41.0% (UAR 42.0%), openSMILE functionals + logistic regression 52.0%" in block
@@ -244,7 +244,7 @@ def test_files_measured_on_another_model_are_left_out_with_a_note(bundle_folder,
     card = render(results)
     assert "## Off the studio" not in card and "answers changed" not in card and "median 44 ms" not in card
     assert "robustness.json was measured on another model.keras and is not shown; rerun " \
-           "`python -m experiments.robustness --data ../shared/data/ravdess`." in card
+           "`python -m ser robustness --data ../shared/data/ravdess --out models/`." in card
     assert "level_check.json was measured on another model.keras" in card
     assert "Not shown: robustness.json was measured on another model.keras" in results_table(results)
 
@@ -299,12 +299,12 @@ def test_the_readme_results_block_is_rendered_from_the_shipped_files(tmp_path):
 WRITERS = {
     ("ser/__main__.py", "command_train"): "TrainingResults",
     ("ser/__main__.py", "command_evaluate"): "EvaluationResults",
-    ("experiments/robustness.py", "main"): "RobustnessResults",
-    ("experiments/seed_check.py", "main"): "SeedCheckResults",
-    ("experiments/level_check.py", "main"): "LevelCheckResults",
-    ("experiments/corpus_check.py", "main"): "CorpusCheckResults",
+    ("ser/checks_cli.py", "command_robustness"): "RobustnessResults",
+    ("ser/checks_cli.py", "command_seed_check"): "SeedCheckResults",
+    ("ser/checks_cli.py", "command_level_check"): "LevelCheckResults",
+    ("ser/corpus_check_cli.py", "command_corpus_check"): "CorpusCheckResults",
     ("experiments/routed_headline.py", "main"): "RoutingResults",
-    ("experiments/voice_profile.py", "main"): "ProfileResults",
+    ("ser/profile_check_cli.py", "command_profile_check"): "ProfileResults",
     ("ser/loco_cli.py", "command_loco"): "LocoResults",
 }
 

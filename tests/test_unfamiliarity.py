@@ -86,7 +86,7 @@ def test_bad_functionals_and_bad_detectors_are_refused():
         detector.statistics(np.zeros((2, SIZE + 1)))
     with pytest.raises(ValueError, match="NaN"):
         detector.statistics(np.full(SIZE, np.nan))
-    with pytest.raises(ValueError, match="experiments.unfamiliarity"):
+    with pytest.raises(ValueError, match="python -m ser unfamiliarity"):
         dataclasses.replace(detector, thresholds=np.zeros(3))
     with pytest.raises(ValueError, match="unknown"):
         Unfamiliarity(reasons=("too_loud",))
@@ -105,11 +105,11 @@ def test_save_and_load_round_trip_without_pickle(tmp_path):
 
 
 def test_a_missing_or_corrupt_detector_says_how_to_rebuild_it(tmp_path):
-    with pytest.raises(BundleError, match="python -m experiments.unfamiliarity"):
+    with pytest.raises(BundleError, match="python -m ser unfamiliarity"):
         load_unfamiliarity(tmp_path / "missing.npz")
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not a zip")
-    with pytest.raises(BundleError, match="python -m experiments.unfamiliarity"):
+    with pytest.raises(BundleError, match="python -m ser unfamiliarity"):
         load_unfamiliarity(corrupt)
     other = tmp_path / "other.npz"
     save_unfamiliarity(_detector(np.random.default_rng(5)), other, header={})

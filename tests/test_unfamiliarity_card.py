@@ -85,7 +85,7 @@ def test_the_card_shows_the_files_measured_figures(measured, limits):
         check = next(line for line in section.splitlines() if line.startswith(f"| `{code}` |"))
         cell = check.rstrip(" |").rsplit(" | ", 1)[1]
         assert re.match(rf"(above|below) {re.escape(f'{threshold:.4g}')}( Hz$| \(|$)", cell), cell
-    assert stored.measured["protocol"][1:] in section and "python -m experiments.unfamiliarity" in section
+    assert stored.measured["protocol"][1:] in section and "python -m ser unfamiliarity" in section
     limits_text = card.split("## Known failure modes and limits", 1)[1]
     assert f"fires on {100 * stored.measured['ravdess']['flagged_cross_fitted']['any']:.1f}% of unseen" in limits_text
 
@@ -115,7 +115,7 @@ def test_a_detector_without_measured_figures_is_a_note_not_a_crash(tmp_path):
     save_unfamiliarity(_detector([1.0, 2.0, 3.0, 4.0], {}), folder / "unfamiliarity.npz", header={})
     results = load_model_results(folder, bench=None)
     assert results.unfamiliarity is None
-    assert any("holds no measured figures" in note and "experiments.unfamiliarity" in note for note in results.notes)
+    assert any("holds no measured figures" in note and "python -m ser unfamiliarity" in note for note in results.notes)
     (folder / "unfamiliarity.npz").write_bytes(b"not a zip")
     assert any("not a readable unfamiliarity detector" in note for note in load_model_results(folder, bench=None).notes)
     assert SECTION not in render(results)

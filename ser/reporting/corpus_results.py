@@ -1,6 +1,6 @@
 """The shipped model on a corpus it was never trained on: the typed result file and the pure summaries that fill it.
 
-``models/corpus_check.json`` is written by ``python -m experiments.corpus_check --data ../shared/data``
+``models/corpus_check.json`` is written by ``python -m ser corpus-check --data ../shared/data``
 (:class:`CorpusCheckResults`; read with :func:`ser.reporting.results.load_corpus_check`). Its
 numbers come from per-clip probabilities through the functions here, which only count (each set of
 clips through :func:`ser.reporting.metrics.clip_set_scores`): a refused clip (no speech) is a row of

@@ -7,7 +7,8 @@ The text is in ``ser/reporting/templates/`` (Jinja2); every number comes from th
 
     python -m ser.reporting.model_card models/ README.md
 
-(``python -m ser train`` and ``python -m ser evaluate`` render the card too). The README block is
+(``python -m ser train``, ``evaluate``, ``loco`` and every check of ``make checks`` render the card too;
+the README block only this command). The README block is
 the text between a line starting ``<!-- results:start`` and ``<!-- results:end -->``.
 """
 
@@ -43,7 +44,7 @@ README_VIEW_NAMES: dict[str, str] = {
     "fused": "all views fused (shipped)",
     "averaged": "all views averaged instead",
 }
-#: How each corruption of experiments/robustness.py reads in a table.
+#: How each corruption of ser.training.robustness reads in a table.
 CONDITION_NAMES: dict[str, str] = {
     "clean": "studio clip as recorded",
     "white_20db": "white noise, 20 dB below the speech",

@@ -1,6 +1,6 @@
 """``models/voice_profile.json``: what a personal voice profile does for speakers the model never heard.
 
-Written only by ``python -m experiments.voice_profile --data ../shared/data`` (:data:`PROFILE_COMMAND`);
+Written only by ``python -m ser profile-check --data ../shared/data`` (:data:`PROFILE_COMMAND`);
 read by the model card, the README and the Model page through :func:`ser.reporting.results.load_profile`.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-PROFILE_COMMAND = "python -m experiments.voice_profile --data ../shared/data"
+PROFILE_COMMAND = "python -m ser profile-check --data ../shared/data --out models/"
 PROFILE_FILE = "voice_profile.json"
 PROFILE_SCHEMA = "voice-profile/1"
 
@@ -58,7 +58,7 @@ class ProfileRow:
 
     @classmethod
     def from_result(cls, *, corpus: str, scored: str, enrolled: str, k: int, result: dict) -> ProfileRow:
-        """From :func:`experiments.voice_profile.evaluate`'s ``{"generic": (acc, uar, spread), ...}``."""
+        """From :func:`ser.training.voice_profile.evaluate`'s ``{"generic": (acc, uar, spread), ...}``."""
         generic, profile = result["generic"], result["profile"]
         return cls(corpus=corpus, scored=scored, enrolled=enrolled, k=k, speakers=int(result["speakers"]),
                    clips=int(result["clips"]), generic_accuracy=generic[0], generic_uar=generic[1],
@@ -68,7 +68,7 @@ class ProfileRow:
 
 @dataclasses.dataclass(frozen=True)
 class ProfileResults:
-    """What ``python -m experiments.voice_profile`` measured (its module docstring has the protocol)."""
+    """What ``python -m ser profile-check`` measured (its module docstring has the protocol)."""
 
     schema: str
     model_sha256: str

@@ -5,13 +5,13 @@ the same way) and one loader:
 
 - ``models/metrics.json``: ``python -m ser train``; :class:`TrainingResults`, :func:`load_training`.
 - ``models/evaluation.json``: ``python -m ser evaluate``; :class:`EvaluationResults`, :func:`load_evaluation`.
-- ``models/robustness.json``: ``python -m experiments.robustness``; :class:`RobustnessResults`,
+- ``models/robustness.json``: ``python -m ser robustness``; :class:`RobustnessResults`,
   :func:`load_robustness`.
-- ``models/seed_check.json``: ``python -m experiments.seed_check``; :class:`SeedCheckResults`,
+- ``models/seed_check.json``: ``python -m ser seed-check``; :class:`SeedCheckResults`,
   :func:`load_seed_check`.
-- ``models/level_check.json``: ``python -m experiments.level_check``; :class:`LevelCheckResults`,
+- ``models/level_check.json``: ``python -m ser level-check``; :class:`LevelCheckResults`,
   :func:`load_level_check`.
-- ``models/corpus_check.json``: ``python -m experiments.corpus_check``;
+- ``models/corpus_check.json``: ``python -m ser corpus-check``;
   :class:`ser.reporting.corpus_results.CorpusCheckResults`, :func:`load_corpus_check`.
 - ``models/routing.json``: ``python -m experiments.routed_headline``;
   :class:`ser.reporting.routing_results.RoutingResults`, :func:`load_routing`.
@@ -53,10 +53,10 @@ from ser.reporting.schema import ResultsError, read_results
 
 TRAIN_COMMAND = "python -m ser train --data ../shared/data/ravdess --out models/"
 EVALUATE_COMMAND = "python -m ser evaluate --data ../shared/data/ravdess --out models/ --baselines"
-ROBUSTNESS_COMMAND = "python -m experiments.robustness --data ../shared/data/ravdess"
-SEED_CHECK_COMMAND = "python -m experiments.seed_check --data ../shared/data/ravdess --offset 100"
-LEVEL_CHECK_COMMAND = "python -m experiments.level_check --data ../shared/data/ravdess"
-CORPUS_CHECK_COMMAND = "python -m experiments.corpus_check --data ../shared/data"
+ROBUSTNESS_COMMAND = "python -m ser robustness --data ../shared/data/ravdess --out models/"
+SEED_CHECK_COMMAND = "python -m ser seed-check --data ../shared/data/ravdess --out models/ --offset 100"
+LEVEL_CHECK_COMMAND = "python -m ser level-check --data ../shared/data/ravdess --out models/"
+CORPUS_CHECK_COMMAND = "python -m ser corpus-check --data ../shared/data --out models/"
 ROUTING_COMMAND = "python -m experiments.routed_headline --data ../shared/data"
 
 
@@ -303,7 +303,7 @@ class EvaluationResults:
     baselines: list[BaselineScores]
 
 
-# ---- models/robustness.json, seed_check.json, level_check.json: experiments/ -------------------
+# ---- models/robustness.json, seed_check.json, level_check.json: ser.checks_cli ------------------
 @dataclasses.dataclass(frozen=True)
 class ConditionScores:
     accuracy: float

@@ -1,7 +1,7 @@
 """What the "unlike the training data" warning was measured to do, as the model card and the Model page show it.
 
 The figures live in the detector's own file, ``models/unfamiliarity.npz`` (the ``measured`` part of
-its JSON header, written only by ``python -m experiments.unfamiliarity --data ../shared/data``; the
+its JSON header, written only by ``python -m ser unfamiliarity --data ../shared/data``; the
 protocol is in ``docs/familiarity.md``). :func:`load_unfamiliarity_results` reads them through
 :func:`ser.serving.unfamiliarity.load_unfamiliarity` into one typed :class:`UnfamiliarityResults`, so
 the card and the page print the same numbers and nobody retypes them.

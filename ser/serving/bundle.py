@@ -56,7 +56,7 @@ from ser.serving.unfamiliarity import Unfamiliarity, UnfamiliarityDetector, load
 #: ``load_bundle`` logs one INFO line per load here (the load test counts them: one per server).
 LOGGER = logging.getLogger(__name__)
 BUNDLE_FILES = ("model.keras", "labels.json", "config.json")
-#: The optional "unlike the training data" detector next to the model (``python -m experiments.unfamiliarity``).
+#: The optional "unlike the training data" detector next to the model (``python -m ser unfamiliarity``).
 UNFAMILIARITY_FILE = "unfamiliarity.npz"
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "models"
 #: Windows scored per model call: bounds memory for long recordings. 8 rather than 32: the
@@ -139,7 +139,7 @@ class Bundle:
         detector = load_unfamiliarity(path)
         if detector.size != n_functionals(self.config):
             raise BundleError(f"{path} reads {detector.size} functionals but the model uses "
-                              f"{n_functionals(self.config)}; rebuild it with python -m experiments.unfamiliarity")
+                              f"{n_functionals(self.config)}; rebuild it with python -m ser unfamiliarity")
         return detector
 
     def unfamiliarity_of(self, recording: Recording) -> Unfamiliarity | None:
@@ -364,7 +364,7 @@ def load_bundle(path: str | os.PathLike[str] = DEFAULT_BUNDLE, *, joint_views: b
     """Load ``model.keras`` (``safe_mode=True``), ``labels.json`` and ``config.json``.
 
     ``joint_views=False`` leaves out the joint views (the main model answers every input): for measuring
-    the main model alone on a corpus the joint views were trained on (``experiments.corpus_check``).
+    the main model alone on a corpus the joint views were trained on (``python -m ser corpus-check``).
 
     Raises
     ------

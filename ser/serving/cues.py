@@ -14,7 +14,7 @@
 
 :func:`describe_cues` compares each cue with a reference: the speaker's own calibration
 recording (:func:`reference_from_cues`) or the RAVDESS training speakers of the same gender
-(``models/cues.json``, written by ``python -m experiments.familiarity --data ../shared/data``),
+(``models/cues.json``, written by ``python -m ser familiarity --data ../shared/data --out models/``),
 and phrases the difference ("higher than your usual voice", "faster than most male training
 voices"). Which training speakers is decided once per recording by :func:`read_voice` from the
 model's gender answer for the whole recording: below :data:`CLEAR_GENDER` the gender is unclear
@@ -310,12 +310,12 @@ def load_cue_references(path: str | Path = DEFAULT_CUES) -> dict[str, CueReferen
     Raises
     ------
     FileNotFoundError
-        If ``models/cues.json`` is missing (run ``python -m experiments.familiarity``).
+        If ``models/cues.json`` is missing (run ``python -m ser familiarity``).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: no cue references; run python -m experiments.familiarity --data ../shared/data"
+            f"{path}: no cue references; run python -m ser familiarity --data ../shared/data --out models/"
         )
     stored = json.loads(path.read_text())
     return {

@@ -19,7 +19,7 @@ The score uses the 6373 openSMILE ComParE functionals the bundle computes anyway
 3. compare with a threshold set on held-out RAVDESS speakers (actors left out of the PCA fit,
    grouped 5-fold by actor): the 99th percentile of their scores.
 
-The basis and threshold are written by ``python -m experiments.familiarity --data ../shared/data``
+The basis and threshold are written by ``python -m ser familiarity --data ../shared/data --out models/``
 to ``models/familiarity.json`` (plain float lists); what it flags is measured in
 ``docs/familiarity.md``.
 
@@ -273,7 +273,7 @@ def load_familiarity(path: str | Path = DEFAULT_FAMILIARITY, *, model: Any) -> F
 
     Parameters
     ----------
-    path : path of the JSON file written by ``python -m experiments.familiarity``.
+    path : path of the JSON file written by ``python -m ser familiarity``.
     model : the loaded bundle's Keras model (``bundle.model``).
 
     Raises
@@ -286,12 +286,12 @@ def load_familiarity(path: str | Path = DEFAULT_FAMILIARITY, *, model: Any) -> F
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: no familiarity file; run python -m experiments.familiarity --data ../shared/data"
+            f"{path}: no familiarity file; run python -m ser familiarity --data ../shared/data --out models/"
         )
     stored = json.loads(path.read_text())
     mean, scale, limit = standardizer_of(model)
     if not np.isclose(stored["fingerprint"], fingerprint(mean), rtol=1e-6):
-        raise ValueError(f"{path} was computed for another model; rerun python -m experiments.familiarity")
+        raise ValueError(f"{path} was computed for another model; rerun python -m ser familiarity")
     return FamiliarityModel(
         mean=mean,
         scale=scale,

@@ -18,7 +18,7 @@ emotions without forgetting what the model knows. In order, for every later answ
 
 Nothing of the audio is kept: the file holds the correction's weights, the bundle version it was
 made for, and how many clips and seconds each emotion had. Measured on speakers the model never
-heard: ``python -m experiments.voice_profile --data ../shared/data`` (``models/voice_profile.json``).
+heard: ``python -m ser profile-check --data ../shared/data`` (``models/voice_profile.json``).
 Prototypes of each emotion in the model's own answers (its views' log-probabilities) were tried
 first and rejected: on RAVDESS (K = 2 clips per emotion) they lowered accuracy (generic 65.5%).
 
@@ -58,7 +58,7 @@ from ser.serving.speaker import NEUTRAL_FLOOR, SpeakerAdaptation, adaptation_fro
 #: The profile file's format; a file with another is refused.
 PROFILE_SCHEMA = "ser.voice_profile/1"
 #: L2 strength of the prior that keeps the person's correction near none (the generic model). Chosen
-#: in ``experiments.voice_profile`` on RAVDESS folds by nested cross-validation (its result file).
+#: in ``python -m ser profile-check`` on RAVDESS folds by nested cross-validation (its result file).
 PRIOR_STRENGTH = 30.0
 #: An enrolment clip is flagged (not refused) when the generic model, calibrated to the person's
 #: neutral, gives its intended emotion less than this and is sure of another one.

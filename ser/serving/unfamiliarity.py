@@ -22,7 +22,7 @@ sentence. Each check reads the ComParE functionals the model computes anyway (no
 Every threshold is set on held-out RAVDESS actors (about 0.5 % of unseen training-corpus clips fire
 each check); what each catches is measured on held-out ASED speakers and on conditions never used
 for fitting (``docs/familiarity.md``). The detector is written by
-``python -m experiments.unfamiliarity`` to ``models/unfamiliarity.npz`` (float16/float32 arrays and
+``python -m ser unfamiliarity`` to ``models/unfamiliarity.npz`` (float16/float32 arrays and
 a JSON header, no pickle).
 
 Example
@@ -47,9 +47,9 @@ import numpy as np
 from ser.errors import BundleError
 from ser.serving.familiarity import functional_rows, principal_distance
 
-#: Where the experiment writes the detector (next to model.keras).
+#: Where ``python -m ser unfamiliarity`` writes the detector (next to model.keras).
 DEFAULT_UNFAMILIARITY = Path(__file__).resolve().parents[2] / "models" / "unfamiliarity.npz"
-PRODUCER = "python -m experiments.unfamiliarity --data ../shared/data"
+PRODUCER = "python -m ser unfamiliarity --data ../shared/data --out models/"
 #: The checks in the order of :meth:`UnfamiliarityDetector.statistics`' columns.
 CHECKS: tuple[str, ...] = ("not_speech", "phone_line", "synthetic_voice", "unfamiliar_voice")
 #: One plain sentence per reason, for users.

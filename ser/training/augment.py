@@ -3,7 +3,7 @@
 RAVDESS was recorded in a studio; a laptop or phone in a room adds noise and reverberation.
 Trained on studio clips only, the openSMILE views lost about half their accuracy with white
 noise 20 dB below the speech, and the fused model fell from 66% to 37% there
-(``experiments/robustness.py``), so the functional views also learn from one corrupted copy
+(``python -m ser robustness``), so the functional views also learn from one corrupted copy
 of every training clip, made here.
 
 Everything is seeded by the caller's generator, so a copy is the same on every run (it is

@@ -21,46 +21,33 @@ pauses, each utterance scored, calibrated); a clip refused as "no speech" is cou
   sentences: how often they are called neutral, and how often the model is sure.
 
 Per-clip probabilities and each speaker's calibration are kept in ``.cache/corpus_check/``
-(one JSON line each, keyed by the model's SHA-256; a killed run resumes), so a second run only
-summarises. Writes ``models/corpus_check.json``
-(:class:`ser.reporting.corpus_results.CorpusCheckResults`; the Model page, the model card and the
-README show it while it describes the shipped ``model.keras``). About 7 minutes here the first
-time (seconds after that), from the repository root:
+(:class:`ScoreCache`: one JSON line each, keyed by the model's SHA-256; a killed run resumes), so a
+second run only summarises. ``python -m ser corpus-check`` (:mod:`ser.corpus_check_cli`) writes
+``models/corpus_check.json`` (:class:`ser.reporting.corpus_results.CorpusCheckResults`; the Model
+page, the model card and the README show it while it describes the shipped ``model.keras``). About
+7 minutes here the first time (seconds after that)::
 
-    python -m experiments.corpus_check --data ../shared/data
+    python -m ser corpus-check --data ../shared/data --out models/
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ser.errors import NoSpeechError, SERError
-from ser.reporting.corpus_results import (
-    CorpusCheckResults,
-    calibrated_comparison,
-    corpus_comparison,
-    synthetic_check,
-)
-from ser.reporting.provenance import model_sha256, package_versions, utc_now
-from ser.reporting.results import CORPUS_CHECK_COMMAND, FILES, SCHEMAS
-from ser.reporting.schema import write_results
+from ser.errors import NoSpeechError
 from ser.serving.audio import decode_audio
-from ser.serving.bundle import Bundle, load_bundle
+from ser.serving.bundle import Bundle
 from ser.serving.segments import score_recording
 from ser.serving.speaker import SpeakerAdaptation, adapt_to_reference
-from ser.training.corpora import corpus_emotions, reference_clips
-from ser.training.data import index_ased
 
 CACHE = Path(".cache") / "corpus_check"
 #: Flat, emotionally neutral sentences for the synthetic check, each in every voice.
@@ -121,7 +108,8 @@ def score_file(bundle: Bundle, waveform: np.ndarray) -> tuple[list[float] | None
     return [float(overall.probabilities[name]) for name in bundle.emotions], ""
 
 
-def score_clips(bundle: Bundle, table: pd.DataFrame, *, root: Path, cache: ScoreCache) -> np.ndarray:
+def score_clips(bundle: Bundle, table: pd.DataFrame, *, root: Path, cache: ScoreCache,
+                log: Callable[[str], None] | None = None) -> np.ndarray:
     """Probabilities of every clip of ``table``, shape (n_clips, n_labels); NaN rows were refused."""
     started, done = time.perf_counter(), 0
     rows = []
@@ -132,9 +120,8 @@ def score_clips(bundle: Bundle, table: pd.DataFrame, *, root: Path, cache: Score
             probabilities, problem = score_file(bundle, decode_audio(path, sample_rate=bundle.config.sample_rate))
             entry = cache.put("clip", key, probabilities=probabilities, problem=problem)
             done += 1
-            if done % 100 == 0:
-                print(f"{number}/{len(table)} clips ({time.perf_counter() - started:.0f} s)", file=sys.stderr,
-                      flush=True)
+            if done % 100 == 0 and log is not None:
+                log(f"{number}/{len(table)} clips ({time.perf_counter() - started:.0f} s)")
         rows.append(entry["probabilities"] or [np.nan] * len(bundle.emotions))
     return np.asarray(rows, dtype=np.float64).reshape(len(table), len(bundle.emotions))
 
@@ -192,80 +179,3 @@ def adapted_probabilities(probabilities: np.ndarray, speakers: np.ndarray,
         if adaptation is not None and rows.any():
             adapted[rows] = adaptation.apply(probabilities[rows])
     return adapted
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder holding ased/ (../shared/data)")
-    parser.add_argument("--models", type=Path, default=Path("models"), help="bundle folder; the result goes here")
-    parser.add_argument("--cache", type=Path, default=CACHE, help="per-clip scores, reused by the next run")
-    parser.add_argument("--no-synthetic", action="store_true", help="skip the espeak-ng sentences")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    root = args.data / "ased"
-    try:
-        bundle = load_bundle(args.models, joint_views=False)  # the main model: the joint views heard ASED
-        table = index_ased(root)
-    except SERError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    started = time.perf_counter()
-    sha = model_sha256(args.models / "model.keras")
-    cache = ScoreCache(args.cache, corpus="ased", sha=sha)
-    probabilities = score_clips(bundle, table, root=root, cache=cache)
-    reference = reference_clips(table)
-    adaptations = adapt_speakers(bundle, table, reference=reference, root=root, cache=cache)
-    synthetic = None if args.no_synthetic else espeak_probabilities(bundle, cache=cache)
-
-    labels = list(bundle.emotions)
-    emotions = list(corpus_emotions(table)["ased"])
-    truth, speakers = table["emotion"].to_numpy(), table["speaker"].to_numpy()
-    common = table["common_sentence"].fillna(False).to_numpy(dtype=bool)
-    adapted = adapted_probabilities(probabilities, speakers, adaptations)
-    threshold = bundle.confidence_threshold
-    shared = {"labels": labels, "emotions": emotions, "threshold": threshold}
-    calibrated = {
-        name: calibrated_comparison(probabilities[subset], adapted[subset], truth=truth[subset],
-                                    speakers=speakers[subset], reference=reference[subset],
-                                    adaptations={speaker: adaptation.to_dict() if adaptation else None
-                                                 for speaker, adaptation in adaptations.items()},
-                                    **shared)
-        for name, subset in (("all", np.ones(len(table), dtype=bool)), ("common", common))
-    }
-    results = CorpusCheckResults(
-        schema=SCHEMAS[CorpusCheckResults],
-        model_sha256=sha,
-        measured=utc_now(),
-        command=CORPUS_CHECK_COMMAND + (" --no-synthetic" if synthetic is None else ""),
-        versions=package_versions(),
-        corpus="ASED",
-        language="Amharic",
-        protocol=PROTOCOL,
-        labels=labels,
-        emotions=emotions,
-        confidence_threshold=threshold,
-        clips=len(table),
-        speakers=int(table["speaker"].nunique()),
-        all_sentences=corpus_comparison(probabilities, truth=truth, speakers=speakers, **shared),
-        common_sentences=corpus_comparison(probabilities[common], truth=truth[common], speakers=speakers[common],
-                                           **shared),
-        calibrated=calibrated["all"],
-        calibrated_common=calibrated["common"],
-        synthetic=None if synthetic is None else synthetic_check(
-            synthetic, labels=labels, threshold=threshold, voices=list(ESPEAK_VOICES),
-            sentences=len(NEUTRAL_SENTENCES)),
-    )
-    write_results(args.models / FILES[CorpusCheckResults][0], results)
-    restricted = results.all_sentences.restricted
-    print(f"ASED: {restricted.accuracy:.1%} within its 5 emotions ({restricted.answered} clips, {restricted.refused} "
-          f"refused); with calibration {results.calibrated.adapted.restricted.accuracy:.1%} against "
-          f"{results.calibrated.unadapted.restricted.accuracy:.1%} on the same clips "
-          f"({time.perf_counter() - started:.0f} s)", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

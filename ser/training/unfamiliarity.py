@@ -1,11 +1,12 @@
 """Fit the "unlike the training data" detector, set every threshold on held-out speakers, measure it.
 
-Reads the utterance functionals that ``python -m experiments.familiarity`` caches in
-``.cache/familiarity/`` (RAVDESS actors 1-20, ASED, espeak-ng sentences, telephone-band and
-laptop-microphone copies of 240 RAVDESS clips, synthetic music); computes any missing set first
-(about 20 minutes). With the cache: about 2 minutes. From the repository root:
+Reads the utterance functionals :mod:`ser.training.familiarity_sets` caches in ``.cache/familiarity/``
+(RAVDESS actors 1-20, ASED, espeak-ng sentences, telephone-band and laptop-microphone copies of 240
+RAVDESS clips, synthetic music); computes any missing set first (about 20 minutes). With the cache:
+about 2 minutes. ``python -m ser unfamiliarity`` (:mod:`ser.unfamiliarity_cli`) writes the detector
+to ``models/unfamiliarity.npz``::
 
-    python -m experiments.unfamiliarity --data ../shared/data
+    python -m ser unfamiliarity --data ../shared/data --out models/
 
 Protocol (the four checks of :mod:`ser.serving.unfamiliarity`):
 
@@ -13,26 +14,23 @@ Protocol (the four checks of :mod:`ser.serving.unfamiliarity`):
   fold (``speakers[f::5]``). In each fold the standardisation, the principal components and the
   domain classifier are fitted on the other folds only; the held-out clips (and the phone and
   laptop copies of held-out actors' clips) get out-of-fold statistics.
-- The shipped threshold of each check is the 99th (or 1st, for a check that fires below it)
+- The shipped threshold of each check is the 99.5th (or 0.5th, for a check that fires below it)
   percentile of the out-of-fold RAVDESS statistics. The false-positive rate on RAVDESS is then
   measured cross-fitted: each fold against a threshold set on the other four folds' clips only.
 - ASED is used for fitting the domain classifier, so its detection rates are out-of-fold
   (speakers never used to fit). espeak-ng speech, phone band, laptop mic and music are never
   used for fitting or for choosing anything: unseen conditions.
-- The shipped detector is refitted on everything; written to ``models/unfamiliarity.npz``.
+- The shipped detector is refitted on everything (:func:`build_detector`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from experiments.familiarity import CACHE
+from ser.errors import SERError
 from ser.serving.familiarity import fit_familiarity
 from ser.serving.unfamiliarity import (
     BAND_FUNCTIONAL,
@@ -40,8 +38,8 @@ from ser.serving.unfamiliarity import (
     DIRECTIONS,
     STEADINESS_FUNCTIONAL,
     UnfamiliarityDetector,
-    save_unfamiliarity,
 )
+from ser.training.familiarity_sets import CACHE, SETS, cache_folder, compute_sets
 
 #: Principal components of the "not speech" distance (20 keep the file near 300 KB as float16;
 #: docs/familiarity.md: 5 caught a third of music, 20 all of it).
@@ -54,26 +52,33 @@ LIMIT = 8.0
 #: features, 85 speakers), not tuned.
 DOMAIN_C = 0.01
 FOLDS = 5
-SETS = ("ravdess", "ased", "synthetic", "phone_8k", "laptop_mic", "music")
 LABELS = {"ravdess": "RAVDESS, held-out actors", "ased": "ASED (Amharic), held-out speakers",
           "synthetic": "espeak-ng English (unseen)", "phone_8k": "RAVDESS phone band 300-3400 Hz (unseen)",
           "laptop_mic": "RAVDESS laptop mic (unseen)", "music": "synthetic music (unseen)"}
 
 
-def load_sets(data: Path | None, bundle_path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The cached sets; any missing one is computed by experiments.familiarity (needs --data)."""
-    if all((CACHE / f"{name}.npz").exists() for name in SETS):
+def load_sets(data: Path | None, bundle_path: Path, *, cache: Path = CACHE,
+              log: Callable[[str], None] = lambda message: None) -> dict[str, dict[str, np.ndarray]]:
+    """The sets of :mod:`ser.training.familiarity_sets` the bundle's model scored, cached below ``cache``
+    (:func:`~ser.training.familiarity_sets.cache_folder`); any missing one is computed (needs ``data``).
+
+    Raises
+    ------
+    SERError
+        When a set is missing from ``cache`` and no ``data`` folder is given to compute it.
+    """
+    cache = cache_folder(cache, bundle_path)
+    if all((cache / f"{name}.npz").exists() for name in SETS):
         sets = {}
         for name in SETS:
-            with np.load(CACHE / f"{name}.npz", allow_pickle=False) as stored:
+            with np.load(cache / f"{name}.npz", allow_pickle=False) as stored:
                 sets[name] = {key: stored[key] for key in stored.files}
         return sets
     if data is None:
-        raise SystemExit(f"{CACHE} lacks some of {SETS}; pass --data ../shared/data to compute them")
-    from experiments.familiarity import compute_sets
+        raise SERError(f"{cache} lacks some of {SETS}; pass --data ../shared/data to compute them")
     from ser.serving.bundle import load_bundle
 
-    return compute_sets(load_bundle(bundle_path), data)
+    return compute_sets(load_bundle(bundle_path), data, cache=cache, log=log)
 
 
 def fit_detector(ravdess: np.ndarray, ased: np.ndarray, *, columns: tuple[int, int],
@@ -97,19 +102,21 @@ def fit_detector(ravdess: np.ndarray, ased: np.ndarray, *, columns: tuple[int, i
     )
 
 
-def threshold_of(values: np.ndarray) -> np.ndarray:
-    """Per check: the value that about FALSE_POSITIVE_TARGET of ``values`` (n_clips, checks) lie beyond."""
-    upper = np.percentile(values, 100 * (1 - FALSE_POSITIVE_TARGET), axis=0)
-    lower = np.percentile(values, 100 * FALSE_POSITIVE_TARGET, axis=0)
+def threshold_of(values: np.ndarray, *, target: float = FALSE_POSITIVE_TARGET) -> np.ndarray:
+    """Per check: the value that about ``target`` of ``values`` (n_clips, checks) lie beyond."""
+    upper = np.percentile(values, 100 * (1 - target), axis=0)
+    lower = np.percentile(values, 100 * target, axis=0)
     return np.array([upper[i] if DIRECTIONS[code] > 0 else lower[i] for i, code in enumerate(CHECKS)])
 
 
 def fires(statistics: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Which checks fire on each row of ``statistics`` (n_clips, checks), each in its direction."""
     directions = np.array([DIRECTIONS[code] for code in CHECKS], dtype=np.float64)
     return directions * (statistics - thresholds) > 0
 
 
-def out_of_fold(sets: dict[str, dict[str, np.ndarray]], *, columns: tuple[int, int]) -> dict[str, np.ndarray]:
+def out_of_fold(sets: dict[str, dict[str, np.ndarray]], *, columns: tuple[int, int],
+                log: Callable[[str], None] = lambda message: None) -> dict[str, np.ndarray]:
     """Statistics of RAVDESS, ASED and the RAVDESS copies from the fold that never saw their speaker."""
     ravdess, ased = sets["ravdess"], sets["ased"]
     actors, speakers = np.unique(ravdess["actor"]), np.unique(ased["speaker"])
@@ -127,7 +134,7 @@ def out_of_fold(sets: dict[str, dict[str, np.ndarray]], *, columns: tuple[int, i
             rows = np.isin(sets[name][key], held) & usable(sets[name])
             result[name][rows] = detector.statistics(sets[name]["functionals"][rows].astype(np.float64))
         result["fold"][~train_r] = fold
-        print(f"fold {fold}: fitted", file=sys.stderr)
+        log(f"fold {fold}: fitted")
     return result
 
 
@@ -142,13 +149,14 @@ def rates(flags: np.ndarray) -> dict[str, float]:
             "any": round(float(flags.any(axis=1).mean()), 4)}
 
 
-def measure(sets, statistics: dict[str, np.ndarray], thresholds: np.ndarray) -> dict:
+def measure(sets, statistics: dict[str, np.ndarray], thresholds: np.ndarray, *,
+            target: float = FALSE_POSITIVE_TARGET) -> dict:
     """False positives on RAVDESS (cross-fitted thresholds), detection rates elsewhere."""
     ravdess = statistics["ravdess"]
     folds = statistics["fold"]
     cross = np.zeros_like(ravdess, dtype=bool)
     for fold in range(FOLDS):
-        cross[folds == fold] = fires(ravdess[folds == fold], threshold_of(ravdess[folds != fold]))
+        cross[folds == fold] = fires(ravdess[folds == fold], threshold_of(ravdess[folds != fold], target=target))
     actors = sets["ravdess"]["actor"]
     per_actor = {int(a): float(cross[actors == a].any(axis=1).mean()) for a in np.unique(actors)}
     measured = {
@@ -185,56 +193,48 @@ def table(measured: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None, help="folder holding ravdess/ and ased/ (if not cached)")
-    parser.add_argument("--bundle", type=Path, default=Path("models"))
-    parser.add_argument("--out", type=Path, default=Path("models"))
-    parser.add_argument("--false-positive-target", type=float, default=FALSE_POSITIVE_TARGET,
-                        help="share of held-out RAVDESS clips each check may flag (default %(default)s)")
-    return parser.parse_args(argv)
+def build_detector(sets: dict[str, dict[str, np.ndarray]], *, target: float = FALSE_POSITIVE_TARGET,
+                   log: Callable[[str], None] = lambda message: None) -> UnfamiliarityDetector:
+    """The shipped detector: thresholds from out-of-fold RAVDESS statistics, refitted on everything, measured.
 
+    Parameters
+    ----------
+    sets : dict
+        The scored sets (:func:`load_sets`).
+    target : float
+        The share of held-out RAVDESS clips each check may flag, in (0, 0.5).
+    log : callable
+        Progress messages.
 
-def main(argv: list[str] | None = None) -> int:
+    Returns
+    -------
+    UnfamiliarityDetector
+        With ``measured``: every rate of :func:`measure`, the thresholds and the protocol.
+
+    Raises
+    ------
+    ValueError
+        When ``target`` is outside (0, 0.5).
+    """
     from ser.config import FeatureConfig
-    from ser.reporting.provenance import model_sha256
     from ser.serving.functionals import functional_names
 
-    global FALSE_POSITIVE_TARGET
-    args = parse_args(argv)
-    FALSE_POSITIVE_TARGET = args.false_positive_target
-    started = time.perf_counter()
-    sets = load_sets(args.data, args.bundle)
+    if not 0 < target < 0.5:
+        raise ValueError(f"the false-positive target must be in (0, 0.5), got {target}")
     names = functional_names(FeatureConfig())
     columns = (names.index(BAND_FUNCTIONAL), names.index(STEADINESS_FUNCTIONAL))
-    statistics = out_of_fold(sets, columns=columns)
-    thresholds = threshold_of(statistics["ravdess"])
+    statistics = out_of_fold(sets, columns=columns, log=log)
+    thresholds = threshold_of(statistics["ravdess"], target=target)
     shipped = fit_detector(sets["ravdess"]["functionals"].astype(np.float64),
                            sets["ased"]["functionals"][usable(sets["ased"])].astype(np.float64),
                            columns=columns, thresholds=thresholds)
     for name in ("synthetic", "music"):  # never fitted on: scored by the shipped detector
         rows = usable(sets[name])
         statistics[name] = shipped.statistics(sets[name]["functionals"][rows].astype(np.float64))
-    measured = measure(sets, statistics, thresholds)
+    measured = measure(sets, statistics, thresholds, target=target)
     measured["thresholds"] = dict(zip(CHECKS, np.round(thresholds, 4).tolist(), strict=True))
     measured["protocol"] = (
-        f"thresholds: {100 * (1 - FALSE_POSITIVE_TARGET):g}th/{100 * FALSE_POSITIVE_TARGET:g}th percentile of "
+        f"thresholds: {100 * (1 - target):g}th/{100 * target:g}th percentile of "
         f"out-of-fold RAVDESS statistics ({FOLDS} folds of 4 actors); RAVDESS false positives cross-fitted; ASED "
         "out-of-fold (13 speakers a fold); espeak-ng, phone, laptop and music never used for fitting")
-    detector = UnfamiliarityDetector(**{**shipped.__dict__, "measured": measured})
-    args.out.mkdir(parents=True, exist_ok=True)
-    header = {"schema": 1, "command": "python -m experiments.unfamiliarity --data ../shared/data",
-              "measured_at": time.strftime("%Y-%m-%d", time.gmtime()), "functionals": "ComParE_2016",
-              "band_functional": BAND_FUNCTIONAL, "steadiness_functional": STEADINESS_FUNCTIONAL,
-              "n_components": N_COMPONENTS, "domain_c": DOMAIN_C,
-              "model_sha256": model_sha256(args.bundle / "model.keras")}
-    save_unfamiliarity(detector, args.out / "unfamiliarity.npz", header=header)
-    print(json.dumps(measured, indent=1))
-    print(table(measured))
-    print(f"{time.perf_counter() - started:.0f} s; wrote {args.out / 'unfamiliarity.npz'} "
-          f"({(args.out / 'unfamiliarity.npz').stat().st_size / 1024:.0f} KB)", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return UnfamiliarityDetector(**{**shipped.__dict__, "measured": measured})

@@ -1,25 +1,22 @@
 """Every clip of RAVDESS actors 1-20 and ASED scored as the app scores a clip, by a model that never
 heard its speaker, with its openSMILE functionals: the raw material of the voice-profile study
-(:mod:`experiments.voice_profile`).
+(:mod:`ser.training.voice_profile`).
 
 - RAVDESS speech (1200 clips): by the members of the one fold whose test actors include the clip's
-  actor (:func:`experiments.robustness.fold_bundles`), as the headline scores it.
+  actor (:func:`ser.training.robustness.fold_bundles`), as the headline scores it.
 - ASED (2470 clips): by the main model alone (``load_bundle(joint_views=False)``): it was trained on
   RAVDESS only, so no ASED speaker was ever heard (the shipped joint views heard them all).
 
 Each clip goes through ``Bundle.predict_recording`` (speech detector, trimming, windows, fusion,
 temperature); a clip refused as "no speech" is kept with NaN rows. Cached in
-``runs/voice_profile/CORPUS-SHA.npz`` (keyed by the model's SHA-256); about 6 minutes here the first
-time. From the repository root:
-
-    python -m experiments.voice_profile_scores --data ../shared/data
+``.cache/voice_profile/CORPUS-SHA.npz`` (keyed by the model's SHA-256); about 6 minutes here the
+first time, by ``python -m ser profile-check`` (:mod:`ser.profile_check_cli`).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +24,17 @@ import numpy as np
 from ser.errors import SERError
 
 RATE = 16000
-CACHE = Path("runs/voice_profile")
+CACHE = Path(".cache") / "voice_profile"
 
 
-def cache_path(*, corpus: str, models: Path) -> Path:
+def cache_path(*, corpus: str, models: Path, cache: Path = CACHE) -> Path:
+    """The cache file of ``corpus``'s scores by the model of ``models``."""
     from ser.reporting.provenance import model_sha256
 
-    return CACHE / f"{corpus}-{model_sha256(models / 'model.keras')[:12]}.npz"
+    return cache / f"{corpus}-{model_sha256(models / 'model.keras')[:12]}.npz"
 
 
-def _score(rows, bundle_of) -> dict[str, np.ndarray]:
+def _score(rows, bundle_of, *, log: Callable[[str], None]) -> dict[str, np.ndarray]:
     from ser.serving.audio import decode_audio
 
     probabilities, functionals = [], []
@@ -52,7 +50,7 @@ def _score(rows, bundle_of) -> dict[str, np.ndarray]:
             probabilities.append([np.nan] * len(bundle.emotions))
             functionals.append(None)
         if position % 300 == 0:
-            print(f"{position}/{len(rows)} clips, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            log(f"{position}/{len(rows)} clips, {time.perf_counter() - started:.0f} s")
     size = len(next(f for f in functionals if f is not None))
     functionals = [f if f is not None else np.full(size, np.nan) for f in functionals]
     return {
@@ -68,17 +66,30 @@ def _score(rows, bundle_of) -> dict[str, np.ndarray]:
     }
 
 
-def collect(*, data: Path, models: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The cached scores of both corpora (scored now when missing): ``corpus -> arrays``."""
-    from experiments.robustness import fold_bundles
+def collect(*, data: Path, models: Path, cache: Path = CACHE,
+            log: Callable[[str], None] = lambda message: None) -> dict[str, dict[str, np.ndarray]]:
+    """The cached scores of both corpora (scored now when missing): ``corpus -> arrays``.
+
+    Parameters
+    ----------
+    data : Path
+        The folder holding ``ravdess/`` and ``ased/``.
+    models : Path
+        The bundle folder (``model.keras`` and its ``metrics.json``: the folds).
+    cache : Path
+        Where the scores are kept, keyed by the model's SHA-256.
+    log : callable
+        Progress messages.
+    """
     from ser.reporting.results import load_training
     from ser.serving.bundle import load_bundle
     from ser.training.data import index_ased, index_ravdess
+    from ser.training.robustness import fold_bundles
 
     result = {}
     main = None
     for corpus in ("ravdess", "ased"):
-        path = cache_path(corpus=corpus, models=models)
+        path = cache_path(corpus=corpus, models=models, cache=cache)
         if path.is_file():
             with np.load(path) as saved:
                 result[corpus] = {key: saved[key] for key in saved.files}
@@ -98,23 +109,9 @@ def collect(*, data: Path, models: Path) -> dict[str, dict[str, np.ndarray]]:
 
             def bundle_of(row, main=main):
                 return main
-        arrays = _score(table, bundle_of)
+        arrays = _score(table, bundle_of, log=log)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **arrays)
         result[corpus] = arrays
     return result
 
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--models", type=Path, default=Path("models"))
-    args = parser.parse_args()
-    for corpus, arrays in collect(data=args.data, models=args.models).items():
-        refused = int(np.isnan(arrays["probabilities"][:, 0]).sum())
-        print(f"{corpus}: {len(arrays['speaker'])} clips, {refused} refused")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

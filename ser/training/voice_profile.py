@@ -1,7 +1,7 @@
 """How much a personal voice profile helps, on speakers the generic model never heard.
 
 Every clip is scored once by a model that never heard its speaker
-(:mod:`experiments.voice_profile_scores`: RAVDESS by the fold members of the headline's folds, ASED by
+(:mod:`ser.training.voice_profile_scores`: RAVDESS by the fold members of the headline's folds, ASED by
 the RAVDESS-only main model). Then, per speaker, a profile is built from K enrolment clips per emotion
 (:func:`ser.serving.profile.build_profile`, as ``python -m ser profile`` builds one, except that the
 neutral floor comes from the neutral clips' answers here, not from their audio trimmed and cut as
@@ -21,32 +21,19 @@ the same clips without a profile:
 The profile's one free number, the prior strength (:data:`ser.serving.profile.PRIOR_STRENGTH`), is
 chosen by nested cross-validation on RAVDESS: each fold's actors are scored with the strength that did
 best (K = 2, every emotion) on the other folds' actors; the shipped one is the best on all 20, and
-ASED is never used to choose (it is scored with the shipped strength). Writes ``models/voice_profile.json``
+ASED is never used to choose (it is scored with the shipped strength). ``python -m ser profile-check``
+(:mod:`ser.profile_check_cli`) writes ``models/voice_profile.json``
 (:class:`ser.reporting.profile_results.ProfileResults`, one writer; the Model page, the card and the
-README show it). From the repository root (about 6 minutes the first time, seconds after):
+README show it). About 6 minutes here the first time, seconds after::
 
-    python -m experiments.voice_profile --data ../shared/data
+    python -m ser profile-check --data ../shared/data --out models/
 """
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
 import numpy as np
 
-from experiments.voice_profile_scores import collect
-from ser.reporting.profile_results import (
-    PROFILE_COMMAND,
-    PROFILE_SCHEMA,
-    ProfileResults,
-    ProfileRow,
-    SpeakerSpread,
-)
-from ser.reporting.provenance import model_sha256, package_versions, utc_now
-from ser.reporting.results import FILES
-from ser.reporting.schema import write_results
+from ser.reporting.profile_results import ProfileRow, SpeakerSpread
 from ser.serving import profile as profiles
 from ser.serving.profile import Enrolment, build_profile
 
@@ -54,6 +41,16 @@ EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "s
 APP_FOUR = ("neutral", "angry", "happy", "sad")
 ASED_EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful")
 STRENGTHS = (10.0, 30.0, 100.0, 300.0, 1000.0)
+#: The protocol recorded in ``voice_profile.json`` (the second paragraph above).
+PROTOCOL = (
+    'Every clip is scored once by a model that never heard its speaker '
+    "(:mod:`ser.training.voice_profile_scores`: RAVDESS by the fold members of the headline's folds, ASED"
+    ' by the RAVDESS-only main model). Then, per speaker, a profile is built from K enrolment clips per '
+    'emotion (:func:`ser.serving.profile.build_profile`, as ``python -m ser profile`` builds one, except '
+    "that the neutral floor comes from the neutral clips' answers here, not from their audio trimmed and "
+    "cut as ``--reference`` cuts it) and the speaker's other clips are answered with it "
+    '(``VoiceProfile.apply``), beside the same clips without a profile:'
+)
 
 
 def _order(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -137,30 +134,39 @@ def standardised(arrays: dict[str, np.ndarray], statistics_of) -> dict[str, np.n
     return {**arrays, "features": np.nan_to_num(features)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--models", type=Path, default=Path("models"))
-    args = parser.parse_args()
-    started = time.perf_counter()
-    scores = collect(data=args.data, models=args.models)
-    from experiments.robustness import fold_bundles
-    from ser.reporting.results import load_training
-    from ser.serving.bundle import load_bundle
 
-    main_bundle = load_bundle(args.models, joint_views=False)
-    folds = load_training(args.models / "metrics.json").cross_validation.per_fold
+def profile_rows(scores: dict[str, dict[str, np.ndarray]], *, folds: list, statistics: dict, main_statistics,
+                 log) -> tuple[list[ProfileRow], dict[int, float], float]:
+    """Every protocol's row, with and without a profile, the strengths chosen per fold and on all actors.
+
+    Parameters
+    ----------
+    scores : dict
+        :func:`ser.training.voice_profile_scores.collect`'s arrays of ``ravdess`` and ``ased``.
+    folds : list of FoldScore
+        ``metrics.json``'s folds: each RAVDESS actor's fold.
+    statistics : dict
+        ``{fold: FunctionalStatistics}`` of each fold's model (standardises that fold's test actors).
+    main_statistics : FunctionalStatistics
+        The main model's (standardises ASED).
+    log : callable
+        Progress messages.
+
+    Returns
+    -------
+    tuple
+        ``(rows, {fold: strength chosen on the other folds}, strength chosen on all 20 actors)``.
+    """
     fold_of = {f"ravdess-{actor:02d}": split.fold for split in folds for actor in split.test}
-    statistics = {fold: bundle.functional_statistics for fold, (bundle, _) in fold_bundles(main_bundle, folds).items()}
     ravdess = standardised(scores["ravdess"], lambda speaker: statistics[fold_of[speaker]])
-    ased = standardised(scores["ased"], lambda speaker: main_bundle.functional_statistics)
+    ased = standardised(scores["ased"], lambda speaker: main_statistics)
     nested = {}
     for split in folds:
         others = {speaker for speaker, fold in fold_of.items() if fold != split.fold}
         nested[split.fold] = choose(ravdess, speakers=others)
-        print(f"fold {split.fold}: prior strength chosen on the other folds' actors: {nested[split.fold]}", flush=True)
+        log(f"fold {split.fold}: prior strength chosen on the other folds' actors: {nested[split.fold]}")
     shipped = choose(ravdess, speakers=set(fold_of))
-    print(f"on all 20 actors: {shipped} (shipped: {profiles.PRIOR_STRENGTH})", flush=True)
+    log(f"on all 20 actors: {shipped} (shipped: {profiles.PRIOR_STRENGTH})")
     rows = []
     for k in (1, 2, 4):
         for enrolled, label in ((EMOTIONS, "every emotion"), (APP_FOUR, "neutral, angry, happy, sad")):
@@ -174,25 +180,4 @@ def main() -> int:
                               strength_of=lambda speaker: profiles.PRIOR_STRENGTH)
             rows.append(ProfileRow.from_result(corpus="ASED", scored=f"{scored} (enrolled on common sentence 01)",
                                                enrolled="its 5 emotions", k=k, result=result))
-    for row in rows:
-        print(f"{row.corpus:8s} K={row.k} {row.enrolled:28s} {row.scored:48s} generic {row.generic_accuracy:.3f} "
-              f"profile {row.profile_accuracy:.3f} (UAR {row.generic_uar:.3f} -> {row.profile_uar:.3f})")
-    results = ProfileResults(
-        schema=PROFILE_SCHEMA,
-        model_sha256=model_sha256(args.models / "model.keras"),
-        measured=utc_now(),
-        command=PROFILE_COMMAND,
-        versions=package_versions(),
-        protocol=__doc__.split("\n\n")[1].replace("\n", " "),
-        prior_strength=profiles.PRIOR_STRENGTH,
-        chosen_on_all_actors=shipped,
-        chosen_per_fold={str(fold): strength for fold, strength in nested.items()},
-        minutes=round((time.perf_counter() - started) / 60, 1),
-        rows=rows,
-    )
-    write_results(args.models / FILES[ProfileResults][0], results)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows, nested, shipped

@@ -1,54 +1,41 @@
-"""How does the model hold up off the studio: noise, phone line, room, codecs, a laptop mic?
+"""How the shipped model holds up off the studio: noise, phone line, room, codecs, a laptop mic.
 
-Each RAVDESS speech clip (actors 1-20) is corrupted, then scored through
-``Bundle.predict_clip`` (speech detector, trimming, windows, fusion, as the app does) by
-the members of the one fold whose test actors include it: the CNN, functional and
-voice-source models that never heard that speaker. So every number is on unseen speakers,
-like the headline. Conditions (seeded per clip):
+Each RAVDESS speech clip (actors 1-20) is corrupted, then scored through ``Bundle.predict_clip``
+(speech detector, trimming, windows, fusion, as the app does) by the members of the one fold whose
+test actors include it (:func:`fold_bundles`): the CNN, functional and voice-source models that
+never heard that speaker. So every number is on unseen speakers, like the headline. Conditions
+(:data:`CONDITIONS`, seeded per clip):
 
 - ``clean``: the clip as recorded;
-- ``white_20db``, ``white_10db``, ``pink_10db``: noise that far below the speech's active
-  level (:func:`ser.training.augment.add_noise`; the functional views train with such noise);
+- ``white_20db``, ``white_10db``, ``pink_10db``: noise that far below the speech's active level
+  (:func:`ser.training.augment.add_noise`; the functional views train with such noise);
 - ``reverb_0.5s``: a synthetic room with RT60 0.5 s (:func:`ser.training.augment.reverberate`;
   half the functional views' noisy copies are also reverberated);
 - ``phone_8k``: resampled to 8 kHz and band-passed 300-3400 Hz (never seen in training);
 - ``mp3``, ``opus``: encoded and decoded by libsndfile (never seen in training);
 - ``laptop_mic``: 200 Hz high-pass and a bright tilt (never seen in training).
 
-Writes ``models/robustness.json`` (:class:`ser.reporting.results.RobustnessResults`; the model
-card, README and Model page show it while it describes the shipped ``model.keras``). About 15-20
-min here, from the repository root:
+``python -m ser robustness`` (:mod:`ser.checks_cli`) writes ``models/robustness.json``
+(:class:`ser.reporting.results.RobustnessResults`; the model card, README and Model page show it
+while it describes the shipped ``model.keras``). About 15-20 min here::
 
-    python -m experiments.robustness --data ../shared/data/ravdess
-
-Needs the RAVDESS folder.
+    python -m ser robustness --data ../shared/data/ravdess --out models/
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ser.errors import SERError
-from ser.reporting.provenance import model_sha256, package_versions, utc_now
-from ser.reporting.results import (
-    FILES,
-    ROBUSTNESS_COMMAND,
-    SCHEMAS,
-    ConditionScores,
-    FoldScore,
-    RobustnessResults,
-    load_training,
-)
-from ser.reporting.schema import write_results
+from ser.errors import BundleError, SERError
+from ser.reporting.results import ConditionScores, FoldScore
 from ser.serving.audio import decode_audio, resample
 from ser.training.augment import add_noise, reverberate
-from ser.training.data import index_dataset
 
 RATE = 16000
 
@@ -80,7 +67,8 @@ def _laptop(waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (bright * np.sqrt(np.mean(waveform.astype(np.float64) ** 2) / np.mean(bright**2))).astype(np.float32)
 
 
-CONDITIONS = {
+#: Each condition: ``corrupt(waveform at RATE, rng) -> waveform at RATE``.
+CONDITIONS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "clean": lambda x, rng: x,
     "white_20db": lambda x, rng: add_noise(x, snr_db=20.0, colour="white", rng=rng),
     "white_10db": lambda x, rng: add_noise(x, snr_db=10.0, colour="white", rng=rng),
@@ -93,11 +81,31 @@ CONDITIONS = {
 }
 #: Conditions in the training data: the studio clips and what the room copies imitate.
 SEEN_IN_TRAINING = ("clean", "white_20db", "white_10db", "pink_10db", "reverb_0.5s")
+PROTOCOL = ("each clip scored by the members of the fold that never heard its speaker "
+            "(5 folds by actor, RAVDESS speech, actors 1-20); refusals count as errors")
 
 
-def fold_bundles(bundle, folds: list[FoldScore]):
-    """One bundle per fold (``{fold: (bundle, test actors)}``): that fold's CNN, functional and
-    voice-source members, fused."""
+def fold_bundles(bundle: Any, folds: list[FoldScore]) -> dict[int, tuple[Any, set[int]]]:
+    """One bundle per fold of ``metrics.json``: that fold's CNN, functional and voice-source members, fused.
+
+    Parameters
+    ----------
+    bundle : ser.serving.bundle.Bundle
+        The shipped bundle (its model holds ``member_F``, ``functional_F`` and maybe ``voicing_F``).
+    folds : list of FoldScore
+        ``metrics.json``'s ``cross_validation.per_fold``: each fold's test actors.
+
+    Returns
+    -------
+    dict
+        ``{fold: (bundle of that fold's members, its test actors)}``; the joint views are left out (they
+        heard every actor).
+
+    Raises
+    ------
+    BundleError
+        When the model lacks a fold's members (not a bundle of ``python -m ser train``).
+    """
     from ser.serving.bundle import Bundle
     from ser.training.networks import build_fused
 
@@ -106,8 +114,9 @@ def fold_bundles(bundle, folds: list[FoldScore]):
     result = {}
     for split in folds:
         fold = split.fold
-        if f"member_{fold}" not in names:
-            raise SystemExit(f"the bundle has no member_{fold}: this check needs the fold members of `ser train`")
+        if f"member_{fold}" not in names or f"functional_{fold}" not in names:
+            raise BundleError(f"the bundle has no member_{fold}/functional_{fold}: this check needs the fold "
+                              "members of `python -m ser train`")
         views = [[model.get_layer(f"member_{fold}")], [model.get_layer(f"functional_{fold}")]]
         if f"voicing_{fold}" in names:
             views.append([model.get_layer(f"voicing_{fold}")])
@@ -121,24 +130,27 @@ def fold_bundles(bundle, folds: list[FoldScore]):
     return result
 
 
-def main() -> int:
-    from ser.serving.bundle import load_bundle
+def corrupted_answers(index: pd.DataFrame, *, folds: dict[int, tuple[Any, set[int]]],
+                      log: Callable[[str], None]) -> tuple[list[str], dict[str, list[str | None]]]:
+    """Every clip of ``index`` in every condition, answered by the fold that never heard its actor.
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--models", type=Path, default=Path("models"))
-    parser.add_argument("--every", type=int, default=1, help="score every n-th clip (1: all 1200)")
-    args = parser.parse_args()
-    training = load_training(args.models / "metrics.json")
-    bundle = load_bundle(args.models)
-    folds = fold_bundles(bundle, training.cross_validation.per_fold)
-    index = index_dataset(args.data)
-    index = index[index["vocal_channel"] == "speech"].reset_index(drop=True).iloc[:: args.every]
+    Returns
+    -------
+    tuple
+        ``(true emotions, {condition: answers})``; an answer is None where the clip was refused as no speech.
+
+    Raises
+    ------
+    SERError
+        When an actor of ``index`` is in no fold's test actors.
+    """
     answers: dict[str, list[str | None]] = {name: [] for name in CONDITIONS}
     truth: list[str] = []
     started = time.perf_counter()
     for position, row in enumerate(index.itertuples()):
-        fold_bundle = next(b for b, test in folds.values() if row.actor in test)
+        fold_bundle = next((b for b, test in folds.values() if row.actor in test), None)
+        if fold_bundle is None:
+            raise SERError(f"actor {row.actor} is in no fold's test actors of metrics.json")
         clean = decode_audio(row.path, sample_rate=RATE)
         truth.append(row.emotion)
         for number, (name, corrupt) in enumerate(CONDITIONS.items()):
@@ -149,13 +161,19 @@ def main() -> int:
             except SERError:  # refused ("no speech detected"): counted as wrong
                 answers[name].append(None)
         if position % 200 == 0:
-            print(f"{position}/{len(index)} clips, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            log(f"{position}/{len(index)} clips, {time.perf_counter() - started:.0f} s")
+    return truth, answers
+
+
+def condition_scores(truth: list[str], answers: dict[str, list[str | None]], *,
+                     emotions: list[str]) -> dict[str, ConditionScores]:
+    """Accuracy, UAR, refusals and agreement with the clean answer of each condition (refusals are errors)."""
     classes = np.array(truth)
     rows = {}
     for name, guesses in answers.items():
         hits = np.array([guess == true for guess, true in zip(guesses, truth, strict=True)])
         # Refusals count as errors, in accuracy and in each class's recall alike.
-        uar = float(np.mean([hits[classes == label].mean() for label in bundle.emotions if np.any(classes == label)]))
+        uar = float(np.mean([hits[classes == label].mean() for label in emotions if np.any(classes == label)]))
         rows[name] = ConditionScores(
             accuracy=int(hits.sum()) / len(truth),
             uar=uar,
@@ -164,22 +182,4 @@ def main() -> int:
                                          if g is not None)),
             seen_in_training=name in SEEN_IN_TRAINING,
         )
-        print(f"{name:12s} accuracy {rows[name].accuracy:.3f} refused {rows[name].refused}", flush=True)
-    results = RobustnessResults(
-        schema=SCHEMAS[RobustnessResults],
-        model_sha256=model_sha256(args.models / "model.keras"),
-        measured=utc_now(),
-        command=ROBUSTNESS_COMMAND + (f" --every {args.every}" if args.every != 1 else ""),
-        versions=package_versions(),
-        protocol="each clip scored by the members of the fold that never heard its speaker "
-                 "(5 folds by actor, RAVDESS speech, actors 1-20); refusals count as errors",
-        clips=len(truth),
-        minutes=round((time.perf_counter() - started) / 60, 1),
-        conditions=rows,
-    )
-    write_results(args.models / FILES[RobustnessResults][0], results)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return rows
