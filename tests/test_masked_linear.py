@@ -180,7 +180,14 @@ def test_singleton_target_sets_are_the_single_labels():
     second = fit_masked_logistic(rows, None, class_mask=class_mask, target_mask=onehot, c=0.7,
                                  sample_weight=weights, tol=1e-8)
     np.testing.assert_allclose(first.coef, second.coef, atol=1e-8)
-    np.testing.assert_allclose(first.intercept, second.intercept, atol=1e-8)
+    # The intercepts are not identified: adding one constant to all of them changes no masked softmax, and
+    # the class no label names (4) only ever loses, so its intercept drifts towards -inf until the solver
+    # stops. Both fits landed 8e-4 apart along those flat directions in one CI run. What must agree is
+    # what the model answers, and the intercepts of the labelled classes up to their common shift.
+    np.testing.assert_allclose(first.predict_proba(rows, class_mask=class_mask),
+                               second.predict_proba(rows, class_mask=class_mask), atol=1e-6)
+    labelled = first.intercept[:4] - second.intercept[:4]
+    np.testing.assert_allclose(labelled - labelled.mean(), 0.0, atol=1e-6)
 
 
 def test_a_partial_label_earns_its_share_and_teaches_the_others_away():
