@@ -100,6 +100,7 @@ def three_corpus_linear_answers(*, data: Path, cache: Path, corpus_weights: tupl
 
     from ser.__main__ import _load_dataset
     from ser.training.cross_validation import split_speakers
+    from ser.training.fold_answers import clip_identity
     from ser.training.settings import TrainSettings
     from ser.training.views import fit_views
 
@@ -109,9 +110,7 @@ def three_corpus_linear_answers(*, data: Path, cache: Path, corpus_weights: tupl
     test_mask = np.isin(clips.actor, test) & speech
     views = fit_views(clips, train_mask=np.isin(clips.actor, train), validation_mask=np.isin(clips.actor, validation)
                       & speech, test_mask=test_mask, speech_mask=speech, settings=settings)
-    answers = {"file_name": np.array([Path(path).name for path in index["path"]]),
-               "corpus": np.asarray(index["corpus"], dtype=str), "speaker": np.asarray(index["speaker"], dtype=str),
-               "targets": clips.targets(), "allowed": clips.class_mask,
+    answers = {**clip_identity(index), "targets": clips.targets(), "allowed": clips.class_mask,
                "fold0/test/positions": np.flatnonzero(test_mask)}
     answers.update({f"fold0/test/{view.name}": view.test_probabilities["emotion"] for view in views})
     return answers

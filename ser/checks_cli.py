@@ -70,10 +70,9 @@ def _speech_clips(data: Path, *, every: int):
 
 def _card(out: Path, written: str) -> None:
     """Rewrite the model card (when the bundle has its metrics.json) after writing ``written``."""
-    from ser.reporting.model_card import write_model_card
+    from ser.reporting.model_card import refresh_model_card
 
-    if (out / "metrics.json").is_file():
-        write_model_card(out)
+    refresh_model_card(out)
     _log(f"wrote {out / written}")
 
 

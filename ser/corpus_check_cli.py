@@ -40,7 +40,7 @@ def command_corpus_check(args: argparse.Namespace) -> int:
         corpus_comparison,
         synthetic_check,
     )
-    from ser.reporting.model_card import write_model_card
+    from ser.reporting.model_card import refresh_model_card
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import CORPUS_CHECK_COMMAND, FILES, SCHEMAS
     from ser.reporting.schema import write_results
@@ -109,8 +109,7 @@ def command_corpus_check(args: argparse.Namespace) -> int:
             sentences=len(NEUTRAL_SENTENCES)),
     )
     write_results(args.out / FILES[CorpusCheckResults][0], results)
-    if (args.out / "metrics.json").is_file():
-        write_model_card(args.out)
+    refresh_model_card(args.out)
     restricted = results.all_sentences.restricted
     _log(f"ASED: {restricted.accuracy:.1%} within its 5 emotions ({restricted.answered} clips, {restricted.refused} "
          f"refused); with calibration {results.calibrated.adapted.restricted.accuracy:.1%} against "

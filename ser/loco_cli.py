@@ -80,7 +80,7 @@ def score_rows(clips, *, left_out: str, answered_by: str, trained_on: list[str],
 def command_loco(args: argparse.Namespace) -> int:
     """Run every left-out corpus, score the bundle where it applies, write ``loco.json`` and the card."""
     from ser.reporting.loco_results import LOCO_SCHEMA, CutSummary, LocoResults
-    from ser.reporting.model_card import write_model_card
+    from ser.reporting.model_card import refresh_model_card
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import FILES, LOCO_COMMAND
     from ser.reporting.schema import write_results
@@ -126,8 +126,7 @@ def command_loco(args: argparse.Namespace) -> int:
         minutes=round((time.perf_counter() - started) / 60, 1), rows=rows,
     )
     write_results(args.out / FILES[LocoResults][0], results)
-    if (args.out / "metrics.json").is_file():
-        write_model_card(args.out)
+    refresh_model_card(args.out)
     for row in results.rows:
         if row.targets:
             verdicts = ", ".join(f"{t.figure} {'met' if t.met(row.scores) else 'NOT met'} ({t.words()})"

@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def command_profile_check(args: argparse.Namespace) -> int:
     """Score both corpora (cached), choose the prior strength by nested folds, write ``voice_profile.json``."""
     from ser.checks_cli import check_inputs
-    from ser.reporting.model_card import write_model_card
+    from ser.reporting.model_card import refresh_model_card
     from ser.reporting.profile_results import PROFILE_COMMAND, PROFILE_SCHEMA, ProfileResults
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import FILES, load_training
@@ -70,8 +70,7 @@ def command_profile_check(args: argparse.Namespace) -> int:
         rows=rows,
     )
     write_results(args.out / FILES[ProfileResults][0], results)
-    if (args.out / "metrics.json").is_file():
-        write_model_card(args.out)
+    refresh_model_card(args.out)
     _log(f"wrote {args.out / FILES[ProfileResults][0]} in {results.minutes:.1f} min")
     return 0
 

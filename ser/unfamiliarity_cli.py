@@ -61,7 +61,7 @@ def command_familiarity(args: argparse.Namespace) -> int:
 def command_unfamiliarity(args: argparse.Namespace) -> int:
     """Fit the detector on the cached sets, measure it on held-out speakers: ``unfamiliarity.npz`` and the card."""
     from ser.errors import SERError
-    from ser.reporting.model_card import write_model_card
+    from ser.reporting.model_card import refresh_model_card
     from ser.reporting.provenance import model_sha256
     from ser.serving.unfamiliarity import (
         BAND_FUNCTIONAL,
@@ -88,8 +88,7 @@ def command_unfamiliarity(args: argparse.Namespace) -> int:
               "model_sha256": model_sha256(args.out / "model.keras")}
     path = args.out / "unfamiliarity.npz"
     save_unfamiliarity(detector, path, header=header)
-    if (args.out / "metrics.json").is_file():
-        write_model_card(args.out)
+    refresh_model_card(args.out)
     _log(json.dumps(detector.measured, indent=1))
     _log(table(detector.measured))
     _log(f"{time.perf_counter() - started:.0f} s; wrote {path} ({path.stat().st_size / 1024:.0f} KB)")

@@ -220,6 +220,14 @@ def write_model_card(folder: Path, *, bench: Path | None = DEFAULT_BENCH) -> Pat
     return card
 
 
+def refresh_model_card(folder: Path) -> Path | None:
+    """After a check wrote its result file: rewrite the card when ``folder`` is a trained bundle (it has
+    ``metrics.json``, which the card is built around); None, and nothing written, otherwise."""
+    if not (Path(folder) / "metrics.json").is_file():
+        return None
+    return write_model_card(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ser.reporting.model_card", description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?", default=Path("models"), help="bundle folder")
