@@ -47,18 +47,21 @@ test: install-dev install-batch browser
 test-fast: install-dev
 	$(PY) -m pytest -q -m "not slow and not e2e"
 
-# Every file of the bundle and every result file in models/ (the joint views aside: experiments.joint_views).
+# Every file of the bundle and every result file in models/: the main model, the joint views (the second
+# model, for voices unlike RAVDESS's actors), then the results and checks of both.
 train: install
 	$(PY) -m ser train --data $(DATA) --out models/
+	$(PY) -m ser joint-views --data $(CORPORA) --out models/
 	$(PY) -m ser evaluate --data $(DATA) --out models/ --baselines
 	$(PY) -m ser loco --data $(CORPORA) --out models/
 	$(MAKE) checks
 
-# The checks of the trained bundle (~80 min here the first time; caches in .cache/). The detector
-# first: the bundle's answers (hence the level check) route on it. Last, the card and README block.
+# The checks of the trained bundle (~80 min here the first time; caches in .cache/). The detector first:
+# the bundle's answers (hence the routing score and the level check) route on it. Last, the card and README.
 checks: install
 	$(PY) -m ser familiarity --data $(CORPORA) --out models/
 	$(PY) -m ser unfamiliarity --data $(CORPORA) --out models/
+	$(PY) -m ser routing --data $(CORPORA) --out models/
 	$(PY) -m ser level-check --data $(DATA) --out models/
 	$(PY) -m ser robustness --data $(DATA) --out models/
 	$(PY) -m ser seed-check --data $(DATA) --out models/ --offset 100

@@ -270,6 +270,9 @@ def command_train(args: argparse.Namespace) -> int:
     # Only metrics.json: the evaluation, robustness and seed checks keep their own files, which
     # the model card leaves out while they describe the previous model.keras.
     write_results(out / FILES[TrainingResults][0], results)
+    from ser.training.fold_answers import out_of_fold, write_out_of_fold
+
+    write_out_of_fold(out_of_fold(run, index=index, temperature=summary.calibration.temperature), out)
     write_model_card(out)
     for corpus in corpora.corpora if corpora else []:
         uar = "" if corpus.uar is None else f" UAR {corpus.uar:.3f}"  # None: no single labels to recall
@@ -384,10 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     add_batch_parser(commands)
     add_profile_parser(commands)
     add_loco_parser(commands)
-    from ser import checks_cli, corpus_check_cli, profile_check_cli, unfamiliarity_cli
+    from ser import checks_cli, corpus_check_cli, joint_views_cli, profile_check_cli, unfamiliarity_cli
 
-    # The checks of a trained bundle, one result file each (make train runs them after train, evaluate, loco).
-    checks = (checks_cli, corpus_check_cli, profile_check_cli, unfamiliarity_cli)
+    # The joint views, and the checks of a trained bundle, one result file each (make train runs them).
+    checks = (joint_views_cli, checks_cli, corpus_check_cli, profile_check_cli, unfamiliarity_cli)
     for module in checks:
         module.add_parser(commands)
     args = parser.parse_args(argv)

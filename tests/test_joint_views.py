@@ -32,7 +32,8 @@ TEMPERATURE = 1.7
 ALWAYS = np.array([-1e30, 1e30, 1e30, -1e30])
 NEVER = np.array([1e30, -1e30, -1e30, 1e30])
 SETTINGS = {"schema": 1, "temperature": TEMPERATURE, "corpora": ["ravdess", "ased"], "route": "unfamiliar_voice",
-            "command": "python -m experiments.joint_views --data ../shared/data", "measured": "2026-12-02T00:00:00Z"}
+            "command": "python -m ser joint-views --data ../shared/data --out models/",
+            "measured": "2026-12-02T00:00:00Z"}
 
 
 def joint_model(size: int, *, n_emotions: int = 8, as_dict: bool = True, favourite: int = 3):
@@ -173,6 +174,15 @@ def test_the_joint_model_may_answer_with_a_plain_tensor(joint_folder, size, tmp_
     assert tensor_model.probabilities(values[0]).shape == (8,)
 
 
+def test_the_compiled_joint_model_answers_as_the_eager_keras_call_for_any_batch(joint_folder, size):
+    joint_views = load_joint_views(joint_folder, n_features=size, n_emotions=8)
+    values = np.random.default_rng(1).normal(0, 3, (5, size)).astype(np.float32)
+    eager = np.asarray(joint_views.model(values, training=False)["emotion"])
+    for rows in (values[:1], values[:3], values):  # one trace serves every batch size
+        np.testing.assert_allclose(joint_views.probabilities(rows), eager[: len(rows)], atol=1e-6)
+    assert joint_views._compiled.experimental_get_tracing_count() == 1
+
+
 def test_timeline_windows_are_routed_each_on_its_own_verdict(plain, joint, size, monkeypatch):
     voice = synthetic_voice(seconds=3.0, seed=4)
     with_detector(joint, monkeypatch, detector(size, NEVER))
@@ -276,7 +286,7 @@ def test_half_a_pair_a_bad_temperature_or_other_widths_are_refused_with_how_to_r
         joint_files_present(folder)
     for temperature in (0, -1.0, "warm"):
         (folder / JOINT_SETTINGS_FILE).write_text(json.dumps(SETTINGS | {"temperature": temperature}))
-        with pytest.raises(BundleError, match="experiments.joint_views"):
+        with pytest.raises(BundleError, match="ser joint-views"):
             read_joint_settings(folder)
     (folder / JOINT_SETTINGS_FILE).write_text("{not json")
     with pytest.raises(BundleError, match="rebuild"):

@@ -303,7 +303,7 @@ WRITERS = {
     ("ser/checks_cli.py", "command_seed_check"): "SeedCheckResults",
     ("ser/checks_cli.py", "command_level_check"): "LevelCheckResults",
     ("ser/corpus_check_cli.py", "command_corpus_check"): "CorpusCheckResults",
-    ("experiments/routed_headline.py", "main"): "RoutingResults",
+    ("ser/joint_views_cli.py", "command_routing"): "RoutingResults",
     ("ser/profile_check_cli.py", "command_profile_check"): "ProfileResults",
     ("ser/loco_cli.py", "command_loco"): "LocoResults",
 }
@@ -411,8 +411,17 @@ def test_train_writes_the_bundle_metrics_json_and_the_card_only(tmp_path, monkey
     assert all(name.startswith("ravdess-") for name in speakers["test"])
     assert not speakers["test"] & speakers["validation"]
     assert {path.name for path in folder.iterdir()} == {"model.keras", "labels.json", "config.json", "metrics.json",
-                                                        "MODEL_CARD.md", "robustness.json"}
+                                                        "MODEL_CARD.md", "robustness.json", "out_of_fold.npz"}
     assert (folder / "robustness.json").read_bytes() == old
+    from ser.training.fold_answers import read_out_of_fold
+
+    oof = read_out_of_fold(folder)  # the test speakers' answers, tempered as the bundle's calibration says
+    with np.load(answers, allow_pickle=False) as saved:
+        assert oof.file_name.tolist() == saved["file_name"][saved["fold0/test/positions"]].tolist()
+    assert oof.probabilities.shape == oof.raw.shape == (len(oof.file_name), len(EMOTIONS))
+    np.testing.assert_allclose(oof.probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert oof.temperature == json.loads((folder / "config.json").read_text())["calibration"]["temperature"]
+    np.testing.assert_array_equal(oof.probabilities.argmax(axis=1), oof.raw.argmax(axis=1))
     written = r.load_training(folder / "metrics.json")
     assert written.model_sha256 == model_sha256(folder / "model.keras")
     assert written.command == r.TRAIN_COMMAND + " --epochs 1 --folds 1"  # the answers file is not the bundle's

@@ -8,8 +8,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from experiments.joint_views import chosen_c, fit_equal_temperature, joint_model
-from experiments.routed_headline import routed_probabilities
 from ser.reporting import results as r
 from ser.reporting.corpus_results import adapt_per_speaker, calibrated_comparison, corpus_comparison
 from ser.reporting.model_card import render
@@ -18,8 +16,10 @@ from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResul
 from ser.reporting.schema import write_results
 from ser.serving.calibration import apply_temperature
 from ser.training.data import EMOTIONS
+from ser.training.joint_views import chosen_c, fit_equal_temperature, joint_model
 from ser.training.linear_views import LinearView, fuse_probabilities
 from ser.training.masked_linear import MaskedLogistic
+from ser.training.routing import routed_probabilities
 from tests.test_results import SHA, bundle_folder  # noqa: F401  (bundle_folder is a fixture)
 
 LABELS = list(EMOTIONS)

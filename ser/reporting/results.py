@@ -13,7 +13,7 @@ the same way) and one loader:
   :func:`load_level_check`.
 - ``models/corpus_check.json``: ``python -m ser corpus-check``;
   :class:`ser.reporting.corpus_results.CorpusCheckResults`, :func:`load_corpus_check`.
-- ``models/routing.json``: ``python -m experiments.routed_headline``;
+- ``models/routing.json``: ``python -m ser routing``;
   :class:`ser.reporting.routing_results.RoutingResults`, :func:`load_routing`.
 - ``models/loco.json``: ``python -m ser loco``; :class:`ser.reporting.loco_results.LocoResults`,
   :func:`load_loco`.
@@ -57,7 +57,7 @@ ROBUSTNESS_COMMAND = "python -m ser robustness --data ../shared/data/ravdess --o
 SEED_CHECK_COMMAND = "python -m ser seed-check --data ../shared/data/ravdess --out models/ --offset 100"
 LEVEL_CHECK_COMMAND = "python -m ser level-check --data ../shared/data/ravdess --out models/"
 CORPUS_CHECK_COMMAND = "python -m ser corpus-check --data ../shared/data --out models/"
-ROUTING_COMMAND = "python -m experiments.routed_headline --data ../shared/data"
+ROUTING_COMMAND = "python -m ser routing --data ../shared/data --out models/"
 
 
 # ---- models/metrics.json: python -m ser train ------------------------------------------------

@@ -5,9 +5,9 @@ and then with the joint views (trained on RAVDESS and ASED; ``models/joint_views
 part of that answer is measured out of fold here: the main model's cross-validated answers on
 RAVDESS and its answers on ASED (which it never heard), the joint views' cross-validated answers
 on both corpora (5 folds by speaker), and the checks' statistics and thresholds from folds that
-never saw the speaker. Written only by ``python -m experiments.routed_headline --data
-../shared/data`` (:data:`ser.reporting.results.ROUTING_COMMAND`); read by the model card and the
-Model page through :func:`ser.reporting.results.load_routing`.
+never saw the speaker. Written only by ``python -m ser routing --data ../shared/data --out models/``
+(:data:`ser.reporting.results.ROUTING_COMMAND`, :mod:`ser.training.routing`); read by the model card and
+the Model page through :func:`ser.reporting.results.load_routing`.
 """
 
 from __future__ import annotations
@@ -68,12 +68,12 @@ class AcrossCorpora:
 
 @dataclasses.dataclass(frozen=True)
 class RoutingResults:
-    """What ``python -m experiments.routed_headline`` measured (see the module docstring).
+    """What ``python -m ser routing`` measured (see the module docstring).
 
     ``sets`` are, in order, RAVDESS (8 emotions), ASED all sentences and ASED common sentences
     (5 emotions; "restricted" answers among them, "app" among all 8). ``across_corpora``: the main
-    model (RAVDESS only) on ASED, and the joint views' recipe trained on ASED only on RAVDESS's clips
-    of ASED's emotions.
+    model (RAVDESS only) on ASED (files measured before the routing moved into ``ser`` also hold the joint
+    views' recipe trained on ASED only, on RAVDESS's clips of ASED's emotions).
     """
 
     schema: str

@@ -1,4 +1,8 @@
-"""Every fold's per-view answers on its validation and test speakers, saved for studies of the fusion.
+"""Every fold's answers: the fused out-of-fold answers the bundle keeps, and per-view answers for studies.
+
+``python -m ser train`` writes ``out_of_fold.npz`` into the bundle (:func:`write_out_of_fold`): every
+scored clip's answer from the fold model that never heard its speaker, before and after the temperature.
+``python -m ser routing`` scores the shipped router on them (:func:`read_out_of_fold`).
 
 ``python -m ser train ... --save-fold-answers runs/fold_answers.npz`` writes them beside the bundle's
 own results. The shipped fusion is the equal-weight normalised geometric mean of the views, window by
@@ -15,6 +19,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +100,65 @@ def save_fold_answers(run: CrossValidationRun, clips: ClipSet, *, index: pd.Data
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **fold_answer_arrays(run, clips, index=index))
     return path
+
+
+#: The bundle's file of out-of-fold answers (one writer: ``python -m ser train``).
+OUT_OF_FOLD_FILE = "out_of_fold.npz"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutOfFold:
+    """Every scored clip's out-of-fold answer, one row per clip (``n_clips``).
+
+    ``raw`` and ``probabilities`` (n_clips x n_emotions) are the fused answer before and after the
+    calibration ``temperature``; ``file_name``, ``corpus`` and ``speaker`` name the clip.
+    """
+
+    file_name: np.ndarray
+    corpus: np.ndarray
+    speaker: np.ndarray
+    raw: np.ndarray
+    probabilities: np.ndarray
+    temperature: float
+
+
+def out_of_fold(run: CrossValidationRun, *, index: pd.DataFrame, temperature: float) -> OutOfFold:
+    """The fused test answers of every fold of ``run`` (clips of ``index``, in fold order), tempered."""
+    from ser.serving.calibration import apply_temperature
+
+    positions = np.concatenate([fold.test_positions for fold in run.folds])
+    raw = np.concatenate([fold.test_probabilities["emotion"] for fold in run.folds]).astype(np.float64)
+    identity = clip_identity(index.iloc[positions].reset_index(drop=True))
+    return OutOfFold(**identity, raw=raw, probabilities=apply_temperature(raw, temperature=temperature),
+                     temperature=float(temperature))
+
+
+def write_out_of_fold(answers: OutOfFold, folder: str | Path, *, name: str = OUT_OF_FOLD_FILE) -> Path:
+    """Write ``answers`` as ``folder/name`` (no pickled objects) and return its path."""
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **dataclasses.asdict(answers))
+    return path
+
+
+def read_out_of_fold(folder: str | Path, *, name: str = OUT_OF_FOLD_FILE) -> OutOfFold:
+    """The :class:`OutOfFold` answers written into ``folder`` as ``name`` (the main model's by default).
+
+    Raises
+    ------
+    ser.errors.SERError
+        If the bundle has none: ``python -m ser train`` writes the main model's, ``python -m ser joint-views``
+        the joint views'.
+    """
+    from ser.errors import SERError
+
+    path = Path(folder) / name
+    if not path.is_file():
+        producer = "python -m ser train" if name == OUT_OF_FOLD_FILE else "python -m ser joint-views"
+        raise SERError(f"{path} is missing: {producer} writes it with the bundle")
+    with np.load(path, allow_pickle=False) as saved:
+        return OutOfFold(**{field.name: saved[field.name] for field in dataclasses.fields(OutOfFold)
+                            if field.name != "temperature"}, temperature=float(saved["temperature"]))
 
 
 def view_names(arrays: dict[str, np.ndarray], *, fold: int = 0, part: str = "test") -> list[str]:

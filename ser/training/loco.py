@@ -57,8 +57,8 @@ CUT_SECONDS, CUT_SEED = (0.5, 1.2), 22
 VIEWS = ("functionals", "voicing")
 
 
-def corpus_table(data: Path) -> pd.DataFrame:
-    """RAVDESS speech, ASED, then speechocean below ``data``: the rows every answer indexes.
+def corpus_table(data: Path, *, ordinary: bool = True) -> pd.DataFrame:
+    """RAVDESS speech, ASED, then (``ordinary``) speechocean below ``data``: the rows every answer indexes.
 
     Raises
     ------
@@ -69,8 +69,10 @@ def corpus_table(data: Path) -> pd.DataFrame:
     table = index_corpora([(data / "ravdess").resolve(), (data / "ased").resolve()])
     table = table[table["vocal_channel"] == "speech"].reset_index(drop=True)
     order = np.concatenate([np.flatnonzero(table["corpus"] == corpus) for corpus in ("ravdess", "ased")])
-    ordinary = index_speechocean((data / "speechocean").resolve())
-    return pd.concat([table.iloc[order], ordinary], ignore_index=True)
+    if not ordinary:
+        return table.iloc[order].reset_index(drop=True)
+    ordinary_voices = index_speechocean((data / "speechocean").resolve())
+    return pd.concat([table.iloc[order], ordinary_voices], ignore_index=True)
 
 
 def load_functional_clips(table: pd.DataFrame, *, cache: Path, ages: dict[str, float] | None = None) -> FunctionalClips:
