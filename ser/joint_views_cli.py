@@ -5,8 +5,8 @@
 out-of-fold answers into the bundle; ``routing`` scores the bundle's routed answer on speakers it never
 heard (:mod:`ser.training.routing`) and writes ``routing.json``. ``make train`` runs both::
 
-    python -m ser joint-views --data ../shared/data --out models/   # ~45 min here, functionals cached
-    python -m ser routing --data ../shared/data --out models/       # after ser unfamiliarity; minutes
+    python -m ser joint-views --data ../shared/data --out models/   # ~10 min here, functionals cached
+    python -m ser routing --data ../shared/data --out models/       # after familiarity, unfamiliarity; minutes
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def command_joint_views(args: argparse.Namespace) -> int:
     write_out_of_fold(out_of_fold_answers(trained, clips), args.out, name=JOINT_OUT_OF_FOLD_FILE)
     header = {
         "schema": SCHEMA, "temperature": trained.temperature, "corpora": list(CORPORA), "route": ROUTE_CHECK,
-        "c": trained.c, "clips": trained.clips, "speakers": trained.speakers, "command": PRODUCER,
+        "c": trained.c, "fold_choices": trained.folds.choices, "clips": trained.clips, "speakers": trained.speakers,
+        "command": PRODUCER,
         "measured": datetime.date.today().isoformat(),
     }
     (args.out / JOINT_SETTINGS_FILE).write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
@@ -63,6 +64,7 @@ def command_joint_views(args: argparse.Namespace) -> int:
 def command_routing(args: argparse.Namespace) -> int:
     """Score the routed answer out of fold; write ``routing.json`` and refresh the model card."""
     from ser.checks_cli import check_inputs
+    from ser.errors import SERError
     from ser.reporting.model_card import refresh_model_card
     from ser.reporting.results import FILES
     from ser.reporting.routing_results import RoutingResults
@@ -70,7 +72,11 @@ def command_routing(args: argparse.Namespace) -> int:
     from ser.serving.joint_views import JOINT_MODEL_FILE
     from ser.training.routing import routing_results
 
-    check_inputs(args.data, args.out, needs=("model.keras", JOINT_MODEL_FILE, "unfamiliarity.npz"))
+    check_inputs(args.data, args.out)
+    for name, producer in ((JOINT_MODEL_FILE, "joint-views"), ("unfamiliarity.npz", "unfamiliarity")):
+        if not (args.out / name).is_file():
+            raise SERError(f"--out {args.out} holds no {name}; run `python -m ser {producer} --data {args.data} "
+                           f"--out {args.out}` first")
     results = routing_results(data=args.data, models=args.out, score_cache=args.cache, log=_log)
     write_results(args.out / FILES[RoutingResults][0], results)
     refresh_model_card(args.out)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import ser.training.joint_views as joint_views
+from ser.errors import SERError
 from ser.training.fold_answers import OutOfFold
 from ser.training.linear_views import FunctionalClips
 from ser.training.routing import place_answers
@@ -68,7 +69,7 @@ def test_answers_are_placed_by_corpus_speaker_and_file_and_strangers_are_refused
     assert np.isnan(placed[0]).all()
     np.testing.assert_array_equal(placed[1:], np.eye(2))
     stranger = OutOfFold(**{**answers.__dict__, "speaker": np.array(["ased-01", "ased-09"])})
-    with pytest.raises(ValueError, match="ased-09"):
+    with pytest.raises(SERError, match="ased-09"):
         place_answers(stranger, keys, what="test")
 
 

@@ -18,10 +18,11 @@ masked loss, corpora equal, classes balanced within each corpus, every speed and
    validation accuracy over the folds;
 3. fits the temperature on the out-of-fold answers (each corpus's clips weighted equally).
 
-``python -m ser joint-views`` writes ``joint_views.keras``, ``joint_views.json`` and the out-of-fold
-answers ``joint_views_out_of_fold.npz`` (which ``python -m ser routing`` scores) into the bundle::
+``python -m ser joint-views`` writes ``joint_views.keras``, ``joint_views.json`` (with each fold's L2
+choice) and the out-of-fold answers ``joint_views_out_of_fold.npz`` (which ``python -m ser routing``
+scores) into the bundle::
 
-    python -m ser joint-views --data ../shared/data --out models/     # ~45 min here, functionals cached
+    python -m ser joint-views --data ../shared/data --out models/     # ~10 min here, functionals cached
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def joint_model(views: list[LinearView], *, n_features: int):
 
 
 @dataclasses.dataclass(frozen=True)
-class JointViews:
+class TrainedJointViews:
     """What :func:`train_joint_views` produced: the Keras ``model``, its ``temperature``, the L2 strength
     per view (``c``), the clips and speakers it learnt from, and the cross-validation (``folds``)."""
 
@@ -195,7 +196,7 @@ class JointViews:
 
 
 def train_joint_views(clips: FunctionalClips, *, recipe: LinearRecipe | None = None,
-                      log: Callable[[str], None] = lambda message: None) -> JointViews:
+                      log: Callable[[str], None] = lambda message: None) -> TrainedJointViews:
     """Cross-validate, choose the L2 strengths, fit on every clip of both corpora, fit the temperature.
 
     Raises
@@ -222,11 +223,11 @@ def train_joint_views(clips: FunctionalClips, *, recipe: LinearRecipe | None = N
     if np.abs(got - expected).max() > 1e-4:
         raise ValueError(f"the Keras joint views differ from the fitted views by {np.abs(got - expected).max():.2g}")
     temperature = fit_equal_temperature(folds.fused, clips.labels[folds.rows], clips.corpus[folds.rows])
-    return JointViews(model=model, temperature=temperature, c=c, clips=int(everyone.sum()),
+    return TrainedJointViews(model=model, temperature=temperature, c=c, clips=int(everyone.sum()),
                       speakers=int(len(np.unique(clips.speaker[everyone]))), folds=folds)
 
 
-def out_of_fold_answers(trained: JointViews, clips: FunctionalClips):
+def out_of_fold_answers(trained: TrainedJointViews, clips: FunctionalClips):
     """The cross-validation's answers as :class:`ser.training.fold_answers.OutOfFold`, tempered as shipped."""
     from ser.serving.calibration import apply_temperature
     from ser.training.fold_answers import OutOfFold, clip_identity

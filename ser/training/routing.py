@@ -18,7 +18,7 @@ Calibration: each speaker's two neutral reference clips (:func:`ser.training.cor
 scored) give the neutral floor (:mod:`ser.serving.speaker`) for the speaker's other routed answers.
 Across corpora: the main model on every ASED clip (leaving a corpus out is ``python -m ser loco``'s).
 
-Run after ``ser train``, ``ser joint-views`` and ``ser unfamiliarity`` (``make train`` does)::
+Run after ``ser train``, ``ser joint-views``, ``ser familiarity`` and ``ser unfamiliarity`` (``make train`` does)::
 
     python -m ser routing --data ../shared/data --out models/
 """
@@ -78,17 +78,19 @@ def place_answers(answers, keys: list[tuple[str, str, str]], *, what: str) -> np
 
     Raises
     ------
-    ValueError
-        If it answers a clip ``keys`` does not hold (another corpus folder than it was trained on).
+    ser.errors.SERError
+        If it answers a clip ``keys`` does not hold (``--data`` is not the folder it was trained on).
     """
+    from ser.errors import SERError
+
     position = {key: row for row, key in enumerate(keys)}
     placed = np.full((len(keys), answers.probabilities.shape[1]), np.nan)
     for corpus, speaker, name, probabilities in zip(answers.corpus, answers.speaker, answers.file_name,
                                                     answers.probabilities, strict=True):
         row = position.get((str(corpus), str(speaker), str(name)))
         if row is None:
-            raise ValueError(f"{what} answers {corpus} clip {name} of {speaker}, which --data does not hold: "
-                             "pass the corpora it was trained on")
+            raise SERError(f"{what} answers {corpus} clip {name} of {speaker}, which --data does not hold: pass the "
+                           "folder of the corpora it was trained on")
         placed[row] = probabilities
     return placed
 
@@ -128,22 +130,25 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
     keys = list(zip(identity["corpus"].tolist(), identity["speaker"].tolist(), identity["file_name"].tolist(),
                     strict=True))
 
-    main_answers = place_answers(read_out_of_fold(models), keys, what="out_of_fold.npz")
+    main_saved = read_out_of_fold(models)
+    joint_saved = read_out_of_fold(models, name=JOINT_OUT_OF_FOLD_FILE)  # both read first: fail before scoring
+    settings = read_joint_settings(models)
+    bundle = load_bundle(models, joint_views=False)  # the main model alone on ASED, which it never heard
+    for saved, temperature, producer in ((main_saved, bundle.temperature, "train"),
+                                         (joint_saved, settings.temperature, "joint-views")):
+        if not np.isclose(saved.temperature, temperature):  # the answers of another training run
+            raise SERError(f"the out-of-fold answers of python -m ser {producer} and the bundle it wrote disagree "
+                           f"(temperature {saved.temperature:.4f} against {temperature:.4f}): run it again")
+    main_answers = place_answers(main_saved, keys, what="out_of_fold.npz")
     if np.isnan(main_answers[ravdess_rows]).any():
         raise SERError("out_of_fold.npz lacks some RAVDESS clips of --data: python -m ser train on actors 1-20 "
                        "writes every one")
-    bundle = load_bundle(models, joint_views=False)  # the main model alone on ASED, which it never heard
     if list(bundle.emotions) != labels:
         raise SERError(f"the bundle answers {bundle.emotions}, the routing check {labels}")
     ased_table = table.iloc[ased_rows].reset_index(drop=True)
     cache = ScoreCache(score_cache, corpus="ased", sha=model_sha256(models / "model.keras"))
     main_answers[ased_rows] = score_clips(bundle, ased_table, root=(data / "ased").resolve(), cache=cache, log=log)
 
-    settings = read_joint_settings(models)
-    joint_saved = read_out_of_fold(models, name=JOINT_OUT_OF_FOLD_FILE)
-    if not np.isclose(joint_saved.temperature, settings.temperature):
-        raise SERError(f"{JOINT_OUT_OF_FOLD_FILE} and joint_views.json come from different runs: run python -m ser "
-                       "joint-views again")
     joint = place_answers(joint_saved, keys, what=JOINT_OUT_OF_FOLD_FILE)
     joint[np.isnan(main_answers).any(axis=1)] = np.nan  # refused as no speech by the bundle: refused either way
 
