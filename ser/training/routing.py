@@ -152,7 +152,7 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
     joint = place_answers(joint_saved, keys, what=JOINT_OUT_OF_FOLD_FILE)
     joint[np.isnan(main_answers).any(axis=1)] = np.nan  # refused as no speech by the bundle: refused either way
 
-    sets = load_sets(None, models)  # the checks' clips are the clip table's, in the same order
+    sets = load_sets(data, models, log=log)  # cached by ser familiarity; the clips are the clip table's, in order
     if not (np.array_equal(sets["ravdess"]["actor"], table["speaker"].iloc[ravdess_rows].str[-2:].astype(int))
             and np.array_equal(sets["ased"]["speaker"], table["speaker"].iloc[ased_rows].str[-2:].astype(int))):
         raise SERError("the cached familiarity sets are not in the clip table's order: run python -m ser familiarity")
