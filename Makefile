@@ -57,16 +57,18 @@ train: install
 	$(MAKE) checks
 
 # The checks of the trained bundle (~80 min here the first time; caches in .cache/). The detector first:
-# the bundle's answers (hence the routing score and the level check) route on it. Last, the card and README.
+# the bundle's answers (hence the level check and the routing score) route on it. The routing score last: it
+# needs the out-of-fold answers ser train and ser joint-views keep (a bundle trained before they did has none).
+# Then the card and README.
 checks: install
 	$(PY) -m ser familiarity --data $(CORPORA) --out models/
 	$(PY) -m ser unfamiliarity --data $(CORPORA) --out models/
-	$(PY) -m ser routing --data $(CORPORA) --out models/
 	$(PY) -m ser level-check --data $(DATA) --out models/
 	$(PY) -m ser robustness --data $(DATA) --out models/
 	$(PY) -m ser seed-check --data $(DATA) --out models/ --offset 100
 	$(PY) -m ser corpus-check --data $(CORPORA) --out models/
 	$(PY) -m ser profile-check --data $(CORPORA) --out models/
+	$(PY) -m ser routing --data $(CORPORA) --out models/
 	$(PY) -m ser.reporting.model_card models/ README.md
 
 # Leave one corpus out (models/loco.json): about 15 min here once the functionals are cached.
