@@ -143,6 +143,14 @@ def show_corpus_check(check: CorpusCheckResults, *, training: TrainingResults) -
 #: Short names of routing.json's sets, for a table that fits a phone.
 ROUTED_SET_NAMES = {"ravdess": "RAVDESS, unseen actors", "ased": "ASED, all sentences",
                     "ased_common": "ASED, every-emotion sentences"}
+def _routing_source(routing) -> str:
+    """How routing.json was measured: its command, or the retired script's and what replaced it."""
+    if routing.command.startswith("python -m experiments."):
+        return (f"Measured {routing.measured} by `{routing.command}`, a script since moved into `python -m ser "
+                "routing` (run by `make train`); the next full retrain rebuilds these figures.")
+    return f"Reproduce with `{routing.command}`."
+
+
 #: Short names of its across-corpus entries.
 ACROSS_NAMES = {"ravdess_to_ased": "RAVDESS-trained main model, on ASED",
                 "ased_to_ravdess": "ASED-trained views, on RAVDESS"}
@@ -172,8 +180,7 @@ def show_routing(routing: RoutingResults) -> None:
                + ", ".join(f"{name} {percent(row.calibrated_before)} becomes {percent(row.calibrated_after)}"
                            for name, row in named)
                + ". ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
-               "what they do for a language neither model heard cannot be measured with two corpora. "
-               f"Reproduce with `{routing.command}`.")
+               "for corpora no part of the bundle heard, see leave one corpus out. " + _routing_source(routing))
     if not routing.across_corpora:
         return
     st.markdown("**Across corpora**, with no routing: a model trained on one corpus only, on every clip of the other.")
