@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-#: The issue's targets (issue 6).
+#: The issues' targets (issue 6, and later ones where they say so).
 TARGETS = {
-    "clip_median_ms": 60.0,
+    "clip_median_ms": 40.0,  # issue 22 (issue 6 asked for 60)
     "timeline_rtf": 0.02,
     "cold_start_s": 6.0,
     "app_peak_rss_mb": 1024.0,
