@@ -98,15 +98,11 @@ def fit_fold(clips: FunctionalClips, train: np.ndarray, validation: np.ndarray, 
     return views, choice
 
 
-def fused_answers(views: list[LinearView], values: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """The views' fused probabilities over the ``allowed`` emotions (the others 0), shape (n, len(EMOTIONS))."""
-    parts = [np.where(allowed, view.probabilities(values), 0.0) for view in views]
-    return fuse_probabilities(*parts) * allowed
-
-
 def cross_validate_joint(clips: FunctionalClips, recipe: LinearRecipe, *,
                          log: Callable[[str], None] = lambda message: None) -> JointFolds:
     """Out-of-fold answers of the joint views on every clip of both corpora (5 folds by speaker)."""
+    from ser.training.loco import fused_answers  # the fusion leave-one-corpus-out scores with (NaN rows: none here)
+
     members = np.isin(clips.corpus, CORPORA)
     rows, fused, choices = [], [], []
     for fold in range(N_FOLDS):
