@@ -40,6 +40,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     commands.choices["unfamiliarity"].add_argument(
         "--false-positive-target", type=float, default=0.005,
         help="share of held-out RAVDESS clips each check may flag (default %(default)s)")
+    commands.choices["unfamiliarity"].add_argument(
+        "--ordinary", action=argparse.BooleanOptionalAction, default=False,
+        help="the unfamiliar-voice check learns speechocean's ordinary voices as unlike RAVDESS's actors, beside "
+             "ASED's (needs --data or their cached set)")
 
 
 def command_familiarity(args: argparse.Namespace) -> int:
@@ -81,8 +85,9 @@ def command_unfamiliarity(args: argparse.Namespace) -> int:
         raise SERError(f"--out {args.out} holds no model.keras; run `python -m ser train --out {args.out}` first")
     started = time.perf_counter()
     sets = load_sets(args.data, args.out, cache=args.cache, log=_log)
-    detector = build_detector(sets, target=args.false_positive_target, log=_log)
-    header = {"schema": 1, "command": PRODUCER, "measured_at": time.strftime("%Y-%m-%d", time.gmtime()),
+    detector = build_detector(sets, target=args.false_positive_target, ordinary=args.ordinary, log=_log)
+    command = PRODUCER.replace(" --out", " --ordinary --out") if args.ordinary else PRODUCER
+    header = {"schema": 1, "command": command, "measured_at": time.strftime("%Y-%m-%d", time.gmtime()),
               "functionals": "ComParE_2016", "band_functional": BAND_FUNCTIONAL,
               "steadiness_functional": STEADINESS_FUNCTIONAL, "n_components": N_COMPONENTS, "domain_c": DOMAIN_C,
               "model_sha256": model_sha256(args.out / "model.keras")}

@@ -43,11 +43,15 @@ AUDIO_NAMES: dict[str, str] = {
     "phone_8k": "RAVDESS telephone band (8 kHz, 300-3400 Hz), never used for fitting",
     "laptop_mic": "RAVDESS thin, bright laptop microphone, never used for fitting",
     "music": "synthetic music (vibrato tones, chords, melodies), never used for fitting",
+    "speechocean": "speechocean's ordinary voices (read speech), held-out speakers",
 }
+#: The voices the unfamiliar-voice check learns as unlike RAVDESS's actors, in words.
+UNFAMILIAR_NAMES = {"ased": "ASED", "speechocean": "speechocean's ordinary voices"}
 #: Short names for the page's narrow tables.
 AUDIO_SHORT_NAMES: dict[str, str] = {
     "ravdess": "training actors never heard", "ased": "Amharic speakers never heard", "synthetic": "espeak-ng English",
     "phone_8k": "telephone band", "laptop_mic": "laptop microphone", "music": "music and tones",
+    "speechocean": "ordinary voices never heard",
 }
 
 
@@ -183,8 +187,10 @@ def load_unfamiliarity_results(path: Path | str) -> UnfamiliarityResults:
                       "line stops at 3.4 kHz",
         "synthetic_voice": "how unsteady the pitch is (mean cycle-to-cycle jitter): no human voice is perfectly "
                            "periodic, a formant synthesiser is",
-        "unfamiliar_voice": "a logistic-regression classifier of RAVDESS (in) against ASED (out) on all "
-                            f"{detector.size} standardised functionals",
+        "unfamiliar_voice": "a logistic-regression classifier of RAVDESS (in) against "
+                            + (" and ".join(UNFAMILIAR_NAMES.get(name, name)
+                                            for name in measured.get("unfamiliar_voices", ["ased"])))
+                            + f" (out) on all {detector.size} standardised functionals",
     }
     checks = tuple(
         CheckFigures(code=code, name=CHECK_NAMES[code], measures=measures[code], functional=functionals.get(code, ""),

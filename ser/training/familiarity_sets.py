@@ -33,6 +33,9 @@ RATE = 16000
 CACHE = Path(".cache") / "familiarity"
 #: Every scored set, in the order the detector's study reports them.
 SETS = ("ravdess", "ased", "synthetic", "phone_8k", "laptop_mic", "music")
+#: Ordinary voices (speechocean's readers), scored when the data folder holds them: the unfamiliar-voice check
+#: learns them as unlike RAVDESS's actors (:mod:`ser.training.unfamiliarity`).
+ORDINARY_SET = "speechocean"
 
 
 def cache_folder(cache: Path, models: Path) -> Path:
@@ -98,6 +101,21 @@ def score_set(bundle, name: str, waveforms, *, meta: dict[str, list], cache: Pat
     np.savez(file, **result)
     log(f"{name}: {len(rows)} clips in {time.perf_counter() - started:.0f} s")
     return result
+
+
+def ordinary_set(bundle, root: Path, *, cache: Path = CACHE,
+                 log: Callable[[str], None] = lambda message: None) -> dict[str, np.ndarray] | None:
+    """speechocean's clips below ``root`` scored like the other sets (``speaker``: an index per reader);
+    None when ``root`` holds no ``speechocean/``."""
+    from ser.training.corpora import index_speechocean
+
+    folder = Path(root) / ORDINARY_SET
+    if not folder.is_dir():
+        return None
+    table = index_speechocean(folder.resolve())
+    speakers = np.searchsorted(np.unique(table["speaker"]), table["speaker"])
+    return score_set(bundle, ORDINARY_SET, (decode_audio(path, sample_rate=RATE) for path in table["path"]),
+                     meta={"speaker": speakers}, cache=cache, log=log)
 
 
 def ravdess_files(root: Path) -> list[Path]:

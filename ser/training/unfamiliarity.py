@@ -39,7 +39,7 @@ from ser.serving.unfamiliarity import (
     STEADINESS_FUNCTIONAL,
     UnfamiliarityDetector,
 )
-from ser.training.familiarity_sets import CACHE, SETS, cache_folder, compute_sets
+from ser.training.familiarity_sets import CACHE, ORDINARY_SET, SETS, cache_folder, compute_sets, ordinary_set
 
 #: Principal components of the "not speech" distance (20 keep the file near 300 KB as float16;
 #: docs/familiarity.md: 5 caught a third of music, 20 all of it).
@@ -54,7 +54,8 @@ DOMAIN_C = 0.01
 FOLDS = 5
 LABELS = {"ravdess": "RAVDESS, held-out actors", "ased": "ASED (Amharic), held-out speakers",
           "synthetic": "espeak-ng English (unseen)", "phone_8k": "RAVDESS phone band 300-3400 Hz (unseen)",
-          "laptop_mic": "RAVDESS laptop mic (unseen)", "music": "synthetic music (unseen)"}
+          "laptop_mic": "RAVDESS laptop mic (unseen)", "music": "synthetic music (unseen)",
+          ORDINARY_SET: "speechocean ordinary voices, held-out speakers"}
 
 
 def load_sets(data: Path | None, bundle_path: Path, *, cache: Path = CACHE,
@@ -70,20 +71,27 @@ def load_sets(data: Path | None, bundle_path: Path, *, cache: Path = CACHE,
     cache = cache_folder(cache, bundle_path)
     if all((cache / f"{name}.npz").exists() for name in SETS):
         sets = {}
-        for name in SETS:
-            with np.load(cache / f"{name}.npz", allow_pickle=False) as stored:
-                sets[name] = {key: stored[key] for key in stored.files}
-        return sets
-    if data is None:
+        for name in (*SETS, ORDINARY_SET):
+            if (cache / f"{name}.npz").exists():
+                with np.load(cache / f"{name}.npz", allow_pickle=False) as stored:
+                    sets[name] = {key: stored[key] for key in stored.files}
+    elif data is None:
         raise SERError(f"{cache} lacks some of {SETS}; pass --data ../shared/data to compute them")
-    from ser.serving.bundle import load_bundle
+    else:
+        from ser.serving.bundle import load_bundle
 
-    return compute_sets(load_bundle(bundle_path), data, cache=cache, log=log)
+        sets = compute_sets(load_bundle(bundle_path), data, cache=cache, log=log)
+    if ORDINARY_SET not in sets and data is not None and (Path(data) / ORDINARY_SET).is_dir():
+        from ser.serving.bundle import load_bundle
+
+        sets[ORDINARY_SET] = ordinary_set(load_bundle(bundle_path), data, cache=cache, log=log)
+    return sets
 
 
 def fit_detector(ravdess: np.ndarray, ased: np.ndarray, *, columns: tuple[int, int],
                  thresholds: np.ndarray | None = None) -> UnfamiliarityDetector:
-    """Standardisation and components from RAVDESS rows, the domain classifier from RAVDESS against ASED."""
+    """Standardisation and components from RAVDESS rows, the domain classifier from RAVDESS against the
+    rows of ``ased``: the unfamiliar voices (ASED's, and the ordinary voices' when the check learns them)."""
     from sklearn.linear_model import LogisticRegression
 
     mean = ravdess.mean(axis=0)
@@ -115,23 +123,33 @@ def fires(statistics: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return directions * (statistics - thresholds) > 0
 
 
-def out_of_fold(sets: dict[str, dict[str, np.ndarray]], *, columns: tuple[int, int],
+def out_of_fold(sets: dict[str, dict[str, np.ndarray]], *, columns: tuple[int, int], ordinary: bool = False,
                 log: Callable[[str], None] = lambda message: None) -> dict[str, np.ndarray]:
-    """Statistics of RAVDESS, ASED and the RAVDESS copies from the fold that never saw their speaker."""
+    """Statistics of RAVDESS, ASED, the RAVDESS copies and (when scored) the ordinary voices from the fold that
+    never saw their speaker; ``ordinary``: the domain classifier learns the ordinary voices as unfamiliar."""
     ravdess, ased = sets["ravdess"], sets["ased"]
     actors, speakers = np.unique(ravdess["actor"]), np.unique(ased["speaker"])
-    result = {name: np.full((len(sets[name]["functionals"]), len(CHECKS)), np.nan)
-              for name in ("ravdess", "ased", "phone_8k", "laptop_mic")}
+    held_sets = ("ravdess", "ased", "phone_8k", "laptop_mic", *([ORDINARY_SET] if ORDINARY_SET in sets else []))
+    if ordinary and ORDINARY_SET not in sets:
+        raise SERError(f"the check cannot learn the ordinary voices: no {ORDINARY_SET} set was scored (pass --data)")
+    readers = np.unique(sets[ORDINARY_SET]["speaker"]) if ORDINARY_SET in sets else np.array([])
+    result = {name: np.full((len(sets[name]["functionals"]), len(CHECKS)), np.nan) for name in held_sets}
     result["fold"] = np.full(len(ravdess["functionals"]), -1)
     for fold in range(FOLDS):
         test_actors, test_speakers = actors[fold::FOLDS], speakers[fold::FOLDS]
         train_r = ~np.isin(ravdess["actor"], test_actors)
         train_a = ~np.isin(ased["speaker"], test_speakers) & usable(ased)
+        unfamiliar = [ased["functionals"][train_a]]
+        if ordinary:
+            others = sets[ORDINARY_SET]
+            unfamiliar.append(others["functionals"][~np.isin(others["speaker"], readers[fold::FOLDS]) & usable(others)])
         detector = fit_detector(ravdess["functionals"][train_r].astype(np.float64),
-                                ased["functionals"][train_a].astype(np.float64), columns=columns)
-        for name, key, held in (("ravdess", "actor", test_actors), ("ased", "speaker", test_speakers),
-                                ("phone_8k", "actor", test_actors), ("laptop_mic", "actor", test_actors)):
-            rows = np.isin(sets[name][key], held) & usable(sets[name])
+                                np.vstack(unfamiliar).astype(np.float64), columns=columns)
+        held_out = {"ravdess": test_actors, "ased": test_speakers, "phone_8k": test_actors, "laptop_mic": test_actors,
+                    ORDINARY_SET: readers[fold::FOLDS]}
+        for name in held_sets:
+            key = "speaker" if name in ("ased", ORDINARY_SET) else "actor"
+            rows = np.isin(sets[name][key], held_out[name]) & usable(sets[name])
             result[name][rows] = detector.statistics(sets[name]["functionals"][rows].astype(np.float64))
         result["fold"][~train_r] = fold
         log(f"fold {fold}: fitted")
@@ -165,7 +183,7 @@ def measure(sets, statistics: dict[str, np.ndarray], thresholds: np.ndarray, *,
                     "any_per_actor_max": round(max(per_actor.values()), 4),
                     "any_per_actor": {a: round(v, 4) for a, v in per_actor.items()}},
     }
-    for name in SETS[1:]:
+    for name in (*SETS[1:], ORDINARY_SET):
         values = statistics.get(name)
         if values is None:
             continue
@@ -185,8 +203,10 @@ def measure(sets, statistics: dict[str, np.ndarray], thresholds: np.ndarray, *,
 def table(measured: dict) -> str:
     """The markdown table docs/familiarity.md quotes."""
     lines = ["| audio | clips | " + " | ".join(CHECKS) + " | any |", "|---" * (len(CHECKS) + 3) + "|"]
-    for name in SETS:
-        entry = measured[name]
+    for name in (*SETS, ORDINARY_SET):
+        entry = measured.get(name)
+        if entry is None:
+            continue
         shares = entry["flagged_cross_fitted"] if name == "ravdess" else entry["flagged"]
         cells = [f"{100 * shares[code]:.1f}%" for code in (*CHECKS, "any")]
         lines.append(f"| {LABELS[name]} | {entry['clips']} | " + " | ".join(cells) + " |")
@@ -194,6 +214,7 @@ def table(measured: dict) -> str:
 
 
 def build_detector(sets: dict[str, dict[str, np.ndarray]], *, target: float = FALSE_POSITIVE_TARGET,
+                   ordinary: bool = False,
                    log: Callable[[str], None] = lambda message: None) -> UnfamiliarityDetector:
     """The shipped detector: thresholds from out-of-fold RAVDESS statistics, refitted on everything, measured.
 
@@ -203,6 +224,9 @@ def build_detector(sets: dict[str, dict[str, np.ndarray]], *, target: float = FA
         The scored sets (:func:`load_sets`).
     target : float
         The share of held-out RAVDESS clips each check may flag, in (0, 0.5).
+    ordinary : bool
+        The unfamiliar-voice check learns the ordinary voices (``sets["speechocean"]``) as unlike RAVDESS's
+        actors, beside ASED's.
     log : callable
         Progress messages.
 
@@ -223,18 +247,24 @@ def build_detector(sets: dict[str, dict[str, np.ndarray]], *, target: float = FA
         raise ValueError(f"the false-positive target must be in (0, 0.5), got {target}")
     names = functional_names(FeatureConfig())
     columns = (names.index(BAND_FUNCTIONAL), names.index(STEADINESS_FUNCTIONAL))
-    statistics = out_of_fold(sets, columns=columns, log=log)
+    statistics = out_of_fold(sets, columns=columns, ordinary=ordinary, log=log)
     thresholds = threshold_of(statistics["ravdess"], target=target)
-    shipped = fit_detector(sets["ravdess"]["functionals"].astype(np.float64),
-                           sets["ased"]["functionals"][usable(sets["ased"])].astype(np.float64),
+    unfamiliar = [sets["ased"]["functionals"][usable(sets["ased"])]]
+    if ordinary:
+        unfamiliar.append(sets[ORDINARY_SET]["functionals"][usable(sets[ORDINARY_SET])])
+    shipped = fit_detector(sets["ravdess"]["functionals"].astype(np.float64), np.vstack(unfamiliar).astype(np.float64),
                            columns=columns, thresholds=thresholds)
     for name in ("synthetic", "music"):  # never fitted on: scored by the shipped detector
         rows = usable(sets[name])
         statistics[name] = shipped.statistics(sets[name]["functionals"][rows].astype(np.float64))
     measured = measure(sets, statistics, thresholds, target=target)
     measured["thresholds"] = dict(zip(CHECKS, np.round(thresholds, 4).tolist(), strict=True))
+    measured["unfamiliar_voices"] = ["ased", *([ORDINARY_SET] if ordinary else [])]
+    ordinary_words = (f"; {ORDINARY_SET} learnt as unfamiliar too, out-of-fold (25 speakers a fold)" if ordinary else
+                      f"; {ORDINARY_SET} never used for fitting" if ORDINARY_SET in sets else "")
     measured["protocol"] = (
         f"thresholds: {100 * (1 - target):g}th/{100 * target:g}th percentile of "
         f"out-of-fold RAVDESS statistics ({FOLDS} folds of 4 actors); RAVDESS false positives cross-fitted; ASED "
-        "out-of-fold (13 speakers a fold); espeak-ng, phone, laptop and music never used for fitting")
+        f"out-of-fold (13 speakers a fold){ordinary_words}; espeak-ng, phone, laptop and music never used for "
+        "fitting")
     return UnfamiliarityDetector(**{**shipped.__dict__, "measured": measured})
