@@ -57,8 +57,8 @@ train: install
 	$(MAKE) checks
 
 # The checks of the trained bundle (~80 min here the first time; caches in .cache/). The detector first:
-# the bundle's answers (hence the level check and the routing score) route on it. The routing score last: it
-# needs the out-of-fold answers ser train and ser joint-views keep (a bundle trained before they did has none).
+# the bundle's answers (hence the level check and the routing score) route on it. The routing score reads the
+# out-of-fold answers ser joint-views keeps, and ser train's (or, for an older bundle, its fold members' answers).
 # Then the card and README.
 checks: install
 	$(PY) -m ser familiarity --data $(CORPORA) --out models/

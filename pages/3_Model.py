@@ -160,9 +160,13 @@ def show_routing(routing: RoutingResults) -> None:
     """How the bundle answers voices unlike RAVDESS's actors (the joint views), on speakers it never heard."""
     rows = routing_rows(routing)
     ravdess = rows[0]
+    ordinary = routing.ordinary
+    heard_ordinary = ordinary is not None and ordinary.joint_views_heard_corpus
+    corpora = ("RAVDESS, ASED and 125 people reading aloud in their ordinary voice** (speechocean; three corpora"
+               if heard_ordinary else "RAVDESS and ASED** (two corpora")
     st.markdown(
         "The main model learnt from RAVDESS's actors only. When the voice is unlike theirs (the warning below "
-        "names it), the answer comes instead from **two linear views trained on RAVDESS and ASED** (two corpora, two "
+        f"names it), the answer comes instead from **two linear views trained on {corpora}, two "
         f"languages). They answer {percent(ravdess.routed_share)} of RAVDESS's unseen actors' clips, which costs "
         f"{percent(ravdess.main_accuracy - ravdess.accuracy)} of those clips; on ASED's unseen speakers:"
     )
@@ -181,6 +185,18 @@ def show_routing(routing: RoutingResults) -> None:
                            for name, row in named)
                + ". ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
                "for corpora no part of the bundle heard, see leave one corpus out. " + _routing_source(routing))
+    if ordinary is not None:
+        st.markdown("**Ordinary voices** (no emotion in them, so neutral or calm is right; "
+                    + ("speakers the joint views never heard" if heard_ordinary else "a corpus no part of the bundle "
+                       "heard") + "):")
+        answered = (("as shipped", ordinary.routed), ("main model alone", ordinary.main_only),
+                    ("joint views alone", ordinary.joint_only))
+        table([{"model": name, "neutral or calm": percent(scores.neutral_or_calm_share),
+                "angry, fearful or disgust": percent(scores.false_alarm_share)} for name, scores in answered])
+        st.caption(f"{ordinary.routed.clips} clips of {ordinary.routed.speakers} speakers; the voice check sends "
+                   f"{percent(ordinary.routed_share)} of them to the joint views. Most frequent answer: "
+                   + ", ".join(f"{name} {scores.largest_share[0]} ({percent(scores.largest_share[1])})"
+                               for name, scores in answered) + ". " + _routing_source(routing))
     if not routing.across_corpora:
         return
     st.markdown("**Across corpora**, with no routing: a model trained on one corpus only, on every clip of the other.")

@@ -1,11 +1,12 @@
 """``python -m ser joint-views`` and ``python -m ser routing``: the bundle's second model and its held-out score.
 
-``joint-views`` trains the views that answer for voices unlike RAVDESS's actors on RAVDESS and ASED
-(:mod:`ser.training.joint_views`) and writes ``joint_views.keras``, ``joint_views.json`` and their
-out-of-fold answers into the bundle; ``routing`` scores the bundle's routed answer on speakers it never
-heard (:mod:`ser.training.routing`) and writes ``routing.json``. ``make train`` runs both::
+``joint-views`` trains the views that answer for voices unlike RAVDESS's actors on RAVDESS, ASED and the
+ordinary voices of speechocean (``--no-ordinary``: the first two only; :mod:`ser.training.joint_views`)
+and writes ``joint_views.keras``, ``joint_views.json`` and their out-of-fold answers into the bundle;
+``routing`` scores the bundle's routed answer on speakers it never heard (:mod:`ser.training.routing`)
+and writes ``routing.json``. ``make train`` runs both::
 
-    python -m ser joint-views --data ../shared/data --out models/   # ~10 min here, functionals cached
+    python -m ser joint-views --data ../shared/data --out models/   # ~20 min here, functionals cached
     python -m ser routing --data ../shared/data --out models/       # after familiarity, unfamiliarity; minutes
 """
 
@@ -23,13 +24,17 @@ from ser.console import log as _log
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """The ``joint-views`` and ``routing`` subcommands' arguments."""
     joint = commands.add_parser("joint-views",
-                                help="train the views for voices unlike RAVDESS's actors (RAVDESS + ASED)")
+                                help="train the views for voices unlike RAVDESS's actors (RAVDESS, ASED, "
+                                     "ordinary voices)")
     routing = commands.add_parser("routing", help="score the bundle's routed answer on speakers it never heard")
     for sub in (joint, routing):
         sub.add_argument("--data", type=Path, required=True,
-                         help="the folder holding ravdess/ and ased/ (../shared/data)")
+                         help="the folder holding ravdess/, ased/ and speechocean/ (../shared/data)")
         sub.add_argument("--out", type=Path, default=Path("models"), help="the bundle folder written into")
     joint.add_argument("--cache", type=Path, default=Path(".cache"), help="the functionals cache (as ser loco's)")
+    joint.add_argument("--ordinary", action=argparse.BooleanOptionalAction, default=True,
+                       help="learn from the ordinary voices too (speechocean/, partial label neutral or calm; "
+                            "the shipped recipe); --no-ordinary: RAVDESS and ASED only")
     routing.add_argument("--cache", type=Path, default=Path(".cache") / "corpus_check",
                          help="the main model's per-clip ASED scores (shared with ser corpus-check)")
 
@@ -37,22 +42,33 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def command_joint_views(args: argparse.Namespace) -> int:
     """Cross-validate and fit the joint views; write the model, its settings and out-of-fold answers."""
     from ser.checks_cli import check_inputs
+    from ser.errors import SERError
     from ser.serving.joint_views import JOINT_MODEL_FILE, JOINT_SETTINGS_FILE, PRODUCER, ROUTE_CHECK, SCHEMA
     from ser.training.fold_answers import write_out_of_fold
-    from ser.training.joint_views import CORPORA, JOINT_OUT_OF_FOLD_FILE, out_of_fold_answers, train_joint_views
+    from ser.training.joint_views import (
+        CORPORA,
+        JOINT_OUT_OF_FOLD_FILE,
+        ORDINARY,
+        out_of_fold_answers,
+        train_joint_views,
+    )
     from ser.training.loco import corpus_table, load_functional_clips
 
     check_inputs(args.data, args.out, needs=())
+    if args.ordinary and not (args.data / ORDINARY).is_dir():
+        raise SERError(f"--data {args.data} holds no {ORDINARY}/ (the ordinary voices): point it at the folder that "
+                       "does, or pass --no-ordinary to learn from RAVDESS and ASED only")
     started = time.perf_counter()
-    clips = load_functional_clips(corpus_table(args.data, ordinary=False), cache=args.cache)
-    trained = train_joint_views(clips, log=_log)
+    corpora = (*CORPORA, ORDINARY) if args.ordinary else CORPORA
+    clips = load_functional_clips(corpus_table(args.data, ordinary=args.ordinary), cache=args.cache)
+    trained = train_joint_views(clips, corpora=corpora, log=_log)
     args.out.mkdir(parents=True, exist_ok=True)
     trained.model.save(args.out / JOINT_MODEL_FILE)
     write_out_of_fold(out_of_fold_answers(trained, clips), args.out, name=JOINT_OUT_OF_FOLD_FILE)
     header = {
-        "schema": SCHEMA, "temperature": trained.temperature, "corpora": list(CORPORA), "route": ROUTE_CHECK,
+        "schema": SCHEMA, "temperature": trained.temperature, "corpora": list(corpora), "route": ROUTE_CHECK,
         "c": trained.c, "fold_choices": trained.folds.choices, "clips": trained.clips, "speakers": trained.speakers,
-        "command": PRODUCER,
+        "command": PRODUCER if args.ordinary else PRODUCER.replace(" --out", " --no-ordinary --out"),
         "measured": datetime.date.today().isoformat(),
     }
     (args.out / JOINT_SETTINGS_FILE).write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")

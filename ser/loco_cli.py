@@ -138,8 +138,9 @@ def command_loco(args: argparse.Namespace) -> int:
 
 
 def _bundle_rows(clips, folder: Path, *, log) -> list:
-    """The shipped bundle on the corpora no part of it heard: speechocean (as shipped and by each model alone)
-    and ASED (the main model alone; its joint views and router learnt from ASED)."""
+    """The shipped bundle on the corpora no part of it heard: speechocean (as shipped and by each model alone;
+    by the main model alone if the joint views learnt from it) and ASED (the main model alone; its joint views
+    and router learnt from ASED)."""
     from ser.serving.bundle import load_bundle
     from ser.training.data import EMOTIONS
     from ser.training.loco_bundle import JOINT, MAIN, SHIPPED, bundle_answers
@@ -147,9 +148,13 @@ def _bundle_rows(clips, folder: Path, *, log) -> list:
     bundle = load_bundle(folder)
     if list(bundle.emotions) != list(EMOTIONS):
         raise ValueError(f"{folder} answers {bundle.emotions}; loco scores bundles of the eight emotions {EMOTIONS}")
-    trained = ["ravdess", "ased"] if bundle.has_joint_views else ["ravdess"]
+    joint_corpora = list(bundle.joint_views.settings.corpora) if bundle.has_joint_views else []
+    trained = ["ravdess", *(name for name in joint_corpora if name != "ravdess")]
+    # Only what never heard the corpus answers it: joint views that learnt the ordinary voices do not count here
+    # (``ser routing`` scores them on the ordinary speakers they did not hear).
+    ordinary = (SHIPPED, MAIN, JOINT) if "speechocean" not in joint_corpora else (MAIN,)
     rows = []
-    for left_out, kinds in (("speechocean", (SHIPPED, MAIN, JOINT)), ("ased", (MAIN,))):
+    for left_out, kinds in (("speechocean", ordinary), ("ased", (MAIN,))):
         positions = np.flatnonzero(clips.corpus == left_out)
         paths = clips.table["path"].to_numpy()[positions].tolist()
         answers = {length: bundle_answers(bundle, paths, cut=length == "word", log=log)
@@ -157,7 +162,7 @@ def _bundle_rows(clips, folder: Path, *, log) -> list:
         for kind in kinds:
             if kind not in answers["sentence"]:
                 continue
-            trained_on = ["ravdess"] if kind == MAIN else (["ravdess", "ased"] if kind == JOINT else trained)
+            trained_on = ["ravdess"] if kind == MAIN else (joint_corpora if kind == JOINT else trained)
             rows += score_rows(clips, left_out=left_out, answered_by=kind, trained_on=trained_on, rows=positions,
                                allowed=np.ones(len(EMOTIONS), bool),
                                answers={length: values[kind] for length, values in answers.items()})

@@ -97,7 +97,7 @@ def command_predict(args: argparse.Namespace) -> int:
                 unadapted, how = scored.unadapted, "your voice profile" if args.profile else "the speaker"
                 note += f"  (adapted to {how}; without: {unadapted.emotion} {unadapted.confidence:.2f})"
             if prediction.answered_by == BOTH_CORPORA:
-                note += "  (answered by the model trained on both corpora: the voice is unlike RAVDESS's actors)"
+                note += "  (answered by the views trained on several corpora: the voice is unlike RAVDESS's actors)"
             print(f"{path}\t{prediction.emotion}\t{prediction.confidence:.2f}{note}", flush=True)
             if scored.unfamiliarity is not None and not scored.unfamiliarity.familiar:
                 print(f"{path}\twarning: {scored.unfamiliarity.warning_for(calibrated=scored.adapted)}", flush=True)

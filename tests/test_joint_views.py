@@ -246,7 +246,7 @@ def test_predict_json_and_text_say_who_answered(joint_folder, size, tmp_path, ca
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["answered_by"] == BOTH_CORPORA and record["unfamiliar"]
     assert main(["predict", "--model", str(folder), str(audio)]) == 0
-    assert "trained on both corpora" in capsys.readouterr().out.splitlines()[0]
+    assert "trained on several corpora" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_batch_workers_get_the_joint_views_with_the_bundle_bytes_and_rows_say_who_answered(
@@ -328,7 +328,7 @@ def test_leave_one_corpus_out_scores_the_bundle_as_shipped_and_each_model_alone(
     """ser loco's bundle rows: the routed answer is ``ser predict``'s, the main model's alone the plain bundle's."""
     import soundfile
 
-    from ser.training.loco_bundle import JOINT, MAIN, SHIPPED, bundle_answers
+    from ser.training.loco_bundle import JOINT, MAIN, ROUTED, SHIPPED, bundle_answers
 
     with_detector(joint, monkeypatch, detector(size, ALWAYS))
     paths = []
@@ -337,6 +337,8 @@ def test_leave_one_corpus_out_scores_the_bundle_as_shipped_and_each_model_alone(
         soundfile.write(paths[-1], clip(seed, seconds=1.5), RATE)
     soundfile.write(tmp_path / "silent.wav", np.zeros(RATE, np.float32), RATE)
     answers = bundle_answers(joint, [*paths, str(tmp_path / "silent.wav")], cut=False)
+    routed = answers.pop(ROUTED)
+    assert routed.tolist() == [True, True, False]  # always routed here; a refused clip is answered by none
     assert set(answers) == {SHIPPED, MAIN, JOINT} and all(values.shape == (3, 8) for values in answers.values())
     assert all(np.isnan(values[2]).all() for values in answers.values())  # refused: no answer from any
     for row, path in enumerate(paths):
@@ -349,4 +351,5 @@ def test_leave_one_corpus_out_scores_the_bundle_as_shipped_and_each_model_alone(
         studio = plain.predict_clip(waveform, sample_rate=RATE)
         np.testing.assert_allclose(answers[MAIN][row], [studio.probabilities[e] for e in plain.emotions], atol=1e-6)
     cuts = bundle_answers(plain, paths, cut=True)
+    assert not cuts.pop(ROUTED).any()
     assert set(cuts) == {SHIPPED, MAIN} and np.allclose(cuts[SHIPPED], cuts[MAIN])  # nothing to route to

@@ -49,6 +49,19 @@ def test_every_clip_is_answered_once_by_views_that_never_heard_its_speaker(monke
     assert sorted(speaker for test in tested for speaker in test) == sorted(set(clips.speaker))
 
 
+def test_ordinary_voices_join_the_cross_validation_with_their_partial_label():
+    clips = _three_corpora(seed=3)
+    corpora = (*joint_views.CORPORA, joint_views.ORDINARY)
+    folds = joint_views.cross_validate_joint(clips, SMALL, corpora=corpora)
+    assert sorted(folds.rows.tolist()) == list(range(len(clips)))  # each clip once, ordinary voices included
+    ordinary = clips.corpus[folds.rows] == "speechocean"
+    assert ordinary.any() and np.isfinite(folds.fused).all()
+    assert joint_views.CORPORA == ("ravdess", "ased")
+    # validation accuracy of a partial label is "the answer is in its target set" (never -1 == answer)
+    for choice in folds.choices:
+        assert all(0.0 < value <= 1.0 for value in choice["functionals"]["validation_accuracy"].values())
+
+
 def test_training_needs_both_corpora():
     clips = _two_corpora()
     only = clips.corpus == "ravdess"
@@ -58,6 +71,8 @@ def test_training_needs_both_corpora():
     ravdess.names = clips.names
     with pytest.raises(ValueError, match="lack.*ased"):
         joint_views.train_joint_views(ravdess, recipe=SMALL)
+    with pytest.raises(ValueError, match="lacks the clips of .*ased"):  # ordinary voices cannot stand in for ASED
+        joint_views.train_joint_views(_three_corpora(seed=3), recipe=SMALL, corpora=("ravdess", "speechocean"))
 
 
 def test_answers_are_placed_by_corpus_speaker_and_file_and_strangers_are_refused():
@@ -114,3 +129,32 @@ def test_the_joint_views_command_writes_a_part_the_bundle_loads_and_its_out_of_f
     width = loaded.joint_views.model.inputs[0].shape[-1]
     rows = np.random.default_rng(5).normal(0, 1, (3, width)).astype(np.float32)
     np.testing.assert_allclose(loaded.joint_views.probabilities(rows).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_bundle_without_kept_answers_is_scored_by_the_fold_that_never_heard_each_actor(tmp_path, tiny_bundle,
+                                                                                           monkeypatch):
+    """``ser routing`` on a bundle trained before ``ser train`` kept its answers: each RAVDESS clip is answered
+    by the members of the one fold whose test actors include its actor, cached per fold and model."""
+    import pandas as pd
+
+    import ser.training.corpus_check as corpus_check
+    import ser.training.robustness as robustness
+    from ser.reporting.results import FoldScore
+    from ser.serving.bundle import load_bundle
+    from ser.training.routing import fold_member_answers
+
+    bundle = load_bundle(tiny_bundle)
+    tested = {0: {1, 3}, 1: {2}}  # actor 4 is in no fold: no answer
+    monkeypatch.setattr(robustness, "fold_bundles",
+                        lambda shipped, folds: {fold: (f"fold-{fold}", actors) for fold, actors in tested.items()})
+    monkeypatch.setattr(corpus_check, "score_clips", lambda fold_bundle, table, **_: np.array(
+        [[int(fold_bundle[-1]) + 1.0] * 8 for _ in range(len(table))]))
+    monkeypatch.setattr("ser.reporting.results.load_training", lambda path: type("T", (), {
+        "cross_validation": type("C", (), {"per_fold": [FoldScore]})()})())
+    table = pd.DataFrame({"speaker": [f"ravdess-0{actor}" for actor in (1, 2, 3, 4, 2)],
+                          "path": [str(tmp_path / f"{k}.wav") for k in range(5)]})
+    answers = fold_member_answers(bundle, table, root=tmp_path, metrics=tmp_path / "metrics.json",
+                                  score_cache=tmp_path / "cache", log=lambda message: None)
+    assert answers.shape == (5, len(bundle.emotions))
+    np.testing.assert_array_equal(answers[:, 0], [1.0, 2.0, 1.0, np.nan, 2.0])  # fold 0 -> 1.0, fold 1 -> 2.0
+    assert np.isnan(answers[3]).all()

@@ -22,13 +22,6 @@ PRODUCERS = {
     "seed_check.json": "seed-check", "corpus_check.json": "corpus-check", "voice_profile.json": "profile-check",
 }
 
-#: Files measured by a study script that has since moved into the ``ser`` command of :data:`PRODUCERS`: the
-#: shipped joint views and their routing score (2026-12-02). The training code has changed since, so the two
-#: commands give another model today; the next full ``make train`` rewrites both and this list empties.
-RETIRED = {"joint_views.json": "python -m experiments.joint_views ",
-           "routing.json": "python -m experiments.routed_headline "}
-
-
 def _recipe(makefile: str, target: str) -> str:
     """The recipe lines (tab-indented) of ``target`` in the Makefile."""
     match = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", makefile, flags=re.MULTILINE)
@@ -57,8 +50,7 @@ def test_every_file_in_models_comes_from_a_ser_command_that_make_train_runs():
     for name in shipped:
         assert f"-m ser {PRODUCERS[name]} " in runs, f"make train does not run ser {PRODUCERS[name]} ({name})"
         for command in _commands_of(ROOT / "models" / name):
-            allowed = (f"python -m ser {PRODUCERS[name]} ", *([RETIRED[name]] if name in RETIRED else []))
-            assert command.startswith(allowed), f"{name} says it came from {command!r}"
+            assert command.startswith(f"python -m ser {PRODUCERS[name]} "), f"{name} says it came from {command!r}"
     assert "experiments" not in runs
 
 

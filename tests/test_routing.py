@@ -10,9 +10,10 @@ import pytest
 
 from ser.reporting import results as r
 from ser.reporting.corpus_results import adapt_per_speaker, calibrated_comparison, corpus_comparison
+from ser.reporting.loco_results import score_set
 from ser.reporting.model_card import render
 from ser.reporting.model_results import load_model_results
-from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResults, routing_rows
+from ser.reporting.routing_results import AcrossCorpora, OrdinaryRouted, RoutedSet, RoutingResults, routing_rows
 from ser.reporting.schema import write_results
 from ser.serving.calibration import apply_temperature
 from ser.training.data import EMOTIONS
@@ -66,7 +67,20 @@ def test_the_temperature_sharpens_an_underconfident_model_and_weighs_corpora_equ
     labels = np.array([rng.choice(8, p=row) for row in sharp])  # calibrated by construction
     soft = apply_temperature(sharp, temperature=3.0)  # the same answers, three times too soft
     corpora = np.array(["a"] * 1500 + ["b"] * 500)
-    assert fit_equal_temperature(soft, labels, corpora) == pytest.approx(1 / 3, rel=0.1)
+    targets = np.eye(8, dtype=bool)[labels]
+    assert fit_equal_temperature(soft, targets, corpora) == pytest.approx(1 / 3, rel=0.1)
+
+
+def test_a_partial_label_is_likely_by_its_target_sets_summed_probability():
+    """Ordinary voices ("neutral or calm"): a model sure it is one of the two is right, whichever it leans to."""
+    leaning = np.array([[0.7, 0.28] + [0.02 / 6] * 6, [0.28, 0.7] + [0.02 / 6] * 6] * 100)
+    either = np.zeros((200, 8), dtype=bool)
+    either[:, :2] = True
+    corpora = np.array(["ordinary"] * 200)
+    # the summed probability (0.98) is right on every clip: sharpening only helps, down to the search's bound
+    assert fit_equal_temperature(leaning, either, corpora) < 0.2
+    neutral_only = np.eye(8, dtype=bool)[np.zeros(200, dtype=int)]
+    assert fit_equal_temperature(leaning, neutral_only, corpora) > 1.0  # half the clips lean the wrong way
 
 
 def test_routing_takes_the_joint_answer_only_where_the_checks_fire():
@@ -115,16 +129,28 @@ def routing_fixture(seed: int = 4) -> RoutingResults:
                                                                adaptations=adaptations, **shared)))
     across = [AcrossCorpora(name=f"across_{entry.name}", description=f"across to {entry.name} (fixture)",
                             scores=entry.main_only, calibrated=entry.calibrated) for entry in sets[:2]]
+    either = np.zeros((40, 8), dtype=bool)
+    either[:, :2] = True  # neutral or calm
+    shared = {"targets": either, "labels": np.full(40, -1), "speakers": np.repeat(["so-1", "so-2"], 20),
+              "allowed": np.ones(8, dtype=bool), "ordinary": True}
+    ordinary = OrdinaryRouted(description="ordinary voices (fixture)", joint_views_heard_corpus=True,
+                              routed_share=0.5, routed=score_set(rng.dirichlet(np.ones(8), 40), **shared),
+                              main_only=score_set(rng.dirichlet(np.ones(8), 40), **shared),
+                              joint_only=score_set(rng.dirichlet(np.ones(8), 40), **shared))
     return RoutingResults(schema=r.SCHEMAS[RoutingResults], model_sha256=SHA, joint_views_sha256="b" * 64,
                           measured="2026-12-02 10:00 UTC", command=r.ROUTING_COMMAND, versions={"numpy": "x"},
                           protocol="held-out speakers (fixture)", labels=LABELS, joint_temperature=0.97, sets=sets,
-                          across_corpora=across)
+                          across_corpora=across, ordinary=ordinary)
 
 
 def test_routing_json_round_trips_and_its_table_reads_the_sets(tmp_path):
     fixture = routing_fixture()
     write_results(tmp_path / "routing.json", fixture)
     assert r.load_routing(tmp_path / "routing.json") == fixture
+    assert 0 <= fixture.ordinary.routed.false_alarm_share <= 1 - fixture.ordinary.routed.neutral_or_calm_share
+    older = dataclasses.replace(fixture, ordinary=None)  # files measured before the ordinary voices were scored
+    write_results(tmp_path / "older.json", older)
+    assert r.load_routing(tmp_path / "older.json").ordinary is None
     rows = routing_rows(fixture)
     assert [row.description for row in rows] == [entry.description for entry in fixture.sets]
     for row, entry in zip(rows, fixture.sets, strict=True):

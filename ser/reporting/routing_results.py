@@ -1,10 +1,10 @@
 """``models/routing.json``: the shipped bundle's answer with its routing, on speakers it never heard.
 
 The bundle answers with its main model (trained on RAVDESS) unless the unfamiliar-voice check fires,
-and then with the joint views (trained on RAVDESS and ASED; ``models/joint_views.keras``). Every
+and then with the joint views (trained on RAVDESS, ASED and ordinary voices; ``models/joint_views.keras``). Every
 part of that answer is measured out of fold here: the main model's cross-validated answers on
 RAVDESS and its answers on ASED (which it never heard), the joint views' cross-validated answers
-on both corpora (5 folds by speaker), and the checks' statistics and thresholds from folds that
+on the corpora they learnt from (5 folds by speaker), and the checks' statistics and thresholds from folds that
 never saw the speaker. Written only by ``python -m ser routing --data ../shared/data --out models/``
 (:data:`ser.reporting.results.ROUTING_COMMAND`, :mod:`ser.training.routing`); read by the model card and
 the Model page through :func:`ser.reporting.results.load_routing`.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from ser.reporting.corpus_results import CalibratedComparison, Comparison
+from ser.reporting.loco_results import SetScores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,13 +68,41 @@ class AcrossCorpora:
 
 
 @dataclasses.dataclass(frozen=True)
+class OrdinaryRouted:
+    """Ordinary voices (speechocean: no emotion labels, so neutral or calm is right and angry, fearful or
+    disgust a false alarm), answered as the bundle answers them, by the main model alone and by the joint
+    views alone, none of which heard the speaker.
+
+    Attributes
+    ----------
+    description : str
+        The clips and who answers them, in words.
+    joint_views_heard_corpus : bool
+        The joint views learnt from other speakers of this corpus (their answers here are out of fold, 5
+        folds by speaker); otherwise no part of the bundle heard the corpus.
+    routed_share : float
+        Share of the answered clips the joint views answered.
+    routed, main_only, joint_only : SetScores
+        With :attr:`SetScores.neutral_or_calm_share` and :attr:`SetScores.false_alarm_share`.
+    """
+
+    description: str
+    joint_views_heard_corpus: bool
+    routed_share: float
+    routed: SetScores
+    main_only: SetScores
+    joint_only: SetScores
+
+
+@dataclasses.dataclass(frozen=True)
 class RoutingResults:
     """What ``python -m ser routing`` measured (see the module docstring).
 
     ``sets`` are, in order, RAVDESS (8 emotions), ASED all sentences and ASED common sentences
     (5 emotions; "restricted" answers among them, "app" among all 8). ``across_corpora``: the main
     model (RAVDESS only) on ASED (files measured before the routing moved into ``ser`` also hold the joint
-    views' recipe trained on ASED only, on RAVDESS's clips of ASED's emotions).
+    views' recipe trained on ASED only, on RAVDESS's clips of ASED's emotions). ``ordinary``: the ordinary
+    voices, when ``--data`` holds them (files measured before 2026-12-08 have none).
     """
 
     schema: str
@@ -87,6 +116,7 @@ class RoutingResults:
     joint_temperature: float
     sets: list[RoutedSet]
     across_corpora: list[AcrossCorpora]
+    ordinary: OrdinaryRouted | None = None
 
     def set_named(self, name: str) -> RoutedSet:
         """The set called ``name``; KeyError names the ones there are."""

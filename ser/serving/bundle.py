@@ -4,7 +4,7 @@ A bundle is a folder with ``model.keras``, ``labels.json``, ``config.json`` and
 ``metrics.json``. :func:`load_bundle` rebuilds the feature config from ``config.json``
 and loads the Keras model with ``safe_mode=True``; the CLI, the app and the benchmark all
 go through it. Optional files: ``unfamiliarity.npz`` (:mod:`ser.serving.unfamiliarity`) and the
-joint views trained on RAVDESS and ASED (:mod:`ser.serving.joint_views`), which answer the emotion
+joint views trained on RAVDESS, ASED and ordinary voices (:mod:`ser.serving.joint_views`), which answer the emotion
 of inputs the detector finds unlike the training data.
 
 Example
@@ -191,7 +191,7 @@ class Bundle:
 
     @property
     def joint_views(self) -> JointViews | None:
-        """The joint views trained on RAVDESS and ASED (:mod:`ser.serving.joint_views`), loaded on
+        """The joint views trained on several corpora (:mod:`ser.serving.joint_views`), loaded on
         first use so bundles without them (and familiar inputs) load no second model; None without the files.
 
         Raises

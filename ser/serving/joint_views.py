@@ -2,7 +2,8 @@
 
 The main model (``model.keras``) learned from RAVDESS only and collapses on other voices. Beside it, a
 bundle may hold ``joint_views.keras``: two masked linear views on the openSMILE functionals, trained on
-RAVDESS and ASED together and fused (``python -m ser joint-views --data ../shared/data``), with
+RAVDESS, ASED and (the shipped recipe) speechocean's ordinary voices together and fused (``python -m ser
+joint-views --data ../shared/data``), with
 ``joint_views.json`` (its temperature, route and provenance). When the check named by its ``route``
 (:mod:`ser.serving.unfamiliarity`; ``unfamiliar_voice``: the voice is unlike RAVDESS's actors) fires on an
 input, the emotion answer comes from this model instead (:meth:`ser.serving.bundle.Bundle.predict_recording`);
@@ -36,14 +37,16 @@ SCHEMA = 1
 #: Who answered a prediction's emotion (:attr:`ser.serving.bundle.ClipPrediction.answered_by`): the
 #: main model, trained on RAVDESS's studio actors ...
 STUDIO = "studio"
-#: ... or the joint views trained on RAVDESS and ASED, for an input unlike the training data.
+#: ... or the joint views trained on several corpora (the name predates the third), for an input unlike the
+#: training data. The value is part of ``predict --json``'s output, so it stays.
 BOTH_CORPORA = "both_corpora"
 #: The check the shipped joint views answer for (``joint_views.json``'s ``route``): the voice, not the channel;
 #: on telephone-band copies of unseen RAVDESS actors the joint views are worse than the main model.
 ROUTE_CHECK = "unfamiliar_voice"
 #: One plain sentence for users when the answer was routed.
 ROUTED_NOTE = ("This answer does not come from the main model (20 RAVDESS actors) but from views trained on those "
-               "actors and on 65 Amharic speakers (ASED), which cope better with voices unlike the actors'.")
+               "actors, 65 Amharic speakers (ASED) and 125 people reading aloud in their ordinary voice, which cope "
+               "better with voices unlike the actors'.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ from ser.serving.unfamiliarity import REASON_WORDS, Unfamiliarity
 #: Which model answered (:mod:`ser.serving.joint_views`), in words.
 ANSWERED_BY_WORDS: dict[str, str] = {
     STUDIO: "main model",
-    BOTH_CORPORA: "views trained on both corpora",
+    BOTH_CORPORA: "views trained on several corpora",
 }
 
 

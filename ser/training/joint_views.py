@@ -1,28 +1,31 @@
-"""The joint views: the bundle's second model, trained on RAVDESS and ASED, for voices unlike RAVDESS's actors.
+"""The joint views: the bundle's second model, for voices unlike RAVDESS's actors.
 
 The main model (``model.keras``) learnt from RAVDESS's 20 actors only and collapses on other voices.
-Training the whole model on both corpora costs the RAVDESS headline 4-10 points (``docs/cross-corpus.md``),
+Training the whole model on several corpora costs the RAVDESS headline 4-10 points (``docs/cross-corpus.md``),
 so the bundle keeps it and adds a small model beside it: the two linear views (L2 logistic regressions on
 the openSMILE functionals, all 6373 and the 473 voice-source ones, fused by the normalised geometric mean)
-trained on both corpora with the multi-corpus recipe (:class:`ser.training.linear_views.LinearRecipe`:
-masked loss, corpora equal, classes balanced within each corpus, every speed and room copy).
-:meth:`ser.serving.bundle.Bundle.predict_recording` answers with it when the unfamiliar-voice check fires.
+trained on RAVDESS, ASED and (the shipped recipe) speechocean's ordinary voices with the multi-corpus recipe
+(:class:`ser.training.linear_views.LinearRecipe`: masked loss with target sets, so an ordinary voice teaches
+"neutral or calm" and ASED never teaches "not calm"; corpora equal, classes balanced within each corpus, every
+speed and room copy). :meth:`ser.serving.bundle.Bundle.predict_recording` answers with it when the
+unfamiliar-voice check fires.
 
 :func:`train_joint_views`:
 
-1. cross-validates the views, 5 folds by speaker over both corpora (fold k of each corpus is the test
+1. cross-validates the views, 5 folds by speaker over every corpus (fold k of each corpus is the test
    set and fold k+1 the validation set, so the RAVDESS part is exactly the headline's folds); each
-   fold's L2 strength per view is the grid value with the best validation accuracy, refitted on
-   training + validation speakers;
-2. fits both views on every clip of both corpora, each with the L2 strength of the best mean
-   validation accuracy over the folds;
-3. fits the temperature on the out-of-fold answers (each corpus's clips weighted equally).
+   fold's L2 strength per view is the grid value with the best validation accuracy (an answer in the
+   clip's target set, pooled over the corpora), refitted on training + validation speakers;
+2. fits both views on every clip, each with the L2 strength of the best mean validation accuracy over
+   the folds;
+3. fits the temperature on the out-of-fold answers (each corpus's clips weighted equally; a partial
+   label's likelihood is its target set's summed probability).
 
 ``python -m ser joint-views`` writes ``joint_views.keras``, ``joint_views.json`` (with each fold's L2
 choice) and the out-of-fold answers ``joint_views_out_of_fold.npz`` (which ``python -m ser routing``
 scores) into the bundle::
 
-    python -m ser joint-views --data ../shared/data --out models/     # ~10 min here, functionals cached
+    python -m ser joint-views --data ../shared/data --out models/     # ~23 min here, functionals cached
 """
 
 from __future__ import annotations
@@ -37,8 +40,10 @@ from ser.training.corpora import corpus_emotions, fold_speakers
 from ser.training.data import EMOTIONS
 from ser.training.linear_views import FunctionalClips, LinearRecipe, LinearView, fit_views, fuse_probabilities
 
-#: The corpora the joint views learn from, in the row order of their clip table.
+#: The corpora the joint views learn from, in the row order of their clip table ...
 CORPORA = ("ravdess", "ased")
+#: ... and the ordinary voices they may learn from too (partial label "neutral or calm"; ``--ordinary``).
+ORDINARY = "speechocean"
 #: Speaker folds of the cross-validation, and their seed (:func:`ser.training.corpora.fold_speakers`).
 N_FOLDS, SEED = 5, 0
 #: The views, in the order the model fuses them.
@@ -88,9 +93,10 @@ def fit_fold(clips: FunctionalClips, train: np.ndarray, validation: np.ndarray, 
             continue
         candidates = fit_views(clips, train, recipe=recipe, c_values=grid, columns=columns)
         accuracy = {}
+        targets = clips.targets[validation]  # a single label is a target set of one: right = the label
         for c, candidate in zip(grid, candidates, strict=True):
             answers = np.where(allowed, candidate.probabilities(clips.speeds[1.0][validation]), -1).argmax(axis=1)
-            accuracy[c] = float(np.mean(answers == clips.labels[validation]))
+            accuracy[c] = float(np.mean(targets[np.arange(len(answers)), answers]))
         best = max(grid, key=lambda c: (accuracy[c], -c))
         views += fit_views(clips, train | validation, recipe=recipe, c_values=(best,), columns=columns)
         choice[view] = {"chosen": best, "validation_accuracy": {str(c): value for c, value in accuracy.items()}}
@@ -98,12 +104,12 @@ def fit_fold(clips: FunctionalClips, train: np.ndarray, validation: np.ndarray, 
     return views, choice
 
 
-def cross_validate_joint(clips: FunctionalClips, recipe: LinearRecipe, *,
+def cross_validate_joint(clips: FunctionalClips, recipe: LinearRecipe, *, corpora: tuple[str, ...] = CORPORA,
                          log: Callable[[str], None] = lambda message: None) -> JointFolds:
-    """Out-of-fold answers of the joint views on every clip of both corpora (5 folds by speaker)."""
+    """Out-of-fold answers of the joint views on every clip of ``corpora`` (5 folds by speaker)."""
     from ser.training.loco import fused_answers  # the fusion leave-one-corpus-out scores with (NaN rows: none here)
 
-    members = np.isin(clips.corpus, CORPORA)
+    members = np.isin(clips.corpus, corpora)
     rows, fused, choices = [], [], []
     for fold in range(N_FOLDS):
         groups = fold_speakers(clips.table[members], n_folds=N_FOLDS, fold=fold, seed=SEED)
@@ -127,22 +133,26 @@ def chosen_c(choices: list[dict[str, dict]], *, grid: tuple[float, ...], view: s
     return max(grid, key=lambda c: (mean[c], -c))
 
 
-def fit_equal_temperature(probabilities: np.ndarray, labels: np.ndarray, corpora: np.ndarray) -> float:
-    """The temperature minimising the mean of each corpus's negative log-likelihood (corpora equal).
+def fit_equal_temperature(probabilities: np.ndarray, targets: np.ndarray, corpora: np.ndarray) -> float:
+    """The temperature minimising the mean of each corpus's negative log-likelihood (corpora equal); the
+    likelihood of a partial label is its target set's summed probability, as in the masked loss.
 
     Parameters
     ----------
     probabilities : np.ndarray, shape (n, n_emotions)
-    labels : np.ndarray of int, shape (n,)
+    targets : np.ndarray of bool, shape (n, n_emotions)
+        Each clip's target set (a single label: one class).
     corpora : np.ndarray of str, shape (n,)
     """
     from scipy.optimize import minimize_scalar
 
     from ser.serving.calibration import apply_temperature
 
+    targets = np.asarray(targets, dtype=bool)
+
     def loss(temperature: float) -> float:
         scaled = apply_temperature(probabilities, temperature=temperature)
-        picked = np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-12, 1.0))
+        picked = np.log(np.clip(np.where(targets, scaled, 0.0).sum(axis=1), 1e-12, 1.0))
         return float(-np.mean([picked[corpora == corpus].mean() for corpus in np.unique(corpora)]))
 
     return float(minimize_scalar(loss, bounds=(0.05, 10.0), method="bounded").x)
@@ -192,23 +202,28 @@ class TrainedJointViews:
 
 
 def train_joint_views(clips: FunctionalClips, *, recipe: LinearRecipe | None = None,
+                      corpora: tuple[str, ...] = CORPORA,
                       log: Callable[[str], None] = lambda message: None) -> TrainedJointViews:
-    """Cross-validate, choose the L2 strengths, fit on every clip of both corpora, fit the temperature.
+    """Cross-validate, choose the L2 strengths, fit on every clip of ``corpora``, fit the temperature.
+
+    ``corpora`` holds :data:`CORPORA`, and may add :data:`ORDINARY` (the ordinary voices, partial label).
 
     Raises
     ------
     ValueError
-        If the clips lack one of :data:`CORPORA`, or the Keras model answers otherwise than the fitted
-        views (more than 1e-4 apart: float32 against float64 is about 1e-6).
+        If ``corpora`` lacks one of :data:`CORPORA` or names one the clips lack, or the Keras model answers
+        otherwise than the fitted views (more than 1e-4 apart: float32 against float64 is about 1e-6).
     """
     recipe = recipe or LinearRecipe()
-    missing = sorted(set(CORPORA) - set(clips.corpus))
+    corpora = tuple(corpora)
+    missing = sorted(set(CORPORA) - set(corpora)) + sorted(set(corpora) - set(clips.corpus))
     if missing:
-        raise ValueError(f"the joint views learn from {CORPORA}; the clips lack {missing}")
-    folds = cross_validate_joint(clips, recipe, log=log)
+        raise ValueError(f"the joint views learn from {CORPORA} (and may add {ORDINARY}); training on {corpora} "
+                         f"lacks the clips of {missing}")
+    folds = cross_validate_joint(clips, recipe, corpora=corpora, log=log)
     c = {view: chosen_c(folds.choices, grid=_grid(recipe, view), view=view) for view in VIEWS}
     log(f"L2 strength per view (best mean validation accuracy over {N_FOLDS} folds): {c}")
-    everyone = np.isin(clips.corpus, CORPORA)
+    everyone = np.isin(clips.corpus, corpora)
     views = []
     for view in VIEWS:
         views += fit_views(clips, everyone, recipe=recipe, c_values=(c[view],), columns=_columns(clips, view))
@@ -218,7 +233,7 @@ def train_joint_views(clips: FunctionalClips, *, recipe: LinearRecipe | None = N
     got = np.asarray(model.predict(sample.astype(np.float32), verbose=0)["emotion"])
     if np.abs(got - expected).max() > 1e-4:
         raise ValueError(f"the Keras joint views differ from the fitted views by {np.abs(got - expected).max():.2g}")
-    temperature = fit_equal_temperature(folds.fused, clips.labels[folds.rows], clips.corpus[folds.rows])
+    temperature = fit_equal_temperature(folds.fused, clips.targets[folds.rows], clips.corpus[folds.rows])
     return TrainedJointViews(model=model, temperature=temperature, c=c, clips=int(everyone.sum()),
                       speakers=int(len(np.unique(clips.speaker[everyone]))), folds=folds)
 

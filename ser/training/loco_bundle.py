@@ -28,6 +28,8 @@ from ser.training.loco import word_cut
 
 #: ``answered_by`` names of the three answers, as :class:`ser.reporting.loco_results.LocoRow` records them.
 SHIPPED, MAIN, JOINT = "shipped", "shipped_main", "shipped_joint_views"
+#: The key of whether the joint views gave the shipped answer (the unfamiliar-voice check fired).
+ROUTED = "routed"
 
 
 def bundle_answers(bundle: Any, paths: list[str], *, cut: bool, log: Callable[[str], None] = lambda _: None,
@@ -47,11 +49,13 @@ def bundle_answers(bundle: Any, paths: list[str], *, cut: bool, log: Callable[[s
     dict
         ``shipped`` (the answer ``ser predict`` gives, routed as shipped), ``shipped_main`` (the main
         model alone) and, when the bundle holds joint views, ``shipped_joint_views`` (they alone): each
-        shape (len(paths), n_emotions), NaN rows for clips refused as too little speech.
+        shape (len(paths), n_emotions), NaN rows for clips refused as too little speech; and ``routed``,
+        shape (len(paths),) bool: the joint views gave the shipped answer.
     """
     config = bundle.config
     kinds = [SHIPPED, MAIN] + ([JOINT] if bundle.has_joint_views else [])
     out = {kind: np.full((len(paths), len(bundle.emotions)), np.nan) for kind in kinds}
+    routed = np.zeros(len(paths), dtype=bool)
     started = time.perf_counter()
     for row, path in enumerate(paths):
         waveform = decode_audio(path, sample_rate=config.sample_rate)
@@ -63,6 +67,7 @@ def bundle_answers(bundle: Any, paths: list[str], *, cut: bool, log: Callable[[s
         except NoSpeechError:
             continue  # refused, as the app refuses it: counted, never right
         out[SHIPPED][row] = [answer.probabilities[emotion] for emotion in bundle.emotions]
+        routed[row] = answer.answered_by == BOTH_CORPORA
         # The answer given is one model's; only the other one is run again.
         if answer.answered_by == STUDIO:
             out[MAIN][row] = out[SHIPPED][row]
@@ -77,4 +82,4 @@ def bundle_answers(bundle: Any, paths: list[str], *, cut: bool, log: Callable[[s
             out[JOINT][row] = apply_temperature(joint, temperature=bundle.joint_views.settings.temperature)
         if row % 500 == 0:
             log(f"  bundle{' cuts' if cut else ''}: {row} of {len(paths)} ({time.perf_counter() - started:.0f} s)")
-    return out
+    return {**out, ROUTED: routed}

@@ -2,21 +2,27 @@
 
 The bundle answers with its main model (RAVDESS only) unless the unfamiliar-voice check fires
 (:mod:`ser.serving.unfamiliarity`: the voice is more like ASED's speakers than any RAVDESS actor's), and
-then with the joint views (RAVDESS and ASED, :mod:`ser.training.joint_views`). Every part is taken out
+then with the joint views (RAVDESS, ASED and ordinary voices, :mod:`ser.training.joint_views`). Every part is taken out
 of fold, so no clip is answered by anything that heard its speaker:
 
 - the main model: on RAVDESS, its cross-validated answers (5 folds by actor, actors 1-20), which
-  ``python -m ser train`` keeps in the bundle (``out_of_fold.npz``); on ASED, the bundle's main model
-  itself, which never heard ASED (scored as ``ser predict`` scores a file, cached as ``python -m ser
-  corpus-check`` caches it);
-- the joint views: their cross-validated answers on both corpora (the RAVDESS part exactly the
-  headline's folds), which ``python -m ser joint-views`` keeps (``joint_views_out_of_fold.npz``);
+  ``python -m ser train`` keeps in the bundle (``out_of_fold.npz``), or, for a bundle trained before it
+  kept them, the answers of each fold's members (which the bundle holds) on that fold's test actors; on
+  ASED and the ordinary voices, the bundle's main model itself, which never heard them (scored as ``ser
+  predict`` scores a file, ASED's cached as ``python -m ser corpus-check`` caches it);
+- the joint views: their cross-validated answers on the corpora they learnt from (the RAVDESS part exactly
+  the headline's folds), which ``python -m ser joint-views`` keeps (``joint_views_out_of_fold.npz``); on
+  ordinary voices they never learnt from, the shipped joint views themselves;
 - the check: statistics from detectors fitted without the speaker (5 folds, :mod:`ser.training.unfamiliarity`),
-  each fold's thresholds from the other folds' RAVDESS actors.
+  each fold's thresholds from the other folds' RAVDESS actors; on the ordinary voices (which no detector
+  heard), the shipped detectors and thresholds, as ``ser predict`` routes.
 
 Calibration: each speaker's two neutral reference clips (:func:`ser.training.corpora.reference_clips`; not
 scored) give the neutral floor (:mod:`ser.serving.speaker`) for the speaker's other routed answers.
 Across corpora: the main model on every ASED clip (leaving a corpus out is ``python -m ser loco``'s).
+
+Ordinary voices (speechocean, when ``--data`` holds it) are scored by the share answered neutral or calm and
+the share called angry, fearful or disgust (false alarms).
 
 Run after ``ser train``, ``ser joint-views``, ``ser familiarity`` and ``ser unfamiliarity`` (``make train`` does)::
 
@@ -33,6 +39,8 @@ import numpy as np
 PROTOCOL = (
     "Held-out speakers only. RAVDESS: speech of actors 1-20, 5 folds by actor, 8 emotions; ASED: 65 speakers, "
     "5 emotions (the main model never heard ASED; the joint views and the checks in 5 folds by speaker); "
+    "speechocean: 125 ordinary speakers, neutral or calm is right (the main model and the checks never heard "
+    "them; the joint views in 5 folds by speaker if they learnt from the corpus); "
     "calibrated: per speaker 2 neutral reference clips (not scored), neutral floor 0.5"
 )
 
@@ -46,30 +54,83 @@ def routed_probabilities(main: np.ndarray, joint: np.ndarray, route: np.ndarray)
     return np.where(np.asarray(route, dtype=bool)[:, None], joint, main)
 
 
-def out_of_fold_route(models: Path, sets: dict[str, dict[str, np.ndarray]], ravdess_rows: np.ndarray,
-                      ased_rows: np.ndarray, n_clips: int, *, check: str) -> np.ndarray:
+def learnt_ordinary(models: Path) -> bool:
+    """Whether the bundle's unfamiliar-voice check learnt the ordinary voices as unlike RAVDESS's actors."""
+    from ser.serving.unfamiliarity import load_unfamiliarity
+    from ser.training.familiarity_sets import ORDINARY_SET
+
+    measured = load_unfamiliarity(models / "unfamiliarity.npz").measured
+    return ORDINARY_SET in measured.get("unfamiliar_voices", ["ased"])
+
+
+def out_of_fold_route(models: Path, sets: dict[str, dict[str, np.ndarray]], rows: dict[str, np.ndarray],
+                      n_clips: int, *, check: str) -> np.ndarray:
     """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker.
 
-    ``sets`` are the cached functionals of :func:`ser.training.unfamiliarity.load_sets`; ``ravdess_rows`` and
-    ``ased_rows`` place their RAVDESS and ASED clips among the ``n_clips`` of the clip table.
+    ``sets`` are the cached functionals of :func:`ser.training.unfamiliarity.load_sets`; ``rows[name]`` places
+    the clips of set ``name`` (``ravdess``, ``ased`` and, when the bundle's check learnt them, ``speechocean``)
+    among the ``n_clips`` of the clip table. Clips of no set in ``rows`` are never routed here.
     """
     from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
     from ser.training.unfamiliarity import FOLDS, fires, out_of_fold, threshold_of
 
     column = CHECKS.index(check)
     shipped = load_unfamiliarity(models / "unfamiliarity.npz")
-    statistics = out_of_fold(sets, columns=(shipped.band_column, shipped.steadiness_column))
+    statistics = out_of_fold(sets, columns=(shipped.band_column, shipped.steadiness_column),
+                             ordinary=learnt_ordinary(models))
     ravdess, folds = statistics["ravdess"], statistics["fold"]
-    speakers = sets["ased"]["speaker"]
-    ased_folds = np.searchsorted(np.unique(speakers), speakers) % FOLDS  # out_of_fold holds speakers[fold::FOLDS]
+    held_folds = {}
+    for name in rows:
+        if name != "ravdess":  # out_of_fold holds out speakers[fold::FOLDS] of the sorted speakers
+            speakers = sets[name]["speaker"]
+            held_folds[name] = np.searchsorted(np.unique(speakers), speakers) % FOLDS
     route = np.zeros(n_clips, dtype=bool)
     for fold in range(FOLDS):
         thresholds = threshold_of(ravdess[folds != fold])
         mine = folds == fold
-        route[ravdess_rows[mine]] = fires(ravdess[mine], thresholds)[:, column]
-        mine = (ased_folds == fold) & np.isfinite(statistics["ased"]).all(axis=1)
-        route[ased_rows[mine]] = fires(statistics["ased"][mine], thresholds)[:, column]
+        route[rows["ravdess"][mine]] = fires(ravdess[mine], thresholds)[:, column]
+        for name, of in held_folds.items():
+            mine = (of == fold) & np.isfinite(statistics[name]).all(axis=1)
+            route[rows[name][mine]] = fires(statistics[name][mine], thresholds)[:, column]
     return route
+
+
+def fold_member_answers(bundle, table, *, root: Path, metrics: Path, score_cache: Path,
+                        log: Callable[[str], None]) -> np.ndarray:
+    """The main model's answers on RAVDESS clips by the members of the fold that never heard the actor.
+
+    A bundle of ``python -m ser train`` holds every fold's refitted members (as ``python -m ser robustness``
+    uses them): the fold's fused members answer the fold's test actors as ``ser predict`` answers a file, which
+    gives the cross-validation of ``metrics.json`` for a bundle trained before ``ser train`` kept its answers.
+
+    Parameters
+    ----------
+    bundle : ser.serving.bundle.Bundle
+        Loaded without joint views (they heard every actor).
+    table : pandas.DataFrame
+        RAVDESS clips (speaker ``ravdess-NN``) below ``root``.
+    metrics : Path
+        The bundle's ``metrics.json`` (each fold's test actors).
+
+    Returns
+    -------
+    np.ndarray, shape (len(table), n_emotions)
+        Calibrated probabilities; NaN rows for clips refused as no speech.
+    """
+    from ser.reporting.provenance import model_sha256
+    from ser.reporting.results import load_training
+    from ser.training.corpus_check import ScoreCache, score_clips
+    from ser.training.robustness import fold_bundles
+
+    actors = table["speaker"].str[-2:].astype(int).to_numpy()
+    answers = np.full((len(table), len(bundle.emotions)), np.nan)
+    sha = model_sha256(Path(bundle.path) / "model.keras")
+    for fold, (fold_bundle, tested) in fold_bundles(bundle, load_training(metrics).cross_validation.per_fold).items():
+        rows = np.flatnonzero(np.isin(actors, sorted(tested)))
+        cache = ScoreCache(score_cache, corpus=f"ravdess-fold{fold}", sha=sha)
+        answers[rows] = score_clips(fold_bundle, table.iloc[rows], root=root, cache=cache, log=log)
+        log(f"fold {fold}: {len(rows)} RAVDESS clips by the members that never heard actors {sorted(tested)}")
+    return answers
 
 
 def place_answers(answers, keys: list[tuple[str, str, str]], *, what: str) -> np.ndarray:
@@ -109,40 +170,52 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
     """
     from ser.errors import SERError
     from ser.reporting.corpus_results import adapt_per_speaker, calibrated_comparison, corpus_comparison
+    from ser.reporting.loco_results import score_set
     from ser.reporting.provenance import model_sha256, package_versions, utc_now
     from ser.reporting.results import ROUTING_COMMAND, SCHEMAS
-    from ser.reporting.routing_results import AcrossCorpora, RoutedSet, RoutingResults
+    from ser.reporting.routing_results import AcrossCorpora, OrdinaryRouted, RoutedSet, RoutingResults
     from ser.serving.bundle import load_bundle
     from ser.serving.joint_views import JOINT_MODEL_FILE, read_joint_settings
-    from ser.training.corpora import corpus_emotions, reference_clips
+    from ser.training.corpora import corpus_emotions, reference_clips, target_mask
     from ser.training.corpus_check import ScoreCache, score_clips
     from ser.training.data import EMOTIONS
-    from ser.training.fold_answers import clip_identity, read_out_of_fold
+    from ser.training.familiarity_sets import ORDINARY_SET
+    from ser.training.fold_answers import OUT_OF_FOLD_FILE, clip_identity, read_out_of_fold
     from ser.training.joint_views import JOINT_OUT_OF_FOLD_FILE
     from ser.training.loco import corpus_table
+    from ser.training.loco_bundle import JOINT, MAIN, ROUTED, bundle_answers
+    from ser.training.target_sets import single_labels
     from ser.training.unfamiliarity import load_sets
 
-    table = corpus_table(data, ordinary=False)
+    table = corpus_table(data, ordinary=(data / "speechocean").is_dir())
     labels = list(EMOTIONS)
     corpus = table["corpus"].to_numpy()
     ravdess_rows, ased_rows = np.flatnonzero(corpus == "ravdess"), np.flatnonzero(corpus == "ased")
+    ordinary_rows = np.flatnonzero(corpus == "speechocean")
     identity = clip_identity(table)
     keys = list(zip(identity["corpus"].tolist(), identity["speaker"].tolist(), identity["file_name"].tolist(),
                     strict=True))
 
-    main_saved = read_out_of_fold(models)
-    joint_saved = read_out_of_fold(models, name=JOINT_OUT_OF_FOLD_FILE)  # both read first: fail before scoring
+    kept = (models / OUT_OF_FOLD_FILE).is_file()  # ser train's own answers; older bundles: their fold members
+    saved = [(read_out_of_fold(models), "train")] if kept else []
+    joint_saved = read_out_of_fold(models, name=JOINT_OUT_OF_FOLD_FILE)  # read first: fail before scoring
     settings = read_joint_settings(models)
     bundle = load_bundle(models, joint_views=False)  # the main model alone on ASED, which it never heard
-    for saved, temperature, producer in ((main_saved, bundle.temperature, "train"),
-                                         (joint_saved, settings.temperature, "joint-views")):
-        if not np.isclose(saved.temperature, temperature):  # the answers of another training run
+    for answers, producer in [*saved, (joint_saved, "joint-views")]:
+        temperature = bundle.temperature if producer == "train" else settings.temperature
+        if not np.isclose(answers.temperature, temperature):  # the answers of another training run
             raise SERError(f"the out-of-fold answers of python -m ser {producer} and the bundle it wrote disagree "
-                           f"(temperature {saved.temperature:.4f} against {temperature:.4f}): run it again")
-    main_answers = place_answers(main_saved, keys, what="out_of_fold.npz")
-    if np.isnan(main_answers[ravdess_rows]).any():
-        raise SERError("out_of_fold.npz lacks some RAVDESS clips of --data: python -m ser train on actors 1-20 "
-                       "writes every one")
+                           f"(temperature {answers.temperature:.4f} against {temperature:.4f}): run it again")
+    if kept:
+        main_answers = place_answers(saved[0][0], keys, what=OUT_OF_FOLD_FILE)
+        if np.isnan(main_answers[ravdess_rows]).any():
+            raise SERError(f"{OUT_OF_FOLD_FILE} lacks some RAVDESS clips of --data: python -m ser train on actors "
+                           "1-20 writes every one")
+    else:
+        main_answers = np.full((len(table), len(labels)), np.nan)
+        main_answers[ravdess_rows] = fold_member_answers(
+            bundle, table.iloc[ravdess_rows].reset_index(drop=True), root=(data / "ravdess").resolve(),
+            metrics=models / "metrics.json", score_cache=score_cache, log=log)
     if list(bundle.emotions) != labels:
         raise SERError(f"the bundle answers {bundle.emotions}, the routing check {labels}")
     ased_table = table.iloc[ased_rows].reset_index(drop=True)
@@ -150,13 +223,32 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
     main_answers[ased_rows] = score_clips(bundle, ased_table, root=(data / "ased").resolve(), cache=cache, log=log)
 
     joint = place_answers(joint_saved, keys, what=JOINT_OUT_OF_FOLD_FILE)
+    ordinary_route = np.zeros(len(ordinary_rows), dtype=bool)
+    joint_heard_ordinary = "speechocean" in settings.corpora
+    if len(ordinary_rows):  # the main model never heard an ordinary voice: its answers as ser predict gives them
+        answers = bundle_answers(load_bundle(models), table["path"].iloc[ordinary_rows].tolist(), cut=False, log=log)
+        main_answers[ordinary_rows], ordinary_route = answers[MAIN], answers[ROUTED]
+        if not joint_heard_ordinary:
+            joint[ordinary_rows] = answers[JOINT]
+        elif np.isnan(joint[ordinary_rows]).all(axis=1).any():
+            raise SERError(f"{JOINT_OUT_OF_FOLD_FILE} lacks some speechocean clips of --data: python -m ser "
+                           "joint-views on the same folder writes every one")
     joint[np.isnan(main_answers).any(axis=1)] = np.nan  # refused as no speech by the bundle: refused either way
 
     sets = load_sets(data, models, log=log)  # cached by ser familiarity; the clips are the clip table's, in order
     if not (np.array_equal(sets["ravdess"]["actor"], table["speaker"].iloc[ravdess_rows].str[-2:].astype(int))
             and np.array_equal(sets["ased"]["speaker"], table["speaker"].iloc[ased_rows].str[-2:].astype(int))):
         raise SERError("the cached familiarity sets are not in the clip table's order: run python -m ser familiarity")
-    route = out_of_fold_route(models, sets, ravdess_rows, ased_rows, len(table), check=settings.route)
+    routed_sets = {"ravdess": ravdess_rows, "ased": ased_rows}
+    if learnt_ordinary(models) and len(ordinary_rows):  # the check learnt them: out of fold, as the others
+        readers = table["speaker"].iloc[ordinary_rows]
+        if not np.array_equal(sets[ORDINARY_SET]["speaker"], np.searchsorted(np.unique(readers), readers)):
+            raise SERError("the cached ordinary-voice set is not in the clip table's order: run python -m ser "
+                           "unfamiliarity --data ../shared/data")
+        routed_sets[ORDINARY_SET] = ordinary_rows
+    route = out_of_fold_route(models, sets, routed_sets, len(table), check=settings.route)
+    if ORDINARY_SET not in routed_sets:
+        route[ordinary_rows] = ordinary_route  # no detector heard these voices: the shipped one decides
     routed = routed_probabilities(main_answers, joint, route)
 
     truth, speakers = table["emotion"].to_numpy(), table["speaker"].to_numpy()
@@ -203,9 +295,29 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
         scores=corpus_comparison(main_answers[rows], **shared),
         calibrated=calibrated_comparison(main_answers[rows], calibrated_answers, reference=reference[rows],
                                          adaptations=calibrations, **shared))]
+    ordinary = None
+    if len(ordinary_rows):
+        targets = target_mask(table.iloc[ordinary_rows])
+        shared = {"targets": targets, "labels": single_labels(targets), "speakers": speakers[ordinary_rows],
+                  "allowed": np.ones(len(labels), dtype=bool), "ordinary": True}
+        answered = ~np.isnan(routed[ordinary_rows]).any(axis=1)
+        heard = ("the joint views answer out of fold, 5 folds by speaker (they learnt from the other speakers)"
+                 if joint_heard_ordinary else "no part of the bundle heard the corpus")
+        ordinary = OrdinaryRouted(
+            description=f"speechocean: {len(np.unique(speakers[ordinary_rows]))} speakers reading aloud, no emotion "
+                        f"labels, so neutral or calm is right; {heard}",
+            joint_views_heard_corpus=joint_heard_ordinary,
+            routed_share=float(route[ordinary_rows][answered].mean()) if answered.any() else 0.0,
+            routed=score_set(routed[ordinary_rows], **shared),
+            main_only=score_set(main_answers[ordinary_rows], **shared),
+            joint_only=score_set(joint[ordinary_rows], **shared))
+        figures = ", ".join(f"{name} {100 * scores.neutral_or_calm_share:.1f} / {100 * scores.false_alarm_share:.1f}"
+                            for name, scores in (("routed", ordinary.routed), ("main only", ordinary.main_only),
+                                                 ("joint views only", ordinary.joint_only)))
+        log(f"speechocean: routed {100 * ordinary.routed_share:.1f}% | neutral or calm / false alarms: {figures}")
     return RoutingResults(
         schema=SCHEMAS[RoutingResults], model_sha256=model_sha256(models / "model.keras"),
         joint_views_sha256=model_sha256(models / JOINT_MODEL_FILE), measured=utc_now(),
         command=ROUTING_COMMAND, versions=package_versions(), protocol=PROTOCOL, labels=labels,
-        joint_temperature=settings.temperature, sets=results, across_corpora=across,
+        joint_temperature=settings.temperature, sets=results, across_corpora=across, ordinary=ordinary,
     )
