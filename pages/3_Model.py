@@ -162,8 +162,8 @@ def show_routing(routing: RoutingResults) -> None:
     ravdess = rows[0]
     ordinary = routing.ordinary
     heard_ordinary = ordinary is not None and ordinary.joint_views_heard_corpus
-    corpora = ("RAVDESS, ASED and 125 people reading aloud in their ordinary voice** (speechocean; three corpora"
-               if heard_ordinary else "RAVDESS and ASED** (two corpora")
+    corpora = (f"RAVDESS, ASED and {ordinary.routed.speakers} people reading aloud in their ordinary voice** "
+               "(speechocean; three corpora" if heard_ordinary else "RAVDESS and ASED** (two corpora")
     st.markdown(
         "The main model learnt from RAVDESS's actors only. When the voice is unlike theirs (the warning below "
         f"names it), the answer comes instead from **two linear views trained on {corpora}, two "
@@ -184,11 +184,11 @@ def show_routing(routing: RoutingResults) -> None:
                + ", ".join(f"{name} {percent(row.calibrated_before)} becomes {percent(row.calibrated_after)}"
                            for name, row in named)
                + ". ASED's figures are new speakers of a corpus the joint views learnt from, not a new corpus: "
-               "for corpora no part of the bundle heard, see leave one corpus out. " + _routing_source(routing))
+               "for corpora a model never heard, see leave one corpus out. " + _routing_source(routing))
     if ordinary is not None:
         st.markdown("**Ordinary voices** (no emotion in them, so neutral or calm is right; "
-                    + ("speakers the joint views never heard" if heard_ordinary else "a corpus no part of the bundle "
-                       "heard") + "):")
+                    + ("new speakers of a corpus the joint views learnt from, not ordinary voices in general"
+                       if heard_ordinary else "a corpus the main model and the joint views never heard") + "):")
         answered = (("as shipped", ordinary.routed), ("main model alone", ordinary.main_only),
                     ("joint views alone", ordinary.joint_only))
         table([{"model": name, "neutral or calm": percent(scores.neutral_or_calm_share),

@@ -6,7 +6,7 @@ and writes ``joint_views.keras``, ``joint_views.json`` and their out-of-fold ans
 ``routing`` scores the bundle's routed answer on speakers it never heard (:mod:`ser.training.routing`)
 and writes ``routing.json``. ``make train`` runs both::
 
-    python -m ser joint-views --data ../shared/data --out models/   # ~20 min here, functionals cached
+    python -m ser joint-views --data ../shared/data --out models/   # ~23 min here, functionals cached
     python -m ser routing --data ../shared/data --out models/       # after familiarity, unfamiliarity; minutes
 """
 

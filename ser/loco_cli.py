@@ -115,8 +115,8 @@ def command_loco(args: argparse.Namespace) -> int:
         schema=LOCO_SCHEMA, model_sha256=sha, measured=utc_now(), command=LOCO_COMMAND, versions=package_versions(),
         protocol=("Leave one corpus out (RAVDESS actors 1-20 speech, ASED, speechocean762): the recipe's linear views "
                   "trained on every speaker of the other two corpora, L2 chosen on fold 0 of their speaker folds; "
-                  "the shipped bundle scored only on corpora no part of it heard. Whole sentences and one 0.5-1.2 s "
-                  "cut of each, through the app's trimming and features."),
+                  "the shipped bundle's parts scored only on corpora they never heard. Whole sentences and one "
+                  "0.5-1.2 s cut of each, through the app's trimming and features."),
         recipe=("two L2 logistic regressions (6373 ComParE functionals; 473 voice-source ones) fused by the normalised "
                 "geometric mean; masked loss with target sets (speechocean: neutral or calm), corpora equal, classes "
                 "balanced within each corpus, every speed and room copy"),
@@ -138,9 +138,9 @@ def command_loco(args: argparse.Namespace) -> int:
 
 
 def _bundle_rows(clips, folder: Path, *, log) -> list:
-    """The shipped bundle on the corpora no part of it heard: speechocean (as shipped and by each model alone;
-    by the main model alone if the joint views learnt from it) and ASED (the main model alone; its joint views
-    and router learnt from ASED)."""
+    """The shipped bundle's parts on the corpora they never heard: speechocean (as shipped and by each model alone;
+    by the main model alone if the joint views or the router learnt from it) and ASED (the main model alone; its
+    joint views and router learnt from ASED)."""
     from ser.serving.bundle import load_bundle
     from ser.training.data import EMOTIONS
     from ser.training.loco_bundle import JOINT, MAIN, SHIPPED, bundle_answers
@@ -148,11 +148,14 @@ def _bundle_rows(clips, folder: Path, *, log) -> list:
     bundle = load_bundle(folder)
     if list(bundle.emotions) != list(EMOTIONS):
         raise ValueError(f"{folder} answers {bundle.emotions}; loco scores bundles of the eight emotions {EMOTIONS}")
+    from ser.training.routing import learnt_ordinary
+
     joint_corpora = list(bundle.joint_views.settings.corpora) if bundle.has_joint_views else []
     trained = ["ravdess", *(name for name in joint_corpora if name != "ravdess")]
     # Only what never heard the corpus answers it: joint views that learnt the ordinary voices do not count here
     # (``ser routing`` scores them on the ordinary speakers they did not hear).
-    ordinary = (SHIPPED, MAIN, JOINT) if "speechocean" not in joint_corpora else (MAIN,)
+    heard = "speechocean" in joint_corpora or (folder / "unfamiliarity.npz").is_file() and learnt_ordinary(folder)
+    ordinary = (MAIN,) if heard else (SHIPPED, MAIN, JOINT)
     rows = []
     for left_out, kinds in (("speechocean", ordinary), ("ased", (MAIN,))):
         positions = np.flatnonzero(clips.corpus == left_out)

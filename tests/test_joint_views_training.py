@@ -57,9 +57,27 @@ def test_ordinary_voices_join_the_cross_validation_with_their_partial_label():
     ordinary = clips.corpus[folds.rows] == "speechocean"
     assert ordinary.any() and np.isfinite(folds.fused).all()
     assert joint_views.CORPORA == ("ravdess", "ased")
-    # validation accuracy of a partial label is "the answer is in its target set" (never -1 == answer)
     for choice in folds.choices:
-        assert all(0.0 < value <= 1.0 for value in choice["functionals"]["validation_accuracy"].values())
+        assert all(0.0 <= value <= 1.0 for value in choice["functionals"]["validation_accuracy"].values())
+
+
+def test_a_partial_label_is_right_when_the_answer_is_in_its_target_set(monkeypatch):
+    """The L2 choice scores an ordinary voice answered calm (or neutral) as right, as the loss rewards it."""
+    from ser.training.data import EMOTIONS
+
+    clips = _three_corpora(seed=3)
+    ordinary = clips.corpus == "speechocean"
+    calm = EMOTIONS.index("calm")
+
+    class Calm:  # a view that answers calm for everything, whatever its L2 strength
+        def probabilities(self, values):
+            out = np.full((len(values), len(EMOTIONS)), 0.01)
+            out[:, calm] = 1.0
+            return out / out.sum(axis=1, keepdims=True)
+
+    monkeypatch.setattr(joint_views, "fit_views", lambda clips_, rows, *, c_values, **_: [Calm() for _ in c_values])
+    _, choice = joint_views.fit_fold(clips, ~ordinary, ordinary, SMALL, log=lambda message: None, label="test")
+    assert set(choice["functionals"]["validation_accuracy"].values()) == {1.0}  # single labels would score 0
 
 
 def test_training_needs_both_corpora():
@@ -151,10 +169,13 @@ def test_a_bundle_without_kept_answers_is_scored_by_the_fold_that_never_heard_ea
         [[int(fold_bundle[-1]) + 1.0] * 8 for _ in range(len(table))]))
     monkeypatch.setattr("ser.reporting.results.load_training", lambda path: type("T", (), {
         "cross_validation": type("C", (), {"per_fold": [FoldScore]})()})())
-    table = pd.DataFrame({"speaker": [f"ravdess-0{actor}" for actor in (1, 2, 3, 4, 2)],
-                          "path": [str(tmp_path / f"{k}.wav") for k in range(5)]})
-    answers = fold_member_answers(bundle, table, root=tmp_path, metrics=tmp_path / "metrics.json",
-                                  score_cache=tmp_path / "cache", log=lambda message: None)
-    assert answers.shape == (5, len(bundle.emotions))
-    np.testing.assert_array_equal(answers[:, 0], [1.0, 2.0, 1.0, np.nan, 2.0])  # fold 0 -> 1.0, fold 1 -> 2.0
-    assert np.isnan(answers[3]).all()
+    table = pd.DataFrame({"speaker": [f"ravdess-0{actor}" for actor in (1, 2, 3, 2)],
+                          "path": [str(tmp_path / f"{k}.wav") for k in range(4)]})
+    shared = {"root": tmp_path, "metrics": tmp_path / "metrics.json", "score_cache": tmp_path / "cache",
+              "log": lambda message: None}
+    answers = fold_member_answers(bundle, table, **shared)
+    assert answers.shape == (4, len(bundle.emotions))
+    np.testing.assert_array_equal(answers[:, 0], [1.0, 2.0, 1.0, 2.0])  # fold 0 -> 1.0, fold 1 -> 2.0
+    stranger = pd.DataFrame({"speaker": ["ravdess-04"], "path": [str(tmp_path / "4.wav")]})
+    with pytest.raises(SERError, match=r"tested actors \[4\]"):  # in no fold: refused, not scored as refused
+        fold_member_answers(bundle, stranger, **shared)

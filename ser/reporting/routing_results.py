@@ -1,11 +1,12 @@
 """``models/routing.json``: the shipped bundle's answer with its routing, on speakers it never heard.
 
 The bundle answers with its main model (trained on RAVDESS) unless the unfamiliar-voice check fires,
-and then with the joint views (trained on RAVDESS, ASED and ordinary voices; ``models/joint_views.keras``). Every
-part of that answer is measured out of fold here: the main model's cross-validated answers on
-RAVDESS and its answers on ASED (which it never heard), the joint views' cross-validated answers
-on the corpora they learnt from (5 folds by speaker), and the checks' statistics and thresholds from folds that
-never saw the speaker. Written only by ``python -m ser routing --data ../shared/data --out models/``
+and then with the joint views (``models/joint_views.keras``, trained on RAVDESS, ASED and, as shipped, the
+ordinary voices of speechocean). Every part of that answer is measured out of fold here: the main model's
+cross-validated answers on RAVDESS and its answers on ASED and the ordinary voices (which it never heard),
+the joint views' cross-validated answers on the corpora they learnt from (5 folds by speaker), and the
+checks' statistics and thresholds from folds that never saw the speaker. Written only by
+``python -m ser routing --data ../shared/data --out models/``
 (:data:`ser.reporting.results.ROUTING_COMMAND`, :mod:`ser.training.routing`); read by the model card and
 the Model page through :func:`ser.reporting.results.load_routing`.
 """
@@ -79,7 +80,7 @@ class OrdinaryRouted:
         The clips and who answers them, in words.
     joint_views_heard_corpus : bool
         The joint views learnt from other speakers of this corpus (their answers here are out of fold, 5
-        folds by speaker); otherwise no part of the bundle heard the corpus.
+        folds by speaker); otherwise the joint views never heard the corpus.
     routed_share : float
         Share of the answered clips the joint views answered.
     routed, main_only, joint_only : SetScores

@@ -43,7 +43,7 @@ AUDIO_NAMES: dict[str, str] = {
     "phone_8k": "RAVDESS telephone band (8 kHz, 300-3400 Hz), never used for fitting",
     "laptop_mic": "RAVDESS thin, bright laptop microphone, never used for fitting",
     "music": "synthetic music (vibrato tones, chords, melodies), never used for fitting",
-    "speechocean": "speechocean's ordinary voices (read speech), held-out speakers",
+    "speechocean": "speechocean's ordinary voices (read speech; held-out speakers if the check learnt them)",
 }
 #: The voices the unfamiliar-voice check learns as unlike RAVDESS's actors, in words.
 UNFAMILIAR_NAMES = {"ased": "ASED", "speechocean": "speechocean's ordinary voices"}
@@ -210,5 +210,17 @@ def load_unfamiliarity_results(path: Path | str) -> UnfamiliarityResults:
         per_actor_max=float(ravdess["any_per_actor_max"]),
         per_speaker_min=float(ased["any_per_speaker_min"]) if "any_per_speaker_min" in ased else None,
         components=int(detector.components.shape[0]), functionals=detector.size,
-        protocol=str(measured["protocol"]), command=PRODUCER,
+        protocol=str(measured["protocol"]), command=_command(path),
     )
+
+
+def _command(path: Path | str) -> str:
+    """The command the detector's header records (``--ordinary`` included), else the default producer."""
+    import json
+
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as stored:
+        header = json.loads(str(stored["header"])) if "header" in stored.files else {}
+    command = header.get("command") if isinstance(header, dict) else None
+    return command if isinstance(command, str) and command.startswith("python -m ser unfamiliarity") else PRODUCER

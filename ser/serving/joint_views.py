@@ -44,9 +44,9 @@ BOTH_CORPORA = "both_corpora"
 #: on telephone-band copies of unseen RAVDESS actors the joint views are worse than the main model.
 ROUTE_CHECK = "unfamiliar_voice"
 #: One plain sentence for users when the answer was routed.
-ROUTED_NOTE = ("This answer does not come from the main model (20 RAVDESS actors) but from views trained on those "
-               "actors, 65 Amharic speakers (ASED) and 125 people reading aloud in their ordinary voice, which cope "
-               "better with voices unlike the actors'.")
+ROUTED_NOTE = ("This answer does not come from the main model (20 RAVDESS actors) but from views trained on more "
+               "kinds of voices (those actors, Amharic speakers and, as shipped, people reading aloud in their "
+               "ordinary voice), which cope better with voices unlike the actors'.")
 
 
 @dataclasses.dataclass(frozen=True)

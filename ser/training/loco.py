@@ -10,9 +10,10 @@ Two kinds of model answer the corpus left out:
   sets, corpora equal, classes balanced within each corpus, every speed and room copy), trained on
   every speaker of the other two corpora; each view's L2 strength chosen on validation speakers of
   the *training* corpora only (fold 0 of their speaker folds), then refitted on all of them;
-- **the shipped bundle**, where it never heard the corpus: speechocean (nothing in it heard an
-  ordinary voice: answered as ``ser predict`` answers, and by each of its two models alone) and
-  ASED (its main model alone; the joint views and the router learnt from ASED).
+- **the shipped bundle's parts**, where they never heard the corpus: speechocean (its main model alone;
+  answered as ``ser predict`` answers and by its joint views alone too when neither they nor the router
+  learnt ordinary voices) and ASED (its main model alone; the joint views and the router learnt from
+  ASED). New speakers of a corpus the joint views learnt from are ``python -m ser routing``'s.
 
 Every clip is answered twice: the whole sentence, and one word-length cut (0.5-1.2 s, at a seeded
 place inside the trimmed speech, :func:`word_cut`), through the app's own trimming and features.

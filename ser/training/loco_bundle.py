@@ -1,13 +1,13 @@
 """A shipped bundle's answers on a corpus it never heard, as ``ser predict`` answers, and by each of its models alone.
 
-Used by ``python -m ser loco`` (:mod:`ser.loco_cli`) for the corpora no part of the bundle learnt from.
+Used by ``python -m ser loco`` (:mod:`ser.loco_cli`) for corpora a model of the bundle never learnt from.
 
 Example
 -------
 >>> from ser.training.loco_bundle import bundle_answers
 >>> answers = bundle_answers(bundle, ["a.flac"], cut=False)   # doctest: +SKIP
 >>> sorted(answers)                                            # doctest: +SKIP
-['shipped', 'shipped_joint_views', 'shipped_main']
+['routed', 'shipped', 'shipped_joint_views', 'shipped_main']
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ import numpy as np
 PROTOCOL = (
     "Held-out speakers only. RAVDESS: speech of actors 1-20, 5 folds by actor, 8 emotions; ASED: 65 speakers, "
     "5 emotions (the main model never heard ASED; the joint views and the checks in 5 folds by speaker); "
-    "speechocean: 125 ordinary speakers, neutral or calm is right (the main model and the checks never heard "
-    "them; the joint views in 5 folds by speaker if they learnt from the corpus); "
+    "speechocean: 125 ordinary speakers, neutral or calm is right (the main model never heard them; the joint "
+    "views and the voice check in 5 folds by speaker if they learnt from the corpus); "
     "calibrated: per speaker 2 neutral reference clips (not scored), neutral floor 0.5"
 )
 
@@ -117,6 +117,7 @@ def fold_member_answers(bundle, table, *, root: Path, metrics: Path, score_cache
     np.ndarray, shape (len(table), n_emotions)
         Calibrated probabilities; NaN rows for clips refused as no speech.
     """
+    from ser.errors import SERError
     from ser.reporting.provenance import model_sha256
     from ser.reporting.results import load_training
     from ser.training.corpus_check import ScoreCache, score_clips
@@ -125,7 +126,12 @@ def fold_member_answers(bundle, table, *, root: Path, metrics: Path, score_cache
     actors = table["speaker"].str[-2:].astype(int).to_numpy()
     answers = np.full((len(table), len(bundle.emotions)), np.nan)
     sha = model_sha256(Path(bundle.path) / "model.keras")
-    for fold, (fold_bundle, tested) in fold_bundles(bundle, load_training(metrics).cross_validation.per_fold).items():
+    folds = fold_bundles(bundle, load_training(metrics).cross_validation.per_fold)
+    untested = sorted(set(actors.tolist()) - {actor for _, tested in folds.values() for actor in tested})
+    if untested:
+        raise SERError(f"no fold of {metrics} tested actors {untested}: pass --data with the actors the bundle was "
+                       "cross-validated on, or retrain it with python -m ser train (which keeps its answers)")
+    for fold, (fold_bundle, tested) in folds.items():
         rows = np.flatnonzero(np.isin(actors, sorted(tested)))
         cache = ScoreCache(score_cache, corpus=f"ravdess-fold{fold}", sha=sha)
         answers[rows] = score_clips(fold_bundle, table.iloc[rows], root=root, cache=cache, log=log)
@@ -302,7 +308,9 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
                   "allowed": np.ones(len(labels), dtype=bool), "ordinary": True}
         answered = ~np.isnan(routed[ordinary_rows]).any(axis=1)
         heard = ("the joint views answer out of fold, 5 folds by speaker (they learnt from the other speakers)"
-                 if joint_heard_ordinary else "no part of the bundle heard the corpus")
+                 if joint_heard_ordinary else "the joint views never heard the corpus")
+        heard += ("; the voice check out of fold too (it learnt ordinary voices)" if ORDINARY_SET in routed_sets
+                  else "; the voice check never heard them")
         ordinary = OrdinaryRouted(
             description=f"speechocean: {len(np.unique(speakers[ordinary_rows]))} speakers reading aloud, no emotion "
                         f"labels, so neutral or calm is right; {heard}",

@@ -55,7 +55,7 @@ FOLDS = 5
 LABELS = {"ravdess": "RAVDESS, held-out actors", "ased": "ASED (Amharic), held-out speakers",
           "synthetic": "espeak-ng English (unseen)", "phone_8k": "RAVDESS phone band 300-3400 Hz (unseen)",
           "laptop_mic": "RAVDESS laptop mic (unseen)", "music": "synthetic music (unseen)",
-          ORDINARY_SET: "speechocean ordinary voices, held-out speakers"}
+          ORDINARY_SET: "speechocean ordinary voices"}
 
 
 def load_sets(data: Path | None, bundle_path: Path, *, cache: Path = CACHE,
