@@ -114,6 +114,8 @@ def test_the_commands_refuse_missing_data_or_bundle_parts(tmp_path, tiny_bundle,
     (tmp_path / "data").mkdir()
     assert main(["routing", "--data", str(tmp_path / "data"), "--out", str(tiny_bundle)]) == 2
     assert "joint_views.keras" in capsys.readouterr().err
+    assert main(["joint-views", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")]) == 2
+    assert "--no-ordinary" in capsys.readouterr().err  # no speechocean/: say how to train without it
 
 
 @pytest.mark.slow
@@ -135,11 +137,12 @@ def test_the_joint_views_command_writes_a_part_the_bundle_loads_and_its_out_of_f
     monkeypatch.setattr(ser.joint_views_cli, "_log", lambda message: None)
     assert main(["joint-views", "--data", str(tmp_path / "data"), "--out", str(bundle),
                  "--cache", str(tmp_path / "cache")]) == 0
-    settings = json.loads((bundle / "joint_views.json").read_text())
-    assert settings["corpora"] == ["ravdess", "ased"] and settings["clips"] == 20 and settings["speakers"] == 10
-    assert settings["command"].startswith("python -m ser joint-views")
+    settings = json.loads((bundle / "joint_views.json").read_text())  # by default the ordinary voices too
+    assert settings["corpora"] == ["ravdess", "ased", "speechocean"]
+    assert settings["clips"] == 30 and settings["speakers"] == 15
+    assert settings["command"] == "python -m ser joint-views --data ../shared/data --out models/"
     answers = read_out_of_fold(bundle, name=joint_views.JOINT_OUT_OF_FOLD_FILE)
-    assert len(answers.file_name) == 20 and set(answers.corpus) == {"ravdess", "ased"}
+    assert len(answers.file_name) == 30 and set(answers.corpus) == {"ravdess", "ased", "speechocean"}
     assert answers.temperature == settings["temperature"] > 0
     np.testing.assert_allclose(answers.probabilities.sum(axis=1), 1.0, atol=1e-6)
     loaded = load_bundle(bundle)  # the app loads the pair with safe_mode
