@@ -154,7 +154,7 @@ def _bundle_rows(clips, folder: Path, *, log) -> list:
     trained = ["ravdess", *(name for name in joint_corpora if name != "ravdess")]
     # Only what never heard the corpus answers it: joint views that learnt the ordinary voices do not count here
     # (``ser routing`` scores them on the ordinary speakers they did not hear).
-    heard = "speechocean" in joint_corpora or (folder / "unfamiliarity.npz").is_file() and learnt_ordinary(folder)
+    heard = "speechocean" in joint_corpora or learnt_ordinary(folder)
     ordinary = (MAIN,) if heard else (SHIPPED, MAIN, JOINT)
     rows = []
     for left_out, kinds in (("speechocean", ordinary), ("ased", (MAIN,))):

@@ -69,8 +69,8 @@ def command_unfamiliarity(args: argparse.Namespace) -> int:
     from ser.reporting.provenance import model_sha256
     from ser.serving.unfamiliarity import (
         BAND_FUNCTIONAL,
-        PRODUCER,
         STEADINESS_FUNCTIONAL,
+        producer,
         save_unfamiliarity,
     )
     from ser.training.unfamiliarity import DOMAIN_C, N_COMPONENTS, build_detector, load_sets, table
@@ -86,8 +86,8 @@ def command_unfamiliarity(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     sets = load_sets(args.data, args.out, cache=args.cache, log=_log)
     detector = build_detector(sets, target=args.false_positive_target, ordinary=args.ordinary, log=_log)
-    command = PRODUCER.replace(" --out", " --ordinary --out") if args.ordinary else PRODUCER
-    header = {"schema": 1, "command": command, "measured_at": time.strftime("%Y-%m-%d", time.gmtime()),
+    header = {"schema": 1, "command": producer(ordinary=args.ordinary),
+              "measured_at": time.strftime("%Y-%m-%d", time.gmtime()),
               "functionals": "ComParE_2016", "band_functional": BAND_FUNCTIONAL,
               "steadiness_functional": STEADINESS_FUNCTIONAL, "n_components": N_COMPONENTS, "domain_c": DOMAIN_C,
               "model_sha256": model_sha256(args.out / "model.keras")}

@@ -182,3 +182,10 @@ def test_a_bundle_without_kept_answers_is_scored_by_the_fold_that_never_heard_ea
     stranger = pd.DataFrame({"speaker": ["ravdess-04"], "path": [str(tmp_path / "4.wav")]})
     with pytest.raises(SERError, match=r"tested actors \[4\]"):  # in no fold: refused, not scored as refused
         fold_member_answers(bundle, stranger, **shared)
+
+
+def test_a_bundle_without_a_voice_check_never_learnt_the_ordinary_voices(tmp_path, tiny_bundle):
+    from ser.training.routing import learnt_ordinary
+
+    assert not learnt_ordinary(tmp_path)  # no unfamiliarity.npz at all: loco and routing treat it as not learnt
+    assert not learnt_ordinary(tiny_bundle)

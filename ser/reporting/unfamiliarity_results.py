@@ -30,6 +30,7 @@ from ser.serving.unfamiliarity import (
     PRODUCER,
     STEADINESS_FUNCTIONAL,
     load_unfamiliarity,
+    producer,
 )
 
 #: Each check in words (the codes are what ``predict --json`` and the downloads carry).
@@ -210,17 +211,6 @@ def load_unfamiliarity_results(path: Path | str) -> UnfamiliarityResults:
         per_actor_max=float(ravdess["any_per_actor_max"]),
         per_speaker_min=float(ased["any_per_speaker_min"]) if "any_per_speaker_min" in ased else None,
         components=int(detector.components.shape[0]), functionals=detector.size,
-        protocol=str(measured["protocol"]), command=_command(path),
+        protocol=str(measured["protocol"]),
+        command=producer(ordinary="speechocean" in measured.get("unfamiliar_voices", ["ased"])),
     )
-
-
-def _command(path: Path | str) -> str:
-    """The command the detector's header records (``--ordinary`` included), else the default producer."""
-    import json
-
-    import numpy as np
-
-    with np.load(path, allow_pickle=False) as stored:
-        header = json.loads(str(stored["header"])) if "header" in stored.files else {}
-    command = header.get("command") if isinstance(header, dict) else None
-    return command if isinstance(command, str) and command.startswith("python -m ser unfamiliarity") else PRODUCER

@@ -50,6 +50,15 @@ from ser.serving.familiarity import functional_rows, principal_distance
 #: Where ``python -m ser unfamiliarity`` writes the detector (next to model.keras).
 DEFAULT_UNFAMILIARITY = Path(__file__).resolve().parents[2] / "models" / "unfamiliarity.npz"
 PRODUCER = "python -m ser unfamiliarity --data ../shared/data --out models/"
+
+
+def producer(*, ordinary: bool) -> str:
+    """The command that builds the detector, with ``--ordinary`` when its voice check learnt the ordinary voices.
+
+    >>> producer(ordinary=True)
+    'python -m ser unfamiliarity --data ../shared/data --ordinary --out models/'
+    """
+    return PRODUCER.replace(" --out", " --ordinary --out") if ordinary else PRODUCER
 #: The checks in the order of :meth:`UnfamiliarityDetector.statistics`' columns.
 CHECKS: tuple[str, ...] = ("not_speech", "phone_line", "synthetic_voice", "unfamiliar_voice")
 #: One plain sentence per reason, for users.

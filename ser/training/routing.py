@@ -55,29 +55,32 @@ def routed_probabilities(main: np.ndarray, joint: np.ndarray, route: np.ndarray)
 
 
 def learnt_ordinary(models: Path) -> bool:
-    """Whether the bundle's unfamiliar-voice check learnt the ordinary voices as unlike RAVDESS's actors."""
+    """Whether the bundle's unfamiliar-voice check learnt the ordinary voices as unlike RAVDESS's actors
+    (False for a bundle without the check)."""
     from ser.serving.unfamiliarity import load_unfamiliarity
     from ser.training.familiarity_sets import ORDINARY_SET
 
+    if not (models / "unfamiliarity.npz").is_file():
+        return False
     measured = load_unfamiliarity(models / "unfamiliarity.npz").measured
     return ORDINARY_SET in measured.get("unfamiliar_voices", ["ased"])
 
 
 def out_of_fold_route(models: Path, sets: dict[str, dict[str, np.ndarray]], rows: dict[str, np.ndarray],
-                      n_clips: int, *, check: str) -> np.ndarray:
+                      n_clips: int, *, check: str, ordinary: bool) -> np.ndarray:
     """Whether ``check`` fires on each clip, from detectors and thresholds that never saw its speaker.
 
     ``sets`` are the cached functionals of :func:`ser.training.unfamiliarity.load_sets`; ``rows[name]`` places
     the clips of set ``name`` (``ravdess``, ``ased`` and, when the bundle's check learnt them, ``speechocean``)
-    among the ``n_clips`` of the clip table. Clips of no set in ``rows`` are never routed here.
+    among the ``n_clips`` of the clip table. Clips of no set in ``rows`` are never routed here. ``ordinary``:
+    the bundle's check learnt the ordinary voices (:func:`learnt_ordinary`), so each fold's detector does too.
     """
     from ser.serving.unfamiliarity import CHECKS, load_unfamiliarity
     from ser.training.unfamiliarity import FOLDS, fires, out_of_fold, threshold_of
 
     column = CHECKS.index(check)
     shipped = load_unfamiliarity(models / "unfamiliarity.npz")
-    statistics = out_of_fold(sets, columns=(shipped.band_column, shipped.steadiness_column),
-                             ordinary=learnt_ordinary(models))
+    statistics = out_of_fold(sets, columns=(shipped.band_column, shipped.steadiness_column), ordinary=ordinary)
     ravdess, folds = statistics["ravdess"], statistics["fold"]
     held_folds = {}
     for name in rows:
@@ -246,13 +249,15 @@ def routing_results(*, data: Path, models: Path, score_cache: Path, log: Callabl
             and np.array_equal(sets["ased"]["speaker"], table["speaker"].iloc[ased_rows].str[-2:].astype(int))):
         raise SERError("the cached familiarity sets are not in the clip table's order: run python -m ser familiarity")
     routed_sets = {"ravdess": ravdess_rows, "ased": ased_rows}
-    if learnt_ordinary(models) and len(ordinary_rows):  # the check learnt them: out of fold, as the others
+    check_heard_ordinary = learnt_ordinary(models)
+    if check_heard_ordinary and len(ordinary_rows):  # the check learnt them: out of fold, as the others
         readers = table["speaker"].iloc[ordinary_rows]
         if not np.array_equal(sets[ORDINARY_SET]["speaker"], np.searchsorted(np.unique(readers), readers)):
             raise SERError("the cached ordinary-voice set is not in the clip table's order: run python -m ser "
                            "unfamiliarity --data ../shared/data")
         routed_sets[ORDINARY_SET] = ordinary_rows
-    route = out_of_fold_route(models, sets, routed_sets, len(table), check=settings.route)
+    route = out_of_fold_route(models, sets, routed_sets, len(table), check=settings.route,
+                              ordinary=check_heard_ordinary)
     if ORDINARY_SET not in routed_sets:
         route[ordinary_rows] = ordinary_route  # no detector heard these voices: the shipped one decides
     routed = routed_probabilities(main_answers, joint, route)

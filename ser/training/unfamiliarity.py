@@ -69,22 +69,24 @@ def load_sets(data: Path | None, bundle_path: Path, *, cache: Path = CACHE,
         When a set is missing from ``cache`` and no ``data`` folder is given to compute it.
     """
     cache = cache_folder(cache, bundle_path)
-    if all((cache / f"{name}.npz").exists() for name in SETS):
-        sets = {}
-        for name in (*SETS, ORDINARY_SET):
-            if (cache / f"{name}.npz").exists():
-                with np.load(cache / f"{name}.npz", allow_pickle=False) as stored:
-                    sets[name] = {key: stored[key] for key in stored.files}
-    elif data is None:
+    cached = all((cache / f"{name}.npz").exists() for name in SETS)
+    if not cached and data is None:
         raise SERError(f"{cache} lacks some of {SETS}; pass --data ../shared/data to compute them")
-    else:
-        from ser.serving.bundle import load_bundle
+    sets = {}
+    for name in (*SETS, ORDINARY_SET) if cached else ():
+        if (cache / f"{name}.npz").exists():
+            with np.load(cache / f"{name}.npz", allow_pickle=False) as stored:
+                sets[name] = {key: stored[key] for key in stored.files}
+    wants_ordinary = ORDINARY_SET not in sets and data is not None and (Path(data) / ORDINARY_SET).is_dir()
+    if cached and not wants_ordinary:
+        return sets
+    from ser.serving.bundle import load_bundle
 
-        sets = compute_sets(load_bundle(bundle_path), data, cache=cache, log=log)
-    if ORDINARY_SET not in sets and data is not None and (Path(data) / ORDINARY_SET).is_dir():
-        from ser.serving.bundle import load_bundle
-
-        sets[ORDINARY_SET] = ordinary_set(load_bundle(bundle_path), data, cache=cache, log=log)
+    bundle = load_bundle(bundle_path)  # once, for every set still to score
+    if not cached:
+        sets = compute_sets(bundle, data, cache=cache, log=log)
+    if wants_ordinary:
+        sets[ORDINARY_SET] = ordinary_set(bundle, data, cache=cache, log=log)
     return sets
 
 
