@@ -14,7 +14,7 @@ are corrected with w from the other four folds' actors); on ASED and speechocean
 actors. Prints, corrected against as is, accuracy, UAR, the largest answer share and, for the
 ordinary voices, the neutral-or-calm and false-alarm shares::
 
-    python -m experiments.word_prior --data ../shared/data     # ~10 min here, answers cached in .cache/
+    python -m experiments.word_prior --data ../shared/data     # ~4 min here, answers cached in .cache/
 """
 
 from __future__ import annotations

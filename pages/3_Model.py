@@ -30,7 +30,7 @@ from ser.reporting import report_plots
 from ser.reporting.corpus_results import CorpusCheckResults
 from ser.reporting.loco_results import ANSWERED_BY, EMOTIONS, LocoResults
 from ser.reporting.metrics import ClipSetScores
-from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES
+from ser.reporting.model_card import CONDITION_NAMES, VIEW_NAMES, most_given
 from ser.reporting.model_results import ModelResults, load_model_results
 from ser.reporting.profile_results import ProfileResults
 from ser.reporting.results import CORPUS_CHECK_COMMAND, TrainingResults
@@ -371,8 +371,8 @@ if robustness:
     st.header("Off the studio")
     st.markdown(
         "The training voices were recorded in a studio; your microphone is not. Here every clip is corrupted "
-        "(noise, a reverberant room, a telephone line, codecs, a thin laptop microphone), then scored the way this "
-        "app scores an upload, by the model that never heard its speaker."
+        "(noise, a reverberant room, a telephone line, codecs, a thin laptop microphone) or cut down to about one "
+        "word, then scored the way this app scores an upload, by the model that never heard its speaker."
     )
     table([{"condition": CONDITION_NAMES.get(name, name) + ("\u00a0†" if row.seen_in_training else ""),
             "accuracy": percent(row.accuracy), "unweighted average recall": percent(row.uar),
@@ -382,6 +382,10 @@ if robustness:
     caption = (f"† The model was trained on noisy, sometimes reverberant copies of its clips; the other conditions it "
                f"never heard in training. {robustness.clips} clips; a refusal counts as an error. Reproduce with "
                f"`{robustness.command}`.")
+    given = [f"{CONDITION_NAMES.get(name, name)}: {top[0]} {percent(top[1])}"
+             for name, row in robustness.conditions.items() if (top := most_given(row.answer_share))]
+    if given:  # a collapse onto one emotion shows here (a table wider than five columns does not fit a phone)
+        caption += " The answer given most often in each condition, among the clips answered: " + "; ".join(given) + "."
     level = results.level_check
     if level:
         caption += (f" Played {level.gain_db:g} dB quieter and louder, {level.changed} of {level.compared} answers "

@@ -2,7 +2,7 @@
 
 They read the bundle ``python -m ser train`` wrote (``--out``, with its ``metrics.json``) and RAVDESS::
 
-    python -m ser robustness --data ../shared/data/ravdess --out models/        # noise, phone, codecs (~15 min)
+    python -m ser robustness --data ../shared/data/ravdess --out models/        # noise, phone, codecs, words (~12 min)
     python -m ser level-check --data ../shared/data/ravdess --out models/       # 12 dB quieter / louder (~1 min)
     python -m ser seed-check --data ../shared/data/ravdess --out models/ --offset 100   # training noise (~12 min)
 
@@ -24,7 +24,7 @@ from ser.errors import SERError
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """The ``robustness``, ``level-check`` and ``seed-check`` subcommands' arguments."""
-    helps = {"robustness": "accuracy of the bundle's fold models under noise, room, phone line, codecs",
+    helps = {"robustness": "accuracy of the bundle's fold models under noise, room, phone line, codecs, on one word",
              "level-check": "does playing clips quieter or louder change the answer",
              "seed-check": "retrain each fold's CNN with another seed: how much the headline moves"}
     for name, text in helps.items():

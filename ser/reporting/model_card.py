@@ -55,7 +55,11 @@ CONDITION_NAMES: dict[str, str] = {
     "mp3": "MP3 encoded",
     "opus": "Opus encoded",
     "laptop_mic": "thin, bright laptop microphone",
+    "one_word": "one word, 0.5 s to 1.2 s of the speech",
 }
+#: Conditions that shorten the speech rather than change the recording: not listed among the recordings
+#: that cost the most (the card and the Model page say what a single word does on its own).
+LENGTH_CONDITIONS = ("one_word",)
 #: The budget the shipped model is held to (``make bench`` records the clip latency target).
 BUDGET_TARGETS = {"bundle_mb": 25, "retrain_minutes": 45}
 #: What the model is held to on a corpus it never heard, among that corpus's emotions (issue 14's
@@ -71,6 +75,13 @@ _FRACTION_WORDS = {1 / 4: "a quarter", 1 / 3: "a third", 1 / 2: "half"}
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def most_given(answer_share: dict[str, float]) -> tuple[str, float] | None:
+    """The answer given most often and its share (``ConditionScores.answer_share``); None when the shares were
+    not kept or nothing was answered."""
+    top = max(answer_share.items(), key=lambda item: item[1], default=None)
+    return top if top is not None and top[1] > 0 else None
 
 
 def _ordinal(number: int) -> str:
@@ -98,6 +109,7 @@ def _environment() -> jinja2.Environment:
         fmt=format,
         ordinal=_ordinal,
         span=_span,
+        most_given=most_given,
         words=lambda number: _NUMBER_WORDS[number] if 0 <= number < len(_NUMBER_WORDS) else str(number),
     )
     return environment
@@ -147,7 +159,8 @@ def _context(results: ModelResults) -> dict[str, Any]:
         round(100 * results.evaluation.leaky_random_split.n_test / training.data.speech_clips)
         if results.evaluation and training.data.speech_clips else 0
     )
-    weakest = sorted((row.accuracy, name) for name, row in conditions.items() if name != "clean")[:2]
+    weakest = sorted((row.accuracy, name) for name, row in conditions.items()
+                     if name != "clean" and name not in LENGTH_CONDITIONS)[:2]
     return {
         "training": training,
         "features": results.features,

@@ -5,12 +5,9 @@ the same way) and one loader:
 
 - ``models/metrics.json``: ``python -m ser train``; :class:`TrainingResults`, :func:`load_training`.
 - ``models/evaluation.json``: ``python -m ser evaluate``; :class:`EvaluationResults`, :func:`load_evaluation`.
-- ``models/robustness.json``: ``python -m ser robustness``; :class:`RobustnessResults`,
-  :func:`load_robustness`.
-- ``models/seed_check.json``: ``python -m ser seed-check``; :class:`SeedCheckResults`,
-  :func:`load_seed_check`.
-- ``models/level_check.json``: ``python -m ser level-check``; :class:`LevelCheckResults`,
-  :func:`load_level_check`.
+- ``models/robustness.json``: ``python -m ser robustness``; :class:`RobustnessResults`, :func:`load_robustness`.
+- ``models/seed_check.json``: ``python -m ser seed-check``; :class:`SeedCheckResults`, :func:`load_seed_check`.
+- ``models/level_check.json``: ``python -m ser level-check``; :class:`LevelCheckResults`, :func:`load_level_check`.
 - ``models/corpus_check.json``: ``python -m ser corpus-check``;
   :class:`ser.reporting.corpus_results.CorpusCheckResults`, :func:`load_corpus_check`.
 - ``models/routing.json``: ``python -m ser routing``;
@@ -306,11 +303,14 @@ class EvaluationResults:
 # ---- models/robustness.json, seed_check.json, level_check.json: ser.checks_cli ------------------
 @dataclasses.dataclass(frozen=True)
 class ConditionScores:
+    """``answer_share``: each emotion's share of the answers given, refusals left out (empty in older files)."""
+
     accuracy: float
     uar: float
     refused: int
     same_answer_as_clean: int
     seen_in_training: bool
+    answer_share: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,8 +4,8 @@ A result file is one dataclass (:mod:`ser.reporting.results`). :func:`write_resu
 field by field; :func:`read_results` rebuilds it and refuses a file whose keys or value types
 differ from the dataclass, with a message naming the key, the file and the command that
 rewrites it. Supported field types: ``bool``, ``int``, ``float``, ``str``, ``Any``, ``X | None``,
-``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` and nested dataclasses. A field with a default
-(added to a schema later) may be missing from a file, which then reads as that default, and is
+``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` and nested dataclasses. A field with a default or a
+default factory (added to a schema later) may be missing from a file, which then reads as that default, and is
 left out of the file while it holds its default.
 
 Example
@@ -39,13 +39,21 @@ class ResultsError(SERError):
     """A result file is missing, unreadable, or does not match its schema."""
 
 
+def _has_default(field: dataclasses.Field) -> bool:
+    return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+
+
+def _default(field: dataclasses.Field) -> Any:
+    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
+
+
 def to_json(value: Any) -> Any:
     """A dataclass (or list/tuple/dict of them) as JSON-ready values, fields in declaration order."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # A field added later with a default is written only when it differs from it, so a file
         # that does not use it reads (and is written) exactly as before the field existed.
         return {field.name: to_json(getattr(value, field.name)) for field in dataclasses.fields(value)
-                if field.default is dataclasses.MISSING or getattr(value, field.name) != field.default}
+                if not _has_default(field) or getattr(value, field.name) != _default(field)}
     if isinstance(value, (list, tuple)):
         return [to_json(item) for item in value]
     if isinstance(value, dict):
@@ -89,7 +97,7 @@ def _build(kind: Any, value: Any, where: str) -> Any:
             raise _Mismatch(where, f"expected an object ({kind.__name__}), got {type(value).__name__}")
         fields = [field.name for field in dataclasses.fields(kind)]
         # A field with a default was added later: a file written before it may lack it.
-        optional = {field.name for field in dataclasses.fields(kind) if field.default is not dataclasses.MISSING}
+        optional = {field.name for field in dataclasses.fields(kind) if _has_default(field)}
         missing = [name for name in fields if name not in value and name not in optional]
         extra = sorted(set(value) - set(fields))
         if missing or extra:

@@ -121,10 +121,29 @@ def word_cut(waveform: np.ndarray, *, name: str, config: FeatureConfig) -> np.nd
     -------
     np.ndarray, shape (cut_samples,)
     """
+    return cut_word(waveform, rng=np.random.default_rng([CUT_SEED, zlib.crc32(name.encode())]), config=config)
+
+
+def cut_word(waveform: np.ndarray, *, rng: np.random.Generator, config: FeatureConfig) -> np.ndarray:
+    """One cut of 0.5-1.2 s of the clip's trimmed speech (all of it when shorter), its length and place drawn
+    from ``rng``.
+
+    Parameters
+    ----------
+    waveform : np.ndarray, shape (samples,)
+        At ``config.sample_rate``.
+    rng : np.random.Generator
+        Draws the cut's length, then its start.
+    config : FeatureConfig
+        The trimming (``trim_top_db``) and the rate.
+
+    Returns
+    -------
+    np.ndarray, shape (cut_samples,)
+    """
     from ser.serving.features import remove_dc, trim_silence
 
     speech = trim_silence(remove_dc(waveform), config=config)
-    rng = np.random.default_rng([CUT_SEED, zlib.crc32(name.encode())])
     length = int(rng.uniform(*CUT_SECONDS) * config.sample_rate)
     if speech.size <= length:
         return speech
