@@ -249,6 +249,8 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             "needs to be right clearly more often than chance."
         )
     show_unfamiliarity(analysis.unfamiliarity, prediction=prediction, calibrated=analysis.adapted)
+    if analysis.about_one_word:
+        st.caption(one_word_note(prediction.speech_seconds))
     if analysis.unadapted is not None:
         if analysis.profiled:
             st.caption(f"Read with your voice profile. Generic answer: {in_words(analysis.unadapted)}")
@@ -261,6 +263,37 @@ def show_prediction(analysis: Analysis, *, bundle: Bundle) -> None:
             extras.append(f"{word}: {top[0]} ({top[1]:.0%})")
     if extras:
         st.caption(" · ".join(extras) + f" · {prediction.speech_seconds:.1f} s of sound scored")
+
+
+@st.cache_data(show_spinner=False)
+def _word_figures(folder: str, modified: float) -> tuple[float, float, str, float] | None:
+    from ser.reporting.model_card import most_given
+    from ser.reporting.provenance import model_sha256
+    from ser.reporting.results import load_robustness
+    from ser.reporting.schema import ResultsError
+
+    try:
+        robustness = load_robustness(Path(folder) / "robustness.json")
+    except (OSError, ResultsError):
+        return None  # no file, or one another version wrote: the note says what it can without figures
+    word, clean = robustness.conditions.get("one_word"), robustness.conditions.get("clean")
+    top = most_given(word.answer_share) if word is not None else None
+    if clean is None or top is None or robustness.model_sha256 != model_sha256(Path(folder) / "model.keras"):
+        return None  # measured on another model: its figures say nothing about this one
+    return word.accuracy, clean.accuracy, top[0], top[1]
+
+
+def one_word_note(speech_seconds: float) -> str:
+    """What an answer from about a word is worth, with the bundle's own figures (``robustness.json``) when it
+    measured them on this model."""
+    path = model_dir() / "robustness.json"
+    figures = _word_figures(str(model_dir()), path.stat().st_mtime) if path.is_file() else None
+    note = f"Only {speech_seconds:.1f} s of speech, about one word: treat the answer as a guess."
+    if figures is not None:
+        word, clean, emotion, share = figures
+        note += (f" On single words of studio actors it never heard, the model is right {word:.0%} of the time "
+                 f"({clean:.0%} on whole sentences) and answers {emotion} for {share:.0%} of them.")
+    return note + " A sentence or two gives a surer reading."
 
 
 def warns(unfamiliarity: Unfamiliarity | None) -> bool:

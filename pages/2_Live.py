@@ -34,7 +34,7 @@ import app_ui
 from ser.errors import SERError
 from ser.reporting import plots
 from ser.serving import live, live_reading
-from ser.serving.analysis import waveform_to_wav
+from ser.serving.analysis import WORD_SECONDS, waveform_to_wav
 from ser.serving.bundle import Bundle
 from ser.serving.level import CLIP_MEMORY_SECONDS, QUIET_WINDOW_SECONDS, TOO_QUIET_DBFS
 from ser.serving.speaker import SpeakerAdaptation
@@ -215,6 +215,8 @@ def show_reading(reading: live.Reading, *, bundle: Bundle, now: bool, adaptation
         scored = (f"Scored on what you said since your last pause: {reading.speech_seconds:.1f} s of speech "
                   f"{so_far}, as one sentence (as an upload is scored).")
     st.caption(scored)
+    if 0 < reading.speech_seconds <= WORD_SECONDS:  # a word said on its own: what such an answer is worth
+        st.caption(app_ui.one_word_note(reading.speech_seconds))
     app_ui.chart(probability_chart(reading, bundle=bundle, adaptation=adaptation), key="live-meter")
 
 

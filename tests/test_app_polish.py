@@ -149,3 +149,39 @@ def test_the_batch_table_speaks_in_words_and_percentages(unfamiliar_voice):
     assert set(table["answered by"]) <= set(ANSWERED_BY_WORDS.values())
     words = table.drop(columns=["file"]).astype(str).to_numpy().ravel()
     assert not any("_" in cell for cell in words)  # no codes such as unfamiliar_voice or both_corpora
+
+
+def test_an_answer_from_about_one_word_says_what_a_word_is_worth_with_the_models_own_figures():
+    from ser.config import FeatureConfig
+    from ser.reporting.results import load_robustness
+    from ser.serving.analysis import WORD_SECONDS
+    from ser.training.loco import CUT_SECONDS, word_cut
+    from tests.test_app import ROOT
+
+    assert CUT_SECONDS[1] == WORD_SECONDS  # the note's figures are measured on cuts of up to this length
+    clip = decode_audio(EXAMPLES / "03-01-05-02-01-01-12.flac", sample_rate=16000)
+    cut = word_cut(clip, name="word.wav", config=FeatureConfig())
+    silence = np.zeros(8000, np.float32)  # a word said on its own, a pause around it
+    at = upload(run_page("pages/1_Analyze.py"),
+                ("word.wav", waveform_to_wav(np.concatenate([silence, cut, silence]), sample_rate=16000)))
+    notes = [caption.value for caption in at.caption if "about one word" in caption.value]
+    word = load_robustness(ROOT / "models" / "robustness.json").conditions["one_word"]
+    assert len(notes) == 1 and f"right {word.accuracy:.0%} of the time" in notes[0], notes
+    assert f"answers {max(word.answer_share, key=word.answer_share.get)} for" in notes[0]
+
+    sentence = upload(run_page("pages/1_Analyze.py"), ("clip.wav", wav("03-01-05-02-01-01-12.flac")))
+    assert not [caption for caption in sentence.caption if "about one word" in caption.value]
+
+
+def test_the_word_note_leaves_out_figures_measured_on_another_model(tmp_path, monkeypatch):
+    import json
+
+    from tests.test_app import ROOT
+
+    (tmp_path / "model.keras").symlink_to(ROOT / "models" / "model.keras")
+    robustness = json.loads((ROOT / "models" / "robustness.json").read_text()) | {"model_sha256": "0" * 64}
+    (tmp_path / "robustness.json").write_text(json.dumps(robustness))
+    monkeypatch.setenv("SER_MODEL_DIR", str(tmp_path))
+    app_ui._word_figures.clear()
+    note = app_ui.one_word_note(0.8)
+    assert note.startswith("Only 0.8 s of speech, about one word") and "right" not in note

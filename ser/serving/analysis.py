@@ -56,6 +56,10 @@ from ser.serving.unfamiliarity import Unfamiliarity
 DIGITS = 4
 TIME_DIGITS = 3
 NOT_SURE = "not sure"
+#: Speech (trimmed) this short or shorter is about one word, far less than the sentences the model learnt from: the
+#: main model is right on about half as many words as sentences of voices it never heard, and leans towards a few
+#: emotions (``models/robustness.json``, condition ``one_word``, cuts of up to this length).
+WORD_SECONDS = 1.2
 
 
 def answer_label(prediction: ClipPrediction | None) -> str:
@@ -130,6 +134,11 @@ class Analysis:
     def adapted(self) -> bool:
         """Whether the answers are calibrated to the speaker's voice (:func:`adapt_analysis`)."""
         return self.adaptation is not None
+
+    @property
+    def about_one_word(self) -> bool:
+        """Whether the answer rests on :data:`WORD_SECONDS` of speech or less."""
+        return 0 < self.prediction.speech_seconds <= WORD_SECONDS
 
     @property
     def profiled(self) -> bool:
