@@ -179,6 +179,7 @@ def _context(results: ModelResults) -> dict[str, Any]:
         "routing_rows": routing_rows(results.routing) if results.routing else [],
         "bench": results.bench,
         "notes": results.notes,
+        "folder_bytes": results.folder_bytes,
         "view_names": VIEW_NAMES,
         "readme_view_names": README_VIEW_NAMES,
         "condition_names": CONDITION_NAMES,

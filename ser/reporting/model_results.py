@@ -51,7 +51,8 @@ class ModelResults:
 
     ``features`` is the bundle's ``config.json`` feature configuration (``{}`` without one);
     ``unfamiliarity`` what the bundle's "unlike the training data" warning was measured to do (None
-    without ``unfamiliarity.npz``).
+    without ``unfamiliarity.npz``). ``folder_bytes``: every file of the bundle's folder, as it ships (the
+    second model, the detector and the result files beside ``model.keras``).
     """
 
     training: TrainingResults
@@ -67,6 +68,7 @@ class ModelResults:
     routing: RoutingResults | None = None
     profile: ProfileResults | None = None
     loco: LocoResults | None = None
+    folder_bytes: int = 0
 
 
 def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH) -> ModelResults:
@@ -128,5 +130,7 @@ def load_model_results(folder: Path | str, *, bench: Path | None = DEFAULT_BENCH
             notes.append(f"{routing_file} was measured on another model.keras or joint_views.keras and is not shown; "
                          f"rerun `{routing_command}`.")
             routing = None
+    # The card itself is left out: its size would depend on the figure it prints.
+    shipped = sum(path.stat().st_size for path in folder.iterdir() if path.is_file() and path.name != "MODEL_CARD.md")
     return ModelResults(training=training, features=features, bench=bench_results, notes=tuple(notes),
-                        unfamiliarity=unfamiliarity, routing=routing, **loaded)
+                        unfamiliarity=unfamiliarity, routing=routing, folder_bytes=shipped, **loaded)
