@@ -382,16 +382,18 @@ if robustness:
     caption = (f"† The model was trained on noisy, sometimes reverberant copies of its clips; the other conditions it "
                f"never heard in training. {robustness.clips} clips; a refusal counts as an error. Reproduce with "
                f"`{robustness.command}`.")
-    given = [f"{CONDITION_NAMES.get(name, name)}: {top[0]} {percent(top[1])}"
-             for name, row in robustness.conditions.items() if (top := most_given(row.answer_share))]
-    if given:  # a collapse onto one emotion shows here (a table wider than five columns does not fit a phone)
-        caption += " The answer given most often in each condition, among the clips answered: " + "; ".join(given) + "."
     level = results.level_check
     if level:
         caption += (f" Played {level.gain_db:g} dB quieter and louder, {level.changed} of {level.compared} answers "
                     f"changed; {level.refused_quieter} of {level.answered} quieter and {level.refused_louder} of "
                     f"{level.answered} louder copies were refused as no speech (`{level.command}`).")
     st.caption(caption)
+    kept = {name: row.answer_share for name, row in robustness.conditions.items() if most_given(row.answer_share)}
+    if kept:  # a collapse onto one emotion shows here (a table wider than five columns does not fit a phone)
+        even = percent(1 / len(next(iter(kept.values()))))
+        st.caption(f"The answer given most often in each condition, among the clips answered (an even spread: {even} "
+                   "each): " + "; ".join(f"{CONDITION_NAMES.get(name, name)} → {most_given(shares)[0]} "
+                                         f"{percent(most_given(shares)[1])}" for name, shares in kept.items()) + ".")
 
 st.header("Voices it was not trained on")
 check = results.corpus_check

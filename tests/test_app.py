@@ -364,7 +364,7 @@ def test_model_page_shows_the_robustness_table(model_dir_with):
     assert table["same answer as in the studio"].tolist() == ["99.9%", "75.0%", "33.3%"]
     assert table["refused as no speech"].tolist() == ["0.1%", "0.2%", "5.0%"]
     assert any("ser robustness --data D" in caption.value for caption in at.caption)
-    assert any("white noise, 20 dB below the speech: sad 60.0%; one word, 0.5 s to 1.2 s of the speech: sad 55.0%."
+    assert any("white noise, 20 dB below the speech → sad 60.0%; one word, 0.5 s to 1.2 s of the speech → sad 55.0%."
                in caption.value for caption in at.caption)  # the studio row kept no shares: left out
     summary = at.markdown[0].value
     assert "accuracy falls from 65.0% on the studio recordings to 58.0% for white noise" in summary

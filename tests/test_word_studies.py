@@ -35,7 +35,7 @@ def test_a_subset_of_views_is_fused_then_calibrated_and_refused_rows_stay_refuse
     assert fused(answers, (0, 1, 2), temperature=2.0)[0].max() < fused(answers, (0, 1, 2), temperature=1.0)[0].max()
 
 
-@pytest.mark.parametrize("module", ["experiments.word_prior", "experiments.word_views"])
+@pytest.mark.parametrize("module", ["experiments.word_prior", "experiments.word_views", "experiments.word_warnings"])
 def test_each_study_says_how_to_run_it(module):
     import importlib
 
