@@ -291,7 +291,7 @@ def one_word_note(speech_seconds: float) -> str:
     note = f"Only {speech_seconds:.1f} s of speech, about one word: treat the answer as a guess."
     if figures is not None:
         word, clean, emotion, share = figures
-        note += (f" On single words of studio actors it never heard, the model is right {word:.0%} of the time "
+        note += (f" On single words of studio actors it never heard, the main model is right {word:.0%} of the time "
                  f"({clean:.0%} on whole sentences) and answers {emotion} for {share:.0%} of them.")
     return note + " A sentence or two gives a surer reading."
 
