@@ -53,39 +53,88 @@ def cut_answers(bundle, paths: list[str], *, log) -> tuple[np.ndarray, np.ndarra
     return answers, seconds, problems
 
 
-def all_answers(data: Path, models: Path, cache: Path, *, log) -> dict[str, np.ndarray]:
-    """Every clip's cut answered (RAVDESS by its fold's members), cached by the model's hash."""
-    from ser.reporting.provenance import model_sha256
+def by_unseen_models(bundle, table, answer, *, metrics: Path, log) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``answer(bundle, paths) -> {name: array, one row per path}`` for every clip of ``table``: RAVDESS by the
+    members of the fold that never heard the actor, every other corpus by ``bundle``'s main model (it heard
+    none). Returns the arrays in the table's order and each clip's fold (-1: the main model)."""
     from ser.reporting.results import load_training
-    from ser.serving.bundle import load_bundle
-    from ser.training.loco import corpus_table
     from ser.training.robustness import fold_bundles
 
-    table = corpus_table(data, ordinary=True)
+    ravdess = table["corpus"].to_numpy() == "ravdess"
+    actors = np.where(ravdess, table["speaker"].str[-2:], "0").astype(int)
+    fold = np.full(len(table), -1)
+    parts = []
+    for number, (fold_bundle, tested) in fold_bundles(bundle, load_training(metrics).cross_validation.per_fold).items():
+        rows = np.flatnonzero(ravdess & np.isin(actors, sorted(tested)))
+        parts.append((rows, answer(fold_bundle, table["path"].iloc[rows].tolist())))
+        fold[rows] = number
+        log(f"fold {number}: {len(rows)} RAVDESS cuts")
+    rows = np.flatnonzero(~ravdess)
+    parts.append((rows, answer(bundle, table["path"].iloc[rows].tolist())))
+    order = np.concatenate([rows for rows, _ in parts])
+    if not np.array_equal(np.sort(order), np.arange(len(table))):
+        raise SystemExit("some RAVDESS actors were tested by no fold of metrics.json: pass the data it was trained on")
+    back = np.argsort(order)  # the parts' rows, concatenated, put back in the table's order
+    return {name: np.concatenate([values[name] for _, values in parts])[back] for name in parts[0][1]}, fold
+
+
+def all_answers(bundle, table, *, models: Path, cache: Path, log) -> dict[str, np.ndarray]:
+    """Every clip's cut answered (:func:`by_unseen_models`), cached by the model's hash."""
+    from ser.reporting.provenance import model_sha256
+
     file = cache / f"word-prior-{model_sha256(models / 'model.keras')[:12]}-{len(table)}.npz"
     if file.exists():
         with np.load(file) as stored:
             return dict(stored)
-    bundle = load_bundle(models, joint_views=False)
-    answers = np.full((len(table), len(bundle.emotions)), np.nan)
-    seconds = np.zeros(len(table))
-    fold = np.full(len(table), -1)
-    problems = np.full(len(table), "", dtype=object)
-    ravdess = table["corpus"].to_numpy() == "ravdess"
-    actors = np.where(ravdess, table["speaker"].str[-2:], "0").astype(int)
-    for number, (fold_bundle, tested) in fold_bundles(
-            bundle, load_training(models / "metrics.json").cross_validation.per_fold).items():
-        rows = np.flatnonzero(ravdess & np.isin(actors, sorted(tested)))
-        answers[rows], seconds[rows], problems[rows] = cut_answers(fold_bundle, table["path"].iloc[rows].tolist(),
-                                                                   log=log)
-        fold[rows] = number
-        log(f"fold {number}: {len(rows)} RAVDESS cuts")
-    rows = np.flatnonzero(~ravdess)
-    answers[rows], seconds[rows], problems[rows] = cut_answers(bundle, table["path"].iloc[rows].tolist(), log=log)
+
+    def answer(scorer, paths: list[str]) -> dict[str, np.ndarray]:
+        answers, seconds, problems = cut_answers(scorer, paths, log=log)
+        return {"answers": answers, "seconds": seconds, "problems": np.array(problems, dtype=str)}
+
+    arrays, fold = by_unseen_models(bundle, table, answer, metrics=models / "metrics.json", log=log)
     file.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(file, answers=answers, seconds=seconds, fold=fold, problems=problems.astype(str))
+    np.savez(file, **arrays, fold=fold)
     with np.load(file) as stored:
         return dict(stored)
+
+
+def word_sets(table) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+    """The sets both word studies score: ``name -> (rows, emotions an answer may be, ordinary voices)``."""
+    from ser.training.corpora import corpus_emotions
+    from ser.training.data import EMOTIONS
+
+    corpus = table["corpus"].to_numpy()
+    common = table["common_sentence"].fillna(False).to_numpy(dtype=bool)
+    every = np.ones(len(EMOTIONS), dtype=bool)
+    ased = np.isin(EMOTIONS, corpus_emotions(table)["ased"])
+    return {"ravdess, 8 emotions": (corpus == "ravdess", every, False),
+            "ased, within 5, all sentences": (corpus == "ased", ased, False),
+            "ased, within 5, common sentences": ((corpus == "ased") & common, ased, False),
+            "speechocean, as the app answers": (corpus == "speechocean", every, True)}
+
+
+def score_words(probabilities: np.ndarray, table, *, kind: str) -> dict[str, dict]:
+    """Score ``probabilities`` (n_clips, n_emotions; NaN rows refused) on every :func:`word_sets` set, print one
+    line per set, and return the figures per set."""
+    from ser.reporting.loco_results import score_set
+    from ser.training.corpora import target_mask
+    from ser.training.target_sets import single_labels
+
+    targets = target_mask(table)
+    labels, speakers = single_labels(targets), table["speaker"].to_numpy()
+    report = {}
+    for name, (rows, allowed, ordinary) in word_sets(table).items():
+        scores = score_set(probabilities[rows], targets=targets[rows], labels=labels[rows],
+                           speakers=speakers[rows], allowed=allowed, ordinary=ordinary)
+        top = max(scores.answer_share, key=scores.answer_share.get)
+        report[name] = {"accuracy": scores.accuracy, "uar": scores.uar, "refused": scores.refused,
+                        "largest_share": [top, scores.answer_share[top]], "answer_share": scores.answer_share,
+                        "false_alarms": scores.false_alarm_share if ordinary else None}
+        uar = f"{scores.uar:.1%}" if scores.uar is not None else "-"
+        alarms = f", false alarms {scores.false_alarm_share:.1%}" if ordinary else ""
+        print(f"{kind:34s} {name:34s} accuracy {scores.accuracy:.1%}, UAR {uar}, most given {top} "
+              f"{scores.answer_share[top]:.1%}{alarms} (refused {scores.refused})")
+    return report
 
 
 def prior_weights(answers: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -103,8 +152,8 @@ def corrected(answers: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ser.reporting.loco_results import score_set
-    from ser.training.corpora import corpus_emotions, target_mask
+    from ser.serving.bundle import load_bundle
+    from ser.training.corpora import target_mask
     from ser.training.data import EMOTIONS
     from ser.training.loco import corpus_table
     from ser.training.target_sets import single_labels
@@ -120,15 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     table = corpus_table(args.data, ordinary=True)
-    stored = all_answers(args.data, args.models, args.cache, log=log)
+    bundle = load_bundle(args.models, joint_views=False)
+    stored = all_answers(bundle, table, models=args.models, cache=args.cache, log=log)
     answers, fold = stored["answers"], stored["fold"]
-    targets = target_mask(table)
-    labels = single_labels(targets)
-    corpus = table["corpus"].to_numpy()
-    speakers = table["speaker"].to_numpy()
-    common = table["common_sentence"].fillna(False).to_numpy(dtype=bool)
-    emotions = corpus_emotions(table)
-    ravdess = corpus == "ravdess"
+    labels = single_labels(target_mask(table))
+    ravdess = table["corpus"].to_numpy() == "ravdess"
 
     fixed = np.full_like(answers, np.nan)
     for number in np.unique(fold[ravdess]):
@@ -140,32 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem, count in zip(*np.unique([p.split(":")[0] for p in refused], return_counts=True), strict=True):
         log(f"refused {count}: {problem}")
     log("w(c) from all 20 actors: " + ", ".join(f"{e} {w:.2f}" for e, w in zip(EMOTIONS, weights, strict=True)))
-
-    def allowed(name: str) -> np.ndarray:
-        return np.isin(EMOTIONS, emotions[name])
-
-    sets = {
-        "ravdess, 8 emotions": (ravdess, np.ones(len(EMOTIONS), dtype=bool), False),
-        "ased, within 5, all sentences": (corpus == "ased", allowed("ased"), False),
-        "ased, within 5, common sentences": ((corpus == "ased") & common, allowed("ased"), False),
-        "speechocean, as the app answers": (corpus == "speechocean", np.ones(len(EMOTIONS), dtype=bool), True),
-    }
-    report = {"weights": dict(zip(EMOTIONS, weights.round(4).tolist(), strict=True)), "sets": {}}
-    for name, (rows, allowed_emotions, ordinary) in sets.items():
-        report["sets"][name] = {}
-        for kind, probabilities in (("as is", answers), ("corrected", fixed)):
-            scores = score_set(probabilities[rows], targets=targets[rows], labels=labels[rows],
-                               speakers=speakers[rows], allowed=allowed_emotions, ordinary=ordinary)
-            top = max(scores.answer_share, key=scores.answer_share.get)
-            entry = {"accuracy": scores.accuracy, "uar": scores.uar, "refused": scores.refused,
-                     "largest_share": [top, scores.answer_share[top]], "answer_share": scores.answer_share}
-            if ordinary:
-                entry["false_alarms"] = scores.false_alarm_share
-            report["sets"][name][kind] = entry
-            uar = f"{scores.uar:.1%}" if scores.uar is not None else "-"
-            alarms = f", false alarms {scores.false_alarm_share:.1%}" if ordinary else ""
-            print(f"{name:38s} {kind:9s} accuracy {scores.accuracy:.1%}, UAR {uar}, most given {top} "
-                  f"{scores.answer_share[top]:.1%}{alarms} (refused {scores.refused})")
+    report = {"weights": dict(zip(EMOTIONS, weights.round(4).tolist(), strict=True)),
+              "as is": score_words(answers, table, kind="as is"),
+              "corrected": score_words(fixed, table, kind="corrected")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     return 0

@@ -74,15 +74,10 @@ def fused(answers: np.ndarray, subset: tuple[int, ...], *, temperature: float) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ser.reporting.loco_results import score_set
+    from experiments.word_prior import by_unseen_models, score_words
     from ser.reporting.provenance import model_sha256
-    from ser.reporting.results import load_training
     from ser.serving.bundle import load_bundle
-    from ser.training.corpora import corpus_emotions, target_mask
-    from ser.training.data import EMOTIONS
     from ser.training.loco import corpus_table
-    from ser.training.robustness import fold_bundles
-    from ser.training.target_sets import single_labels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -95,53 +90,24 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     table = corpus_table(args.data, ordinary=True)
-    corpus = table["corpus"].to_numpy()
-    ravdess = corpus == "ravdess"
     bundle = load_bundle(args.models, joint_views=False)
     file = args.cache / f"word-views-{model_sha256(args.models / 'model.keras')[:12]}-{len(table)}.npz"
     if file.exists():
         with np.load(file) as stored:
             answers = stored["answers"]
     else:
-        answers = np.full((len(table), len(VIEWS), len(bundle.emotions)), np.nan)
-        actors = np.where(ravdess, table["speaker"].str[-2:], "0").astype(int)
-        for number, (fold_bundle, tested) in fold_bundles(
-                bundle, load_training(args.models / "metrics.json").cross_validation.per_fold).items():
-            rows = np.flatnonzero(ravdess & np.isin(actors, sorted(tested)))
-            answers[rows] = view_answers(fold_bundle, table["path"].iloc[rows].tolist(), log=log)
-            log(f"fold {number}: {len(rows)} RAVDESS cuts")
-        rows = np.flatnonzero(~ravdess)
-        answers[rows] = view_answers(bundle, table["path"].iloc[rows].tolist(), log=log)
+        arrays, _ = by_unseen_models(bundle, table, lambda scorer, paths: {"answers": view_answers(scorer, paths,
+                                                                                                   log=log)},
+                                     metrics=args.models / "metrics.json", log=log)
+        answers = arrays["answers"]
         file.parent.mkdir(parents=True, exist_ok=True)
         np.savez(file, answers=answers)
 
-    targets = target_mask(table)
-    labels = single_labels(targets)
-    speakers = table["speaker"].to_numpy()
-    common = table["common_sentence"].fillna(False).to_numpy(dtype=bool)
-    every = np.ones(len(EMOTIONS), dtype=bool)
-    ased = np.isin(EMOTIONS, corpus_emotions(table)["ased"])
-    sets = {"ravdess, 8 emotions": (ravdess, every, False),
-            "ased, within 5, all sentences": (corpus == "ased", ased, False),
-            "ased, within 5, common sentences": ((corpus == "ased") & common, ased, False),
-            "speechocean, as the app answers": (corpus == "speechocean", every, True)}
     subsets = [subset for size in (3, 2, 1) for subset in itertools.combinations(range(len(VIEWS)), size)]
     report = {}
     for subset in subsets:
         name = " + ".join(VIEWS[view] for view in subset)
-        probabilities = fused(answers, subset, temperature=bundle.temperature)
-        report[name] = {}
-        for set_name, (rows, allowed, ordinary) in sets.items():
-            scores = score_set(probabilities[rows], targets=targets[rows], labels=labels[rows],
-                               speakers=speakers[rows], allowed=allowed, ordinary=ordinary)
-            top = max(scores.answer_share, key=scores.answer_share.get)
-            report[name][set_name] = {"accuracy": scores.accuracy, "uar": scores.uar,
-                                      "largest_share": [top, scores.answer_share[top]],
-                                      "false_alarms": scores.false_alarm_share if ordinary else None}
-            uar = f"{scores.uar:.1%}" if scores.uar is not None else "-"
-            alarms = f", false alarms {scores.false_alarm_share:.1%}" if ordinary else ""
-            print(f"{name:34s} {set_name:34s} accuracy {scores.accuracy:.1%}, UAR {uar}, most given {top} "
-                  f"{scores.answer_share[top]:.1%}{alarms}")
+        report[name] = score_words(fused(answers, subset, temperature=bundle.temperature), table, kind=name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
     return 0
