@@ -77,6 +77,13 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def weakest_recordings(conditions: dict[str, Any], *, count: int = 2) -> list[tuple[float, str]]:
+    """The ``count`` recording conditions of ``robustness.json`` with the lowest accuracy, lowest first, as
+    (accuracy, name): the studio clip and the :data:`LENGTH_CONDITIONS` are not recordings that cost."""
+    return sorted((row.accuracy, name) for name, row in conditions.items()
+                  if name != "clean" and name not in LENGTH_CONDITIONS)[:count]
+
+
 def most_given(answer_share: dict[str, float]) -> tuple[str, float] | None:
     """The answer given most often and its share (``ConditionScores.answer_share``); None when the shares were
     not kept or nothing was answered."""
@@ -159,8 +166,7 @@ def _context(results: ModelResults) -> dict[str, Any]:
         round(100 * results.evaluation.leaky_random_split.n_test / training.data.speech_clips)
         if results.evaluation and training.data.speech_clips else 0
     )
-    weakest = sorted((row.accuracy, name) for name, row in conditions.items()
-                     if name != "clean" and name not in LENGTH_CONDITIONS)[:2]
+    weakest = weakest_recordings(conditions)
     return {
         "training": training,
         "features": results.features,

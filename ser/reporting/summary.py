@@ -21,7 +21,7 @@ import dataclasses
 import re
 
 from ser.reporting.corpus_results import CorpusCheckResults
-from ser.reporting.model_card import CONDITION_NAMES, LENGTH_CONDITIONS
+from ser.reporting.model_card import CONDITION_NAMES, weakest_recordings
 from ser.reporting.model_results import ModelResults
 from ser.reporting.results import ConfusionMatrix, TrainingResults
 
@@ -186,8 +186,7 @@ def plain_summary(results: ModelResults) -> PlainSummary:
     conditions = None
     if results.robustness and "clean" in results.robustness.conditions:
         rows = results.robustness.conditions
-        worst = sorted((row.accuracy, name) for name, row in rows.items()
-                       if name != "clean" and name not in LENGTH_CONDITIONS)[:2][::-1]
+        worst = weakest_recordings(rows)[::-1]
         if worst:
             listed = " and ".join(f"{percent(value)} for {CONDITION_NAMES.get(name, name)}" for value, name in worst)
             conditions = f"accuracy falls from {percent(rows['clean'].accuracy)} on the studio recordings to {listed}."
