@@ -74,7 +74,7 @@ def _one_ravdess_folder(data: list[Path]) -> bool:
     return name_format(first) == "ravdess"
 
 
-def _load_dataset(data: list[Path], cache: Path):
+def _load_dataset(data: list[Path], cache: Path, *, words: bool = False):
     """Index and load the clips: one RAVDESS folder as the shipped recipe has always read it, or
     several corpora / a manifest / an ASED or speechocean folder as one corpus table (``clips.masked``).
 
@@ -93,8 +93,11 @@ def _load_dataset(data: list[Path], cache: Path):
     config = FeatureConfig()
     if _one_ravdess_folder(data):
         index = index_dataset(data[0])
-        clips = build_clip_set(index, config=config, cache_dir=cache)
+        clips = build_clip_set(index, config=config, cache_dir=cache, words=words)
     else:
+        if words:
+            raise SERError("--word-crops is part of the one-folder recipe (a RAVDESS folder); leave it out "
+                           "for several corpora")
         index = index_corpora(data)
         if index["emotion"].isin(list(PARTIAL_LABELS)).all():  # before any feature is computed
             raise DatasetError(f"every clip of {', '.join(map(str, data))} carries a partial label "
@@ -168,6 +171,8 @@ def _command(base: str, args: argparse.Namespace, *, masked: bool = False) -> st
              if getattr(args, name, default) != default]
     extra += [f"--corpus-weight {option}" for option in getattr(args, "corpus_weight", None) or []]
     extra += [f"--cnn-corpus {name}" for name in getattr(args, "cnn_corpus", None) or []]
+    if getattr(args, "word_crops", 0.0):
+        extra.append(f"--word-crops {args.word_crops}")
     return " ".join([base, *extra])
 
 
@@ -192,8 +197,11 @@ def command_train(args: argparse.Namespace) -> int:
     from ser.training.views import view_columns
 
     started = time.perf_counter()
-    config, index, clips, speech = _load_dataset(args.data, args.cache)
+    if not 0.0 <= args.word_crops < 1.0:
+        raise SERError(f"--word-crops {args.word_crops}: give a share of the CNN's windows in [0, 1), e.g. 0.25")
+    config, index, clips, speech = _load_dataset(args.data, args.cache, words=args.word_crops > 0)
     settings = dataclasses.replace(TrainSettings(), seed=args.seed, epochs=args.epochs,
+                                   word_crop_probability=args.word_crops,
                                    corpus_weights=_corpus_weights(args.corpus_weight, index=index, masked=clips.masked),
                                    cnn_corpora=_cnn_corpora(args.cnn_corpus, index=index, masked=clips.masked))
     folds = list(range(settings.n_folds))[: args.folds] if args.folds else None
@@ -360,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         "--cnn-corpus", action="append", default=[], metavar="CORPUS",
         help="several corpora: the log-mel CNN learns from this corpus's clips only (repeat for more; "
              "default: every corpus); the linear views still learn from all of them",
+    )
+    commands.choices["train"].add_argument(
+        "--word-crops", type=float, default=0.0, metavar="SHARE",
+        help="one RAVDESS folder: this share of the CNN's training windows is one word-length span (0.5-1.2 s) "
+             "of a clip, and the linear views also learn from a word-length cut of every clip (default 0)",
     )
     commands.choices["train"].add_argument(
         "--save-fold-answers", type=Path, default=None, metavar="FILE.npz",

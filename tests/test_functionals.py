@@ -394,3 +394,24 @@ def test_views_learn_from_room_copies_and_speech_clips_only():
     with pytest.raises(ValueError, match="overlap"):
         fit_views(base, train_mask=base.actor < 5, validation_mask=base.actor == 5, test_mask=base.actor == 4,
                   speech_mask=speech, settings=settings)
+
+
+def test_word_cuts_are_cached_seeded_by_file_name_and_speech_only(example_clip, tmp_path):
+    """The linear views' word copy: the functionals of the cut ser loco and the word studies score
+    (ser.training.loco.word_cut), the same for a clip wherever it sits in the index, NaN for song rows."""
+    from ser.serving.audio import decode_audio
+    from ser.serving.features import prepare_waveform
+    from ser.training.cache import load_word_functionals
+    from ser.training.data import index_dataset
+    from ser.training.loco import word_cut
+
+    index = index_dataset(example_clip.parent).iloc[:3].reset_index(drop=True)
+    index.loc[0, "vocal_channel"] = "song"
+    values = load_word_functionals(index, config=CONFIG, cache_dir=tmp_path)
+    assert values.shape == (3, 6373) and np.isnan(values[0]).all() and np.isfinite(values[1:]).all()
+    path = index.loc[2, "path"]
+    cut = word_cut(decode_audio(path, sample_rate=16000), name=Path(path).name, config=CONFIG)
+    assert 0.5 * 16000 <= cut.size <= 1.2 * 16000
+    np.testing.assert_array_equal(values[2], acoustic_functionals(prepare_waveform(cut, config=CONFIG), config=CONFIG))
+    reordered = load_word_functionals(index.iloc[::-1].reset_index(drop=True), config=CONFIG, cache_dir=tmp_path)
+    np.testing.assert_array_equal(reordered[0], values[2])

@@ -203,3 +203,64 @@ def test_leaky_split_trains_the_shipped_recipe_and_says_it_is_leaky():
     assert result.n_test == 16 and result.refit_epochs == 1
     assert set(result.view_accuracy) == {"log_mel_cnn", "functionals", "voicing"}
     assert 0 <= result.accuracy <= 1 and 0 <= result.uar <= 1
+
+
+def test_word_crops_make_windows_of_one_wrapped_word_length_span():
+    """With every window a word crop, each is a 0.5-1.2 s span of its clip repeated to fill the window,
+    as window_features serves a single word (frames i and i + span are the same frame)."""
+    from ser.training.cnn import augmented_windows
+
+    config = FeatureConfig()
+    rng = np.random.default_rng(0)
+    frames = np.arange(400, dtype=np.float32)[:, None] * np.ones((1, config.n_mels), np.float32)
+    settings = TrainSettings(word_crop_probability=1.0 - 1e-9, speed_probability=0.0, noise_probability=0.0,
+                             warp_probability=0.0)
+    import ser.training.cnn as cnn
+
+    plain = cnn.augment_window
+    try:  # SpecAugment masks would hide the wrap; this test is about the crop
+        cnn.augment_window = lambda window, **_: window
+        windows = augmented_windows({1.0: [frames] * 6}, np.arange(6), config=config, settings=settings, rng=rng)
+    finally:
+        cnn.augment_window = plain
+    assert windows.shape == (6, config.window_frames, config.n_mels)
+    for window in windows[:, :, 0]:
+        span = int(window.max() - window.min()) + 1  # consecutive frames of the clip, then wrapped
+        assert 0.5 * config.frames_per_second - 1 <= span <= 1.2 * config.frames_per_second
+        np.testing.assert_array_equal(window[span:], window[: window.size - span])
+        np.testing.assert_array_equal(np.diff(window[:span]), np.ones(span - 1))
+
+
+def test_without_word_crops_the_windows_are_the_sentence_crops_of_before():
+    """word_crop_probability 0 (the default) draws no extra random number: the same seed gives the
+    same windows as a crop-then-augment of every row."""
+    from ser.training.cnn import _crop, augmented_windows
+
+    config = FeatureConfig()
+    clips = [np.random.default_rng(row).standard_normal((350, config.n_mels)).astype(np.float32) for row in range(4)]
+    settings = TrainSettings(speed_probability=0.0)
+    windows = augmented_windows({1.0: clips}, np.arange(4), config=config, settings=settings,
+                                rng=np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    expected = []
+    for row in range(4):
+        rng.random()  # the speed draw
+        expected.append(augment_window(_crop(clips[row], frames=config.window_frames, rng=rng), settings=settings,
+                                       rng=rng))
+    np.testing.assert_array_equal(windows, np.stack(expected))
+
+
+def test_word_copies_are_a_training_copy_and_a_refused_cut_repeats_its_clip():
+    rng = np.random.default_rng(1)
+    features = rng.standard_normal((4, 5)).astype(np.float32)
+    words = rng.standard_normal((4, 5)).astype(np.float32)
+    words[2] = np.nan  # a cut with too little voice to score
+    clips = ClipSet(variants={1.0: [np.zeros((3, 2))] * 4}, emotion=np.arange(4), gender=np.zeros(4, int),
+                    intensity=np.zeros(4, int), actor=np.arange(4), functionals={1.0: features},
+                    word_functionals=words)
+    copies = clips.functional_copies()
+    assert len(copies) == 2
+    np.testing.assert_array_equal(copies[1][[0, 1, 3]], words[[0, 1, 3]])
+    np.testing.assert_array_equal(copies[1][2], features[2])
+    subset = clips.subset(np.array([False, False, True, True]))
+    np.testing.assert_array_equal(subset.word_functionals[1], words[3])

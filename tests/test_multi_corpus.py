@@ -219,3 +219,21 @@ def test_evaluate_refuses_the_ravdess_baselines_on_other_corpora(tmp_path, capsy
                  "--baselines"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 1 and "--baselines" in errors[0] and "one RAVDESS folder" in errors[0]
+
+
+@pytest.mark.parametrize(("share", "several", "message"), [
+    ("1.5", False, "--word-crops 1.5: give a share of the CNN's windows in \\[0, 1\\)"),
+    ("-0.1", False, "in \\[0, 1\\)"),
+    ("0.25", True, "--word-crops is part of the one-folder recipe"),
+])
+def test_bad_word_crop_options_are_refused_before_training(tmp_path, capsys, share, several, message):
+    import re
+
+    from ser.__main__ import main
+
+    ravdess, manifest = _write_corpora(tmp_path)
+    data = ["--data", str(ravdess)] + (["--data", str(manifest)] if several else [])
+    assert main(["train", *data, "--word-crops", share, "--out", str(tmp_path / "out"),
+                 "--cache", str(tmp_path / "cache")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()

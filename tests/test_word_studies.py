@@ -35,8 +35,29 @@ def test_a_subset_of_views_is_fused_then_calibrated_and_refused_rows_stay_refuse
     assert fused(answers, (0, 1, 2), temperature=2.0)[0].max() < fused(answers, (0, 1, 2), temperature=1.0)[0].max()
 
 
-@pytest.mark.parametrize("module", ["experiments.word_prior", "experiments.word_views", "experiments.word_warnings"])
+@pytest.mark.parametrize("module", ["experiments.word_prior", "experiments.word_views", "experiments.word_warnings",
+                                    "experiments.word_training"])
 def test_each_study_says_how_to_run_it(module):
     import importlib
 
     assert f"python -m {module} --data ../shared/data" in importlib.import_module(module).__doc__
+
+
+def _figures(*, whole: float, words: float, share: float, alarms: float) -> dict:
+    sets = ("ravdess, 8 emotions", "ased, within 5, all sentences", "speechocean, as the app answers")
+    return {kind: {name: {"accuracy": value, "uar": value, "largest_share": ["fearful", share],
+                          "false_alarms": alarms} for name in sets}
+            for kind, value in (("whole", whole), ("words", words))}
+
+
+def test_word_training_is_adopted_only_when_every_criterion_of_its_rule_holds():
+    from experiments.word_training import verdict
+
+    base = _figures(whole=0.60, words=0.30, share=0.35, alarms=0.20)
+    better = _figures(whole=0.59, words=0.36, share=0.20, alarms=0.21)
+    assert all(met for _, met in verdict(base, better))
+    costly = _figures(whole=0.57, words=0.36, share=0.20, alarms=0.21)  # sentences lose 3 points
+    failed = [name for name, met in verdict(base, costly) if not met]
+    assert failed and all("whole clips" in name and "speechocean" not in name for name in failed)
+    still_pulled = _figures(whole=0.60, words=0.36, share=0.30, alarms=0.20)  # falls, yet above 25%
+    assert [name for name, met in verdict(base, still_pulled) if not met] == ["RAVDESS words: largest share falls, <= 25%"]

@@ -194,3 +194,41 @@ def load_room_functionals(
     np.savez(file, values=values)
     print(f"functionals: {int(speech.sum())} room copies in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return values
+
+
+def load_word_functionals(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> np.ndarray:
+    """Functionals of one word-length cut of every speech clip (:func:`ser.training.loco.word_cut`,
+    seeded by the file's name), cached: the linear views' word copy (``--word-crops``).
+
+    A cut the app would refuse (too little voice) is a NaN row, as are song rows.
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips, n_functionals), float32, rows aligned with ``index``
+    """
+    from ser.serving.features import prepare_waveform
+    from ser.serving.functionals import acoustic_functionals, n_functionals
+    from ser.training.loco import CUT_SECONDS, CUT_SEED, word_cut
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = index["path"].tolist()
+    speech = (index["vocal_channel"] == "speech").to_numpy()
+    key = _cache_key({**config.to_dict(), "word_cut": [*CUT_SECONDS, CUT_SEED]}, paths, 1.0)
+    file = cache_dir / f"functionals-word-{key}.npz"
+    if file.exists():
+        with np.load(file, allow_pickle=False) as stored:
+            return stored["values"]
+    started = time.perf_counter()
+    values = np.full((len(paths), n_functionals(config)), np.nan, dtype=np.float32)
+    for row, (path, is_speech) in enumerate(zip(paths, speech, strict=True)):
+        if not is_speech:
+            continue
+        cut = word_cut(decode_audio(path, sample_rate=config.sample_rate), name=Path(path).name, config=config)
+        try:
+            values[row] = acoustic_functionals(prepare_waveform(cut, config=config), config=config)
+        except NoSpeechError:
+            pass  # refused as the app would refuse it; the training copy falls back to the clip itself
+    np.savez(file, values=values)
+    print(f"functionals: {int(speech.sum())} word cuts in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return values

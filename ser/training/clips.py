@@ -20,7 +20,7 @@ import pandas as pd
 
 from ser.config import FeatureConfig
 from ser.serving.functionals import functional_names
-from ser.training.cache import load_features, load_functionals, load_room_functionals
+from ser.training.cache import load_features, load_functionals, load_room_functionals, load_word_functionals
 from ser.training.data import EMOTIONS, GENDERS, INTENSITIES
 from ser.training.target_sets import one_hot_targets, single_labels
 
@@ -53,6 +53,10 @@ class ClipSet:
     #: Each clip's target set, bool (n, len(EMOTIONS)): its emotion, or a partial label's emotions
     #: (speechocean's "neutral or calm"; ``emotion`` is then -1). None: every clip's is its ``emotion``.
     target_mask: np.ndarray | None = None
+    #: Functionals of one word-length cut of every speech clip, shape (n, n_functionals)
+    #: (:func:`ser.training.cache.load_word_functionals`; NaN where no cut could be scored): a
+    #: further training copy for the linear views. None: they learn from sentences only.
+    word_functionals: np.ndarray | None = None
 
     @property
     def masked(self) -> bool:
@@ -83,10 +87,12 @@ class ClipSet:
             class_mask=None if self.class_mask is None else self.class_mask[positions],
             speakers=self.speakers,
             target_mask=None if self.target_mask is None else self.target_mask[positions],
+            word_functionals=None if self.word_functionals is None else self.word_functionals[positions],
         )
 
     def functional_copies(self) -> list[np.ndarray]:
-        """Every training copy of the functionals: one per speed, then the room copy if loaded.
+        """Every training copy of the functionals: one per speed, then the room copy if loaded, then
+        the word copy if loaded (a clip whose cut held too little voice repeats the clip itself).
 
         Returns
         -------
@@ -97,19 +103,23 @@ class ClipSet:
         copies = [self.functionals[speed] for speed in sorted(self.functionals)]
         if self.room_functionals is not None:
             copies.append(self.room_functionals)
+        if self.word_functionals is not None:
+            refused = np.isnan(self.word_functionals).any(axis=1, keepdims=True)
+            copies.append(np.where(refused, self.functionals[1.0], self.word_functionals))
         return copies
 
     def __len__(self) -> int:
         return len(self.emotion)
 
 
-def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> ClipSet:
+def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path, words: bool = False) -> ClipSet:
     """Load (cached) features and integer labels for every row of ``index`` (from
     :func:`ser.training.data.index_dataset`), and for a config with functionals those of the
-    room copies too."""
+    room copies too (and, with ``words``, of one word-length cut of every speech clip)."""
     variants = load_features(index, config=config, cache_dir=cache_dir)
     functionals = load_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
     room = load_room_functionals(index, config=config, cache_dir=cache_dir) if config.functionals else None
+    word = load_word_functionals(index, config=config, cache_dir=cache_dir) if config.functionals and words else None
     return ClipSet(
         variants=variants,
         emotion=index["emotion"].map(EMOTIONS.index).to_numpy(np.int64),
@@ -119,6 +129,7 @@ def build_clip_set(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Pat
         functionals=functionals,
         functional_names=functional_names(config) if config.functionals else None,
         room_functionals=room,
+        word_functionals=word,
     )
 
 

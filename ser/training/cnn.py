@@ -57,6 +57,18 @@ def _crop(features: np.ndarray, *, frames: int, rng: np.random.Generator) -> np.
     return np.tile(features, (repeats, 1))[offset : offset + frames]
 
 
+def _word_window(features: np.ndarray, *, config: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
+    """A window made of one word-length span of a clip (:data:`ser.training.loco.CUT_SECONDS`),
+    wrapped to fill the window exactly as :func:`window_features` serves a single word."""
+    from ser.training.loco import CUT_SECONDS
+
+    frames = max(1, int(rng.uniform(*CUT_SECONDS) * config.frames_per_second))
+    if features.shape[0] > frames:
+        start = int(rng.integers(0, features.shape[0] - frames + 1))
+        features = features[start : start + frames]
+    return window_features(features, config=config)[0][0]
+
+
 def augment_window(window: np.ndarray, *, settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
     """Mel warping, noise and SpecAugment on one log-mel window ``(frames, n_mels)`` (training only)."""
     window = window.copy()
@@ -91,7 +103,8 @@ def augment_window(window: np.ndarray, *, settings: TrainSettings, rng: np.rando
 def augmented_windows(variants: dict[float, list[np.ndarray]], rows: np.ndarray, *, config: FeatureConfig,
                       settings: TrainSettings, rng: np.random.Generator) -> np.ndarray:
     """One training window per row: a speed copy drawn with ``settings.speed_probability``, a random
-    crop of ``config.window_frames`` frames, then :func:`augment_window`.
+    crop of ``config.window_frames`` frames (or, with ``settings.word_crop_probability``, one
+    word-length span wrapped to fill them), then :func:`augment_window`.
 
     Parameters
     ----------
@@ -108,7 +121,12 @@ def augmented_windows(variants: dict[float, list[np.ndarray]], rows: np.ndarray,
         speed = 1.0
         if rng.random() < settings.speed_probability:
             speed = float(rng.choice([s for s in SPEED_FACTORS if s != 1.0]))
-        window = _crop(variants[speed][row], frames=config.window_frames, rng=rng)
+        features = variants[speed][row]
+        # Guarded so a recipe without word crops draws the same random numbers as before.
+        if settings.word_crop_probability and rng.random() < settings.word_crop_probability:
+            window = _word_window(features, config=config, rng=rng)
+        else:
+            window = _crop(features, frames=config.window_frames, rng=rng)
         windows.append(augment_window(window, settings=settings, rng=rng))
     return np.stack(windows)
 

@@ -49,6 +49,11 @@ class TrainSettings:
     #: refitted on (``--cnn-corpus ravdess``); the linear views still learn from every corpus and the
     #: CNN still scores every clip (its softmax covers all eight emotions). Empty: every corpus.
     cnn_corpora: tuple[str, ...] = ()
+    #: Share of the CNN's training windows cut from one word-length span (0.5-1.2 s) of a clip and
+    #: wrapped to fill the window, as :func:`ser.serving.features.window_features` serves a single
+    #: word; above 0 the linear views also learn from one word-length cut of every speech clip
+    #: (``--word-crops``). 0: sentences only.
+    word_crop_probability: float = 0.0
 
     def corpus_weight_map(self) -> dict[str, float]:
         """:attr:`corpus_weights` as ``corpus -> weight``."""

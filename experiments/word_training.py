@@ -1,0 +1,136 @@
+"""Does training the main model on word-length crops stop a single word being pulled to one emotion?
+
+Issue 22, item 4. The rule was written before any figure here was computed (``docs/cross-corpus.md``,
+"Teaching the main model words"). Two fold-0 bundles of the one-folder recipe, trained on the same
+actors with the same seed, one as shipped and one with ``--word-crops 0.25``, each answer through the
+app's path (:func:`ser.training.corpus_check.score_file`) the whole clip and one seeded word cut
+(:func:`ser.training.loco.word_cut`) of:
+
+- fold 0's RAVDESS test actors (neither bundle heard them);
+- every ASED and speechocean clip (neither bundle heard either corpus).
+
+Prints, per bundle, accuracy, UAR, the largest answer share and the ordinary voices' false alarms on
+whole clips and on words, then the rule's verdict::
+
+    python -m ser train --data ../shared/data/ravdess --folds 1 --cache .cache --out runs/words/base
+    python -m ser train --data ../shared/data/ravdess --folds 1 --cache .cache --word-crops 0.25 \\
+        --out runs/words/crops
+    python -m experiments.word_training --data ../shared/data    # ~15 min here, answers cached in .cache/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def clip_answers(bundle, paths: list[str], *, log) -> np.ndarray:
+    """The bundle's calibrated answers on each whole file (NaN rows: refused)."""
+    from ser.serving.audio import decode_audio
+    from ser.training.corpus_check import score_file
+
+    answers = np.full((len(paths), len(bundle.emotions)), np.nan)
+    started = time.perf_counter()
+    for row, path in enumerate(paths):
+        probabilities, _ = score_file(bundle, decode_audio(path, sample_rate=bundle.config.sample_rate))
+        if probabilities is not None:
+            answers[row] = probabilities
+        if row % 500 == 0:
+            log(f"  {row} of {len(paths)} clips ({time.perf_counter() - started:.0f} s)")
+    return answers
+
+
+def bundle_answers(folder: Path, table, *, cache: Path, log) -> dict[str, np.ndarray]:
+    """Whole-clip and word-cut answers of the bundle in ``folder`` on every row of ``table``, cached by its hash."""
+    from experiments.word_prior import cut_answers
+    from ser.reporting.provenance import model_sha256
+    from ser.serving.bundle import load_bundle
+
+    file = cache / f"word-training-{model_sha256(folder / 'model.keras')[:12]}-{len(table)}.npz"
+    if file.exists():
+        with np.load(file) as stored:
+            return dict(stored)
+    bundle = load_bundle(folder, joint_views=False)
+    paths = table["path"].tolist()
+    log(f"{folder.name}: whole clips")
+    whole = clip_answers(bundle, paths, log=log)
+    log(f"{folder.name}: word cuts")
+    words, _, _ = cut_answers(bundle, paths, log=log)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(file, whole=whole, words=words)
+    return {"whole": whole, "words": words}
+
+
+def verdict(base: dict, crops: dict) -> list[tuple[str, bool]]:
+    """The rule written before the figures, criterion by criterion (``docs/cross-corpus.md``)."""
+    ravdess, ased, ordinary = "ravdess, 8 emotions", "ased, within 5, all sentences", "speechocean, as the app answers"
+    share = {kind: {name: figures["largest_share"][1] for name, figures in report.items()}
+             for kind, report in (("base", base["words"]), ("crops", crops["words"]))}
+    return [
+        ("RAVDESS whole clips: accuracy -2 at most",
+         crops["whole"][ravdess]["accuracy"] >= base["whole"][ravdess]["accuracy"] - 0.02),
+        ("RAVDESS whole clips: UAR -2 at most", crops["whole"][ravdess]["uar"] >= base["whole"][ravdess]["uar"] - 0.02),
+        ("RAVDESS words: UAR +5 or more", crops["words"][ravdess]["uar"] >= base["words"][ravdess]["uar"] + 0.05),
+        ("RAVDESS words: largest share falls, <= 25%",
+         share["crops"][ravdess] < share["base"][ravdess] and share["crops"][ravdess] <= 0.25),
+        ("ASED words within 5: -1 at most", crops["words"][ased]["accuracy"] >= base["words"][ased]["accuracy"] - 0.01),
+        ("ASED words: largest share falls", share["crops"][ased] < share["base"][ased]),
+        ("ASED whole clips within 5: -2 at most",
+         crops["whole"][ased]["accuracy"] >= base["whole"][ased]["accuracy"] - 0.02),
+        ("speechocean words: false alarms +2 at most",
+         crops["words"][ordinary]["false_alarms"] <= base["words"][ordinary]["false_alarms"] + 0.02),
+        ("speechocean whole clips: false alarms +2 at most",
+         crops["whole"][ordinary]["false_alarms"] <= base["whole"][ordinary]["false_alarms"] + 0.02),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from experiments.word_prior import score_words
+    from ser.reporting.results import load_training
+    from ser.training.loco import corpus_table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--base", type=Path, default=ROOT / "runs" / "words" / "base")
+    parser.add_argument("--crops", type=Path, default=ROOT / "runs" / "words" / "crops")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "word_training.json")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    tested = [set(load_training(folder / "metrics.json").cross_validation.per_fold[0].test)
+              for folder in (args.base, args.crops)]
+    if tested[0] != tested[1] or len(load_training(args.base / "metrics.json").cross_validation.per_fold) != 1:
+        raise SystemExit("both bundles must be one fold (--folds 1) with the same test actors")
+    table = corpus_table(args.data, ordinary=True)
+    ravdess = table["corpus"].to_numpy() == "ravdess"
+    actors = np.where(ravdess, table["speaker"].str[-2:], "0").astype(int)
+    table = table[~ravdess | np.isin(actors, sorted(tested[0]))].reset_index(drop=True)
+    log(f"RAVDESS actors {sorted(tested[0])}: {int((table['corpus'] == 'ravdess').sum())} clips; "
+        f"{len(table)} clips in all")
+    report = {}
+    for name, folder in (("base", args.base), ("crops", args.crops)):
+        answers = bundle_answers(folder, table, cache=args.cache, log=log)
+        report[name] = {kind: score_words(answers[kind], table, kind=f"{name}, {kind}") for kind in ("whole", "words")}
+    checks = verdict(report["base"], report["crops"])
+    for criterion, met in checks:
+        print(f"{'met' if met else 'NOT MET':8s} {criterion}")
+    report["rule"] = {criterion: met for criterion, met in checks}
+    report["adopt"] = all(met for _, met in checks)
+    print("adopt: the 5-fold retrain" if report["adopt"] else "not adopted")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
