@@ -77,9 +77,13 @@ def _one_ravdess_folder(data: list[Path]) -> bool:
 def _load_dataset(data: list[Path], cache: Path, *, words: bool = False):
     """Index and load the clips: one RAVDESS folder as the shipped recipe has always read it, or
     several corpora / a manifest / an ASED or speechocean folder as one corpus table (``clips.masked``).
+    With ``words`` (``--word-crops``; one RAVDESS folder only) the functionals of a word-length cut of
+    every speech clip are loaded too.
 
     Raises
     ------
+    SERError
+        For ``words`` with anything but one RAVDESS folder.
     DatasetError
         When every clip carries a partial label (speechocean alone): nothing would tell the emotions
         of a target set apart, and there is no single label to score the headline on.

@@ -205,7 +205,7 @@ def test_leaky_split_trains_the_shipped_recipe_and_says_it_is_leaky():
     assert 0 <= result.accuracy <= 1 and 0 <= result.uar <= 1
 
 
-def test_word_crops_make_windows_of_one_wrapped_word_length_span():
+def test_word_crops_make_windows_of_one_wrapped_word_length_span(monkeypatch):
     """With every window a word crop, each is a 0.5-1.2 s span of its clip repeated to fill the window,
     as window_features serves a single word (frames i and i + span are the same frame)."""
     from ser.training.cnn import augmented_windows
@@ -217,12 +217,9 @@ def test_word_crops_make_windows_of_one_wrapped_word_length_span():
                              warp_probability=0.0)
     import ser.training.cnn as cnn
 
-    plain = cnn.augment_window
-    try:  # SpecAugment masks would hide the wrap; this test is about the crop
-        cnn.augment_window = lambda window, **_: window
-        windows = augmented_windows({1.0: [frames] * 6}, np.arange(6), config=config, settings=settings, rng=rng)
-    finally:
-        cnn.augment_window = plain
+    # SpecAugment masks would hide the wrap; this test is about the crop.
+    monkeypatch.setattr(cnn, "augment_window", lambda window, **_: window)
+    windows = augmented_windows({1.0: [frames] * 6}, np.arange(6), config=config, settings=settings, rng=rng)
     assert windows.shape == (6, config.window_frames, config.n_mels)
     for window in windows[:, :, 0]:
         span = int(window.max() - window.min()) + 1  # consecutive frames of the clip, then wrapped

@@ -230,5 +230,7 @@ def load_word_functionals(index: pd.DataFrame, *, config: FeatureConfig, cache_d
         except NoSpeechError:
             pass  # refused as the app would refuse it; the training copy falls back to the clip itself
     np.savez(file, values=values)
-    print(f"functionals: {int(speech.sum())} word cuts in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    refused = int((speech & np.isnan(values).any(axis=1)).sum())
+    print(f"functionals: {int(speech.sum())} word cuts in {time.perf_counter() - started:.1f} s ({refused} held too "
+          "little voice: their clips stand in for them)", file=sys.stderr)
     return values

@@ -59,7 +59,16 @@ def _crop(features: np.ndarray, *, frames: int, rng: np.random.Generator) -> np.
 
 def _word_window(features: np.ndarray, *, config: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
     """A window made of one word-length span of a clip (:data:`ser.training.loco.CUT_SECONDS`),
-    wrapped to fill the window exactly as :func:`window_features` serves a single word."""
+    wrapped to fill the window by :func:`window_features`, as a single word is served.
+
+    The span is cut from the clip's log-mel frames, not recomputed from a cut waveform, so it differs
+    from a served word only in its first and last frame (a served cut's spectrogram is zero-padded
+    at its edges) and may start or end in a pause the app would have trimmed.
+
+    Returns
+    -------
+    np.ndarray, shape (window_frames, n_mels)
+    """
     from ser.training.loco import CUT_SECONDS
 
     frames = max(1, int(rng.uniform(*CUT_SECONDS) * config.frames_per_second))

@@ -20,7 +20,8 @@ class TrainSettings:
 
     The recipe itself is fixed: the CNN trains on speech and song clips with SpecAugment and is
     refitted on training + validation actors; the functional and voice-source views learn from
-    speed copies and a noisy/reverberant room copy of every speech clip.
+    speed copies and a noisy/reverberant room copy of every speech clip (and, with
+    ``word_crop_probability`` above 0, a word-length cut of it).
     """
 
     n_folds: int = 5
@@ -50,8 +51,8 @@ class TrainSettings:
     #: CNN still scores every clip (its softmax covers all eight emotions). Empty: every corpus.
     cnn_corpora: tuple[str, ...] = ()
     #: Share of the CNN's training windows cut from one word-length span (0.5-1.2 s) of a clip and
-    #: wrapped to fill the window, as :func:`ser.serving.features.window_features` serves a single
-    #: word; above 0 the linear views also learn from one word-length cut of every speech clip
+    #: wrapped to fill the window by :func:`ser.serving.features.window_features`, as a single word
+    #: is served; above 0 the linear views also learn from one word-length cut of every speech clip
     #: (``--word-crops``). 0: sentences only.
     word_crop_probability: float = 0.0
 

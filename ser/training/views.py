@@ -85,10 +85,10 @@ def fit_functional_member(train: ClipSet, *, c: float, columns: np.ndarray | Non
     With ``columns``, only those functionals are used (the voicing view); the Keras model still
     takes the whole vector, with zero weights (and identity standardisation) elsewhere.
 
-    Every speed copy of each training clip (0.9/1.0/1.1) and its room copy (noise and
-    reverberation, when loaded) is a training row: that is the view's augmentation, done
-    after the split like the CNN's. Emotion classes are weighted inversely to their frequency
-    (neutral has half the clips). The fitted coefficients are copied into
+    Every speed copy of each training clip (0.9/1.0/1.1), its room copy (noise and
+    reverberation, when loaded) and its word copy (a 0.5-1.2 s cut, when loaded) is a training
+    row: that is the view's augmentation, done after the split like the CNN's. Emotion classes
+    are weighted inversely to their frequency (neutral has half the clips). The fitted coefficients are copied into
     :func:`ser.training.networks.build_functional_model`, so the result is a Keras model.
 
     Returns
