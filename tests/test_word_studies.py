@@ -68,7 +68,7 @@ def test_the_five_fold_rule_holds_the_headline_to_the_issue_floor_instead_of_to_
     from experiments.word_training import verdict
 
     base = _figures(whole=0.66, words=0.30, share=0.35, alarms=0.20)
-    crops = _figures(whole=0.60, words=0.36, share=0.20, alarms=0.21)  # app-path clips would lose 6 points
+    crops = _figures(whole=0.645, words=0.36, share=0.20, alarms=0.21)  # app-path clips lose 1.5 points
     assert all(met for _, met in verdict(base, crops, headline=(0.661, 0.662)))
     failed = [name for name, met in verdict(base, crops, headline=(0.655, 0.662)) if not met]
     assert failed == ["RAVDESS headline, 5 folds: accuracy >= 66%"]
