@@ -347,7 +347,7 @@ def test_evaluate_writes_only_evaluation_json(tmp_path, monkeypatch):
         (folder / name).write_bytes((ROOT / "models" / name).read_bytes())
     before = {path.name: path.read_bytes() for path in folder.iterdir()}
     leaky = side_fixtures()[r.EvaluationResults].leaky_random_split
-    monkeypatch.setattr(cli, "_load_dataset", lambda data, cache: (None, None, None, None))
+    monkeypatch.setattr(cli, "_load_dataset", lambda data, cache, words=False: (None, None, None, None))
     monkeypatch.setattr(evaluate, "leaky_random_split", lambda *args, **kwargs: leaky)
     assert cli.main(["evaluate", "--data", str(tmp_path), "--out", str(folder)]) == 0
     after = {path.name: path.read_bytes() for path in folder.iterdir()}
@@ -400,7 +400,8 @@ def test_train_writes_the_bundle_metrics_json_and_the_card_only(tmp_path, monkey
                           "vocal_channel": "speech",
                           "emotion": [EMOTIONS[k] for k in clips.emotion], "gender": [GENDERS[k] for k in clips.gender],
                           "intensity": [INTENSITIES[k] for k in clips.intensity]})
-    monkeypatch.setattr(cli, "_load_dataset", lambda data, cache: (config, index, clips, np.ones(80, dtype=bool)))
+    monkeypatch.setattr(cli, "_load_dataset",
+                        lambda data, cache, words=False: (config, index, clips, np.ones(80, dtype=bool)))
     folder = tmp_path / "models"
     folder.mkdir()
     old = (ROOT / "models" / "robustness.json").read_bytes()
