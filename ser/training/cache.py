@@ -13,6 +13,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -166,34 +167,14 @@ def load_room_functionals(
     """
     import zlib
 
-    from ser.serving.features import prepare_waveform
-    from ser.serving.functionals import acoustic_functionals, n_functionals
     from ser.training.augment import room_copy
 
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    paths = index["path"].tolist()
-    speech = (index["vocal_channel"] == "speech").to_numpy()
-    key = _cache_key({**config.to_dict(), "room_copy_seed": seed}, paths, 1.0)
-    file = cache_dir / f"functionals-room-{key}.npz"
-    if file.exists():
-        with np.load(file, allow_pickle=False) as stored:
-            return stored["values"]
-    started = time.perf_counter()
-    values = np.full((len(paths), n_functionals(config)), np.nan, dtype=np.float32)
-    for row, (path, is_speech) in enumerate(zip(paths, speech, strict=True)):
-        if not is_speech:
-            continue
-        waveform = decode_audio(path, sample_rate=config.sample_rate)
-        rng = np.random.default_rng([seed, zlib.crc32(Path(path).name.encode())])
-        copy = room_copy(waveform, sample_rate=config.sample_rate, rng=rng)
-        try:
-            values[row] = acoustic_functionals(prepare_waveform(copy, config=config), config=config)
-        except NoSpeechError as error:
-            raise NoSpeechError(f"{path} (room copy): {error}") from error
-    np.savez(file, values=values)
-    print(f"functionals: {int(speech.sum())} room copies in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return values
+    def copy(waveform: np.ndarray, name: str) -> np.ndarray:
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        return room_copy(waveform, sample_rate=config.sample_rate, rng=rng)
+
+    return _copy_functionals(index, config=config, cache_dir=cache_dir, kind="room", what="room copies",
+                             key={"room_copy_seed": seed}, copy=copy, refusable=False)
 
 
 def load_word_functionals(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path) -> np.ndarray:
@@ -206,16 +187,33 @@ def load_word_functionals(index: pd.DataFrame, *, config: FeatureConfig, cache_d
     -------
     np.ndarray, shape (n_clips, n_functionals), float32, rows aligned with ``index``
     """
+    from ser.training.loco import CUT_SECONDS, CUT_SEED, word_cut
+
+    def copy(waveform: np.ndarray, name: str) -> np.ndarray:
+        return word_cut(waveform, name=name, config=config)
+
+    return _copy_functionals(index, config=config, cache_dir=cache_dir, kind="word", what="word cuts",
+                             key={"word_cut": [*CUT_SECONDS, CUT_SEED]}, copy=copy, refusable=True)
+
+
+def _copy_functionals(index: pd.DataFrame, *, config: FeatureConfig, cache_dir: Path, kind: str, what: str,
+                      key: dict, copy: Callable[[np.ndarray, str], np.ndarray], refusable: bool) -> np.ndarray:
+    """Functionals of ``copy(waveform, file name)`` of every speech clip, through the app's preparation, cached in
+    ``functionals-{kind}-*.npz`` under ``key`` (what makes the copies) and the config. Song rows are NaN; so is a
+    copy the app would refuse when ``refusable``, which otherwise raises.
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips, n_functionals), float32, rows aligned with ``index``
+    """
     from ser.serving.features import prepare_waveform
     from ser.serving.functionals import acoustic_functionals, n_functionals
-    from ser.training.loco import CUT_SECONDS, CUT_SEED, word_cut
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = index["path"].tolist()
     speech = (index["vocal_channel"] == "speech").to_numpy()
-    key = _cache_key({**config.to_dict(), "word_cut": [*CUT_SECONDS, CUT_SEED]}, paths, 1.0)
-    file = cache_dir / f"functionals-word-{key}.npz"
+    file = cache_dir / f"functionals-{kind}-{_cache_key({**config.to_dict(), **key}, paths, 1.0)}.npz"
     if file.exists():
         with np.load(file, allow_pickle=False) as stored:
             return stored["values"]
@@ -224,13 +222,16 @@ def load_word_functionals(index: pd.DataFrame, *, config: FeatureConfig, cache_d
     for row, (path, is_speech) in enumerate(zip(paths, speech, strict=True)):
         if not is_speech:
             continue
-        cut = word_cut(decode_audio(path, sample_rate=config.sample_rate), name=Path(path).name, config=config)
+        copied = copy(decode_audio(path, sample_rate=config.sample_rate), Path(path).name)
         try:
-            values[row] = acoustic_functionals(prepare_waveform(cut, config=config), config=config)
-        except NoSpeechError:
-            pass  # refused as the app would refuse it; the training copy falls back to the clip itself
+            values[row] = acoustic_functionals(prepare_waveform(copied, config=config), config=config)
+        except NoSpeechError as error:
+            if not refusable:
+                raise NoSpeechError(f"{path} ({kind} copy): {error}") from error
+            # refused as the app would refuse it: left NaN (a word copy falls back to the clip itself)
     np.savez(file, values=values)
     refused = int((speech & np.isnan(values).any(axis=1)).sum())
-    print(f"functionals: {int(speech.sum())} word cuts in {time.perf_counter() - started:.1f} s ({refused} held too "
-          "little voice: their clips stand in for them)", file=sys.stderr)
+    print(f"functionals: {int(speech.sum())} {what} in {time.perf_counter() - started:.1f} s"
+          + (f" ({refused} held too little voice: their clips stand in for them)" if refusable else ""),
+          file=sys.stderr)
     return values
