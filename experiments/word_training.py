@@ -156,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--base", type=Path, default=ROOT / "runs" / "words" / "base")
-    parser.add_argument("--crops", type=Path, default=ROOT / "runs" / "words" / "crops")
+    parser.add_argument("--base", type=Path, default=None,
+                        help="default runs/words/base (models/ with --five-fold)")
+    parser.add_argument("--crops", type=Path, default=None,
+                        help="default runs/words/crops (runs/words/full with --five-fold)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache")
     parser.add_argument("--out", type=Path, default=None,
                         help="default runs/word_training.json (runs/word_training_folds.json with --five-fold)")
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.five_fold:
         return five_fold(args)
+    args.base = args.base or ROOT / "runs" / "words" / "base"
+    args.crops = args.crops or ROOT / "runs" / "words" / "crops"
     args.out = args.out or ROOT / "runs" / "word_training.json"
 
     def log(message: str) -> None:
@@ -215,8 +219,8 @@ def five_fold(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    base = ROOT / "models" if args.base == ROOT / "runs" / "words" / "base" else args.base
-    crops = ROOT / "runs" / "words" / "full" if args.crops == ROOT / "runs" / "words" / "crops" else args.crops
+    base = args.base or ROOT / "models"
+    crops = args.crops or ROOT / "runs" / "words" / "full"
     runs = {"base": load_training(base / "metrics.json"), "crops": load_training(crops / "metrics.json")}
     if [len(run.cross_validation.per_fold) for run in runs.values()] != [5, 5] or [
             [fold.test for fold in run.cross_validation.per_fold] for run in runs.values()].count(
